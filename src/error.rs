@@ -1,0 +1,73 @@
+//! reaper's own errors and the one place that maps them to exit codes.
+
+use std::ffi::OsString;
+use std::fmt;
+
+use nix::errno::Errno;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line or environment: exit 2.
+    Usage(String),
+    /// The command could not be executed: 127 when not found, 126 otherwise.
+    Exec { command: OsString, errno: Errno },
+    /// reaper failed before the command ran (fork, pidfile, log file…): exit 1.
+    Start(String),
+}
+
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_START: i32 = 1;
+pub const EXIT_NOT_FOUND: i32 = 127;
+pub const EXIT_CANNOT_EXEC: i32 = 126;
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => EXIT_USAGE,
+            Error::Start(_) => EXIT_START,
+            // The shell's convention: 127 "not found" (including a bad path), 126 "found but
+            // cannot be run" (permission, directory, bad format, …).
+            Error::Exec { errno, .. } => match errno {
+                Errno::ENOENT | Errno::ENOTDIR | Errno::ENAMETOOLONG | Errno::ELOOP => {
+                    EXIT_NOT_FOUND
+                }
+                _ => EXIT_CANNOT_EXEC,
+            },
+        }
+    }
+
+    /// The message without the `reaper:` prefix.
+    pub fn message(&self) -> String {
+        match self {
+            Error::Usage(m) | Error::Start(m) => m.clone(),
+            Error::Exec { command, errno } => {
+                format!(
+                    "cannot run '{}': {}",
+                    command.to_string_lossy(),
+                    errno.desc()
+                )
+            }
+        }
+    }
+
+    /// What the user sees on stderr: one line, plus the help hint for usage errors.
+    pub fn report(&self) -> String {
+        match self {
+            Error::Usage(m) => format!("reaper: {m}\nTry 'reaper --help'."),
+            _ => format!("reaper: {}", self.message()),
+        }
+    }
+
+    /// A start failure from a system call: "what: error".
+    pub fn start(what: impl fmt::Display, err: impl fmt::Display) -> Error {
+        Error::Start(format!("{what}: {err}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Error {}

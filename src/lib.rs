@@ -1,0 +1,169 @@
+//! reaper: a tiny init for containers. It starts one command, forwards every signal to it,
+//! reaps every zombie, drains leftover processes when the command ends, and can daemonize.
+//!
+//! `main.rs` calls [`main`]; the modules each do one job:
+//! [`options`] parses the command line, [`signals`] owns the signal mask and the signalfd,
+//! [`spawn`] starts the command, [`reap`] collects exited children and walks /proc,
+//! [`supervisor`] is the one state machine every mode runs, [`daemon`] detaches,
+//! [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes.
+
+pub mod daemon;
+pub mod error;
+pub mod options;
+pub mod pidfile;
+pub mod reap;
+pub mod signals;
+pub mod spawn;
+pub mod supervisor;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use error::Error;
+use options::{Options, Parsed};
+use pidfile::Pidfile;
+use signals::{Inherited, KernelMask, SignalFd};
+use supervisor::Supervisor;
+
+/// Everything after `signals::block_all()`: `args` is the full argv, `mask` what we inherited.
+pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
+    fill_stdio();
+    let mut opts = match options::parse(args.into_iter().skip(1), |k| std::env::var_os(k)) {
+        Ok(Parsed::Run(o)) => *o,
+        Ok(Parsed::Help) => return print(options::HELP),
+        Ok(Parsed::Version) => return print(&format!("reaper {}\n", env!("CARGO_PKG_VERSION"))),
+        Err(e) => return fail(&e),
+    };
+    init_logging(&opts);
+    // Both are named relative to the caller's directory; the daemon changes directory.
+    for path in [&mut opts.pidfile, &mut opts.follow_pidfile]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(abs) = std::path::absolute(&*path) {
+            *path = abs;
+        }
+    }
+    let inherited = match signals::ignore_tty_stops(mask) {
+        Ok(i) => i,
+        Err(e) => return fail(&Error::start("sigaction", e)),
+    };
+    let report = match opts.daemon.as_ref().map(daemon::detach).transpose() {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    match launch(&opts, &inherited) {
+        Ok((supervisor, pidfile)) => {
+            if let Some(r) = report {
+                r.started();
+            }
+            let code = supervisor.run();
+            if let Some(p) = pidfile {
+                p.remove();
+            }
+            code
+        }
+        Err(e) => match report {
+            Some(r) => {
+                r.failed(&e);
+                e.exit_code()
+            }
+            None => fail(&e),
+        },
+    }
+}
+
+/// Everything up to and including exec of the command; any failure here is exit 1, 2, 126
+/// or 127. After this returns, reaper never exits because of its own error.
+fn launch<'a>(
+    opts: &'a Options,
+    inherited: &Inherited,
+) -> Result<(Supervisor<'a>, Option<Pidfile>), Error> {
+    let pidfile = opts.pidfile.clone().map(Pidfile::acquire).transpose()?;
+    let me = nix::unistd::getpid().as_raw();
+    if let Some(sig) = opts.pdeathsig {
+        set_pdeathsig(sig)?;
+    }
+    if me != 1 {
+        if opts.subreaper {
+            if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+                log::warn!("cannot become a child subreaper: {e}");
+            }
+        }
+        if !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {
+            log::warn!(
+                "not PID 1 and not a child subreaper: orphans will not be re-parented to reaper, \
+                 so zombie reaping won't work (drop --no-subreaper)"
+            );
+        }
+    }
+    let signals = SignalFd::new().map_err(|e| Error::start("signalfd", e))?;
+    let main = if opts.pause {
+        None
+    } else {
+        Some(spawn::spawn(&opts.command, inherited)?)
+    };
+    // The command keeps the caller's directory; reaper itself must not pin a mount.
+    if let Err(e) = std::env::set_current_dir("/") {
+        log::debug!("chdir /: {e}");
+    }
+    Ok((Supervisor::new(opts, signals, main), pidfile))
+}
+
+/// PR_SET_PDEATHSIG on reaper itself (raw prctl: the signal may be real-time). If the parent
+/// died before the prctl took effect, the kernel will never send it, so we send it ourselves.
+fn set_pdeathsig(sig: i32) -> Result<(), Error> {
+    let parent = nix::unistd::getppid();
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) } != 0 {
+        return Err(Error::start(
+            "prctl(PR_SET_PDEATHSIG)",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    if parent.as_raw() != 0 && nix::unistd::getppid() != parent {
+        // SAFETY: kill(2) to ourselves; the signal is blocked and lands in the signalfd.
+        unsafe { libc::kill(nix::unistd::getpid().as_raw(), sig) };
+    }
+    Ok(())
+}
+
+/// If reaper was started with 0, 1 or 2 closed, its own descriptors (signalfd, pipes) would
+/// land there and be handed to the command as stdio. Fill the holes with /dev/null, or with a
+/// close-on-exec placeholder if there is no /dev/null, so the command sees nothing there.
+fn fill_stdio() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only queries.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            continue;
+        }
+        // SAFETY: open(2) with static NUL-terminated paths; the lowest free descriptor is `fd`.
+        unsafe {
+            if libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) < 0 {
+                libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            }
+        }
+    }
+}
+
+/// `reaper: LEVEL message` on stderr; `REAPER_LOG` (env_logger syntax) overrides -v/-q.
+fn init_logging(opts: &Options) {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(opts.log_level);
+    if let Some(filter) = &opts.log_filter {
+        builder.parse_filters(filter);
+    }
+    builder.format(|buf, record| writeln!(buf, "reaper: {} {}", record.level(), record.args()));
+    let _ = builder.try_init();
+}
+
+fn print(text: &str) -> i32 {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    let _ = std::io::stdout().flush();
+    0
+}
+
+fn fail(e: &Error) -> i32 {
+    let _ = writeln!(std::io::stderr(), "{}", e.report());
+    e.exit_code()
+}

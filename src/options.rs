@@ -1,0 +1,384 @@
+//! The command line and its environment equivalents, parsed into `Options` (flags win over
+//! `REAPER_*`, which win over tini's `TINI_*`).
+
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use log::LevelFilter;
+
+use crate::error::Error;
+use crate::signals;
+
+pub const HELP: &str = "\
+reaper - a tiny init for containers: forwards signals, reaps zombies, drains leftovers
+
+Usage: reaper [OPTIONS] [--] COMMAND [ARG...]
+       reaper --pause [OPTIONS]
+
+Options end at the first non-option; COMMAND is looked up on PATH.
+
+Process:
+  -s, --subreaper          register as child subreaper (the default when not PID 1) [REAPER_SUBREAPER]
+      --no-subreaper       do not register as child subreaper
+  -g, --process-group      forward signals to the command's process group [REAPER_PROCESS_GROUP]
+  -p, --pdeathsig SIGNAL   signal reaper receives (and forwards) when its parent dies [REAPER_PDEATHSIG]
+  -e, --remap-exit CODE    exit 0 instead of CODE (0-255, repeatable) [REAPER_REMAP_EXIT=a,b]
+  -w, --warn-on-reap       warn for every reaped process that is not the command [REAPER_WARN_ON_REAP]
+  -r, --rewrite FROM:TO    forward signal FROM as TO; TO 0 or - drops it (repeatable) [REAPER_REWRITE=a:b,c:d]
+
+Shutdown:
+      --drain DURATION     when the command exits, give leftovers this long after the drain
+                           signal before SIGKILL (default 3s; 0 kills at once) [REAPER_DRAIN]
+      --drain-signal SIG   signal sent to leftovers when the drain starts (default TERM) [REAPER_DRAIN_SIGNAL]
+  -t, --kill-after DURATION  after a TERM/INT/QUIT, SIGKILL everything if the command still runs
+                           this long later; exit 137 [REAPER_KILL_AFTER]
+  -P, --pause              no command: only reap, exit 0 on TERM/INT/QUIT [REAPER_PAUSE]
+
+Daemons:
+  -d, --daemon             detach (fork, setsid, fork) and supervise COMMAND in the background
+      --pidfile FILE       write reaper's pid to FILE, locked while it runs, removed at exit
+      --chdir DIR          daemon working directory (default /)
+      --umask MODE         daemon umask, octal (default 022)
+      --stdout FILE        append the daemon's stdout to FILE (default /dev/null)
+      --stderr FILE        append the daemon's stderr to FILE (default /dev/null)
+      --wait-all           if the command exits 0, stay until all its descendants are gone [REAPER_WAIT_ALL]
+      --follow-pidfile FILE  if the command exits 0, supervise the pid it wrote to FILE
+
+Logging:
+  -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
+  -h, --help               print this help
+  -V, --version            print the version
+
+Durations: 500ms, 3s, 1m, or a bare number of seconds. Signals: TERM, SIGTERM, 15, RTMIN+3.
+Exit status: the command's, or 128+N if signal N killed it; 127 command not found,
+126 not executable, 2 usage error, 1 reaper failed before the command ran.
+";
+
+/// Daemon-mode settings (only with `--daemon`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Daemon {
+    pub chdir: PathBuf,
+    pub umask: u32,
+    pub stdout: Option<PathBuf>,
+    pub stderr: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub command: Vec<OsString>,
+    pub subreaper: bool,
+    pub process_group: bool,
+    pub pdeathsig: Option<i32>,
+    pub remap_exit: Vec<u8>,
+    pub warn_on_reap: bool,
+    pub rewrite: Vec<(i32, i32)>,
+    pub drain: Duration,
+    pub drain_signal: i32,
+    pub kill_after: Option<Duration>,
+    pub pause: bool,
+    pub daemon: Option<Daemon>,
+    pub pidfile: Option<PathBuf>,
+    pub wait_all: bool,
+    pub follow_pidfile: Option<PathBuf>,
+    pub log_level: LevelFilter,
+    /// `REAPER_LOG`, env_logger filter syntax; overrides `log_level`.
+    pub log_filter: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            command: Vec::new(),
+            subreaper: true,
+            process_group: false,
+            pdeathsig: None,
+            remap_exit: Vec::new(),
+            warn_on_reap: false,
+            rewrite: Vec::new(),
+            drain: Duration::from_secs(3),
+            drain_signal: libc::SIGTERM,
+            kill_after: None,
+            pause: false,
+            daemon: None,
+            pidfile: None,
+            wait_all: false,
+            follow_pidfile: None,
+            log_level: LevelFilter::Warn,
+            log_filter: None,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    Run(Box<Options>),
+    Help,
+    Version,
+}
+
+fn usage(msg: impl std::fmt::Display) -> Error {
+    Error::Usage(msg.to_string())
+}
+
+/// `args` excludes argv[0]; `env` looks up one variable.
+pub fn parse<I, E>(args: I, env: E) -> Result<Parsed, Error>
+where
+    I: IntoIterator<Item = OsString>,
+    E: Fn(&str) -> Option<OsString>,
+{
+    let mut o = Options::default();
+    apply_env(&mut o, &env)?;
+
+    let mut verbosity: i32 = 0;
+    let mut daemon = false;
+    let mut chdir = None;
+    let mut umask = None;
+    let mut stdout = None;
+    let mut stderr = None;
+    let mut remap_from_flags = Vec::new();
+    let mut rewrite_from_flags = Vec::new();
+
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    loop {
+        let arg = p.next().map_err(usage)?;
+        let Some(arg) = arg else { break };
+        match arg {
+            Short('s') | Long("subreaper") => o.subreaper = true,
+            Long("no-subreaper") => o.subreaper = false,
+            Short('g') | Long("process-group") => o.process_group = true,
+            Short('p') | Long("pdeathsig") => o.pdeathsig = Some(signal(&text(p.value())?)?),
+            Short('e') | Long("remap-exit") => remap_from_flags.push(exit_code(&text(p.value())?)?),
+            Short('w') | Long("warn-on-reap") => o.warn_on_reap = true,
+            Short('r') | Long("rewrite") => rewrite_from_flags.push(rewrite(&text(p.value())?)?),
+            Long("drain") => o.drain = duration(&text(p.value())?)?,
+            Long("drain-signal") => o.drain_signal = signal(&text(p.value())?)?,
+            Short('t') | Long("kill-after") => o.kill_after = Some(duration(&text(p.value())?)?),
+            Short('P') | Long("pause") => o.pause = true,
+            Short('d') | Long("daemon") => daemon = true,
+            Long("pidfile") => o.pidfile = Some(path(p.value())?),
+            Long("chdir") => chdir = Some(path(p.value())?),
+            Long("umask") => umask = Some(mode(&text(p.value())?)?),
+            Long("stdout") => stdout = Some(path(p.value())?),
+            Long("stderr") => stderr = Some(path(p.value())?),
+            Long("wait-all") => o.wait_all = true,
+            Long("follow-pidfile") => o.follow_pidfile = Some(path(p.value())?),
+            Short('v') | Long("verbose") => verbosity += 1,
+            Short('q') | Long("quiet") => verbosity -= 1,
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Value(cmd) => {
+                o.command.push(cmd);
+                o.command.extend(p.raw_args().map_err(usage)?);
+                break;
+            }
+            _ => return Err(usage(arg.unexpected())),
+        }
+    }
+
+    if !remap_from_flags.is_empty() {
+        o.remap_exit = remap_from_flags;
+    }
+    if !rewrite_from_flags.is_empty() {
+        o.rewrite = rewrite_from_flags;
+    }
+    if verbosity != 0 {
+        o.log_level = level(level_index(LevelFilter::Warn) + verbosity);
+    }
+
+    if daemon {
+        o.daemon = Some(Daemon {
+            chdir: chdir.unwrap_or_else(|| PathBuf::from("/")),
+            umask: umask.unwrap_or(0o022),
+            stdout,
+            stderr,
+        });
+    } else if chdir.is_some() || umask.is_some() || stdout.is_some() || stderr.is_some() {
+        return Err(usage(
+            "--chdir, --umask, --stdout and --stderr need --daemon",
+        ));
+    }
+    if o.pause {
+        if !o.command.is_empty() {
+            return Err(usage("--pause takes no COMMAND"));
+        }
+        if daemon || o.wait_all || o.follow_pidfile.is_some() {
+            return Err(usage(
+                "--pause cannot be combined with --daemon, --wait-all or --follow-pidfile",
+            ));
+        }
+    } else if o.command.is_empty() {
+        return Err(usage("missing COMMAND"));
+    }
+    if o.wait_all && o.follow_pidfile.is_some() {
+        return Err(usage("--wait-all and --follow-pidfile exclude each other"));
+    }
+    Ok(Parsed::Run(Box::new(o)))
+}
+
+fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Result<(), Error> {
+    // tini's variables: any value, even empty or 0, switches the feature on (as in tini).
+    if env("TINI_SUBREAPER").is_some() {
+        o.subreaper = true;
+    }
+    if env("TINI_KILL_PROCESS_GROUP").is_some() {
+        o.process_group = true;
+    }
+    if let Some(n) = var(env, "TINI_VERBOSITY", |v| {
+        v.trim().parse::<i32>().map_err(|_| usage("not a number"))
+    })? {
+        // tini: 0 fatal only, 1 warnings (the default), 2 info, 3 debug, 4 trace.
+        o.log_level = level(n.clamp(0, 4) + 1);
+    }
+    if let Some(v) = var(env, "REAPER_SUBREAPER", boolean)? {
+        o.subreaper = v;
+    }
+    if let Some(v) = var(env, "REAPER_PROCESS_GROUP", boolean)? {
+        o.process_group = v;
+    }
+    if let Some(v) = var(env, "REAPER_PDEATHSIG", signal)? {
+        o.pdeathsig = Some(v);
+    }
+    if let Some(v) = var(env, "REAPER_REMAP_EXIT", |v| list(v, exit_code))? {
+        o.remap_exit = v;
+    }
+    if let Some(v) = var(env, "REAPER_WARN_ON_REAP", boolean)? {
+        o.warn_on_reap = v;
+    }
+    if let Some(v) = var(env, "REAPER_REWRITE", |v| list(v, rewrite))? {
+        o.rewrite = v;
+    }
+    if let Some(v) = var(env, "REAPER_DRAIN", duration)? {
+        o.drain = v;
+    }
+    if let Some(v) = var(env, "REAPER_DRAIN_SIGNAL", signal)? {
+        o.drain_signal = v;
+    }
+    if let Some(v) = var(env, "REAPER_KILL_AFTER", duration)? {
+        o.kill_after = Some(v);
+    }
+    if let Some(v) = var(env, "REAPER_PAUSE", boolean)? {
+        o.pause = v;
+    }
+    if let Some(v) = var(env, "REAPER_WAIT_ALL", boolean)? {
+        o.wait_all = v;
+    }
+    o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
+    Ok(())
+}
+
+/// One environment variable, parsed; errors name the variable.
+fn var<T, E: Fn(&str) -> Option<OsString>>(
+    env: &E,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let Some(value) = env(name) else {
+        return Ok(None);
+    };
+    let value = value
+        .into_string()
+        .map_err(|_| usage(format!("{name}: value is not valid UTF-8")))?;
+    parse(&value)
+        .map(Some)
+        .map_err(|e| usage(format!("{name}: {}", e.message())))
+}
+
+fn text(v: Result<OsString, lexopt::Error>) -> Result<String, Error> {
+    v.map_err(usage)?
+        .into_string()
+        .map_err(|v| usage(format!("invalid value {v:?}: not UTF-8")))
+}
+
+fn path(v: Result<OsString, lexopt::Error>) -> Result<PathBuf, Error> {
+    let v = v.map_err(usage)?;
+    if v.is_empty() {
+        return Err(usage("empty path"));
+    }
+    Ok(PathBuf::from(v))
+}
+
+fn signal(v: &str) -> Result<i32, Error> {
+    signals::parse(v).map_err(usage)
+}
+
+fn boolean(v: &str) -> Result<bool, Error> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(usage(format!(
+            "invalid boolean '{v}' (use 1/true/yes/on or 0/false/no/off)"
+        ))),
+    }
+}
+
+fn exit_code(v: &str) -> Result<u8, Error> {
+    v.trim()
+        .parse::<u8>()
+        .map_err(|_| usage(format!("invalid exit code '{v}' (0-255)")))
+}
+
+fn mode(v: &str) -> Result<u32, Error> {
+    match u32::from_str_radix(v.trim(), 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(usage(format!("invalid umask '{v}' (octal, 000-777)"))),
+    }
+}
+
+/// `500ms`, `3s`, `1m`, `1h 30m`, or a bare (possibly fractional) number of seconds.
+pub fn duration(v: &str) -> Result<Duration, Error> {
+    let v = v.trim();
+    let bad = || usage(format!("invalid duration '{v}' (e.g. 500ms, 3s, 1m)"));
+    if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !v.is_empty() {
+        let secs: f64 = v.parse().map_err(|_| bad())?;
+        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    humantime::parse_duration(v).map_err(|_| bad())
+}
+
+fn rewrite(v: &str) -> Result<(i32, i32), Error> {
+    let (from, to) = v
+        .split_once(':')
+        .ok_or_else(|| usage(format!("invalid rewrite '{v}' (FROM:TO, e.g. TERM:QUIT)")))?;
+    let from = signal(from)?;
+    if matches!(from, libc::SIGCHLD | libc::SIGKILL | libc::SIGSTOP) {
+        return Err(usage(format!("cannot rewrite {}", signals::name(from))));
+    }
+    let to = match to.trim() {
+        "0" | "-" => 0,
+        t => signal(t)?,
+    };
+    Ok((from, to))
+}
+
+fn list<T>(v: &str, item: fn(&str) -> Result<T, Error>) -> Result<Vec<T>, Error> {
+    v.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(item)
+        .collect()
+}
+
+fn level_index(l: LevelFilter) -> i32 {
+    l as i32
+}
+
+fn level(i: i32) -> LevelFilter {
+    match i {
+        i32::MIN..=0 => LevelFilter::Off,
+        1 => LevelFilter::Error,
+        2 => LevelFilter::Warn,
+        3 => LevelFilter::Info,
+        4 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    }
+}
+
+/// Convenience for tests and fuzzing: parse with a fixed environment.
+pub fn parse_with_env(args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<Parsed, Error> {
+    parse(args.iter().map(|a| a.to_os_string()), |k| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_os_string())
+    })
+}

@@ -1,0 +1,138 @@
+//! Reaping exited children with `waitpid`, and finding live descendants in /proc.
+
+use std::io;
+
+use nix::errno::Errno;
+
+/// How a process ended. The signal stays a raw number: nix's `WaitStatus` cannot represent a
+/// death by a real-time signal and would lose the child's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Ended {
+    fn from_raw(status: libc::c_int) -> Ended {
+        if libc::WIFSIGNALED(status) {
+            Ended::Signaled(libc::WTERMSIG(status))
+        } else {
+            Ended::Exited(libc::WEXITSTATUS(status))
+        }
+    }
+
+    /// The shell's convention: the exit code, or 128+N for death by signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            Ended::Exited(c) => c,
+            Ended::Signaled(s) => (128 + s) & 0xff,
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Ended::Exited(c) => write!(f, "exited with status {c}"),
+            Ended::Signaled(s) => write!(f, "killed by {}", crate::signals::name(s)),
+        }
+    }
+}
+
+/// One result of `waitpid(-1, WNOHANG)`.
+pub enum Reaped {
+    /// A child was reaped; `name` is its /proc comm when asked for (read before reaping).
+    Child {
+        pid: i32,
+        ended: Ended,
+        name: Option<String>,
+    },
+    /// Children exist but none has exited.
+    NoneExited,
+    /// No children at all (ECHILD).
+    NoChildren,
+}
+
+/// Reaps one exited child, if any. With `want_name`, first peeks at it with
+/// `waitid(WNOWAIT)` so its /proc entry can still be read.
+pub fn reap_one(want_name: bool) -> io::Result<Reaped> {
+    let mut name = None;
+    let mut target = -1;
+    if want_name {
+        // SAFETY: siginfo_t is plain old data; waitid fills it in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if rc < 0 {
+            return classify(Errno::last());
+        }
+        // SAFETY: si_pid is valid after a successful waitid (0 if nothing exited).
+        let pid = unsafe { info.si_pid() };
+        if pid == 0 {
+            return Ok(Reaped::NoneExited);
+        }
+        name = process_name(pid);
+        target = pid;
+    }
+    let mut status: libc::c_int = 0;
+    // SAFETY: raw waitpid with a valid status pointer.
+    let pid = unsafe { libc::waitpid(target, &mut status, libc::WNOHANG) };
+    match pid {
+        0 => Ok(Reaped::NoneExited),
+        p if p > 0 => Ok(Reaped::Child {
+            pid: p,
+            ended: Ended::from_raw(status),
+            name,
+        }),
+        _ => classify(Errno::last()),
+    }
+}
+
+fn classify(errno: Errno) -> io::Result<Reaped> {
+    match errno {
+        Errno::ECHILD => Ok(Reaped::NoChildren),
+        Errno::EINTR => Ok(Reaped::NoneExited),
+        e => Err(e.into()),
+    }
+}
+
+/// The short command name of a process, from /proc/PID/comm.
+pub fn process_name(pid: i32) -> Option<String> {
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    Some(String::from_utf8_lossy(&comm).trim_end().to_owned())
+}
+
+/// Every live descendant of `root`, found afresh from /proc/PID/task/TID/children (new
+/// orphans keep arriving, so a cached tree would be stale). Fails if /proc is unusable.
+pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
+            Ok(t) => t,
+            // It exited while we walked; its children are re-parented and found next pass.
+            Err(e) if pid != root && e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for task in tasks.flatten() {
+            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
+                continue;
+            };
+            for child in children
+                .split_ascii_whitespace()
+                .filter_map(|c| c.parse().ok())
+            {
+                found.push(child);
+                queue.push(child);
+            }
+        }
+    }
+    Ok(found)
+}

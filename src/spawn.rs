@@ -1,0 +1,155 @@
+//! Starting the command: fork, give it its own process group (the terminal's foreground group
+//! when reaper holds the terminal), hand back the signal state reaper inherited, exec. Exec
+//! errors come back through a CLOEXEC pipe, so the parent knows the command really started.
+//!
+//! Hand-written rather than `std::process::Command`: we need to set LISTEN_PID to the child's
+//! own pid after fork, and to restore a mask containing signals the C library will not name.
+
+use std::ffi::{CString, OsStr, OsString, c_char};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::unistd::{
+    ForkResult, Pid, fork, getpgrp, getpid, isatty, pipe2, setpgid, tcgetpgrp, tcsetpgrp,
+};
+
+use crate::error::Error;
+use crate::signals::Inherited;
+
+const EXEC_FAILED: u8 = b'E';
+const TTY_FAILED: u8 = b'T';
+const LISTEN_PID: &[u8] = b"LISTEN_PID=";
+
+/// Starts `command` and returns its pid once exec has succeeded.
+pub fn spawn(command: &[OsString], inherited: &Inherited) -> Result<i32, Error> {
+    let cstr = |s: &OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| Error::Usage("argument contains a NUL byte".into()))
+    };
+    let argv: Vec<CString> = command.iter().map(|a| cstr(a)).collect::<Result<_, _>>()?;
+    let Some(program) = argv.first() else {
+        return Err(Error::Usage("missing COMMAND".into()));
+    };
+    let mut argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+
+    let (mut envp, listen_pid) = environment();
+    let listen_pid_ptr = listen_pid.map(|i| envp[i].as_mut_ptr());
+    let mut envp_ptrs: Vec<*const c_char> = envp.iter().map(|e| e.as_ptr().cast()).collect();
+    envp_ptrs.push(std::ptr::null());
+
+    // Only take the terminal if reaper's own group holds it: started in the background, we
+    // must not steal the foreground from the shell.
+    // SAFETY: fd 0 stays open for the duration of these calls.
+    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let take_tty = isatty(stdin).unwrap_or(false) && tcgetpgrp(stdin).ok() == Some(getpgrp());
+
+    let (report_rd, report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+
+    // SAFETY: reaper is single-threaded. Between fork and exec the child only makes
+    // async-signal-safe calls (setpgid, tcsetpgrp, sigaction, rt_sigprocmask, write, execvpe,
+    // _exit) and writes into memory it already owns; nothing allocates.
+    match unsafe { fork() }.map_err(|e| Error::start("fork", e))? {
+        ForkResult::Child => {
+            let report = |tag: u8, errno: Errno| {
+                let mut rec = [tag, 0, 0, 0, 0];
+                rec[1..].copy_from_slice(&(errno as i32).to_le_bytes());
+                // SAFETY: write(2) of a stack buffer to our pipe.
+                unsafe { libc::write(report_wr.as_raw_fd(), rec.as_ptr().cast(), rec.len()) };
+            };
+            let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            if take_tty {
+                // SIGTTOU is still ignored here (restored below), so this cannot stop us.
+                match tcsetpgrp(stdin, getpid()) {
+                    Ok(()) | Err(Errno::ENOTTY) | Err(Errno::ENXIO) => {}
+                    Err(e) => report(TTY_FAILED, e),
+                }
+            }
+            if let Some(buf) = listen_pid_ptr {
+                // SAFETY: the buffer was sized for any pid in environment(); this is our copy.
+                unsafe { write_pid(buf.add(LISTEN_PID.len()), getpid().as_raw()) };
+            }
+            inherited.restore();
+            // SAFETY: NUL-terminated argv/envp arrays of valid C strings built before fork.
+            unsafe { libc::execvpe(program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+            report(EXEC_FAILED, Errno::last());
+            // SAFETY: _exit skips atexit handlers and stdio flushing that belong to the parent.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => {
+            drop(report_wr);
+            // Also from the parent, so the group exists before we might signal it.
+            let _ = setpgid(child, child);
+            let mut records = Vec::new();
+            let _ = File::from(report_rd).read_to_end(&mut records);
+            for rec in records.chunks_exact(5) {
+                let errno = Errno::from_raw(i32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]));
+                if rec[0] == TTY_FAILED {
+                    log::warn!(
+                        "cannot make the command the terminal's foreground group: {}",
+                        errno.desc()
+                    );
+                } else {
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    return Err(Error::Exec {
+                        command: command[0].clone(),
+                        errno,
+                    });
+                }
+            }
+            log::info!("started {} as pid {child}", command[0].to_string_lossy());
+            Ok(child.as_raw())
+        }
+    }
+}
+
+/// The environment as NUL-terminated `KEY=VALUE` buffers, and the index of LISTEN_PID when
+/// it names reaper (systemd socket activation): that entry gets room for the child's pid.
+fn environment() -> (Vec<Vec<u8>>, Option<usize>) {
+    let me = getpid().to_string();
+    let mut listen = None;
+    let envp = std::env::vars_os()
+        .enumerate()
+        .map(|(i, (k, v))| {
+            let mut e = Vec::with_capacity(k.len() + v.len() + 2);
+            e.extend_from_slice(k.as_bytes());
+            e.push(b'=');
+            if k == "LISTEN_PID" && v == me.as_str() {
+                listen = Some(i);
+                e.resize(LISTEN_PID.len() + 21, 0);
+            } else {
+                e.extend_from_slice(v.as_bytes());
+                e.push(0);
+            }
+            e
+        })
+        .collect();
+    (envp, listen)
+}
+
+/// Writes `pid` in decimal plus a NUL at `dst` (room for 21 bytes). Async-signal-safe.
+///
+/// # Safety
+/// `dst` must point to at least 21 writable bytes.
+unsafe fn write_pid(dst: *mut u8, pid: i32) {
+    let mut digits = [0u8; 20];
+    let mut n = pid.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        // SAFETY: i < 20 and the caller guarantees 21 bytes.
+        unsafe { *dst.add(i) = digits[len - 1 - i] };
+    }
+    // SAFETY: as above, len <= 10 here.
+    unsafe { *dst.add(len) = 0 };
+}

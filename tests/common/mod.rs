@@ -1,0 +1,320 @@
+//! Shared helpers for the integration tests: run the real reaper binary as PID 1 of a fresh
+//! PID namespace or as a plain process (subreaper), and poll for conditions instead of sleeping.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const REAPER: &str = env!("CARGO_BIN_EXE_reaper");
+
+/// How reaper is started.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    /// PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`, plus
+    /// `--user --map-root-user` when not root).
+    Pid1,
+    /// A plain process: not PID 1, so reaper registers as child subreaper.
+    Subreaper,
+}
+
+pub const MODES: [Mode; 2] = [Mode::Pid1, Mode::Subreaper];
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A `Command` that runs `reaper ARGS...` in `mode`. Its own process group, so tests can
+/// clean up everything with one kill, and stdin from /dev/null unless the test changes it.
+pub fn reaper_cmd<I, S>(mode: Mode, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = match mode {
+        Mode::Pid1 => {
+            let mut c = Command::new("unshare");
+            if !is_root() {
+                c.args(["--user", "--map-root-user"]);
+            }
+            c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+                .arg(REAPER);
+            c
+        }
+        Mode::Subreaper => Command::new(REAPER),
+    };
+    cmd.args(args);
+    cmd.stdin(Stdio::null());
+    cmd.process_group(0);
+    cmd
+}
+
+/// A started reaper. `pid` is reaper's own pid as seen from the test (for Pid1, the child of
+/// `unshare`). Dropping it kills whatever is left.
+pub struct Reaper {
+    pub child: Child,
+    pub pid: i32,
+    pub mode: Mode,
+}
+
+impl Reaper {
+    pub fn start(mode: Mode, cmd: &mut Command) -> Reaper {
+        let child = cmd.spawn().expect("spawn reaper");
+        let pid = match mode {
+            Mode::Subreaper => child.id() as i32,
+            Mode::Pid1 => {
+                let outer = child.id() as i32;
+                let mut found = None;
+                assert!(
+                    wait_until(Duration::from_secs(10), || {
+                        found = children(outer).first().copied();
+                        found.is_some()
+                    }),
+                    "unshare never started reaper"
+                );
+                found.unwrap()
+            }
+        };
+        // Wait until reaper has exec'd (its comm is "reaper"), so signals find it set up.
+        wait_until(Duration::from_secs(10), || {
+            comm(pid).as_deref() == Some("reaper") || !alive(pid)
+        });
+        Reaper { child, pid, mode }
+    }
+
+    /// Sends `sig` to reaper itself.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2).
+        unsafe { libc::kill(self.pid, sig) };
+    }
+
+    /// Waits up to `timeout` for reaper to exit.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        wait_child(&mut self.child, timeout)
+    }
+
+    /// Waits for exit (panics after `timeout`) and returns the exit code.
+    pub fn code(&mut self, timeout: Duration) -> i32 {
+        let st = self
+            .wait_timeout(timeout)
+            .unwrap_or_else(|| panic!("reaper did not exit within {timeout:?}"));
+        exit_code(st)
+    }
+
+    /// The command reaper started (its first child), once it exists.
+    pub fn command_pid(&self) -> i32 {
+        let mut found = None;
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                found = children(self.pid).first().copied();
+                found.is_some()
+            }),
+            "reaper never started its command"
+        );
+        found.unwrap()
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) of the test's own process group.
+            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Exit code as a shell would report it: 128+N for death by signal N.
+pub fn exit_code(st: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
+}
+
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Polls `cond` every 5 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Direct children of `pid` (all threads), from /proc.
+pub fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(s.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+            }
+        }
+    }
+    out
+}
+
+/// Every descendant of `pid`.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        for c in children(p) {
+            out.push(c);
+            queue.push(c);
+        }
+    }
+    out
+}
+
+pub fn alive(pid: i32) -> bool {
+    // A zombie still "exists" for kill(0); look at the state instead.
+    matches!(state(pid), Some(s) if s != 'Z' && s != 'X')
+}
+
+/// Process state letter from /proc/PID/stat (R, S, Z, …).
+pub fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.chars().next()
+}
+
+pub fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
+}
+
+/// A field of /proc/PID/status, e.g. `status_field(pid, "voluntary_ctxt_switches")`.
+pub fn status_field(pid: i32, field: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .map(|v| v.trim().to_owned())
+}
+
+/// Zombies among the descendants of `pid`.
+pub fn zombies_under(pid: i32) -> Vec<i32> {
+    descendants(pid)
+        .into_iter()
+        .filter(|&p| state(p) == Some('Z'))
+        .collect()
+}
+
+/// A fresh empty directory for one test.
+pub fn tempdir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "reaper-test-{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create tempdir");
+    dir
+}
+
+/// Polls until `path` exists.
+pub fn wait_for_file(path: &Path, timeout: Duration) -> bool {
+    wait_until(timeout, || path.exists())
+}
+
+/// Path to a helper on PATH, e.g. `which("python3")`.
+pub fn which(prog: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| p.is_file())
+}
+
+/// A Python program that records every signal it receives (one line per signal, the number,
+/// appended to `log`), writes `ready` next to the log when its handlers are installed, and
+/// exits 0 on `exit_on` (if given). A non-shell probe: shells reset masks and can't trap RT
+/// signals portably.
+pub fn signal_probe(log: &Path, exit_on: Option<i32>) -> Vec<String> {
+    let script = format!(
+        r#"
+import os, signal, sys, time
+log = open({log:?}, "a", buffering=1)
+exit_on = {exit_on}
+def h(n, f):
+    log.write("%d\n" % n)
+    if n == exit_on:
+        sys.exit(0)
+for n in range(1, 65):
+    if n in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, 32, 33):
+        continue
+    try:
+        signal.signal(n, h)
+    except (OSError, ValueError, RuntimeError):
+        pass
+open({ready:?}, "w").close()
+while True:
+    time.sleep(3600)
+"#,
+        log = log.to_str().unwrap(),
+        ready = log.with_extension("ready").to_str().unwrap(),
+        exit_on = exit_on.map_or("None".to_string(), |n| n.to_string()),
+    );
+    vec!["python3".into(), "-c".into(), script]
+}
+
+/// Signal numbers recorded by a `signal_probe`.
+pub fn probe_log(log: &Path) -> Vec<i32> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Runs `cmd` to completion with a timeout, capturing output.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (i32, String, String) {
+    use std::io::Read;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let st = match wait_child(&mut child, timeout) {
+        Some(st) => st,
+        None => {
+            // SAFETY: kill(2) of the child's group (reaper_cmd puts it in its own group).
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish within {timeout:?}");
+        }
+    };
+    (exit_code(st), t_out.join().unwrap(), t_err.join().unwrap())
+}
