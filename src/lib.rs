@@ -7,6 +7,10 @@
 //! [`supervisor`] is the one state machine every mode runs, [`daemon`] detaches,
 //! [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes.
 
+// A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod daemon;
 pub mod error;
 pub mod options;

@@ -1,6 +1,7 @@
 //! Entry point. `no_main`: the Rust runtime's start-up would set SIGPIPE to ignored before
 //! we could record it, and the command must inherit exactly what reaper inherited.
 #![no_main]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::ffi::{CStr, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
