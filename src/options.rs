@@ -326,13 +326,25 @@ fn mode(v: &str) -> Result<u32, Error> {
     }
 }
 
-/// `500ms`, `3s`, `1m`, `1h 30m`, or a bare (possibly fractional) number of seconds.
+/// `500ms`, `3s`, `1m`, `1h 30m`, or a bare number of seconds (`2`, `0.5`).
 pub fn duration(v: &str) -> Result<Duration, Error> {
     let v = v.trim();
     let bad = || usage(format!("invalid duration '{v}' (e.g. 500ms, 3s, 1m)"));
-    if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !v.is_empty() {
-        let secs: f64 = v.parse().map_err(|_| bad())?;
-        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    if v.starts_with(|c: char| c.is_ascii_digit())
+        && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    {
+        // Whole and fractional seconds by hand: float parsing would cost 12 KB of binary.
+        let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+        if frac.len() > 9 || frac.contains('.') {
+            return Err(bad());
+        }
+        let secs: u64 = secs.parse().map_err(|_| bad())?;
+        let nanos = if frac.is_empty() {
+            0
+        } else {
+            frac.parse::<u32>().map_err(|_| bad())? * 10u32.pow(9 - frac.len() as u32)
+        };
+        return Ok(Duration::new(secs, nanos));
     }
     humantime::parse_duration(v).map_err(|_| bad())
 }
