@@ -188,6 +188,10 @@ where
     }
 
     if daemon {
+        if o.pdeathsig.is_some() {
+            // The daemon's parent exits by design: the signal would fire at once.
+            return Err(usage("--pdeathsig cannot be used with --daemon"));
+        }
         o.daemon = Some(Daemon {
             chdir: chdir.unwrap_or_else(|| PathBuf::from("/")),
             umask: umask.unwrap_or(0o022),
