@@ -81,12 +81,7 @@ fn foreground(report: OwnedFd, intermediate: nix::unistd::Pid) -> ! {
     std::process::exit(code);
 }
 
-fn daemonize(
-    d: &Daemon,
-    stdout: Option<File>,
-    stderr: Option<File>,
-    keep: i32,
-) -> Result<(), Error> {
+fn daemonize(d: &Daemon, stdout: Option<File>, stderr: Option<File>, keep: i32) -> Result<(), Error> {
     // A new session: no controlling terminal, and the caller's job control cannot reach us.
     setsid().map_err(|e| Error::start("setsid", e))?;
     // Fork again so the daemon is not a session leader and can never acquire a terminal by
@@ -102,11 +97,7 @@ fn daemonize(
         .map_err(|e| Error::start(format!("--chdir {}", d.chdir.display()), e))?;
 
     let null = |write: bool| {
-        File::options()
-            .read(!write)
-            .write(write)
-            .open("/dev/null")
-            .map_err(|e| Error::start("/dev/null", e))
+        File::options().read(!write).write(write).open("/dev/null").map_err(|e| Error::start("/dev/null", e))
     };
     let stdin = null(false)?;
     let stdout = stdout.map_or_else(|| null(true), Ok)?;

@@ -28,9 +28,7 @@ impl Error {
             // The shell's convention: 127 "not found" (including a bad path), 126 "found but
             // cannot be run" (permission, directory, bad format, …).
             Error::Exec { errno, .. } => match errno {
-                Errno::ENOENT | Errno::ENOTDIR | Errno::ENAMETOOLONG | Errno::ELOOP => {
-                    EXIT_NOT_FOUND
-                }
+                Errno::ENOENT | Errno::ENOTDIR | Errno::ENAMETOOLONG | Errno::ELOOP => EXIT_NOT_FOUND,
                 _ => EXIT_CANNOT_EXEC,
             },
         }
@@ -41,11 +39,7 @@ impl Error {
         match self {
             Error::Usage(m) | Error::Start(m) => m.clone(),
             Error::Exec { command, errno } => {
-                format!(
-                    "cannot run '{}': {}",
-                    command.to_string_lossy(),
-                    errno.desc()
-                )
+                format!("cannot run '{}': {}", command.to_string_lossy(), errno.desc())
             }
         }
     }

@@ -40,10 +40,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     };
     init_logging(&opts);
     // Both are named relative to the caller's directory; the daemon changes directory.
-    for path in [&mut opts.pidfile, &mut opts.follow_pidfile]
-        .into_iter()
-        .flatten()
-    {
+    for path in [&mut opts.pidfile, &mut opts.follow_pidfile].into_iter().flatten() {
         if let Ok(abs) = std::path::absolute(&*path) {
             *path = abs;
         }
@@ -79,10 +76,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
 
 /// Everything up to and including exec of the command; any failure here is exit 1, 2, 126
 /// or 127. After this returns, reaper never exits because of its own error.
-fn launch<'a>(
-    opts: &'a Options,
-    inherited: &Inherited,
-) -> Result<(Supervisor<'a>, Option<Pidfile>), Error> {
+fn launch<'a>(opts: &'a Options, inherited: &Inherited) -> Result<(Supervisor<'a>, Option<Pidfile>), Error> {
     let pidfile = opts.pidfile.clone().map(Pidfile::acquire).transpose()?;
     let me = nix::unistd::getpid().as_raw();
     if let Some(sig) = opts.pdeathsig {
@@ -102,11 +96,7 @@ fn launch<'a>(
         }
     }
     let signals = SignalFd::new().map_err(|e| Error::start("signalfd", e))?;
-    let main = if opts.pause {
-        None
-    } else {
-        Some(spawn::spawn(&opts.command, inherited)?)
-    };
+    let main = if opts.pause { None } else { Some(spawn::spawn(&opts.command, inherited)?) };
     // The command keeps the caller's directory; reaper itself must not pin a mount.
     if let Err(e) = std::env::set_current_dir("/") {
         log::debug!("chdir /: {e}");
@@ -120,10 +110,7 @@ fn set_pdeathsig(sig: i32) -> Result<(), Error> {
     let parent = nix::unistd::getppid();
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong) } != 0 {
-        return Err(Error::start(
-            "prctl(PR_SET_PDEATHSIG)",
-            std::io::Error::last_os_error(),
-        ));
+        return Err(Error::start("prctl(PR_SET_PDEATHSIG)", std::io::Error::last_os_error()));
     }
     if parent.as_raw() != 0 && nix::unistd::getppid() != parent {
         // SAFETY: kill(2) to ourselves; the signal is blocked and lands in the signalfd.

@@ -199,18 +199,14 @@ where
             stderr,
         });
     } else if chdir.is_some() || umask.is_some() || stdout.is_some() || stderr.is_some() {
-        return Err(usage(
-            "--chdir, --umask, --stdout and --stderr need --daemon",
-        ));
+        return Err(usage("--chdir, --umask, --stdout and --stderr need --daemon"));
     }
     if o.pause {
         if !o.command.is_empty() {
             return Err(usage("--pause takes no COMMAND"));
         }
         if daemon || o.wait_all || o.follow_pidfile.is_some() {
-            return Err(usage(
-                "--pause cannot be combined with --daemon, --wait-all or --follow-pidfile",
-            ));
+            return Err(usage("--pause cannot be combined with --daemon, --wait-all or --follow-pidfile"));
         }
     } else if o.command.is_empty() {
         return Err(usage("missing COMMAND"));
@@ -229,9 +225,9 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     if env("TINI_KILL_PROCESS_GROUP").is_some() {
         o.process_group = true;
     }
-    if let Some(n) = var(env, "TINI_VERBOSITY", |v| {
-        v.trim().parse::<i32>().map_err(|_| usage("not a number"))
-    })? {
+    if let Some(n) =
+        var(env, "TINI_VERBOSITY", |v| v.trim().parse::<i32>().map_err(|_| usage("not a number")))?
+    {
         // tini: 0 fatal only, 1 warnings (the default), 2 info, 3 debug, 4 trace.
         o.log_level = level(n.clamp(0, 4) + 1);
     }
@@ -281,18 +277,12 @@ fn var<T, E: Fn(&str) -> Option<OsString>>(
     let Some(value) = env(name) else {
         return Ok(None);
     };
-    let value = value
-        .into_string()
-        .map_err(|_| usage(format!("{name}: value is not valid UTF-8")))?;
-    parse(&value)
-        .map(Some)
-        .map_err(|e| usage(format!("{name}: {}", e.message())))
+    let value = value.into_string().map_err(|_| usage(format!("{name}: value is not valid UTF-8")))?;
+    parse(&value).map(Some).map_err(|e| usage(format!("{name}: {}", e.message())))
 }
 
 fn text(v: Result<OsString, lexopt::Error>) -> Result<String, Error> {
-    v.map_err(usage)?
-        .into_string()
-        .map_err(|v| usage(format!("invalid value {v:?}: not UTF-8")))
+    v.map_err(usage)?.into_string().map_err(|v| usage(format!("invalid value {v:?}: not UTF-8")))
 }
 
 fn path(v: Result<OsString, lexopt::Error>) -> Result<PathBuf, Error> {
@@ -311,16 +301,12 @@ fn boolean(v: &str) -> Result<bool, Error> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(usage(format!(
-            "invalid boolean '{v}' (use 1/true/yes/on or 0/false/no/off)"
-        ))),
+        _ => Err(usage(format!("invalid boolean '{v}' (use 1/true/yes/on or 0/false/no/off)"))),
     }
 }
 
 fn exit_code(v: &str) -> Result<u8, Error> {
-    v.trim()
-        .parse::<u8>()
-        .map_err(|_| usage(format!("invalid exit code '{v}' (0-255)")))
+    v.trim().parse::<u8>().map_err(|_| usage(format!("invalid exit code '{v}' (0-255)")))
 }
 
 fn mode(v: &str) -> Result<u32, Error> {
@@ -334,9 +320,7 @@ fn mode(v: &str) -> Result<u32, Error> {
 pub fn duration(v: &str) -> Result<Duration, Error> {
     let v = v.trim();
     let bad = || usage(format!("invalid duration '{v}' (e.g. 500ms, 3s, 1m)"));
-    if v.starts_with(|c: char| c.is_ascii_digit())
-        && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-    {
+    if v.starts_with(|c: char| c.is_ascii_digit()) && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         // Whole and fractional seconds by hand: float parsing would cost 12 KB of binary.
         let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
         if frac.len() > 9 || frac.contains('.') {
@@ -354,9 +338,8 @@ pub fn duration(v: &str) -> Result<Duration, Error> {
 }
 
 fn rewrite(v: &str) -> Result<(i32, i32), Error> {
-    let (from, to) = v
-        .split_once(':')
-        .ok_or_else(|| usage(format!("invalid rewrite '{v}' (FROM:TO, e.g. TERM:QUIT)")))?;
+    let (from, to) =
+        v.split_once(':').ok_or_else(|| usage(format!("invalid rewrite '{v}' (FROM:TO, e.g. TERM:QUIT)")))?;
     let from = signal(from)?;
     if matches!(from, libc::SIGCHLD | libc::SIGKILL | libc::SIGSTOP) {
         return Err(usage(format!("cannot rewrite {}", signals::name(from))));
@@ -369,10 +352,7 @@ fn rewrite(v: &str) -> Result<(i32, i32), Error> {
 }
 
 fn list<T>(v: &str, item: fn(&str) -> Result<T, Error>) -> Result<Vec<T>, Error> {
-    v.split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(item)
-        .collect()
+    v.split(',').filter(|s| !s.trim().is_empty()).map(item).collect()
 }
 
 fn level_index(l: LevelFilter) -> i32 {
@@ -393,8 +373,6 @@ fn level(i: i32) -> LevelFilter {
 /// Convenience for tests and fuzzing: parse with a fixed environment.
 pub fn parse_with_env(args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<Parsed, Error> {
     parse(args.iter().map(|a| a.to_os_string()), |k| {
-        env.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_os_string())
+        env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_os_string())
     })
 }

@@ -30,10 +30,9 @@ impl Pidfile {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
             .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => Error::Start(format!(
-                    "{}: is a symbolic link, refusing to follow it",
-                    what()
-                )),
+                Some(libc::ELOOP) => {
+                    Error::Start(format!("{}: is a symbolic link, refusing to follow it", what()))
+                }
                 _ => Error::start(what(), e),
             })?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {

@@ -42,11 +42,7 @@ impl std::fmt::Display for Ended {
 /// One result of `waitpid(-1, WNOHANG)`.
 pub enum Reaped {
     /// A child was reaped; `name` is its /proc comm when asked for (read before reaping).
-    Child {
-        pid: i32,
-        ended: Ended,
-        name: Option<String>,
-    },
+    Child { pid: i32, ended: Ended, name: Option<String> },
     /// Children exist but none has exited.
     NoneExited,
     /// No children at all (ECHILD).
@@ -62,14 +58,8 @@ pub fn reap_one(want_name: bool) -> io::Result<Reaped> {
         // SAFETY: siginfo_t is plain old data; waitid fills it in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_ALL,
-                0,
-                &mut info,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
+        let rc =
+            unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
         if rc < 0 {
             return classify(Errno::last());
         }
@@ -86,11 +76,7 @@ pub fn reap_one(want_name: bool) -> io::Result<Reaped> {
     let pid = unsafe { libc::waitpid(target, &mut status, libc::WNOHANG) };
     match pid {
         0 => Ok(Reaped::NoneExited),
-        p if p > 0 => Ok(Reaped::Child {
-            pid: p,
-            ended: Ended::from_raw(status),
-            name,
-        }),
+        p if p > 0 => Ok(Reaped::Child { pid: p, ended: Ended::from_raw(status), name }),
         _ => classify(Errno::last()),
     }
 }
@@ -125,10 +111,7 @@ pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
             let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
                 continue;
             };
-            for child in children
-                .split_ascii_whitespace()
-                .filter_map(|c| c.parse().ok())
-            {
+            for child in children.split_ascii_whitespace().filter_map(|c| c.parse().ok()) {
                 found.push(child);
                 queue.push(child);
             }

@@ -51,15 +51,8 @@ const NAMES: &[(&str, i32)] = &[
 ];
 
 /// Synchronous faults stay unblocked: blocking them would turn a real fault into a hang.
-const FAULTS: [i32; 7] = [
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGABRT,
-    libc::SIGTRAP,
-    libc::SIGSYS,
-];
+const FAULTS: [i32; 7] =
+    [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT, libc::SIGTRAP, libc::SIGSYS];
 
 /// TERM, INT and QUIT ask the workload to stop: they start `--kill-after` and end `--pause`.
 pub fn is_stop(sig: i32) -> bool {
@@ -90,9 +83,7 @@ pub fn parse(text: &str) -> Result<i32, String> {
     if is_valid(sig) {
         Ok(sig)
     } else {
-        Err(format!(
-            "invalid signal '{text}': not a signal number (1-31, 34-64)"
-        ))
+        Err(format!("invalid signal '{text}': not a signal number (1-31, 34-64)"))
     }
 }
 
@@ -130,20 +121,8 @@ fn sigprocmask(how: libc::c_int, set: Option<&KernelMask>) -> io::Result<KernelM
     let set_ptr = set.map_or(std::ptr::null(), |s| s as *const KernelMask);
     // SAFETY: raw rt_sigprocmask with an 8-byte kernel sigset; both pointers are valid or null.
     // Async-signal-safe, so the forked child may call it too.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            how,
-            set_ptr,
-            &mut old as *mut KernelMask,
-            8,
-        )
-    };
-    if rc == 0 {
-        Ok(old)
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let rc = unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, set_ptr, &mut old as *mut KernelMask, 8) };
+    if rc == 0 { Ok(old) } else { Err(io::Error::last_os_error()) }
 }
 
 /// What reaper inherited and changed, so the command can be given back exactly that.
@@ -172,11 +151,7 @@ pub fn ignore_tty_stops(mask: KernelMask) -> io::Result<Inherited> {
     let ttin = unsafe { sigaction(Signal::SIGTTIN, &ignore) }?;
     // SAFETY: as above.
     let ttou = unsafe { sigaction(Signal::SIGTTOU, &ignore) }?;
-    Ok(Inherited {
-        mask,
-        ttin: ttin.handler(),
-        ttou: ttou.handler(),
-    })
+    Ok(Inherited { mask, ttin: ttin.handler(), ttou: ttou.handler() })
 }
 
 impl Inherited {
@@ -205,15 +180,7 @@ impl SignalFd {
         let mask = blocked_set();
         let flags = libc::SFD_CLOEXEC | libc::SFD_NONBLOCK;
         // SAFETY: raw signalfd4 creating a new descriptor (-1) from an 8-byte kernel sigset.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_signalfd4,
-                -1,
-                &mask as *const KernelMask,
-                8,
-                flags,
-            )
-        };
+        let fd = unsafe { libc::syscall(libc::SYS_signalfd4, -1, &mask as *const KernelMask, 8, flags) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -221,12 +188,7 @@ impl SignalFd {
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
         let buf = unsafe { std::mem::zeroed() };
-        Ok(SignalFd {
-            fd,
-            buf,
-            len: 0,
-            pos: 0,
-        })
+        Ok(SignalFd { fd, buf, len: 0, pos: 0 })
     }
 
     /// The next pending signal number, `None` once the queue is empty. Reads in batches so a
@@ -236,11 +198,7 @@ impl SignalFd {
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             // SAFETY: reading into our own buffer of exactly that many bytes.
             let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    size * self.buf.len(),
-                )
+                libc::read(self.fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), size * self.buf.len())
             };
             if n < 0 {
                 let err = io::Error::last_os_error();

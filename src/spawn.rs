@@ -13,9 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::unistd::{
-    ForkResult, Pid, fork, getpgrp, getpid, isatty, pipe2, setpgid, tcgetpgrp, tcsetpgrp,
-};
+use nix::unistd::{ForkResult, Pid, fork, getpgrp, getpid, isatty, pipe2, setpgid, tcgetpgrp, tcsetpgrp};
 
 use crate::error::Error;
 use crate::signals::Inherited;
@@ -81,23 +79,17 @@ pub fn spawn(command: &[OsString], inherited: &Inherited) -> Result<i32, Error> 
         }
         ForkResult::Parent { child } => {
             drop(report_wr);
-            // Also from the parent, so the group exists before we might signal it.
-            let _ = setpgid(child, child);
+            // No setpgid(child) from here too: we wait for the exec below, and the child's
+            // own setpgid came before it.
             let mut records = Vec::new();
             let _ = File::from(report_rd).read_to_end(&mut records);
             for rec in records.chunks_exact(5) {
                 let errno = Errno::from_raw(i32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]));
                 if rec[0] == TTY_FAILED {
-                    log::warn!(
-                        "cannot make the command the terminal's foreground group: {}",
-                        errno.desc()
-                    );
+                    log::warn!("cannot make the command the terminal's foreground group: {}", errno.desc());
                 } else {
                     let _ = nix::sys::wait::waitpid(child, None);
-                    return Err(Error::Exec {
-                        command: command[0].clone(),
-                        errno,
-                    });
+                    return Err(Error::Exec { command: command[0].clone(), errno });
                 }
             }
             log::info!("started {} as pid {child}", command[0].to_string_lossy());

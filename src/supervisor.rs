@@ -34,10 +34,7 @@ enum Phase {
     AwaitingPidfile { until: Option<Instant> },
     /// The main process is gone; leftovers got the drain signal and are SIGKILLed at `until`
     /// (`killed` once that happened). We exit as soon as no child is left.
-    Draining {
-        until: Option<Instant>,
-        killed: bool,
-    },
+    Draining { until: Option<Instant>, killed: bool },
 }
 
 /// How often `--follow-pidfile` looks for the pidfile. Only while waiting for it.
@@ -54,6 +51,8 @@ pub struct Supervisor<'a> {
     /// The main process's exit code (128+N for signal N), before `--remap-exit`.
     status: Option<i32>,
     stop_requested: bool,
+    /// The main process is gone and nothing else keeps us: drain once this reap pass ends.
+    drain_due: bool,
     no_children: bool,
     exit: Option<i32>,
     warned_no_proc: bool,
@@ -71,6 +70,7 @@ impl<'a> Supervisor<'a> {
             phase: Phase::Running,
             status: None,
             stop_requested: false,
+            drain_due: false,
             no_children: main.is_none(),
             exit: None,
             warned_no_proc: false,
@@ -81,11 +81,7 @@ impl<'a> Supervisor<'a> {
     pub fn run(mut self) -> i32 {
         loop {
             if let Some(code) = self.exit {
-                let code = if self.opts.remap_exit.contains(&(code as u8)) {
-                    0
-                } else {
-                    code
-                };
+                let code = if self.opts.remap_exit.contains(&(code as u8)) { 0 } else { code };
                 log::info!("exiting with status {code}");
                 return code;
             }
@@ -103,10 +99,7 @@ impl<'a> Supervisor<'a> {
     fn timeout(&self) -> PollTimeout {
         let deadline = match self.phase {
             Phase::Stopping { kill_at } => kill_at,
-            Phase::Draining {
-                until,
-                killed: false,
-            } => until,
+            Phase::Draining { until, killed: false } => until,
             Phase::AwaitingPidfile { until } => {
                 let tick = Instant::now() + PIDFILE_POLL;
                 Some(until.map_or(tick, |u| u.min(tick)))
@@ -117,10 +110,7 @@ impl<'a> Supervisor<'a> {
             return PollTimeout::NONE;
         };
         // Round up so we never wake a millisecond early and spin.
-        let ms = deadline
-            .saturating_duration_since(Instant::now())
-            .as_micros()
-            .div_ceil(1000);
+        let ms = deadline.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
         PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
     }
 
@@ -153,12 +143,7 @@ impl<'a> Supervisor<'a> {
             }
             return;
         }
-        let to = self
-            .opts
-            .rewrite
-            .iter()
-            .find(|(from, _)| *from == sig)
-            .map_or(sig, |&(_, to)| to);
+        let to = self.opts.rewrite.iter().find(|(from, _)| *from == sig).map_or(sig, |&(_, to)| to);
         if to == 0 {
             log::debug!("dropping {} (--rewrite)", signals::name(sig));
         } else {
@@ -169,9 +154,7 @@ impl<'a> Supervisor<'a> {
             self.stop_requested = true;
             if let (Phase::Running, Some(after)) = (self.phase, self.opts.kill_after) {
                 log::info!("stop requested: SIGKILL in {after:?} if the command still runs");
-                self.phase = Phase::Stopping {
-                    kill_at: deadline(after),
-                };
+                self.phase = Phase::Stopping { kill_at: deadline(after) };
             }
         }
     }
@@ -216,10 +199,7 @@ impl<'a> Supervisor<'a> {
                 Ok(Reaped::Child { pid, ended, name }) => match self.main {
                     Main::Process { pid: p, .. } if p == pid => self.main_exited(ended),
                     _ if self.opts.warn_on_reap => {
-                        log::warn!(
-                            "reaped pid {pid} ({}): {ended}",
-                            name.as_deref().unwrap_or("?")
-                        )
+                        log::warn!("reaped pid {pid} ({}): {ended}", name.as_deref().unwrap_or("?"))
                     }
                     _ => log::debug!("reaped pid {pid}: {ended}"),
                 },
@@ -237,15 +217,19 @@ impl<'a> Supervisor<'a> {
                 }
             }
         }
-        match self.phase {
-            Phase::Draining { .. } if self.no_children => {
-                self.exit = Some(self.status.unwrap_or(0))
+        if std::mem::take(&mut self.drain_due) {
+            if self.no_children {
+                // Nothing left to drain: skip the /proc walk and exit now.
+                self.exit = Some(self.status.unwrap_or(0));
+                return;
             }
+            self.start_drain();
+        }
+        match self.phase {
+            Phase::Draining { .. } if self.no_children => self.exit = Some(self.status.unwrap_or(0)),
             // Something forked between our scan and the SIGKILL: keep killing until none is left.
             Phase::Draining { killed: true, .. } => self.signal_leftovers(libc::SIGKILL),
-            Phase::Running | Phase::Stopping { .. }
-                if self.main == Main::Orphans && self.no_children =>
-            {
+            Phase::Running | Phase::Stopping { .. } if self.main == Main::Orphans && self.no_children => {
                 self.exit = Some(self.status.unwrap_or(0));
             }
             Phase::AwaitingPidfile { .. } if self.no_children => self.follow_pidfile(true),
@@ -268,34 +252,26 @@ impl<'a> Supervisor<'a> {
                 return;
             }
             if self.opts.follow_pidfile.is_some() {
-                self.phase = Phase::AwaitingPidfile {
-                    until: deadline(self.opts.drain),
-                };
+                self.phase = Phase::AwaitingPidfile { until: deadline(self.opts.drain) };
                 self.follow_pidfile(false);
                 return;
             }
         }
-        self.start_drain();
+        self.drain_due = true;
     }
 
     fn start_drain(&mut self) {
         let drain = self.opts.drain;
         if drain.is_zero() {
             self.signal_leftovers(libc::SIGKILL);
-            self.phase = Phase::Draining {
-                until: None,
-                killed: true,
-            };
+            self.phase = Phase::Draining { until: None, killed: true };
         } else {
             log::debug!(
                 "draining leftovers: {} now, SIGKILL in {drain:?}",
                 signals::name(self.opts.drain_signal)
             );
             self.signal_leftovers(self.opts.drain_signal);
-            self.phase = Phase::Draining {
-                until: deadline(drain),
-                killed: false,
-            };
+            self.phase = Phase::Draining { until: deadline(drain), killed: false };
         }
     }
 
@@ -312,24 +288,12 @@ impl<'a> Supervisor<'a> {
                 }
                 self.signal_leftovers(libc::SIGKILL);
                 self.status = Some(128 + libc::SIGKILL);
-                self.phase = Phase::Draining {
-                    until: None,
-                    killed: true,
-                };
+                self.phase = Phase::Draining { until: None, killed: true };
                 self.reap_all();
             }
-            Phase::Draining {
-                until,
-                killed: false,
-            } if due(until) => {
-                log::warn!(
-                    "leftovers still running after --drain {:?}: SIGKILL",
-                    self.opts.drain
-                );
-                self.phase = Phase::Draining {
-                    until: None,
-                    killed: true,
-                };
+            Phase::Draining { until, killed: false } if due(until) => {
+                log::warn!("leftovers still running after --drain {:?}: SIGKILL", self.opts.drain);
+                self.phase = Phase::Draining { until: None, killed: true };
                 self.signal_leftovers(libc::SIGKILL);
                 self.reap_all();
             }
@@ -346,8 +310,8 @@ impl<'a> Supervisor<'a> {
         };
         match read_pidfile(path).and_then(|pid| self.check_descendant(pid)) {
             Ok(pid) => {
-                let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid)))
-                    .map_or(pid, |g| g.as_raw());
+                let pgid =
+                    nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).map_or(pid, |g| g.as_raw());
                 log::info!("following pid {pid} from {}", path.display());
                 self.main = Main::Process { pid, pgid };
                 self.group = Some(pgid);
@@ -357,7 +321,7 @@ impl<'a> Supervisor<'a> {
             Err(why) if give_up => {
                 log::error!("--follow-pidfile {}: {why}", path.display());
                 self.status = Some(1);
-                self.start_drain();
+                self.drain_due = true;
                 self.reap_all();
             }
             Err(_) => {}
@@ -365,8 +329,7 @@ impl<'a> Supervisor<'a> {
     }
 
     fn check_descendant(&self, pid: i32) -> Result<i32, String> {
-        let ours =
-            reap::descendants(self.me).map_err(|e| format!("cannot list descendants: {e}"))?;
+        let ours = reap::descendants(self.me).map_err(|e| format!("cannot list descendants: {e}"))?;
         if ours.contains(&pid) {
             Ok(pid)
         } else {
