@@ -1,0 +1,100 @@
+# reaper container images: `FROM scratch` images holding only the static binary /reaper.
+#
+# Targets:
+#   runtime (default)  built from source; ENTRYPOINT ["/reaper", "--"]
+#   pause              built from source; ENTRYPOINT ["/reaper", "--pause"], a pod sandbox image
+#   local              like runtime, from a static binary already built (pulls nothing)
+#   pause-local        like pause, from a static binary already built (pulls nothing)
+#
+#   docker build -t reaper .                               # from source
+#   docker build --target pause -t reaper-pause .
+#
+#   scripts/build-static                                   # target/static/x86_64-unknown-linux-musl/release/reaper
+#   docker build --target local -t reaper .
+#   docker build --target local --build-arg REAPER_BINARY=target/static/x86_64-unknown-linux-gnu/release/reaper -t reaper .
+#
+# Use it in your own image:
+#
+#   COPY --from=reaper /reaper /reaper
+#   ENTRYPOINT ["/reaper", "--"]
+#   CMD ["your-server", "--flag"]
+#
+# reaper's options then come from REAPER_* variables (`docker run -e REAPER_KILL_AFTER=10s`), or
+# put them in the ENTRYPOINT: ["/reaper", "--kill-after", "10s", "--"].
+#
+# Stage order matters. The legacy builder (DOCKER_BUILDKIT=0, or a docker CLI without buildx)
+# builds every stage up to the requested target in file order, so the `local` stages come
+# first: `--target local` never touches the rust base image. BuildKit builds only the stages
+# the target needs, so its default build never looks at `local`; the legacy builder's default
+# build does build `local` on its way, and so needs the binary in REAPER_BINARY to exist too.
+#
+# Non-root: every image runs as 65534:65534 (nobody) unless told otherwise. reaper needs no
+# privilege as PID 1: it reaps orphans whoever owns them, and signals only the command it
+# started (same user) and its leftovers. /reaper is mode 0755 (cargo's output mode, which COPY
+# keeps), so it runs as whatever user `--user` or `securityContext.runAsUser` picks.
+
+ARG VERSION=0.1.0
+ARG SOURCE_URL=
+ARG RUST_VERSION=1
+
+# ---------------------------------------------------------------------------------------------
+# local: the runtime image from a binary in the build context. No pull, no RUN.
+FROM scratch AS local
+ARG VERSION
+ARG SOURCE_URL
+ARG REAPER_BINARY=target/static/x86_64-unknown-linux-musl/release/reaper
+LABEL org.opencontainers.image.title="reaper" \
+      org.opencontainers.image.description="A tiny init for containers: forwards signals, reaps zombies, drains leftovers, daemonizes." \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}"
+COPY ${REAPER_BINARY} /reaper
+USER 65534:65534
+ENTRYPOINT ["/reaper", "--"]
+
+# ---------------------------------------------------------------------------------------------
+# pause-local: the same, running `reaper --pause` by default: a Kubernetes pod sandbox
+# ("pause") image for containerd's sandbox image or CRI-O's pause_image (deploy/kubernetes/).
+FROM local AS pause-local
+LABEL org.opencontainers.image.title="reaper-pause" \
+      org.opencontainers.image.description="reaper --pause: a pod sandbox (pause) image that reaps the pod's orphans."
+ENTRYPOINT ["/reaper", "--pause"]
+
+# ---------------------------------------------------------------------------------------------
+# build: the static binary from source. On Alpine the host target is musl, which rustup's
+# toolchain links statically by default, so this works unchanged on x86_64 and aarch64.
+FROM rust:${RUST_VERSION}-alpine AS build
+RUN apk add --no-cache musl-dev
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin reaper \
+ && cp target/release/reaper /reaper \
+ && /reaper --version
+
+# ---------------------------------------------------------------------------------------------
+# pause: the sandbox image built from source (see pause-local).
+FROM scratch AS pause
+ARG VERSION
+ARG SOURCE_URL
+LABEL org.opencontainers.image.title="reaper-pause" \
+      org.opencontainers.image.description="reaper --pause: a pod sandbox (pause) image that reaps the pod's orphans." \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build /reaper /reaper
+USER 65534:65534
+ENTRYPOINT ["/reaper", "--pause"]
+
+# ---------------------------------------------------------------------------------------------
+# runtime (the default target, so it stays last): only /reaper, built above.
+FROM scratch AS runtime
+ARG VERSION
+ARG SOURCE_URL
+LABEL org.opencontainers.image.title="reaper" \
+      org.opencontainers.image.description="A tiny init for containers: forwards signals, reaps zombies, drains leftovers, daemonizes." \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build /reaper /reaper
+USER 65534:65534
+ENTRYPOINT ["/reaper", "--"]

@@ -1,0 +1,317 @@
+//! The Kubernetes examples in deploy/kubernetes/ and the Dockerfile's entrypoints: every YAML
+//! manifest parses, has the structure its kind needs, uses only known pod and container fields
+//! (so a misspelt field fails here, not in a user's cluster), and every reaper command line in
+//! them is one reaper accepts, with `--kill-after` plus `--drain` inside the grace period.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reaper::options::{self, Parsed};
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes")
+}
+
+const POD_SPEC_FIELDS: &[&str] = &[
+    "activeDeadlineSeconds",
+    "affinity",
+    "automountServiceAccountToken",
+    "containers",
+    "dnsConfig",
+    "dnsPolicy",
+    "enableServiceLinks",
+    "hostIPC",
+    "hostNetwork",
+    "hostPID",
+    "hostUsers",
+    "hostname",
+    "imagePullSecrets",
+    "initContainers",
+    "nodeName",
+    "nodeSelector",
+    "priorityClassName",
+    "restartPolicy",
+    "securityContext",
+    "serviceAccountName",
+    "shareProcessNamespace",
+    "subdomain",
+    "terminationGracePeriodSeconds",
+    "tolerations",
+    "topologySpreadConstraints",
+    "volumes",
+];
+
+const CONTAINER_FIELDS: &[&str] = &[
+    "args",
+    "command",
+    "env",
+    "envFrom",
+    "image",
+    "imagePullPolicy",
+    "lifecycle",
+    "livenessProbe",
+    "name",
+    "ports",
+    "readinessProbe",
+    "resources",
+    "restartPolicy",
+    "securityContext",
+    "startupProbe",
+    "stdin",
+    "tty",
+    "volumeMounts",
+    "workingDir",
+];
+
+/// What one checked manifest contained.
+#[derive(Debug, Default)]
+struct Summary {
+    kind: String,
+    /// (container name, is an init container with restartPolicy: Always, parsed options)
+    reaper_containers: Vec<(String, bool, options::Options)>,
+    share_process_namespace: bool,
+}
+
+fn keys(map: &Yaml) -> Vec<String> {
+    map.as_hash()
+        .map(|h| h.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+fn strings(list: &Yaml) -> Result<Vec<String>, String> {
+    match list {
+        Yaml::BadValue => Ok(Vec::new()),
+        Yaml::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Yaml::String(s) => Ok(s.clone()),
+                Yaml::Integer(n) => Ok(n.to_string()),
+                other => Err(format!("not a string: {other:?}")),
+            })
+            .collect(),
+        other => Err(format!("not a list: {other:?}")),
+    }
+}
+
+/// Checks one manifest (one YAML document); `Err` describes the first problem.
+fn check_manifest(text: &str) -> Result<Summary, String> {
+    let docs = YamlLoader::load_from_str(text).map_err(|e| format!("YAML: {e}"))?;
+    let [doc] = docs.as_slice() else {
+        return Err(format!("expected one YAML document, found {}", docs.len()));
+    };
+    let api = doc["apiVersion"].as_str().ok_or("no apiVersion")?;
+    let kind = doc["kind"].as_str().ok_or("no kind")?;
+    doc["metadata"]["name"].as_str().ok_or("no metadata.name")?;
+    let (want_api, pod) = match kind {
+        "Pod" => ("v1", &doc["spec"]),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => {
+            ("apps/v1", &doc["spec"]["template"]["spec"])
+        }
+        "Job" => ("batch/v1", &doc["spec"]["template"]["spec"]),
+        other => return Err(format!("unexpected kind {other}")),
+    };
+    if api != want_api {
+        return Err(format!("{kind} needs apiVersion {want_api}, not {api}"));
+    }
+    if kind != "Pod" {
+        let selector = &doc["spec"]["selector"]["matchLabels"];
+        let labels = &doc["spec"]["template"]["metadata"]["labels"];
+        if kind != "Job" && (selector.is_badvalue() || selector != labels) {
+            return Err("spec.selector.matchLabels must equal the template's labels".into());
+        }
+    }
+    if pod.as_hash().is_none() {
+        return Err("no pod spec".into());
+    }
+    for key in keys(pod) {
+        if !POD_SPEC_FIELDS.contains(&key.as_str()) {
+            return Err(format!("unknown pod spec field {key:?}"));
+        }
+    }
+    let grace = match &pod["terminationGracePeriodSeconds"] {
+        Yaml::BadValue => 30,
+        Yaml::Integer(n) if *n >= 0 => *n as u64,
+        other => return Err(format!("bad terminationGracePeriodSeconds {other:?}")),
+    };
+    let share = match &pod["shareProcessNamespace"] {
+        Yaml::BadValue => false,
+        Yaml::Boolean(b) => *b,
+        other => return Err(format!("bad shareProcessNamespace {other:?}")),
+    };
+
+    let mut summary = Summary { kind: kind.to_owned(), share_process_namespace: share, ..Summary::default() };
+    let containers = pod["containers"].as_vec().ok_or("no containers")?;
+    if containers.is_empty() {
+        return Err("no containers".into());
+    }
+    let init = pod["initContainers"].as_vec().cloned().unwrap_or_default();
+    for (c, is_init) in containers.iter().map(|c| (c, false)).chain(init.iter().map(|c| (c, true))) {
+        let name = c["name"].as_str().ok_or("container without a name")?;
+        c["image"].as_str().ok_or(format!("container {name}: no image"))?;
+        for key in keys(c) {
+            if !CONTAINER_FIELDS.contains(&key.as_str()) {
+                return Err(format!("container {name}: unknown field {key:?}"));
+            }
+        }
+        let sidecar = match &c["restartPolicy"] {
+            Yaml::BadValue => false,
+            Yaml::String(s) if is_init && s == "Always" => true,
+            other => {
+                return Err(format!(
+                    "container {name}: restartPolicy {other:?} (only Always, on init containers)"
+                ));
+            }
+        };
+        let command = strings(&c["command"]).map_err(|e| format!("{name}.command: {e}"))?;
+        let args = strings(&c["args"]).map_err(|e| format!("{name}.args: {e}"))?;
+        if command.first().map(String::as_str) != Some("/reaper") {
+            continue;
+        }
+        let mut env = Vec::new();
+        if let Some(vars) = c["env"].as_vec() {
+            for v in vars {
+                let key = v["name"].as_str().ok_or(format!("{name}: env without name"))?;
+                let value = v["value"]
+                    .as_str()
+                    .ok_or(format!("{name}: env {key} needs a string value (quote it)"))?;
+                env.push((key.to_owned(), OsString::from(value)));
+            }
+        }
+        let argv = command[1..].iter().chain(&args).map(OsString::from);
+        let opts = match options::parse(argv, |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())) {
+            Ok(Parsed::Run(o)) => *o,
+            Ok(other) => return Err(format!("container {name}: reaper would print {other:?}")),
+            Err(e) => return Err(format!("container {name}: reaper rejects its options: {e}")),
+        };
+        if let Some(kill_after) = opts.kill_after {
+            if kill_after + opts.drain >= Duration::from_secs(grace) {
+                return Err(format!(
+                    "container {name}: --kill-after {kill_after:?} + --drain {:?} must stay below \
+                     terminationGracePeriodSeconds {grace}",
+                    opts.drain
+                ));
+            }
+        }
+        summary.reaper_containers.push((name.to_owned(), sidecar, opts));
+    }
+    Ok(summary)
+}
+
+fn manifest(name: &str) -> String {
+    std::fs::read_to_string(deploy_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_manifest_parses_and_runs_reaper_with_valid_options() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(deploy_dir())
+        .expect("deploy/kubernetes")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        let summary = check_manifest(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(!summary.reaper_containers.is_empty(), "{}: no container runs /reaper", f.display());
+        for (name, _, opts) in &summary.reaper_containers {
+            assert!(!opts.command.is_empty(), "{}: {name}", f.display());
+        }
+    }
+}
+
+#[test]
+fn entrypoint_example_sets_kill_after_below_the_grace_period() {
+    let s = check_manifest(&manifest("entrypoint-deployment.yaml")).expect("valid");
+    assert_eq!(s.kind, "Deployment");
+    let (_, _, opts) = &s.reaper_containers[0];
+    assert_eq!(opts.kill_after, Some(Duration::from_secs(25)));
+    assert_eq!(opts.drain, Duration::from_secs(3));
+    assert!(opts.warn_on_reap, "REAPER_WARN_ON_REAP from env");
+}
+
+#[test]
+fn shared_pid_example_shares_the_process_namespace() {
+    let s = check_manifest(&manifest("shared-process-namespace.yaml")).expect("valid");
+    assert_eq!(s.kind, "Pod");
+    assert!(s.share_process_namespace);
+    assert!(s.reaper_containers.len() >= 2);
+}
+
+#[test]
+fn native_sidecar_runs_under_reaper() {
+    let s = check_manifest(&manifest("native-sidecar.yaml")).expect("valid");
+    let sidecars: Vec<_> = s.reaper_containers.iter().filter(|c| c.1).collect();
+    assert_eq!(sidecars.len(), 1, "{:?}", s.reaper_containers);
+    assert!(sidecars[0].2.kill_after.is_some());
+}
+
+#[test]
+fn the_checker_catches_typos_and_bad_options() {
+    let good = manifest("entrypoint-deployment.yaml");
+    check_manifest(&good).expect("the original is valid");
+    for (from, to, why) in [
+        ("terminationGracePeriodSeconds: 30", "terminationGracePeriodSecond: 30", "misspelt pod field"),
+        ("\"3s\", \"--\"]", "\"3s\", \"--\"", "broken YAML"),
+        ("kind: Deployment", "kind: Deploymnet", "unknown kind"),
+        ("apiVersion: apps/v1", "apiVersion: v1", "wrong apiVersion"),
+        ("\"25s\"", "\"25 parsecs\"", "bad duration"),
+        ("\"25s\"", "\"28s\"", "kill-after + drain beyond the grace period"),
+        ("\"--drain\"", "\"--drian\"", "unknown reaper option"),
+        ("value: \"true\"", "value: \"maybe\"", "bad REAPER_ variable"),
+        ("          image:", "          imag:", "misspelt container field"),
+    ] {
+        assert!(good.contains(from), "{from:?} not in the manifest");
+        let bad = good.replacen(from, to, 1);
+        assert!(check_manifest(&bad).is_err(), "{why}: accepted {from:?} -> {to:?}");
+    }
+}
+
+#[test]
+fn runtime_snippets_name_the_pause_image() {
+    let containerd = manifest("containerd-sandbox.toml");
+    assert!(containerd.contains("[plugins.'io.containerd.cri.v1.images'.pinned_images]"));
+    assert!(containerd.contains("sandbox = \"registry.example.com/reaper-pause:"));
+    assert!(containerd.contains("sandbox_image = \"registry.example.com/reaper-pause:"));
+    let crio = manifest("crio-pause.conf");
+    assert!(crio.contains("[crio.image]"));
+    assert!(crio.contains("pause_image = \"registry.example.com/reaper-pause:"));
+    assert!(crio.contains("\npause_command = \"\"\n"));
+}
+
+/// The Dockerfile's ENTRYPOINTs are command lines reaper accepts: `/reaper --` plus the
+/// user's command, and `/reaper --pause` alone.
+#[test]
+fn dockerfile_entrypoints_are_valid_reaper_command_lines() {
+    let dockerfile = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"))
+        .expect("Dockerfile");
+    let entrypoints: Vec<Vec<String>> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("ENTRYPOINT "))
+        .map(|json| {
+            let docs = YamlLoader::load_from_str(json).expect("JSON array");
+            strings(&docs[0]).expect("strings")
+        })
+        .collect();
+    assert!(entrypoints.contains(&vec!["/reaper".into(), "--".into()]), "{entrypoints:?}");
+    assert!(entrypoints.contains(&vec!["/reaper".into(), "--pause".into()]), "{entrypoints:?}");
+    for ep in &entrypoints {
+        assert_eq!(ep[0], "/reaper");
+        let pause = ep.iter().any(|a| a == "--pause");
+        let mut argv: Vec<OsString> = ep[1..].iter().map(OsString::from).collect();
+        if !pause {
+            argv.push("my-server".into());
+        }
+        match options::parse(argv, |_| None) {
+            Ok(Parsed::Run(o)) => {
+                assert_eq!(o.pause, pause, "{ep:?}");
+                if !pause {
+                    assert_eq!(o.command, vec![OsString::from("my-server")]);
+                }
+            }
+            other => panic!("{ep:?}: {other:?}"),
+        }
+    }
+}
