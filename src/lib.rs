@@ -45,7 +45,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
             *path = abs;
         }
     }
-    let inherited = match signals::ignore_tty_stops(mask) {
+    let inherited = match signals::set_own_dispositions(mask) {
         Ok(i) => i,
         Err(e) => return fail(&Error::start("sigaction", e)),
     };
@@ -113,8 +113,12 @@ fn set_pdeathsig(sig: i32) -> Result<(), Error> {
         return Err(Error::start("prctl(PR_SET_PDEATHSIG)", std::io::Error::last_os_error()));
     }
     if parent.as_raw() != 0 && nix::unistd::getppid() != parent {
-        // SAFETY: kill(2) to ourselves; the signal is blocked and lands in the signalfd.
-        unsafe { libc::kill(nix::unistd::getpid().as_raw(), sig) };
+        // tgkill, not kill: the signalfd drops SI_USER signals reaper sent itself (see
+        // SignalFd::next_signal); this one is SI_TKILL and gets forwarded.
+        let me = nix::unistd::getpid().as_raw();
+        // SAFETY: raw tgkill(2) to our own (only) thread; the signal is blocked and lands in
+        // the signalfd.
+        unsafe { libc::syscall(libc::SYS_tgkill, me, me, sig) };
     }
     Ok(())
 }

@@ -125,43 +125,55 @@ fn sigprocmask(how: libc::c_int, set: Option<&KernelMask>) -> io::Result<KernelM
     if rc == 0 { Ok(old) } else { Err(io::Error::last_os_error()) }
 }
 
+/// The dispositions reaper changes for itself, and gives back to the command.
+/// - SIGTTIN/SIGTTOU ignored: writing a log line to a terminal it no longer owns must not stop
+///   PID 1. They stay out of the blocked set, because a blocked signal is queued (and would be
+///   forwarded) even when ignored.
+/// - SIGCHLD default: inherited as ignored, the kernel would reap our children by itself and
+///   send no SIGCHLD, and reaper would never learn that the command exited.
+const OWN_DISPOSITIONS: [(Signal, SigHandler); 3] = [
+    (Signal::SIGTTIN, SigHandler::SigIgn),
+    (Signal::SIGTTOU, SigHandler::SigIgn),
+    (Signal::SIGCHLD, SigHandler::SigDfl),
+];
+
 /// What reaper inherited and changed, so the command can be given back exactly that.
 #[derive(Clone, Copy)]
 pub struct Inherited {
     mask: KernelMask,
-    ttin: SigHandler,
-    ttou: SigHandler,
+    handlers: [SigHandler; 3],
 }
 
-/// First thing in main: blocks every signal but the synchronous faults, so that none is lost
-/// or acted on before the signalfd exists, and returns the mask we inherited.
+/// First thing in main: blocks every signal but the synchronous faults (and TTIN/TTOU, see
+/// `OWN_DISPOSITIONS`), so that none is lost or acted on before the signalfd exists, and
+/// returns the mask we inherited.
 pub fn block_all() -> io::Result<KernelMask> {
     sigprocmask(libc::SIG_BLOCK, Some(&blocked_set()))
 }
 
 fn blocked_set() -> KernelMask {
-    FAULTS.iter().fold(KernelMask::MAX, |m, &s| m & !bit(s))
+    FAULTS.iter().chain(&[libc::SIGTTIN, libc::SIGTTOU]).fold(KernelMask::MAX, |m, &s| m & !bit(s))
 }
 
-/// Ignores SIGTTIN/SIGTTOU for reaper itself: writing a log line to a terminal it no longer
-/// owns must not stop PID 1. Ignored signals are discarded, so they never reach the signalfd.
-pub fn ignore_tty_stops(mask: KernelMask) -> io::Result<Inherited> {
-    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-    // SAFETY: installing SIG_IGN has no handler code to be unsafe about.
-    let ttin = unsafe { sigaction(Signal::SIGTTIN, &ignore) }?;
-    // SAFETY: as above.
-    let ttou = unsafe { sigaction(Signal::SIGTTOU, &ignore) }?;
-    Ok(Inherited { mask, ttin: ttin.handler(), ttou: ttou.handler() })
+/// Installs `OWN_DISPOSITIONS` and remembers what they replaced.
+pub fn set_own_dispositions(mask: KernelMask) -> io::Result<Inherited> {
+    let mut handlers = [SigHandler::SigDfl; 3];
+    for (old, (sig, handler)) in handlers.iter_mut().zip(OWN_DISPOSITIONS) {
+        let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+        // SAFETY: SIG_IGN and SIG_DFL run no handler code.
+        *old = unsafe { sigaction(sig, &action) }?.handler();
+    }
+    Ok(Inherited { mask, handlers })
 }
 
 impl Inherited {
-    /// Puts back the inherited mask and TTIN/TTOU dispositions. Runs in the forked child between
-    /// fork and exec: only async-signal-safe calls (sigaction, rt_sigprocmask).
+    /// Puts back the inherited mask and dispositions. Runs in the forked child between fork
+    /// and exec: only async-signal-safe calls (sigaction, rt_sigprocmask).
     pub fn restore(&self) {
-        for (sig, handler) in [(Signal::SIGTTIN, self.ttin), (Signal::SIGTTOU, self.ttou)] {
+        for ((sig, _), handler) in OWN_DISPOSITIONS.iter().zip(self.handlers) {
             let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
             // SAFETY: the handler is SIG_DFL or SIG_IGN (exec resets anything else).
-            let _ = unsafe { sigaction(sig, &action) };
+            let _ = unsafe { sigaction(*sig, &action) };
         }
         let _ = sigprocmask(libc::SIG_SETMASK, Some(&self.mask));
     }
@@ -170,6 +182,7 @@ impl Inherited {
 /// The non-blocking signalfd that delivers every blocked signal to the supervisor loop.
 pub struct SignalFd {
     fd: OwnedFd,
+    me: u32,
     buf: [libc::signalfd_siginfo; 16],
     len: usize,
     pos: usize,
@@ -188,12 +201,25 @@ impl SignalFd {
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
         let buf = unsafe { std::mem::zeroed() };
-        Ok(SignalFd { fd, buf, len: 0, pos: 0 })
+        Ok(SignalFd { fd, me: std::process::id(), buf, len: 0, pos: 0 })
     }
 
     /// The next pending signal number, `None` once the queue is empty. Reads in batches so a
     /// signal storm costs one syscall per 16 signals.
     pub fn next_signal(&mut self) -> io::Result<Option<i32>> {
+        loop {
+            let Some(info) = self.next_info()? else { return Ok(None) };
+            // A write to a closed stderr pipe or past RLIMIT_FSIZE makes the kernel send
+            // SIGPIPE/SIGXFSZ to reaper itself (SI_USER, our pid). That is reaper's own trouble,
+            // not the command's: forwarding it would kill the command.
+            if info.ssi_code == libc::SI_USER && info.ssi_pid == self.me {
+                continue;
+            }
+            return Ok(Some(info.ssi_signo as i32));
+        }
+    }
+
+    fn next_info(&mut self) -> io::Result<Option<libc::signalfd_siginfo>> {
         if self.pos == self.len {
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             // SAFETY: reading into our own buffer of exactly that many bytes.
@@ -214,7 +240,7 @@ impl SignalFd {
             }
         }
         self.pos += 1;
-        Ok(Some(self.buf[self.pos - 1].ssi_signo as i32))
+        Ok(Some(self.buf[self.pos - 1]))
     }
 }
 

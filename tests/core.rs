@@ -1,14 +1,1188 @@
+//! The core init, end to end: the real binary, as PID 1 of a fresh PID namespace and as a
+//! plain process (child subreaper), with real processes only.
+
 mod common;
 use common::*;
+
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::ops::{Deref, DerefMut};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// For anything that is not being timed: generous, the machine may be loaded.
+const LONG: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------
+// Helpers local to these tests.
+
+/// A started reaper that, when dropped before reaper was waited for, first kills every
+/// descendant: the command runs in its own process group, which `Reaper`'s own drop (a kill
+/// of the launcher's group) does not reach in subreaper mode.
+struct Tree(Reaper);
+
+impl Tree {
+    fn start(mode: Mode, cmd: &mut Command) -> Tree {
+        Tree(Reaper::start(mode, cmd))
+    }
+}
+
+impl Deref for Tree {
+    type Target = Reaper;
+    fn deref(&self) -> &Reaper {
+        &self.0
+    }
+}
+
+impl DerefMut for Tree {
+    fn deref_mut(&mut self) -> &mut Reaper {
+        &mut self.0
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // Only while the launcher is unreaped: afterwards the pid may belong to someone else.
+        if let Ok(None) = self.0.child.try_wait() {
+            kill_all(&descendants(self.0.pid), libc::SIGKILL);
+        }
+    }
+}
+
+/// Runs a closure when dropped (cleanup for processes that are not our children).
+struct Defer<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// Runs a closure only if the test fails: cleanup of processes that the test normally sees
+/// exit, whose pids must not be killed once they may have been reused.
+struct OnFailure<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnFailure<F> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            (self.0)()
+        }
+    }
+}
+
+fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) };
+}
+
+fn kill_all(pids: &[i32], sig: i32) {
+    for &p in pids {
+        kill(p, sig);
+    }
+}
+
+/// Reads the launcher's piped stderr in the background (the launcher's `stderr` must be
+/// `Stdio::piped()`), so a chatty reaper can never block on a full pipe.
+fn capture_stderr(r: &mut Reaper) -> JoinHandle<String> {
+    let mut err = r.child.stderr.take().expect("stderr was not piped");
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    })
+}
+
+fn ppid(pid: i32) -> Option<i32> {
+    status_field(pid, "PPid")?.parse().ok()
+}
+
+/// argv of `pid`, exactly as the kernel holds it.
+fn cmdline(pid: i32) -> Vec<Vec<u8>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    split_nul(&raw)
+}
+
+/// `a\0b\0` → [a, b]; empty entries are kept.
+fn split_nul(raw: &[u8]) -> Vec<Vec<u8>> {
+    let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// voluntary + nonvoluntary context switches of `pid`.
+fn context_switches(pid: i32) -> u64 {
+    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+        .iter()
+        .map(|f| {
+            status_field(pid, f)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {f} for pid {pid}"))
+        })
+        .sum()
+}
+
+/// Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, session, tty_nr,
+/// tpgid, ...]. Pids are as seen from the test's PID namespace.
+fn stat_fields(pid: i32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    match stat.rfind(") ") {
+        Some(i) => stat[i + 2..].split_whitespace().map(String::from).collect(),
+        None => Vec::new(),
+    }
+}
+
+fn pgrp(pid: i32) -> Option<i32> {
+    stat_fields(pid).get(2)?.parse().ok()
+}
+
+fn hex_field(status: &str, field: &str) -> u64 {
+    let v = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in {status:?}"));
+    u64::from_str_radix(v.trim(), 16).unwrap()
+}
+
+fn bit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+
+/// Writes an executable shell script into `dir`.
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn wait_for_signal(log: &Path, sig: i32) -> bool {
+    wait_until(LONG, || probe_log(log).contains(&sig))
+}
+
+fn ready(log: &Path) -> PathBuf {
+    log.with_extension("ready")
+}
+
+/// `args` as a Vec of OsString, for building command lines out of mixed pieces.
+fn os_args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> Vec<OsString> {
+    args.into_iter().map(|a| a.as_ref().to_os_string()).collect()
+}
+
+/// `reaper ARGS` in `mode`, run to completion: (exit code, stdout, stderr).
+fn run(mode: Mode, args: &[&str]) -> (i32, String, String) {
+    run_with_timeout(&mut reaper_cmd(mode, args), LONG)
+}
+
+/// Between fork and exec, sets exactly `block` as the signal mask and exactly `ignore` as
+/// the ignored set (every other signal back to SIG_DFL, whatever the test process had): a
+/// wrapper around whatever `cmd` runs. Raw syscalls, so that the C library's reserved
+/// signals 32 and 33 are reset too.
+fn with_signal_state(cmd: &mut Command, block: &[i32], ignore: &[i32]) {
+    let mask: u64 = block.iter().map(|&s| bit(s)).fold(0, |a, b| a | b);
+    let ignored: u64 = ignore.iter().map(|&s| bit(s)).fold(0, |a, b| a | b);
+    /// The kernel's struct sigaction on x86_64 and aarch64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    // SAFETY: only raw rt_sigaction/rt_sigprocmask syscalls (async-signal-safe) on stack
+    // memory; SIG_DFL and SIG_IGN need no restorer.
+    unsafe {
+        cmd.pre_exec(move || {
+            for sig in 1..=64 {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                let act = KernelSigaction {
+                    handler: if ignored & bit(sig) != 0 { libc::SIG_IGN } else { libc::SIG_DFL },
+                    flags: 0,
+                    restorer: 0,
+                    mask: 0,
+                };
+                let rc = libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &act as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8,
+                );
+                if rc != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            let rc = libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &mask as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8,
+            );
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+}
+
+/// The same launcher reaper_cmd would use, but running `args` directly, without reaper.
+fn direct_cmd(mode: Mode, args: &[&str]) -> Command {
+    let mut cmd = match mode {
+        Mode::Pid1 => {
+            let mut c = Command::new("unshare");
+            if !is_root() {
+                c.args(["--user", "--map-root-user"]);
+            }
+            c.args(["--pid", "--fork", "--mount-proc", "--kill-child"]);
+            c.args(args);
+            c
+        }
+        Mode::Subreaper => {
+            let mut c = Command::new(args[0]);
+            c.args(&args[1..]);
+            c
+        }
+    };
+    cmd.stdin(Stdio::null());
+    cmd.process_group(0);
+    cmd
+}
+
+// ---------------------------------------------------------------------------------------
+// Exit status.
 
 #[test]
 fn exit_code_passes_through() {
+    // Not Reaper::start: in Pid1 mode it waits for unshare's child to appear, and with a
+    // command this short the whole namespace may be gone before it looks (a 10 s stall).
     for mode in MODES {
-        let mut r = Reaper::start(
-            mode,
-            reaper_cmd(mode, ["sh", "-c", "exit 7"]).stdin(std::process::Stdio::null()),
-        );
-        assert_eq!(r.code(Duration::from_secs(10)), 7, "{mode:?}");
+        let (code, _, err) = run(mode, &["sh", "-c", "exit 7"]);
+        assert_eq!(code, 7, "{mode:?}: {err}");
     }
+}
+
+#[test]
+fn exit_codes_0_1_255_pass_through() {
+    for mode in MODES {
+        for code in [0, 1, 255] {
+            let (got, _, err) = run(mode, &["sh", "-c", &format!("exit {code}")]);
+            assert_eq!(got, code, "{mode:?} exit {code}; stderr: {err}");
+        }
+    }
+}
+
+#[test]
+fn death_by_signal_is_128_plus_n() {
+    let py_kill = |sig: i32| format!("import os; os.kill(os.getpid(), {sig})");
+    for mode in MODES {
+        for (args, want) in [
+            (vec!["sh".into(), "-c".into(), "kill -TERM $$".into()], 143),
+            (vec!["sh".into(), "-c".into(), "kill -KILL $$".into()], 137),
+            (vec!["python3".into(), "-c".into(), py_kill(40)], 128 + 40),
+            // SIGRTMIN+3, systemd's stop signal.
+            (vec!["python3".into(), "-c".into(), py_kill(37)], 128 + 37),
+        ] {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (got, _, err) = run(mode, &args);
+            assert_eq!(got, want, "{mode:?} {args:?}; stderr: {err}");
+        }
+    }
+}
+
+#[test]
+fn command_not_found_is_127() {
+    for mode in MODES {
+        for cmd in ["/nonexistent/dir/reaper-test-cmd", "reaper-test-no-such-command"] {
+            let (code, out, err) = run(mode, &[cmd, "arg"]);
+            assert_eq!(code, 127, "{mode:?} {cmd}: {err}");
+            assert!(out.is_empty(), "{out}");
+            assert!(
+                err.contains(&format!("reaper: cannot run '{cmd}'"))
+                    && err.contains("No such file or directory"),
+                "{mode:?}: message should name the command and the OS error: {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn command_not_executable_is_126() {
+    let dir = tempdir("noexec");
+    let file = dir.join("not-executable");
+    std::fs::write(&file, "#!/bin/sh\nexit 0\n").unwrap();
+    // 0644 has no execute bit at all, so even root gets EACCES.
+    let dir_s = dir.to_str().unwrap();
+    let file_s = file.to_str().unwrap();
+    for mode in MODES {
+        for cmd in [dir_s, file_s] {
+            let (code, _, err) = run(mode, &[cmd]);
+            assert_eq!(code, 126, "{mode:?} {cmd}: {err}");
+            assert!(
+                err.contains(&format!("reaper: cannot run '{cmd}'")) && err.contains("Permission denied"),
+                "{mode:?}: {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn command_killed_from_outside_is_137() {
+    for mode in MODES {
+        let mut r = Tree::start(mode, &mut reaper_cmd(mode, ["sleep", "30"]));
+        let cmd = r.command_pid();
+        assert!(wait_until(LONG, || comm(cmd).as_deref() == Some("sleep")));
+        kill(cmd, libc::SIGKILL);
+        assert_eq!(r.code(LONG), 137, "{mode:?}");
+    }
+}
+
+#[test]
+fn remap_exit() {
+    for mode in MODES {
+        for (args, want) in [
+            (&["-e", "143", "sh", "-c", "kill -TERM $$"][..], 0),
+            (&["-e", "143", "sh", "-c", "exit 142"], 142),
+            (&["-e", "143", "sh", "-c", "kill -KILL $$"], 137),
+            (&["-e", "3", "sh", "-c", "exit 3"], 0),
+            (&["-e", "3", "sh", "-c", "exit 4"], 4),
+            (&["-e", "3", "sh", "-c", "exit 0"], 0),
+            (&["-e", "3", "-e", "4", "sh", "-c", "exit 4"], 0),
+            (&["--remap-exit", "255", "sh", "-c", "exit 255"], 0),
+            (&["-e", "0", "sh", "-c", "exit 1"], 1),
+        ] {
+            let (code, _, err) = run(mode, args);
+            assert_eq!(code, want, "{mode:?} {args:?}: {err}");
+        }
+    }
+    // The environment's list, and flags replacing it.
+    let mode = Mode::Subreaper;
+    let env_run = |args: &[&str]| {
+        let mut c = reaper_cmd(mode, args);
+        c.env("REAPER_REMAP_EXIT", "7,9");
+        run_with_timeout(&mut c, LONG).0
+    };
+    assert_eq!(env_run(&["sh", "-c", "exit 9"]), 0);
+    assert_eq!(env_run(&["sh", "-c", "exit 8"]), 8);
+    assert_eq!(env_run(&["-e", "3", "sh", "-c", "exit 9"]), 9, "flags win");
+}
+
+// ---------------------------------------------------------------------------------------
+// Signals.
+
+#[test]
+fn signals_reach_the_command() {
+    let sigs = [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+        libc::SIGCONT,
+        libc::SIGALRM,
+        37, // SIGRTMIN+3 in the kernel's numbering
+    ];
+    for mode in MODES {
+        let dir = tempdir("signals");
+        let log = dir.join("cmd.log");
+        let mut r = Tree::start(mode, &mut reaper_cmd(mode, signal_probe(&log, Some(libc::SIGTERM))));
+        assert!(wait_for_file(&ready(&log), LONG), "{mode:?}: probe never ready");
+        for &sig in &sigs {
+            r.signal(sig);
+            assert!(
+                wait_for_signal(&log, sig),
+                "{mode:?}: signal {sig} never reached the command; log {:?}",
+                probe_log(&log)
+            );
+        }
+        // TERM too: the probe exits 0 on it.
+        r.signal(libc::SIGTERM);
+        assert_eq!(r.code(LONG), 0, "{mode:?}");
+        let mut want = sigs.to_vec();
+        want.push(libc::SIGTERM);
+        assert_eq!(probe_log(&log), want, "{mode:?}: each exactly once, in order");
+    }
+}
+
+/// The command is a probe and has a background probe (the grandchild) in its process group.
+fn probe_family(mode: Mode, dir: &Path, flags: &[&str]) -> (Tree, PathBuf, PathBuf) {
+    let cmd_log = dir.join("cmd.log");
+    let grand_log = dir.join("grand.log");
+    let cmd_probe = signal_probe(&cmd_log, Some(libc::SIGTERM));
+    let grand_probe = signal_probe(&grand_log, Some(libc::SIGTERM));
+    let mut args = os_args(flags);
+    args.extend(os_args([
+        "--",
+        "sh",
+        "-c",
+        r#"python3 -c "$1" & exec python3 -c "$2""#,
+        "sh",
+        &grand_probe[2],
+        &cmd_probe[2],
+    ]));
+    let r = Tree::start(mode, &mut reaper_cmd(mode, args));
+    assert!(wait_for_file(&ready(&cmd_log), LONG), "{mode:?}: command probe");
+    assert!(wait_for_file(&ready(&grand_log), LONG), "{mode:?}: grandchild probe");
+    (r, cmd_log, grand_log)
+}
+
+#[test]
+fn process_group_flag_reaches_grandchild() {
+    for mode in MODES {
+        let dir = tempdir("pgroup");
+        let (mut r, cmd_log, grand_log) = probe_family(mode, &dir, &["-g"]);
+        let cmd = r.command_pid();
+        let grand = children(cmd)[0];
+        assert_eq!(pgrp(grand), Some(cmd), "{mode:?}: grandchild in the command's group");
+        r.signal(libc::SIGUSR1);
+        assert!(wait_for_signal(&cmd_log, libc::SIGUSR1), "{mode:?}: command");
+        assert!(
+            wait_for_signal(&grand_log, libc::SIGUSR1),
+            "{mode:?}: with -g the grandchild must get the signal"
+        );
+        r.signal(libc::SIGTERM);
+        assert_eq!(r.code(LONG), 0, "{mode:?}");
+        assert_eq!(probe_log(&grand_log), [libc::SIGUSR1, libc::SIGTERM]);
+    }
+}
+
+#[test]
+fn without_process_group_flag_grandchild_is_spared() {
+    for mode in MODES {
+        let dir = tempdir("no-pgroup");
+        let (mut r, cmd_log, grand_log) = probe_family(mode, &dir, &[]);
+        let cmd = r.command_pid();
+        let grand = children(cmd)[0];
+        assert_eq!(pgrp(grand), Some(cmd), "{mode:?}: grandchild in the command's group");
+        r.signal(libc::SIGUSR1);
+        assert!(wait_for_signal(&cmd_log, libc::SIGUSR1), "{mode:?}: command");
+        // A barrier: USR2 sent straight to the grandchild. Had reaper signalled the group, the
+        // grandchild's USR1 would have been pending before this USR2, and Python runs pending
+        // handlers in signal-number order, so USR1 would be logged first.
+        kill(grand, libc::SIGUSR2);
+        assert!(wait_for_signal(&grand_log, libc::SIGUSR2), "{mode:?}: barrier");
+        assert_eq!(
+            probe_log(&grand_log),
+            [libc::SIGUSR2],
+            "{mode:?}: without -g only the command gets the signal"
+        );
+        r.signal(libc::SIGTERM);
+        assert_eq!(r.code(LONG), 0, "{mode:?}");
+        assert_eq!(probe_log(&cmd_log), [libc::SIGUSR1, libc::SIGTERM]);
+    }
+}
+
+#[test]
+fn pdeathsig_reaches_command_when_parent_dies_pid1() {
+    // The intermediate process is `unshare` itself: reaper's parent.
+    let mode = Mode::Pid1;
+    let dir = tempdir("pdeath-pid1");
+    let log = dir.join("cmd.log");
+    let mut args = os_args(["-p", "USR1", "--"]);
+    args.extend(os_args(signal_probe(&log, Some(libc::SIGTERM))));
+    let mut r = Tree::start(mode, &mut reaper_cmd(mode, args));
+    assert!(wait_for_file(&ready(&log), LONG));
+    let reaper = r.pid;
+    // Once unshare is dead, neither Tree nor Reaper cleans up: SIGKILL ends the namespace.
+    let _cleanup = OnFailure(|| kill(reaper, libc::SIGKILL));
+    kill(r.child.id() as i32, libc::SIGKILL);
+    assert!(
+        wait_for_signal(&log, libc::SIGUSR1),
+        "the command never saw USR1 after reaper's parent died; log {:?}",
+        probe_log(&log)
+    );
+    assert_eq!(probe_log(&log), [libc::SIGUSR1]);
+    // reaper outlived its parent and still forwards: TERM ends the probe, and reaper with it.
+    assert!(alive(reaper));
+    kill(reaper, libc::SIGTERM);
+    assert!(wait_until(LONG, || !alive(reaper)), "reaper did not exit");
+    assert_eq!(r.code(LONG), 137, "unshare was SIGKILLed");
+}
+
+#[test]
+fn pdeathsig_reaches_command_when_parent_dies_subreaper() {
+    let dir = tempdir("pdeath");
+    let log = dir.join("cmd.log");
+    // `; exit $?` keeps sh from exec'ing reaper: sh stays reaper's parent.
+    let mut parent = Command::new("sh");
+    parent
+        .args(["-c", r#""$@"; exit $?"#, "sh", REAPER, "-p", "USR1", "--"])
+        .args(signal_probe(&log, Some(libc::SIGTERM)))
+        .stdin(Stdio::null())
+        .process_group(0);
+    let mut parent = parent.spawn().unwrap();
+    let sh = parent.id() as i32;
+    let reaper_cell = std::cell::Cell::new(0);
+    let _cleanup = OnFailure(|| {
+        let reaper = reaper_cell.get();
+        if reaper != 0 && alive(reaper) {
+            kill_all(&descendants(reaper), libc::SIGKILL);
+            kill(reaper, libc::SIGKILL);
+        }
+        kill(-sh, libc::SIGKILL);
+    });
+    assert!(wait_until(LONG, || {
+        let p = children(sh).first().copied().unwrap_or(0);
+        reaper_cell.set(p);
+        p != 0 && comm(p).as_deref() == Some("reaper")
+    }));
+    let reaper = reaper_cell.get();
+    assert!(wait_for_file(&ready(&log), LONG));
+    let mut cmd = 0;
+    assert!(wait_until(LONG, || {
+        cmd = children(reaper).first().copied().unwrap_or(0);
+        cmd != 0
+    }));
+    kill(sh, libc::SIGKILL);
+    assert_eq!(exit_code(parent.wait().unwrap()), 137);
+    assert!(
+        wait_for_signal(&log, libc::SIGUSR1),
+        "the command never saw USR1 after reaper's parent died; log {:?}",
+        probe_log(&log)
+    );
+    assert_ne!(ppid(reaper), Some(sh));
+    assert_eq!(probe_log(&log), [libc::SIGUSR1]);
+    kill(reaper, libc::SIGTERM);
+    assert!(wait_until(LONG, || !alive(reaper)), "reaper did not exit");
+    assert!(!alive(cmd));
+}
+
+// ---------------------------------------------------------------------------------------
+// Reaping.
+
+/// 200 short-lived orphans and one long-lived one; reaper must adopt and reap them all
+/// while the command still runs.
+fn orphans_leave_no_zombie(mode: Mode) {
+    let dir = tempdir("orphans");
+    let body = format!(
+        "for i in $(seq 200); do (sleep 0.01 &); done\n\
+         (sleep 31 &)\n\
+         touch '{done}'\n\
+         exec sleep 30\n",
+        done = dir.join("done").display()
+    );
+    let sh = script(&dir, "orphans.sh", &body);
+    let mut r = Tree::start(mode, &mut reaper_cmd(mode, [OsStr::new("sh"), sh.as_os_str()]));
+    let cmd = r.command_pid();
+    assert!(wait_for_file(&dir.join("done"), LONG), "{mode:?}: loop");
+    // The long-lived orphan was re-parented to reaper.
+    let mut orphan = None;
+    assert!(
+        wait_until(LONG, || {
+            orphan = children(r.pid).into_iter().find(|&p| cmdline(p) == [b"sleep".to_vec(), b"31".to_vec()]);
+            orphan.is_some()
+        }),
+        "{mode:?}: the orphan was not adopted by reaper; reaper's children {:?}",
+        children(r.pid)
+    );
+    let orphan = orphan.unwrap();
+    assert_eq!(ppid(orphan), Some(r.pid));
+    // Every short-lived orphan is gone, reaped: only the command and the long orphan remain.
+    let mut left = Vec::new();
+    let clean = wait_until(LONG, || {
+        left = descendants(r.pid);
+        zombies_under(r.pid).is_empty() && left.len() == 2
+    });
+    assert!(clean, "{mode:?}: {} zombies under reaper, descendants {left:?}", zombies_under(r.pid).len());
+    assert!(left.contains(&cmd) && left.contains(&orphan));
+    assert!(alive(cmd), "{mode:?}: checked before the command exits");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(LONG), 143, "{mode:?}");
+}
+
+#[test]
+fn orphans_leave_no_zombie_as_pid1() {
+    orphans_leave_no_zombie(Mode::Pid1);
+}
+
+#[test]
+fn orphans_leave_no_zombie_as_subreaper() {
+    orphans_leave_no_zombie(Mode::Subreaper);
+}
+
+/// The command starts an intermediate `sh` that backgrounds `sleep 32`, writes its pid and
+/// exits: the sleep is orphaned. Returns (reaper, orphan pid, stderr). The orphan's stdio is
+/// /dev/null so that it does not hold reaper's stderr pipe open.
+fn orphan_under(args: &[&str], dir: &Path) -> (Tree, i32, JoinHandle<String>) {
+    let body = format!(
+        "sh -c 'sleep 32 >/dev/null 2>&1 & echo $! > \"$1/orphan.tmp\"; mv \"$1/orphan.tmp\" \"$1/orphan\"' sh '{d}'\n\
+         touch '{d}/done'\n\
+         exec sleep 30\n",
+        d = dir.display()
+    );
+    let sh = script(dir, "orphan.sh", &body);
+    let mut all = os_args(args);
+    all.extend(os_args([OsStr::new("sh"), sh.as_os_str()]));
+    let mut cmd = reaper_cmd(Mode::Subreaper, all);
+    cmd.stderr(Stdio::piped());
+    let mut r = Tree::start(Mode::Subreaper, &mut cmd);
+    let err = capture_stderr(&mut r);
+    assert!(wait_for_file(&dir.join("done"), LONG));
+    let orphan: i32 = std::fs::read_to_string(dir.join("orphan")).unwrap().trim().parse().unwrap();
+    (r, orphan, err)
+}
+
+#[test]
+fn no_subreaper_does_not_adopt_orphans() {
+    // Control: by default the orphan is adopted by reaper.
+    let dir = tempdir("subreaper");
+    let (mut r, orphan, err) = orphan_under(&[], &dir);
+    let _kill = Defer(|| kill(orphan, libc::SIGKILL));
+    assert!(
+        wait_until(LONG, || ppid(orphan) == Some(r.pid)),
+        "control: orphan's parent is {:?}, reaper is {}",
+        ppid(orphan),
+        r.pid
+    );
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(LONG), 143);
+    assert!(!err.join().unwrap().contains("reaping won't work"));
+
+    let dir = tempdir("no-subreaper");
+    let (mut r, orphan, err) = orphan_under(&["--no-subreaper"], &dir);
+    let _kill = Defer(|| kill(orphan, libc::SIGKILL));
+    // The intermediate sh has exited (done exists), so the orphan has its new parent by now.
+    assert!(alive(orphan));
+    assert_ne!(ppid(orphan), Some(r.pid), "--no-subreaper: adopted anyway");
+    assert!(!descendants(r.pid).contains(&orphan));
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(LONG), 143);
+    let err = err.join().unwrap();
+    assert!(err.contains("zombie reaping won't work"), "missing warning in stderr: {err:?}");
+    assert!(err.starts_with("reaper: WARN "), "{err:?}");
+}
+
+#[test]
+fn warn_on_reap_names_pid_name_and_ending() {
+    for mode in MODES {
+        let dir = tempdir("warn");
+        for name in ["orph-exit", "orph-kill"] {
+            std::os::unix::fs::symlink("/bin/sh", dir.join(name)).unwrap();
+        }
+        // Each orphan writes its own pid (as reaper sees it) and ends in its own way.
+        let body = format!(
+            "D='{d}'\n\
+             ( \"$D/orph-exit\" -c 'echo $$ > \"$1/a.tmp\"; mv \"$1/a.tmp\" \"$1/a.pid\"; exit 5' x \"$D\" & )\n\
+             ( \"$D/orph-kill\" -c 'echo $$ > \"$1/b.tmp\"; mv \"$1/b.tmp\" \"$1/b.pid\"; kill -KILL $$' x \"$D\" & )\n\
+             exec sleep 30\n",
+            d = dir.display()
+        );
+        let sh = script(&dir, "warn.sh", &body);
+        for warn in [true, false] {
+            let mut args = os_args(if warn { &["-w"][..] } else { &[] });
+            args.extend(os_args([OsStr::new("sh"), sh.as_os_str()]));
+            let mut cmd = reaper_cmd(mode, args);
+            cmd.stderr(Stdio::piped());
+            let mut r = Tree::start(mode, &mut cmd);
+            let err = capture_stderr(&mut r);
+            let cmd_pid = r.command_pid();
+            let read_pid = |f: &str| {
+                let mut pid = String::new();
+                assert!(wait_until(LONG, || {
+                    pid = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+                    !pid.is_empty()
+                }));
+                pid.trim().to_owned()
+            };
+            let (a, b) = (read_pid("a.pid"), read_pid("b.pid"));
+            // Both orphans reaped: only the command is left.
+            assert!(
+                wait_until(LONG, || descendants(r.pid) == [cmd_pid]),
+                "{mode:?}: left {:?}",
+                descendants(r.pid)
+            );
+            r.signal(libc::SIGTERM);
+            assert_eq!(r.code(LONG), 143, "{mode:?}");
+            let err = err.join().unwrap();
+            let exit_line = format!("reaper: WARN reaped pid {a} (orph-exit): exited with status 5");
+            let kill_line = format!("reaper: WARN reaped pid {b} (orph-kill): killed by SIGKILL");
+            if warn {
+                let lines: Vec<&str> = err.lines().collect();
+                assert!(lines.contains(&exit_line.as_str()), "{mode:?}: {err}");
+                assert!(lines.contains(&kill_line.as_str()), "{mode:?}: {err}");
+                // Not for the command itself.
+                assert!(!err.contains("(sleep)"), "{mode:?}: {err}");
+                assert_eq!(err.matches("reaped pid").count(), 2, "{mode:?}: {err}");
+            } else {
+                assert!(!err.contains("reaped pid"), "{mode:?} without -w: {err}");
+            }
+            for f in ["a.pid", "b.pid"] {
+                std::fs::remove_file(dir.join(f)).unwrap();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Idle cost.
+
+fn no_wakeups_while_idle(mode: Mode) {
+    let mut r = Tree::start(mode, &mut reaper_cmd(mode, ["sleep", "30"]));
+    let cmd = r.command_pid();
+    assert!(wait_until(LONG, || comm(cmd).as_deref() == Some("sleep")));
+    // Let start-up finish: reaper is asleep once two reads 100 ms apart agree.
+    let settled = wait_until(LONG, || {
+        let a = context_switches(r.pid);
+        std::thread::sleep(Duration::from_millis(100));
+        a == context_switches(r.pid)
+    });
+    assert!(settled, "{mode:?}: reaper never went idle");
+    let before = context_switches(r.pid);
+    // The measurement window.
+    std::thread::sleep(Duration::from_secs(2));
+    let after = context_switches(r.pid);
+    assert_eq!(after - before, 0, "{mode:?}: reaper woke up while the command slept");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(LONG), 143);
+}
+
+#[test]
+fn no_wakeups_while_idle_as_pid1() {
+    no_wakeups_while_idle(Mode::Pid1);
+}
+
+#[test]
+fn no_wakeups_while_idle_as_subreaper() {
+    no_wakeups_while_idle(Mode::Subreaper);
+}
+
+// ---------------------------------------------------------------------------------------
+// What the command inherits.
+
+/// (SigBlk, SigIgn) of `cat /proc/self/status`, run by `cmd`.
+fn cat_signal_state(cmd: &mut Command) -> (u64, u64) {
+    let (code, out, err) = run_with_timeout(cmd, LONG);
+    assert_eq!(code, 0, "{cmd:?}: {err}");
+    (hex_field(&out, "SigBlk"), hex_field(&out, "SigIgn"))
+}
+
+#[test]
+fn signal_mask_and_ignored_set_are_preserved() {
+    let status = ["cat", "/proc/self/status"];
+    for mode in MODES {
+        for (block, ignore) in [
+            (&[libc::SIGTERM][..], &[libc::SIGINT][..]),
+            // Nothing at all: reaper must not leak its own TTIN/TTOU or SIGPIPE settings.
+            (&[], &[]),
+            // A real-time signal in the mask; TTOU (which reaper itself ignores) and PIPE.
+            (&[libc::SIGUSR2, 40], &[libc::SIGTTOU, libc::SIGHUP, libc::SIGPIPE]),
+        ] {
+            let want_blk = block.iter().map(|&s| bit(s)).fold(0, |a, b| a | b);
+            let want_ign = ignore.iter().map(|&s| bit(s)).fold(0, |a, b| a | b);
+            let mut direct = direct_cmd(mode, &status);
+            with_signal_state(&mut direct, block, ignore);
+            let baseline = cat_signal_state(&mut direct);
+            assert_eq!(baseline, (want_blk, want_ign), "{mode:?}: the wrapper itself");
+            let mut via = reaper_cmd(mode, status);
+            with_signal_state(&mut via, block, ignore);
+            let got = cat_signal_state(&mut via);
+            assert_eq!(
+                got, baseline,
+                "{mode:?} block {block:?} ignore {ignore:?}: (SigBlk, SigIgn) {got:#x?} != {baseline:#x?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn command_is_terminal_foreground_group() {
+    for mode in MODES {
+        let line = match mode {
+            Mode::Pid1 => {
+                format!("unshare --pid --fork --mount-proc --kill-child {REAPER} -- cat /proc/self/stat")
+            }
+            Mode::Subreaper => format!("{REAPER} -- cat /proc/self/stat"),
+        };
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]).stdin(Stdio::null()).process_group(0);
+        let (code, out, err) = run_with_timeout(&mut script, LONG);
+        assert_eq!(code, 0, "{mode:?}: {out} {err}");
+        let stat = out
+            .lines()
+            .find(|l| l.contains(" (cat) "))
+            .unwrap_or_else(|| panic!("{mode:?}: no stat line in {out:?}"));
+        let pid = stat.split(' ').next().unwrap().to_owned();
+        let f: Vec<&str> = stat[stat.rfind(") ").unwrap() + 2..].split_whitespace().collect();
+        let (pgrp, tty, tpgid) = (f[2], f[4], f[5]);
+        assert_ne!(tty, "0", "{mode:?}: cat has no controlling terminal: {stat}");
+        assert_eq!(pgrp, pid, "{mode:?}: the command leads its own group: {stat}");
+        assert_eq!(tpgid, pid, "{mode:?}: and that group is the foreground: {stat}");
+    }
+}
+
+#[test]
+fn argv_passed_unchanged() {
+    let print = "import sys; sys.stdout.buffer.write(open('/proc/self/cmdline', 'rb').read())";
+    let args: Vec<OsString> = [
+        &b"plain"[..],
+        b"with space",
+        b"",
+        b"  two  leading",
+        b"tab\there",
+        b"new\nline",
+        b"\xff\xfe not utf-8 \x80",
+        b"-v",
+        b"--",
+        b"--help",
+        b"-e",
+        b"256",
+        b"",
+        b"$HOME '\"\\",
+    ]
+    .iter()
+    .map(|a| OsString::from_vec(a.to_vec()))
+    .collect();
+    for mode in MODES {
+        let mut all = os_args(["--", "python3", "-c", print]);
+        all.extend(args.iter().cloned());
+        let (code, out, err) = run_bytes(&mut reaper_cmd(mode, all));
+        assert_eq!(code, 0, "{mode:?}: {err}");
+        let got = split_nul(&out);
+        assert!(got.len() > args.len(), "{mode:?}: {got:?}");
+        let tail = &got[got.len() - args.len()..];
+        let want: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        assert_eq!(tail, want, "{mode:?}");
+        assert_eq!(got[got.len() - args.len() - 1], print.as_bytes(), "{mode:?}");
+    }
+}
+
+#[test]
+fn environment_passed_unchanged() {
+    let vars: Vec<(OsString, OsString)> = [
+        (&b"PATH"[..], &b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"[..]),
+        (b"EMPTY", b""),
+        (b"SPACES", b" a  b "),
+        (b"NEWLINE", b"x\ny"),
+        (b"EQUALS", b"a=b=c"),
+        (b"NON_UTF8", b"\xff\xfe\x80"),
+        (b"K\xe9Y", b"non-utf-8 key"),
+        (b"LISTEN_FDS", b"3"),
+        (b"REAPER_WARN_ON_REAP", b"0"),
+        (b"TINI_SUBREAPER", b""),
+    ]
+    .iter()
+    .map(|(k, v)| (OsString::from_vec(k.to_vec()), OsString::from_vec(v.to_vec())))
+    .collect();
+    let mut want: Vec<Vec<u8>> =
+        vars.iter().map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat()).collect();
+    want.sort();
+    for mode in MODES {
+        let mut cmd = reaper_cmd(mode, ["/usr/bin/env", "-0"]);
+        cmd.env_clear().envs(vars.iter().map(|(k, v)| (k, v)));
+        let (code, out, err) = run_bytes(&mut cmd);
+        assert_eq!(code, 0, "{mode:?}: {err}");
+        let mut got = split_nul(&out);
+        got.sort();
+        assert_eq!(
+            got.iter().map(|e| String::from_utf8_lossy(e)).collect::<Vec<_>>(),
+            want.iter().map(|e| String::from_utf8_lossy(e)).collect::<Vec<_>>(),
+            "{mode:?}"
+        );
+        assert_eq!(got, want, "{mode:?}: bytes");
+    }
+}
+
+/// Like run_with_timeout, with stdout as bytes.
+fn run_bytes(cmd: &mut Command) -> (i32, Vec<u8>, String) {
+    try_run(cmd, LONG).unwrap_or_else(|| panic!("{cmd:?} did not finish within {LONG:?}"))
+}
+
+/// Runs `cmd` (which must be in its own process group) to completion; `None` if it took
+/// longer than `timeout`, after killing its process group.
+fn try_run(cmd: &mut Command, timeout: Duration) -> Option<(i32, Vec<u8>, String)> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let Some(st) = wait_child(&mut child, timeout) else {
+        // The group, and anything reaper started (the command has a group of its own).
+        let group = -(child.id() as i32);
+        kill_all(&descendants(child.id() as i32), libc::SIGKILL);
+        kill(group, libc::SIGKILL);
+        let _ = child.wait();
+        return None;
+    };
+    Some((exit_code(st), t_out.join().unwrap(), t_err.join().unwrap()))
+}
+
+#[test]
+fn listen_pid_naming_reaper_becomes_the_commands_pid() {
+    let show = r#"echo "$LISTEN_PID $$ $PPID""#;
+    let fields = |out: &str| -> Vec<String> { out.split_whitespace().map(String::from).collect() };
+
+    // PID 1: LISTEN_PID=1 is reaper.
+    let mut cmd = reaper_cmd(Mode::Pid1, ["sh", "-c", show]);
+    cmd.env("LISTEN_PID", "1");
+    let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+    assert_eq!(code, 0, "{err}");
+    let f = fields(&out);
+    assert_eq!(f.len(), 3, "{out:?}");
+    assert_eq!(f[2], "1", "reaper is the command's parent: {out:?}");
+    assert_eq!(f[0], f[1], "LISTEN_PID must be the command's own pid: {out:?}");
+
+    // Not PID 1: a wrapper puts its own pid in LISTEN_PID and execs reaper (same pid).
+    let dir = tempdir("listen");
+    let wrapper = script(&dir, "listen.sh", "LISTEN_PID=$$\nexport LISTEN_PID\nexec \"$@\"\n");
+    let mut cmd = Command::new("sh");
+    cmd.arg(&wrapper).args([REAPER, "--", "sh", "-c", show]).stdin(Stdio::null()).process_group(0);
+    let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+    assert_eq!(code, 0, "{err}");
+    let f = fields(&out);
+    assert_eq!(f.len(), 3, "{out:?}");
+    assert_eq!(f[0], f[1], "LISTEN_PID must be the command's own pid: {out:?}");
+    assert_ne!(f[0], f[2], "{out:?}");
+}
+
+#[test]
+fn listen_pid_naming_someone_else_is_unchanged() {
+    let show = r#"echo "$LISTEN_PID""#;
+    for (mode, value) in
+        [(Mode::Pid1, "3"), (Mode::Subreaper, "1"), (Mode::Subreaper, "not a pid"), (Mode::Subreaper, "")]
+    {
+        let mut cmd = reaper_cmd(mode, ["sh", "-c", show]);
+        cmd.env("LISTEN_PID", value);
+        let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, format!("{value}\n"), "{mode:?}");
+    }
+}
+
+#[test]
+fn reaper_moves_to_root_but_command_keeps_cwd() {
+    for mode in MODES {
+        let dir = tempdir("cwd");
+        let mut cmd = reaper_cmd(mode, ["sleep", "30"]);
+        cmd.current_dir(&dir);
+        let mut r = Tree::start(mode, &mut cmd);
+        let cmd_pid = r.command_pid();
+        let cwd = |pid: i32| std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+        assert!(
+            wait_until(LONG, || cwd(r.pid).as_deref() == Some(Path::new("/"))),
+            "{mode:?}: reaper's cwd is {:?}",
+            cwd(r.pid)
+        );
+        assert_eq!(cwd(cmd_pid), Some(dir.clone()), "{mode:?}");
+        r.signal(libc::SIGTERM);
+        assert_eq!(r.code(LONG), 143);
+    }
+}
+
+#[test]
+fn command_gets_no_reaper_descriptors() {
+    for mode in MODES {
+        let mut r = Tree::start(mode, &mut reaper_cmd(mode, ["sleep", "30"]));
+        let cmd = r.command_pid();
+        assert!(wait_until(LONG, || comm(cmd).as_deref() == Some("sleep")));
+        // reaper closes its end of the exec-report pipe just before it changes to /.
+        let root = Some(PathBuf::from("/"));
+        assert!(wait_until(LONG, || { std::fs::read_link(format!("/proc/{}/cwd", r.pid)).ok() == root }));
+        let fds = |pid: i32| -> Vec<(String, String)> {
+            let mut v: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .flatten()
+                .map(|e| {
+                    let target = std::fs::read_link(e.path()).unwrap_or_default();
+                    (e.file_name().to_string_lossy().into_owned(), target.to_string_lossy().into_owned())
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let mine = fds(r.pid);
+        let theirs = fds(cmd);
+        assert!(mine.iter().any(|(_, t)| t.contains("signalfd")), "{mode:?}: {mine:?}");
+        let inherited: Vec<_> = mine.into_iter().filter(|(_, t)| !t.contains("signalfd")).collect();
+        assert_eq!(theirs, inherited, "{mode:?}: only what reaper was given");
+        r.signal(libc::SIGTERM);
+        assert_eq!(r.code(LONG), 143);
+    }
+}
+
+/// reaper inherits SIGCHLD set to SIG_IGN (exec keeps ignored signals, and a parent that
+/// does not care about its children may well have set it): the kernel then reaps reaper's
+/// children by itself and sends no SIGCHLD, so reaper would neither wake up nor learn the
+/// command's status. The command must still inherit the ignored SIGCHLD (it gets exactly the
+/// ignored set reaper inherited).
+fn inherited_ignored_sigchld(mode: Mode) {
+    // The wrapper runs where reaper would: as PID 1 it execs reaper, so reaper is PID 1.
+    let wrapper = "import os, signal, sys\n\
+                   signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n\
+                   os.execvp(sys.argv[1], sys.argv[1:])";
+    let launcher = |args: &[&str]| {
+        let mut all = vec!["python3", "-c", wrapper];
+        all.extend_from_slice(args);
+        direct_cmd(mode, &all)
+    };
+    let mut cmd = launcher(&[REAPER, "--", "sh", "-c", "exit 3"]);
+    let (code, _, err) = try_run(&mut cmd, Duration::from_secs(10)).unwrap_or_else(|| {
+        panic!(
+            "{mode:?}: reaper hung after its command exited because it inherited \
+             SIGCHLD=SIG_IGN (the kernel auto-reaped the command, no SIGCHLD arrived)"
+        )
+    });
+    assert_eq!(code, 3, "{mode:?}: {err}");
+
+    let baseline = cat_signal_state(&mut launcher(&["cat", "/proc/self/status"]));
+    assert_ne!(baseline.1 & bit(libc::SIGCHLD), 0, "the wrapper ignores SIGCHLD");
+    let got = cat_signal_state(&mut launcher(&[REAPER, "cat", "/proc/self/status"]));
+    assert_eq!(got, baseline, "{mode:?}: the command's (SigBlk, SigIgn)");
+}
+
+#[test]
+fn inherited_ignored_sigchld_as_pid1() {
+    inherited_ignored_sigchld(Mode::Pid1);
+}
+
+#[test]
+fn inherited_ignored_sigchld_as_subreaper() {
+    inherited_ignored_sigchld(Mode::Subreaper);
+}
+
+/// reaper's stderr is a pipe nobody reads any more (a log collector that went away, `| head`):
+/// each log line reaper writes raises SIGPIPE against reaper itself. That signal is reaper's
+/// own business, not one sent to it, and must not be forwarded: SIGPIPE kills most commands.
+fn own_sigpipe_not_forwarded(mode: Mode) {
+    let dir = tempdir("sigpipe");
+    let log = dir.join("cmd.log");
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors that we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both descriptors are fresh and ours.
+    let (rd, wr) = unsafe {
+        use std::os::fd::FromRawFd;
+        (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    };
+    drop(rd);
+    // -v: reaper logs "started ..." right after the command is running.
+    let mut args = os_args(["-v", "--"]);
+    args.extend(os_args(signal_probe(&log, Some(libc::SIGTERM))));
+    let mut cmd = reaper_cmd(mode, args);
+    cmd.stderr(Stdio::from(wr));
+    // Not Reaper::start: if the command dies at once, so does the whole thing.
+    let child = cmd.spawn().unwrap();
+    let mut r = Tree(Reaper { child, pid: 0, mode });
+    let mut exited = None;
+    assert!(wait_until(LONG, || {
+        exited = r.child.try_wait().ok().flatten();
+        ready(&log).exists() || exited.is_some()
+    }));
+    if let Some(st) = exited {
+        panic!(
+            "{mode:?}: reaper exited ({}) before the command was even set up (the command got \
+             signals {:?}): reaper forwarded the SIGPIPE its own stderr write raised",
+            exit_code(st),
+            probe_log(&log)
+        );
+    }
+    r.0.pid = match mode {
+        Mode::Subreaper => r.child.id() as i32,
+        Mode::Pid1 => children(r.child.id() as i32)[0],
+    };
+    // Any SIGPIPE from the log write is pending on reaper's thread before this TERM is read
+    // (thread-directed signals are dequeued first), so had it been forwarded, the probe
+    // would log 13 before 15.
+    r.signal(libc::SIGTERM);
+    let code = r.code(LONG);
+    assert_eq!(
+        (code, probe_log(&log)),
+        (0, vec![libc::SIGTERM]),
+        "{mode:?}: reaper forwarded the SIGPIPE its own stderr write raised"
+    );
+}
+
+#[test]
+fn own_sigpipe_not_forwarded_as_pid1() {
+    own_sigpipe_not_forwarded(Mode::Pid1);
+}
+
+#[test]
+fn own_sigpipe_not_forwarded_as_subreaper() {
+    own_sigpipe_not_forwarded(Mode::Subreaper);
+}
+
+// ---------------------------------------------------------------------------------------
+// Command line.
+
+#[test]
+fn usage_errors_exit_2_with_a_hint() {
+    let dir = tempdir("usage");
+    let marker = dir.join("ran");
+    let marker = marker.to_str().unwrap();
+    for (args, env, names) in [
+        (&["--bogus", "touch", marker][..], None, "--bogus"),
+        (&["-x", "touch", marker], None, "-x"),
+        (&[], None, "missing COMMAND"),
+        (&["--"], None, "missing COMMAND"),
+        (&["-g", "--"], None, "missing COMMAND"),
+        (&["-e", "256", "touch", marker], None, "256"),
+        (&["-e", "-1", "touch", marker], None, "-1"),
+        (&["-p", "FOO", "touch", marker], None, "FOO"),
+        (&["-p", "0", "touch", marker], None, "'0'"),
+        (&["touch", marker], Some(("REAPER_SUBREAPER", "maybe")), "REAPER_SUBREAPER"),
+        (&["touch", marker], Some(("REAPER_REMAP_EXIT", "1,300")), "REAPER_REMAP_EXIT"),
+    ] {
+        let mut cmd = reaper_cmd(Mode::Subreaper, args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+        assert_eq!(code, 2, "{args:?} {env:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: stdout {out:?}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?} {env:?}: {err:?}");
+        assert!(lines[0].starts_with("reaper: ") && lines[0].contains(names), "{args:?} {env:?}: {err:?}");
+        assert_eq!(lines[1], "Try 'reaper --help'.");
+        assert!(!Path::new(marker).exists(), "{args:?}: the command ran");
+    }
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let version = format!("reaper {}\n", env!("CARGO_PKG_VERSION"));
+    assert_eq!(version, "reaper 0.1.0\n");
+    for args in [&["--version"][..], &["-V"], &["-g", "-V"]] {
+        let (code, out, err) = run(Mode::Subreaper, args);
+        assert_eq!((code, out.as_str(), err.as_str()), (0, version.as_str(), ""), "{args:?}");
+    }
+    for args in [&["--help"][..], &["-h"], &["-v", "--help"]] {
+        let (code, out, err) = run(Mode::Subreaper, args);
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.contains("Usage: reaper"), "{args:?}: {out:?}");
+        for opt in [
+            "--subreaper",
+            "--no-subreaper",
+            "--process-group",
+            "--pdeathsig",
+            "--remap-exit",
+            "--warn-on-reap",
+            "--verbose",
+            "--version",
+        ] {
+            assert!(out.contains(opt), "help lacks {opt}");
+        }
+        assert!(err.is_empty(), "{args:?}: {err:?}");
+    }
+    // After COMMAND, --help belongs to the command.
+    let (code, out, _) = run(Mode::Subreaper, &["sh", "-c", "echo \"$0\"", "--help"]);
+    assert_eq!((code, out.as_str()), (0, "--help\n"));
 }

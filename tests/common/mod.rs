@@ -41,8 +41,7 @@ where
             if !is_root() {
                 c.args(["--user", "--map-root-user"]);
             }
-            c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-                .arg(REAPER);
+            c.args(["--pid", "--fork", "--mount-proc", "--kill-child"]).arg(REAPER);
             c
         }
         Mode::Subreaper => Command::new(REAPER),
@@ -69,20 +68,20 @@ impl Reaper {
             Mode::Pid1 => {
                 let outer = child.id() as i32;
                 let mut found = None;
+                // A short command may be over (unshare gone too) before we look: then there
+                // is no reaper pid to report, and the caller only wants the exit status.
                 assert!(
                     wait_until(Duration::from_secs(10), || {
                         found = children(outer).first().copied();
-                        found.is_some()
+                        found.is_some() || !alive(outer)
                     }),
                     "unshare never started reaper"
                 );
-                found.unwrap()
+                found.unwrap_or(outer)
             }
         };
         // Wait until reaper has exec'd (its comm is "reaper"), so signals find it set up.
-        wait_until(Duration::from_secs(10), || {
-            comm(pid).as_deref() == Some("reaper") || !alive(pid)
-        });
+        wait_until(Duration::from_secs(10), || comm(pid).as_deref() == Some("reaper") || !alive(pid));
         Reaper { child, pid, mode }
     }
 
@@ -99,9 +98,8 @@ impl Reaper {
 
     /// Waits for exit (panics after `timeout`) and returns the exit code.
     pub fn code(&mut self, timeout: Duration) -> i32 {
-        let st = self
-            .wait_timeout(timeout)
-            .unwrap_or_else(|| panic!("reaper did not exit within {timeout:?}"));
+        let st =
+            self.wait_timeout(timeout).unwrap_or_else(|| panic!("reaper did not exit within {timeout:?}"));
         exit_code(st)
     }
 
@@ -201,9 +199,7 @@ pub fn state(pid: i32) -> Option<char> {
 }
 
 pub fn comm(pid: i32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_owned())
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
 }
 
 /// A field of /proc/PID/status, e.g. `status_field(pid, "voluntary_ctxt_switches")`.
@@ -216,10 +212,7 @@ pub fn status_field(pid: i32, field: &str) -> Option<String> {
 
 /// Zombies among the descendants of `pid`.
 pub fn zombies_under(pid: i32) -> Vec<i32> {
-    descendants(pid)
-        .into_iter()
-        .filter(|&p| state(p) == Some('Z'))
-        .collect()
+    descendants(pid).into_iter().filter(|&p| state(p) == Some('Z')).collect()
 }
 
 /// A fresh empty directory for one test.
@@ -242,11 +235,7 @@ pub fn wait_for_file(path: &Path, timeout: Duration) -> bool {
 
 /// Path to a helper on PATH, e.g. `which("python3")`.
 pub fn which(prog: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(prog))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(prog)).find(|p| p.is_file())
 }
 
 /// A Python program that records every signal it receives (one line per signal, the number,
@@ -283,11 +272,7 @@ while True:
 
 /// Signal numbers recorded by a `signal_probe`.
 pub fn probe_log(log: &Path) -> Vec<i32> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+    std::fs::read_to_string(log).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 /// Runs `cmd` to completion with a timeout, capturing output.
@@ -317,4 +302,51 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (i32, String, S
         }
     };
     (exit_code(st), t_out.join().unwrap(), t_err.join().unwrap())
+}
+
+/// The fields of /proc/PID/stat after the command name: `[0]` state, `[1]` ppid, `[2]` pgrp,
+/// `[3]` session, `[4]` tty_nr, … (stat(5) numbering minus 3).
+pub fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+/// Where the /proc/PID/NAME symlink points: `proc_link(pid, "cwd")`, `proc_link(pid, "fd/1")`.
+pub fn proc_link(pid: i32, name: &str) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/{name}")).ok()
+}
+
+/// The open file descriptors of `pid`, sorted.
+pub fn open_fds(pid: i32) -> Vec<i32> {
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    fds.sort_unstable();
+    fds
+}
+
+/// SIGKILLs every descendant of `pid`, then `pid` itself. For cleanup in Drop guards: the
+/// command and the processes it starts live in their own process groups.
+pub fn kill_tree(pid: i32) {
+    // SAFETY: kill(2). Stop `pid` first so it does not start new processes meanwhile.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    for p in descendants(pid) {
+        // SAFETY: kill(2).
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+    // SAFETY: kill(2).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// Polls until `pid` is gone (or a zombie); returns whether it went within `timeout`.
+pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    wait_until(timeout, || !alive(pid))
+}
+
+/// Polls until `pid` has no pending signal (SigPnd and ShdPnd all zero): reaper has read
+/// everything sent to it from its signalfd.
+pub fn wait_no_pending_signals(pid: i32, timeout: Duration) -> bool {
+    let zero = |f: &str| status_field(pid, f).is_some_and(|v| v.bytes().all(|b| b == b'0'));
+    wait_until(timeout, || zero("SigPnd") && zero("ShdPnd"))
 }
