@@ -46,9 +46,16 @@ impl Error {
 
     /// What the user sees on stderr: one line, plus the help hint for usage errors.
     pub fn report(&self) -> String {
+        // Messages quote user input (arguments, variables, pidfile contents): escape control
+        // characters so the report stays one line and cannot drive the terminal.
+        let message: String = self
+            .message()
+            .chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .collect();
         match self {
-            Error::Usage(m) => format!("reaper: {m}\nTry 'reaper --help'."),
-            _ => format!("reaper: {}", self.message()),
+            Error::Usage(_) => format!("reaper: {message}\nTry 'reaper --help'."),
+            _ => format!("reaper: {message}"),
         }
     }
 
