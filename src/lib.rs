@@ -78,6 +78,19 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
 /// or 127. After this returns, reaper never exits because of its own error.
 fn launch<'a>(opts: &'a Options, inherited: &Inherited) -> Result<(Supervisor<'a>, Option<Pidfile>), Error> {
     let pidfile = opts.pidfile.clone().map(Pidfile::acquire).transpose()?;
+    match start(opts, inherited) {
+        Ok(supervisor) => Ok((supervisor, pidfile)),
+        Err(e) => {
+            // Nothing runs: a pidfile naming this soon-dead process would only mislead.
+            if let Some(p) = pidfile {
+                p.remove();
+            }
+            Err(e)
+        }
+    }
+}
+
+fn start<'a>(opts: &'a Options, inherited: &Inherited) -> Result<Supervisor<'a>, Error> {
     let me = nix::unistd::getpid().as_raw();
     if let Some(sig) = opts.pdeathsig {
         set_pdeathsig(sig)?;
@@ -101,7 +114,7 @@ fn launch<'a>(opts: &'a Options, inherited: &Inherited) -> Result<(Supervisor<'a
     if let Err(e) = std::env::set_current_dir("/") {
         log::debug!("chdir /: {e}");
     }
-    Ok((Supervisor::new(opts, signals, main), pidfile))
+    Ok(Supervisor::new(opts, signals, main))
 }
 
 /// PR_SET_PDEATHSIG on reaper itself (raw prctl: the signal may be real-time). If the parent

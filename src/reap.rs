@@ -95,26 +95,30 @@ pub fn process_name(pid: i32) -> Option<String> {
     Some(String::from_utf8_lossy(&comm).trim_end().to_owned())
 }
 
-/// Every live descendant of `root`, found afresh from /proc/PID/task/TID/children (new
-/// orphans keep arriving, so a cached tree would be stale). Fails if /proc is unusable.
+/// The children of `pid` (every thread's), from /proc/PID/task/TID/children.
+pub fn children(pid: i32) -> io::Result<Vec<i32>> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))?.flatten() {
+        let Ok(list) = std::fs::read_to_string(task.path().join("children")) else { continue };
+        found.extend(list.split_ascii_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+    }
+    Ok(found)
+}
+
+/// Every live descendant of `root`, found afresh (new orphans keep arriving, so a cached tree
+/// would be stale). Fails if /proc is unusable.
 pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
     let mut found = Vec::new();
     let mut queue = vec![root];
     while let Some(pid) = queue.pop() {
-        let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
-            Ok(t) => t,
-            // It exited while we walked; its children are re-parented and found next pass.
-            Err(e) if pid != root && e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for task in tasks.flatten() {
-            let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
-                continue;
-            };
-            for child in children.split_ascii_whitespace().filter_map(|c| c.parse().ok()) {
-                found.push(child);
-                queue.push(child);
+        match children(pid) {
+            Ok(kids) => {
+                found.extend_from_slice(&kids);
+                queue.extend(kids);
             }
+            // It exited while we walked; its children are re-parented and found next pass.
+            Err(e) if pid != root && e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(found)

@@ -53,6 +53,8 @@ pub struct Supervisor<'a> {
     stop_requested: bool,
     /// The main process is gone and nothing else keeps us: drain once this reap pass ends.
     drain_due: bool,
+    /// Pids that got the drain signal, sorted: processes orphaned to us later get it too.
+    drained: Vec<i32>,
     no_children: bool,
     exit: Option<i32>,
     warned_no_proc: bool,
@@ -71,6 +73,7 @@ impl<'a> Supervisor<'a> {
             status: None,
             stop_requested: false,
             drain_due: false,
+            drained: Vec::new(),
             no_children: main.is_none(),
             exit: None,
             warned_no_proc: false,
@@ -164,19 +167,25 @@ impl<'a> Supervisor<'a> {
             (Main::Process { pid, pgid }, Phase::Running | Phase::Stopping { .. }) => {
                 send(if self.opts.process_group { -pgid } else { pid }, sig);
             }
-            _ => self.signal_leftovers(sig),
+            _ => {
+                self.signal_leftovers(sig);
+            }
         }
     }
 
     /// Every process reaper is responsible for: as PID 1 the whole namespace; otherwise only
     /// its own descendants, found afresh in /proc (never a process outside its tree).
-    fn signal_leftovers(&mut self, sig: i32) {
+    /// Returns the pids signalled one by one (none as PID 1 or without /proc).
+    fn signal_leftovers(&mut self, sig: i32) -> Vec<i32> {
         if self.me == 1 {
             send(-1, sig);
-            return;
+            return Vec::new();
         }
         match reap::descendants(self.me) {
-            Ok(pids) => pids.into_iter().for_each(|p| send(p, sig)),
+            Ok(pids) => {
+                pids.iter().for_each(|&p| send(p, sig));
+                return pids;
+            }
             Err(e) => {
                 if !self.warned_no_proc {
                     self.warned_no_proc = true;
@@ -189,6 +198,20 @@ impl<'a> Supervisor<'a> {
                 }
             }
         }
+        Vec::new()
+    }
+
+    /// A process orphaned to reaper during the drain (its parent got the drain signal and
+    /// exited) may have been forked after our scan: it gets the drain signal now, once.
+    fn drain_orphans(&mut self) {
+        let Ok(children) = reap::children(self.me) else { return };
+        for pid in children {
+            if let Err(at) = self.drained.binary_search(&pid) {
+                log::debug!("pid {pid} was orphaned during the drain");
+                send(pid, self.opts.drain_signal);
+                self.drained.insert(at, pid);
+            }
+        }
     }
 
     /// Reaps until no exited child is left: several SIGCHLDs merge into one, so the main
@@ -196,13 +219,18 @@ impl<'a> Supervisor<'a> {
     fn reap_all(&mut self) {
         loop {
             match reap::reap_one(self.opts.warn_on_reap) {
-                Ok(Reaped::Child { pid, ended, name }) => match self.main {
-                    Main::Process { pid: p, .. } if p == pid => self.main_exited(ended),
-                    _ if self.opts.warn_on_reap => {
-                        log::warn!("reaped pid {pid} ({}): {ended}", name.as_deref().unwrap_or("?"))
+                Ok(Reaped::Child { pid, ended, name }) => {
+                    if let Ok(at) = self.drained.binary_search(&pid) {
+                        self.drained.remove(at); // its pid may be reused
                     }
-                    _ => log::debug!("reaped pid {pid}: {ended}"),
-                },
+                    match self.main {
+                        Main::Process { pid: p, .. } if p == pid => self.main_exited(ended),
+                        _ if self.opts.warn_on_reap => {
+                            log::warn!("reaped pid {pid} ({}): {ended}", name.as_deref().unwrap_or("?"))
+                        }
+                        _ => log::debug!("reaped pid {pid}: {ended}"),
+                    }
+                }
                 Ok(Reaped::NoneExited) => {
                     self.no_children = false;
                     break;
@@ -227,8 +255,11 @@ impl<'a> Supervisor<'a> {
         }
         match self.phase {
             Phase::Draining { .. } if self.no_children => self.exit = Some(self.status.unwrap_or(0)),
+            Phase::Draining { killed: false, .. } => self.drain_orphans(),
             // Something forked between our scan and the SIGKILL: keep killing until none is left.
-            Phase::Draining { killed: true, .. } => self.signal_leftovers(libc::SIGKILL),
+            Phase::Draining { killed: true, .. } => {
+                self.signal_leftovers(libc::SIGKILL);
+            }
             Phase::Running | Phase::Stopping { .. } if self.main == Main::Orphans && self.no_children => {
                 self.exit = Some(self.status.unwrap_or(0));
             }
@@ -270,7 +301,12 @@ impl<'a> Supervisor<'a> {
                 "draining leftovers: {} now, SIGKILL in {drain:?}",
                 signals::name(self.opts.drain_signal)
             );
-            self.signal_leftovers(self.opts.drain_signal);
+            self.drained = self.signal_leftovers(self.opts.drain_signal);
+            if self.me == 1 {
+                // kill(-1) reached everyone; remember our children as signalled.
+                self.drained = reap::children(self.me).unwrap_or_default();
+            }
+            self.drained.sort_unstable();
             self.phase = Phase::Draining { until: deadline(drain), killed: false };
         }
     }

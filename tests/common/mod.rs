@@ -261,7 +261,7 @@ for n in range(1, 65):
         pass
 open({ready:?}, "w").close()
 while True:
-    time.sleep(3600)
+    time.sleep(0.05)  # short: a signal landing just before a long sleep would wait for it
 "#,
         log = log.to_str().unwrap(),
         ready = log.with_extension("ready").to_str().unwrap(),
@@ -349,4 +349,98 @@ pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
 pub fn wait_no_pending_signals(pid: i32, timeout: Duration) -> bool {
     let zero = |f: &str| status_field(pid, f).is_some_and(|v| v.bytes().all(|b| b == b'0'));
     wait_until(timeout, || zero("SigPnd") && zero("ShdPnd"))
+}
+
+/// A process identified by pid and start time, so a later kill cannot hit a reused pid.
+pub type ProcId = (i32, String);
+
+/// `pid` and its start time (field 22 of /proc/PID/stat).
+pub fn proc_id(pid: i32) -> Option<ProcId> {
+    Some((pid, stat_fields(pid)?.get(19)?.clone()))
+}
+
+/// Every current descendant of `pid`, as `ProcId`s.
+pub fn snapshot_descendants(pid: i32) -> Vec<ProcId> {
+    descendants(pid).into_iter().filter_map(proc_id).collect()
+}
+
+/// SIGKILLs each process that still is the one recorded (same pid and start time).
+pub fn kill_recorded(procs: &[ProcId]) {
+    for (pid, start) in procs {
+        if proc_id(*pid).as_ref().is_some_and(|(_, s)| s == start) {
+            // SAFETY: kill(2) of a process this test started (start time checked).
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Like `signal_probe`, but without its lost-signal race: a signal that arrives after the
+/// last check for pending signals and before `time.sleep` blocks has its Python handler
+/// deferred until the sleep ends (an hour later). Here the C-level handler also writes to a
+/// wakeup pipe that the main loop `select`s on, so every signal is handled at once.
+pub fn wakeup_signal_probe(log: &Path, exit_on: Option<i32>) -> Vec<String> {
+    let script = format!(
+        r#"
+import os, select, signal, sys
+log = open({log:?}, "a", buffering=1)
+exit_on = {exit_on}
+def h(n, f):
+    log.write("%d\n" % n)
+    if n == exit_on:
+        sys.exit(0)
+r, w = os.pipe()
+os.set_blocking(w, False)
+signal.set_wakeup_fd(w)
+for n in range(1, 65):
+    if n in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, 32, 33):
+        continue
+    try:
+        signal.signal(n, h)
+    except (OSError, ValueError, RuntimeError):
+        pass
+open({ready:?}, "w").close()
+while True:
+    select.select([r], [], [])
+    os.read(r, 4096)
+"#,
+        log = log.to_str().unwrap(),
+        ready = log.with_extension("ready").to_str().unwrap(),
+        exit_on = exit_on.map_or("None".to_string(), |n| n.to_string()),
+    );
+    vec!["python3".into(), "-c".into(), script]
+}
+
+/// Every process whose working directory is `dir` or below it, or whose command line
+/// mentions `dir`. Tests run their commands in a unique tempdir, so this finds whatever a
+/// test left behind, wherever it was re-parented to.
+pub fn processes_using(dir: &Path) -> Vec<i32> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cwd.is_ok_and(|c| c.starts_with(dir)) || cmdline.windows(needle.len()).any(|w| w == needle)
+        })
+        .collect()
+}
+
+/// SIGKILLs everything `processes_using(dir)` finds, a few rounds (a dying shell's children
+/// may show up late). For Drop guards.
+pub fn kill_processes_using(dir: &Path) {
+    for _ in 0..3 {
+        let pids = processes_using(dir);
+        if pids.is_empty() {
+            return;
+        }
+        for pid in pids {
+            // SAFETY: kill(2) of a process working in this test's own tempdir.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

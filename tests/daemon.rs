@@ -1,0 +1,784 @@
+//! Issue 4: `--daemon` (fork, setsid, fork, pidfile, start report) and hosting programs that
+//! daemonize themselves (`--wait-all`, `--follow-pidfile`). Real processes throughout.
+
+mod common;
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const LONG: Duration = Duration::from_secs(20);
+
+/// Kills the daemon named by a pidfile (and everything under it) when the test ends, however
+/// it ends. The pid is remembered once read, in case the file goes away while it still runs.
+struct DaemonGuard {
+    pidfile: PathBuf,
+    pid: Cell<Option<i32>>,
+}
+
+impl DaemonGuard {
+    fn new(pidfile: &Path) -> DaemonGuard {
+        DaemonGuard { pidfile: pidfile.to_owned(), pid: Cell::new(None) }
+    }
+
+    /// The daemon's pid from the pidfile (which must hold one).
+    fn pid(&self) -> i32 {
+        let text = std::fs::read_to_string(&self.pidfile)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", self.pidfile.display()));
+        let pid: i32 = text.trim().parse().unwrap_or_else(|_| panic!("pidfile holds {text:?}"));
+        assert_eq!(text, format!("{pid}\n"), "pidfile format");
+        self.pid.set(Some(pid));
+        pid
+    }
+}
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        let pid = self.pid.get().or_else(|| std::fs::read_to_string(&self.pidfile).ok()?.trim().parse().ok());
+        if let Some(pid) = pid.filter(|&p| comm(p).as_deref() == Some("reaper")) {
+            kill_tree(pid);
+        }
+        // Whatever else still runs from this test (its pidfile path is in the daemon's command
+        // line, its command works in the same directory): a second daemon, a garbled pidfile.
+        if let Some(dir) = self.pidfile.parent() {
+            kill_processes_using(dir);
+        }
+    }
+}
+
+/// Kills whatever still works in a test's directory when the test ends.
+struct CleanDir(PathBuf);
+
+impl Drop for CleanDir {
+    fn drop(&mut self) {
+        kill_processes_using(&self.0);
+    }
+}
+
+/// What the foreground `reaper` process did.
+#[derive(Debug)]
+struct Fg {
+    code: i32,
+    out: String,
+    err: String,
+    took: Duration,
+}
+
+/// Runs the foreground process to its exit with stdout/stderr on pipes. The daemon must not
+/// keep them open: reading them must reach EOF soon after the foreground exits.
+fn run_fg(cmd: &mut Command) -> Fg {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().expect("spawn reaper");
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            let _ = tx.send(s);
+        });
+        rx
+    };
+    let out = reader(Box::new(child.stdout.take().unwrap()));
+    let err = reader(Box::new(child.stderr.take().unwrap()));
+    let Some(st) = wait_child(&mut child, LONG) else {
+        // SAFETY: kill(2) of the foreground's own process group (reaper_cmd sets one).
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+        panic!("{cmd:?}: the foreground did not exit within {LONG:?}");
+    };
+    let took = t0.elapsed();
+    let eof = |rx: mpsc::Receiver<String>, what: &str| {
+        rx.recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("{cmd:?}: the daemon keeps the caller's {what} open"))
+    };
+    Fg { code: exit_code(st), out: eof(out, "stdout"), err: eof(err, "stderr"), took }
+}
+
+/// `reaper ARGS...` as a plain process started from `dir`.
+fn reaper_in(dir: &Path, args: &[&str]) -> Command {
+    let mut c = reaper_cmd(Mode::Subreaper, args);
+    c.current_dir(dir);
+    c
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Starts `reaper --daemon --pidfile PIDFILE EXTRA... -- COMMAND...`, asserts the foreground
+/// exits 0 within 1 s, and returns the guard (the pidfile exists by then).
+fn start_daemon(dir: &Path, pidfile: &Path, extra: &[&str], command: &[&str]) -> DaemonGuard {
+    let guard = DaemonGuard::new(pidfile);
+    let mut args = vec!["--daemon", "--pidfile", s(pidfile)];
+    args.extend(extra);
+    args.push("--");
+    args.extend(command);
+    let fg = run_fg(&mut reaper_in(dir, &args));
+    assert_eq!(fg.code, 0, "foreground failed: {fg:?}");
+    assert_eq!(fg.out, "", "the foreground prints nothing on success");
+    assert!(fg.took < Duration::from_secs(1), "the foreground took {:?} to return", fg.took);
+    assert!(pidfile.exists(), "no pidfile when the foreground returned: {fg:?}");
+    guard
+}
+
+/// The daemon's (single) child: the command.
+fn command_of(daemon: i32) -> i32 {
+    let mut kids = Vec::new();
+    assert!(
+        wait_until(LONG, || {
+            kids = children(daemon);
+            !kids.is_empty()
+        }),
+        "the daemon has no child"
+    );
+    assert_eq!(kids.len(), 1, "the daemon's children: {kids:?}");
+    kids[0]
+}
+
+fn umask_of(pid: i32) -> String {
+    status_field(pid, "Umask").expect("Umask in /proc/PID/status")
+}
+
+/// Stops the daemon with TERM and checks it went away and removed its pidfile.
+fn stop_daemon(g: &DaemonGuard) {
+    let pid = g.pid();
+    // SAFETY: kill(2) of the daemon this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(wait_gone(pid, LONG), "the daemon did not exit on TERM");
+    assert!(wait_until(Duration::from_secs(2), || !g.pidfile.exists()), "the pidfile outlived the daemon");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --daemon
+
+#[test]
+fn daemon_detaches_cleanly() {
+    let dir = tempdir("daemon");
+    let pidfile = dir.join("reaper.pid");
+    let g = start_daemon(&dir, &pidfile, &[], &["sleep", "1000"]);
+    let pid = g.pid();
+    assert!(alive(pid), "the daemon is not running");
+    assert_eq!(comm(pid).as_deref(), Some("reaper"));
+
+    let stat = stat_fields(pid).unwrap();
+    let (ppid, pgrp, sid, tty) = (&stat[1], &stat[2], &stat[3], &stat[4]);
+    assert_ne!(sid, &pid.to_string(), "the daemon is a session leader");
+    assert_ne!(pgrp, &pid.to_string(), "the daemon is a process group leader");
+    let test_sid = stat_fields(std::process::id() as i32).unwrap()[3].clone();
+    assert_ne!(sid, &test_sid, "the daemon stayed in the caller's session");
+    assert_eq!(tty, "0", "the daemon has a controlling terminal");
+    assert_ne!(ppid, &std::process::id().to_string(), "the daemon is still the caller's child");
+
+    assert_eq!(proc_link(pid, "cwd"), Some(PathBuf::from("/")), "daemon cwd");
+    assert_eq!(umask_of(pid), "0022", "default umask");
+    for fd in 0..3 {
+        assert_eq!(proc_link(pid, &format!("fd/{fd}")), Some(PathBuf::from("/dev/null")), "daemon fd {fd}");
+    }
+
+    // The command is the daemon's child, in the same clean state.
+    let cmd = command_of(pid);
+    assert_eq!(comm(cmd).as_deref(), Some("sleep"));
+    assert_eq!(proc_link(cmd, "cwd"), Some(PathBuf::from("/")), "command cwd");
+    assert_eq!(umask_of(cmd), "0022", "command umask");
+    assert_eq!(open_fds(cmd), vec![0, 1, 2], "the command's descriptors");
+    for fd in 0..3 {
+        assert_eq!(proc_link(cmd, &format!("fd/{fd}")), Some(PathBuf::from("/dev/null")), "command fd {fd}");
+    }
+    assert_eq!(stat_fields(cmd).unwrap()[3], *sid, "the command is in the daemon's session");
+
+    stop_daemon(&g);
+    assert!(wait_gone(cmd, LONG), "the command outlived the daemon");
+}
+
+/// TERM to the pidfile pid reaches the command; `--umask 027` applies to daemon and command.
+#[test]
+fn daemon_forwards_term_and_applies_umask() {
+    let dir = tempdir("daemon-term");
+    let pidfile = dir.join("reaper.pid");
+    let log = dir.join("probe.log");
+    let probe = wakeup_signal_probe(&log, Some(libc::SIGTERM));
+    let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
+    let g = start_daemon(&dir, &pidfile, &["--umask", "027"], &probe);
+    let pid = g.pid();
+    assert_eq!(umask_of(pid), "0027", "daemon umask");
+    let cmd = command_of(pid);
+    assert_eq!(umask_of(cmd), "0027", "command umask");
+    assert!(wait_for_file(&log.with_extension("ready"), LONG), "the probe never got ready");
+    stop_daemon(&g);
+    assert_eq!(probe_log(&log), vec![libc::SIGTERM], "signals the command got");
+}
+
+/// Descriptors the caller leaks to reaper (here fd 7) are closed in the daemon and never
+/// reach the command.
+#[test]
+fn daemon_closes_inherited_descriptors() {
+    let dir = tempdir("daemon-fds");
+    let pidfile = dir.join("reaper.pid");
+    let marker = dir.join("marker");
+    std::fs::write(&marker, "x").unwrap();
+    let g = DaemonGuard::new(&pidfile);
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", r#"exec 7<"$0"; exec "$@""#, s(&marker), REAPER])
+        .args(["--daemon", "--pidfile", s(&pidfile), "--", "sleep", "1000"])
+        .process_group(0);
+    let fg = run_fg(&mut cmd);
+    assert_eq!(fg.code, 0, "{fg:?}");
+    let pid = g.pid();
+    let cmd_pid = command_of(pid);
+    for p in [pid, cmd_pid] {
+        for fd in open_fds(p) {
+            assert_ne!(
+                proc_link(p, &format!("fd/{fd}")),
+                Some(marker.clone()),
+                "pid {p} ({:?}) still holds the caller's fd as {fd}",
+                comm(p)
+            );
+        }
+    }
+    assert_eq!(open_fds(cmd_pid), vec![0, 1, 2], "the command's descriptors");
+    stop_daemon(&g);
+}
+
+/// `--stdout`/`--stderr` (relative to the caller's directory) collect the command's output,
+/// appending; new log files are created 0640.
+#[test]
+fn daemon_log_files() {
+    let dir = tempdir("daemon-logs");
+    let pidfile = dir.join("reaper.pid");
+    std::fs::write(dir.join("out.log"), "old line\n").unwrap();
+    let g = start_daemon(
+        &dir,
+        &pidfile,
+        &["--stdout", "out.log", "--stderr", "err.log"],
+        &["sh", "-c", "echo to-stdout; echo to-stderr >&2; exec sleep 1000"],
+    );
+    let pid = g.pid();
+    let (out, err) = (dir.join("out.log"), dir.join("err.log"));
+    assert_eq!(proc_link(pid, "fd/1"), Some(out.clone()), "daemon stdout");
+    assert_eq!(proc_link(pid, "fd/2"), Some(err.clone()), "daemon stderr");
+    assert_eq!(proc_link(pid, "fd/0"), Some(PathBuf::from("/dev/null")));
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    assert!(wait_until(LONG, || read(&out).contains("to-stdout")), "stdout log: {:?}", read(&out));
+    assert!(wait_until(LONG, || read(&err).contains("to-stderr")), "stderr log: {:?}", read(&err));
+    assert_eq!(read(&out), "old line\nto-stdout\n", "the stdout log is appended to");
+    let caller_umask = u32::from_str_radix(&umask_of(std::process::id() as i32), 8).unwrap();
+    let mode = std::fs::metadata(&err).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640 & !caller_umask, "mode of the created log file");
+    stop_daemon(&g);
+}
+
+/// `--chdir DIR` is the command's working directory; a relative `--pidfile` is named from the
+/// caller's directory, and still removed at exit although the daemon changed directory.
+#[test]
+fn daemon_chdir_and_relative_pidfile() {
+    let dir = tempdir("daemon-chdir");
+    let work = dir.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let pidfile = dir.join("rel.pid");
+    let g = DaemonGuard::new(&pidfile);
+    let fg = run_fg(&mut reaper_in(
+        &dir,
+        &[
+            "--daemon",
+            "--pidfile",
+            "rel.pid",
+            "--chdir",
+            s(&work),
+            "--",
+            "sh",
+            "-c",
+            "pwd > cwd.txt; exec sleep 1000",
+        ],
+    ));
+    assert_eq!(fg.code, 0, "{fg:?}");
+    assert!(pidfile.exists(), "relative pidfile not in the caller's directory");
+    let pid = g.pid();
+    let cmd = command_of(pid);
+    assert_eq!(proc_link(cmd, "cwd"), Some(work.clone()), "command cwd");
+    assert!(wait_until(LONG, || work.join("cwd.txt").exists()), "the command did not run in --chdir");
+    stop_daemon(&g);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pidfile semantics.
+
+#[test]
+fn daemon_second_start_is_refused() {
+    let dir = tempdir("daemon-twice");
+    let pidfile = dir.join("reaper.pid");
+    let g = start_daemon(&dir, &pidfile, &[], &["sleep", "1000"]);
+    let pid = g.pid();
+    let fg = run_fg(&mut reaper_in(
+        &dir,
+        &[
+            "--daemon",
+            "--pidfile",
+            s(&pidfile),
+            "--",
+            "sh",
+            "-c",
+            &format!("touch {}/second-ran; exec sleep 1000", s(&dir)),
+        ],
+    ));
+    assert_eq!(fg.code, 1, "{fg:?}");
+    assert!(fg.err.contains(&format!("already running (pid {pid})")), "message: {:?}", fg.err);
+    assert!(alive(pid), "the first daemon was disturbed");
+    assert_eq!(g.pid(), pid, "the pidfile changed");
+    assert!(
+        !wait_for_file(&dir.join("second-ran"), Duration::from_millis(500)),
+        "the second start ran its command"
+    );
+    stop_daemon(&g);
+}
+
+/// A pidfile nobody holds a lock on is taken over, whatever it contains.
+#[test]
+fn daemon_takes_over_stale_pidfile() {
+    let dir = tempdir("daemon-stale");
+    let pidfile = dir.join("reaper.pid");
+    // A pid that cannot exist (above pid_max), and a longer text than any real pid.
+    std::fs::write(&pidfile, "99999999\nleftover junk from an old run\n").unwrap();
+    let g = start_daemon(&dir, &pidfile, &[], &["sleep", "1000"]);
+    let pid = g.pid(); // also checks the file holds exactly "PID\n"
+    assert!(alive(pid));
+    assert_eq!(comm(pid).as_deref(), Some("reaper"));
+    stop_daemon(&g);
+}
+
+/// A symlink at the pidfile path is refused, and what it points to is left alone.
+#[test]
+fn daemon_refuses_symlinked_pidfile() {
+    let dir = tempdir("daemon-symlink");
+    let target = dir.join("precious");
+    std::fs::write(&target, "precious data\n").unwrap();
+    let dangling = dir.join("not-there");
+    for (link, to) in [(dir.join("a.pid"), &target), (dir.join("b.pid"), &dangling)] {
+        std::os::unix::fs::symlink(to, &link).unwrap();
+        let _g = DaemonGuard::new(&link);
+        let ran = dir.join("ran");
+        let fg = run_fg(&mut reaper_in(
+            &dir,
+            &[
+                "--daemon",
+                "--pidfile",
+                s(&link),
+                "--",
+                "sh",
+                "-c",
+                &format!("touch {}; exec sleep 1000", s(&ran)),
+            ],
+        ));
+        assert_eq!(fg.code, 1, "{}: {fg:?}", link.display());
+        assert!(fg.err.contains("symbolic link"), "message: {:?}", fg.err);
+        assert!(
+            std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+            "the symlink was replaced"
+        );
+        assert!(!wait_for_file(&ran, Duration::from_millis(300)), "the command ran");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "precious data\n",
+        "the symlink's target was modified"
+    );
+    assert!(!dangling.exists(), "the dangling symlink's target was created");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start failures are reported by the foreground.
+
+#[test]
+fn daemon_exec_failure_is_reported() {
+    let dir = tempdir("daemon-exec");
+    let plain = dir.join("not-executable");
+    std::fs::write(&plain, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let missing = dir.join("missing-program");
+    for (prog, want) in [(s(&missing), 127), ("reaper-test-no-such-command", 127), (s(&plain), 126)] {
+        let fg = run_fg(&mut reaper_in(&dir, &["--daemon", "--", prog]));
+        assert_eq!(fg.code, want, "{prog}: {fg:?}");
+        assert!(
+            fg.err.contains("cannot run") && fg.err.contains(prog),
+            "{prog}: message on the foreground's stderr: {:?}",
+            fg.err
+        );
+        assert!(fg.took < Duration::from_secs(1), "{prog}: took {:?}", fg.took);
+    }
+}
+
+/// A reaper that failed to start its command does not leave its pidfile behind, in daemon
+/// mode or in the foreground ("removed when the daemon exits").
+#[test]
+fn exec_failure_removes_pidfile() {
+    for daemon in [true, false] {
+        let dir = tempdir("exec-pidfile");
+        let pidfile = dir.join("reaper.pid");
+        let _g = DaemonGuard::new(&pidfile);
+        let mut args = vec!["--pidfile", s(&pidfile), "--", "/nonexistent/program"];
+        if daemon {
+            args.insert(0, "--daemon");
+        }
+        let fg = run_fg(&mut reaper_in(&dir, &args));
+        assert_eq!(fg.code, 127, "{args:?}: {fg:?}");
+        assert!(
+            wait_until(Duration::from_secs(2), || !pidfile.exists()),
+            "{args:?}: the pidfile was left behind, naming a dead process: {:?}",
+            std::fs::read_to_string(&pidfile)
+        );
+    }
+}
+
+/// A log file that cannot be opened is a start failure: exit 1 with a message.
+#[test]
+fn daemon_bad_log_file_fails() {
+    let dir = tempdir("daemon-badlog");
+    let fg = run_fg(&mut reaper_in(
+        &dir,
+        &["--daemon", "--stdout", "/nonexistent/dir/out.log", "--", "sleep", "1000"],
+    ));
+    assert_eq!(fg.code, 1, "{fg:?}");
+    assert!(fg.err.contains("/nonexistent/dir/out.log"), "{fg:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --wait-all
+
+/// Runs reaper in `mode` to completion (without `Reaper::start`, which cannot find a reaper
+/// that is already gone); returns the exit code and the run time.
+fn run_timed(mode: Mode, dir: &Path, args: &[&str]) -> (i32, Duration) {
+    let mut cmd = fg_cmd(mode, dir, args);
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().expect("spawn reaper");
+    let Some(st) = wait_child(&mut child, LONG) else {
+        // SAFETY: kill(2) of reaper's own process group.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+        panic!("{mode:?} {args:?}: reaper did not exit");
+    };
+    (exit_code(st), t0.elapsed())
+}
+
+const SELF_DAEMONIZING: &str = "(sleep 1; touch done) & exit 0";
+
+fn wait_all(mode: Mode) {
+    let dir = tempdir("wait-all");
+    let _clean = CleanDir(dir.clone());
+    let (code, took) = run_timed(mode, &dir, &["--wait-all", "sh", "-c", SELF_DAEMONIZING]);
+    assert_eq!(code, 0, "{mode:?}");
+    assert!(dir.join("done").exists(), "{mode:?}: reaper returned before the background job finished");
+    assert!(took > Duration::from_millis(900), "{mode:?}: took {took:?}");
+}
+
+#[test]
+fn wait_all_pid1() {
+    wait_all(Mode::Pid1);
+}
+
+#[test]
+fn wait_all_subreaper() {
+    wait_all(Mode::Subreaper);
+}
+
+/// Without --wait-all the command's exit starts the drain: the background job gets TERM at
+/// once and never writes its file.
+///
+/// The command exits only once the job sleeps (the test creates `go` then): if the drain
+/// caught the subshell in the middle of forking `sleep`, the new child could escape the
+/// signal (see `drain_reaches_processes_forked_during_the_scan` in lifecycle.rs), and this
+/// test is about --wait-all, not about that race.
+fn without_wait_all(mode: Mode) {
+    let dir = tempdir("no-wait-all");
+    let script = "(sleep 1; touch done) & while [ ! -e go ]; do sleep 0.01; done; exit 0";
+    let mut r = Reaper::start(mode, &mut fg_cmd(mode, &dir, &["sh", "-c", script]));
+    let mut g = Guard::new(&r, &dir);
+    let main = r.command_pid();
+    assert!(
+        wait_until(LONG, || descendants(r.pid).iter().any(|&p| cmdline(p) == ["sleep", "1"])),
+        "{mode:?}: the background job never started sleeping"
+    );
+    g.record();
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert!(wait_gone(main, LONG), "{mode:?}: the command did not exit");
+    let t0 = Instant::now();
+    let code = r.code(LONG);
+    let took = t0.elapsed();
+    assert_eq!(code, 0, "{mode:?}");
+    assert!(took < Duration::from_millis(700), "{mode:?}: reaper stayed {took:?} after the command");
+    assert!(
+        !wait_for_file(&dir.join("done"), Duration::from_millis(1500)),
+        "{mode:?}: the background job survived the drain"
+    );
+}
+
+/// The arguments of `pid`, from /proc/PID/cmdline.
+fn cmdline(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn without_wait_all_pid1() {
+    without_wait_all(Mode::Pid1);
+}
+
+#[test]
+fn without_wait_all_subreaper() {
+    without_wait_all(Mode::Subreaper);
+}
+
+/// With --wait-all, reaper stays while the orphans run and forwards signals to them; once
+/// they are gone it exits. A failing command behaves as without --wait-all.
+fn wait_all_forwards(mode: Mode) {
+    let dir = tempdir("wait-all-fwd");
+    let script = r#"(trap 'touch got-term; exit 3' TERM; touch ready; while :; do sleep 0.05; done) &
+        exit 0"#;
+    let mut cmd = fg_cmd(mode, &dir, &["--wait-all", "--drain", "1s", "sh", "-c", script]);
+    let mut r = Reaper::start(mode, &mut cmd);
+    let mut g = Guard::new(&r, &dir);
+    assert!(wait_for_file(&dir.join("ready"), LONG), "{mode:?}: orphan not ready");
+    g.record();
+    // The launcher exits at once; the orphan keeps reaper running past the drain deadline.
+    assert!(
+        r.wait_timeout(Duration::from_millis(1500)).is_none(),
+        "{mode:?}: reaper exited while the orphan was running"
+    );
+    r.signal(libc::SIGTERM);
+    let code = r.code(LONG);
+    assert!(dir.join("got-term").exists(), "{mode:?}: TERM was not forwarded to the orphan");
+    // The rule: the status is 0 (the command's), or the orphan's own status.
+    assert!(code == 0 || code == 3, "{mode:?}: exit status {code}");
+
+    let (code, took) = run_timed(mode, &dir, &["--wait-all", "sh", "-c", "sleep 1000 & exit 3"]);
+    assert_eq!(code, 3, "{mode:?}: failing command under --wait-all");
+    assert!(took < Duration::from_secs(2), "{mode:?}: took {took:?}");
+}
+
+#[test]
+fn wait_all_forwards_pid1() {
+    wait_all_forwards(Mode::Pid1);
+}
+
+#[test]
+fn wait_all_forwards_subreaper() {
+    wait_all_forwards(Mode::Subreaper);
+}
+
+/// Cleans up a foreground reaper however the test ends: kills what is left under it and the
+/// processes recorded in `procs`; on failure, shows what reaper wrote to stderr.
+struct Guard {
+    pid: i32,
+    stderr: PathBuf,
+    procs: Vec<ProcId>,
+}
+
+impl Guard {
+    fn new(r: &Reaper, dir: &Path) -> Guard {
+        Guard { pid: r.pid, stderr: dir.join(STDERR), procs: Vec::new() }
+    }
+
+    /// Records reaper's current descendants for cleanup.
+    fn record(&mut self) {
+        self.procs.extend(snapshot_descendants(self.pid));
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+            eprintln!("--- reaper's stderr ({}):\n{text}---", self.stderr.display());
+        }
+        if comm(self.pid).as_deref() == Some("reaper") {
+            kill_tree(self.pid);
+        }
+        kill_recorded(&self.procs);
+        if let Some(dir) = self.stderr.parent() {
+            kill_processes_using(dir);
+        }
+    }
+}
+
+/// Where `fg_cmd` sends reaper's (and its processes') stderr, inside the test's directory.
+const STDERR: &str = "reaper.stderr";
+
+/// A foreground `reaper ARGS...` in `mode`, started from `dir`. stdout and stderr stay away
+/// from the test harness's pipes: a leftover that a buggy reaper abandoned must not keep
+/// `cargo test` waiting for EOF.
+fn fg_cmd(mode: Mode, dir: &Path, args: &[&str]) -> Command {
+    let mut c = reaper_cmd(mode, args);
+    let stderr = File::options().create(true).append(true).open(dir.join(STDERR)).unwrap();
+    c.current_dir(dir).stdout(Stdio::null()).stderr(stderr);
+    c
+}
+
+// ---------------------------------------------------------------------------------------------
+// --follow-pidfile
+
+/// The launcher starts a TERM-trapping loop in the background, writes its pid and exits 0:
+/// reaper follows the loop, forwards TERM to it and exits with its status.
+fn follow_pidfile(mode: Mode) {
+    let dir = tempdir("follow");
+    let launcher = r#"sh -c 'trap "exit 7" TERM; while :; do sleep 0.05; done' &
+        echo $! > daemon.pid
+        exit 0"#;
+    let mut cmd =
+        fg_cmd(mode, &dir, &["--drain", "1s", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
+    let mut r = Reaper::start(mode, &mut cmd);
+    let mut g = Guard::new(&r, &dir);
+    assert!(wait_for_file(&dir.join("daemon.pid"), LONG));
+    g.record();
+    // Past the launcher's exit and the 1 s deadline for the pidfile: still running.
+    assert!(
+        r.wait_timeout(Duration::from_millis(1500)).is_none(),
+        "{mode:?}: reaper exited although the followed daemon runs"
+    );
+    let kids = children(r.pid);
+    assert_eq!(kids.len(), 1, "{mode:?}: reaper's children {kids:?}");
+    assert_eq!(comm(kids[0]).as_deref(), Some("sh"), "{mode:?}");
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(LONG), 7, "{mode:?}: the followed daemon's status");
+}
+
+#[test]
+fn follow_pidfile_pid1() {
+    follow_pidfile(Mode::Pid1);
+}
+
+#[test]
+fn follow_pidfile_subreaper() {
+    follow_pidfile(Mode::Subreaper);
+}
+
+/// The followed daemon's own exit (not only a signal) ends reaper with its status.
+fn follow_pidfile_exit_status(mode: Mode) {
+    let dir = tempdir("follow-exit");
+    let launcher = r#"sh -c 'while [ ! -e go ]; do sleep 0.02; done; exit 9' &
+        echo $! > daemon.pid
+        exit 0"#;
+    let mut cmd = fg_cmd(mode, &dir, &["-v", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
+    let log = dir.join(STDERR);
+    let mut r = Reaper::start(mode, &mut cmd);
+    let mut g = Guard::new(&r, &dir);
+    assert!(wait_for_file(&dir.join("daemon.pid"), LONG));
+    g.record();
+    // Let the followed process exit only once reaper follows it (its log says so).
+    assert!(
+        wait_until(LONG, || std::fs::read_to_string(&log).unwrap_or_default().contains("following pid")),
+        "{mode:?}: reaper never followed the pidfile: {:?}",
+        std::fs::read_to_string(&log)
+    );
+    std::fs::write(dir.join("go"), "").unwrap();
+    assert_eq!(r.code(LONG), 9, "{mode:?}");
+}
+
+#[test]
+fn follow_pidfile_exit_status_pid1() {
+    follow_pidfile_exit_status(Mode::Pid1);
+}
+
+#[test]
+fn follow_pidfile_exit_status_subreaper() {
+    follow_pidfile_exit_status(Mode::Subreaper);
+}
+
+/// No pidfile ever appears: reaper gives up at the drain deadline, drains, exits 1.
+fn follow_pidfile_missing(mode: Mode) {
+    let dir = tempdir("follow-missing");
+    // A live leftover, so reaper has something to wait for until the deadline.
+    let launcher = "sleep 1000 & touch started; exit 0";
+    let mut cmd =
+        fg_cmd(mode, &dir, &["--drain", "1s", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
+    let mut r = Reaper::start(mode, &mut cmd);
+    let mut g = Guard::new(&r, &dir);
+    assert!(wait_for_file(&dir.join("started"), LONG));
+    g.record();
+    let leftover = descendants(r.pid);
+    let t0 = Instant::now();
+    let code = r.code(LONG);
+    let took = t0.elapsed();
+    assert_eq!(code, 1, "{mode:?}");
+    // t0 is taken a moment after the launcher exited, so allow a little below 1 s.
+    assert!(
+        took > Duration::from_millis(600) && took < Duration::from_millis(1300),
+        "{mode:?}: exit after {took:?}, expected about 1 s (the drain deadline)"
+    );
+    for p in leftover {
+        assert!(wait_gone(p, Duration::from_secs(2)), "{mode:?}: {p} survived");
+    }
+}
+
+#[test]
+fn follow_pidfile_missing_pid1() {
+    follow_pidfile_missing(Mode::Pid1);
+}
+
+#[test]
+fn follow_pidfile_missing_subreaper() {
+    follow_pidfile_missing(Mode::Subreaper);
+}
+
+/// A launcher without any leftover and without a pidfile: exit 1, at the latest at the deadline.
+#[test]
+fn follow_pidfile_missing_no_leftover() {
+    for mode in MODES {
+        let dir = tempdir("follow-nothing");
+        let _clean = CleanDir(dir.clone());
+        let (code, took) =
+            run_timed(mode, &dir, &["--drain", "1s", "--follow-pidfile", "daemon.pid", "true"]);
+        assert_eq!(code, 1, "{mode:?}");
+        assert!(took < Duration::from_millis(1500), "{mode:?}: took {took:?}");
+    }
+}
+
+/// A pidfile naming a process outside reaper's tree is bogus: reaper exits 1 and never
+/// signals that process.
+#[test]
+fn follow_pidfile_bogus_pid_is_not_followed() {
+    let dir = tempdir("follow-bogus");
+    let _clean = CleanDir(dir.clone());
+    let log = dir.join("outsider.log");
+    let probe = wakeup_signal_probe(&log, None);
+    let mut outsider = Command::new(&probe[0])
+        .args(&probe[1..])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn outsider");
+    let opid = outsider.id() as i32;
+    struct Kill(i32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) of the probe this test started.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+    let _k = Kill(opid);
+    assert!(wait_for_file(&log.with_extension("ready"), LONG));
+    let launcher = format!("sleep 1000 & echo {opid} > daemon.pid; exit 0");
+    let (code, took) = run_timed(
+        Mode::Subreaper,
+        &dir,
+        &["--drain", "1s", "--follow-pidfile", "daemon.pid", "sh", "-c", &launcher],
+    );
+    assert_eq!(code, 1);
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(alive(opid), "the outsider was killed");
+    assert_eq!(probe_log(&log), Vec::<i32>::new(), "the outsider got signals");
+    assert!(outsider.try_wait().unwrap().is_none());
+}
