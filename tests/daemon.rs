@@ -205,7 +205,7 @@ fn daemon_forwards_term_and_applies_umask() {
     let dir = tempdir("daemon-term");
     let pidfile = dir.join("reaper.pid");
     let log = dir.join("probe.log");
-    let probe = wakeup_signal_probe(&log, Some(libc::SIGTERM));
+    let probe = signal_probe(&log, Some(libc::SIGTERM));
     let probe: Vec<&str> = probe.iter().map(String::as_str).collect();
     let g = start_daemon(&dir, &pidfile, &["--umask", "027"], &probe);
     let pid = g.pid();
@@ -578,44 +578,6 @@ fn wait_all_forwards_subreaper() {
     wait_all_forwards(Mode::Subreaper);
 }
 
-/// Cleans up a foreground reaper however the test ends: kills what is left under it and the
-/// processes recorded in `procs`; on failure, shows what reaper wrote to stderr.
-struct Guard {
-    pid: i32,
-    stderr: PathBuf,
-    procs: Vec<ProcId>,
-}
-
-impl Guard {
-    fn new(r: &Reaper, dir: &Path) -> Guard {
-        Guard { pid: r.pid, stderr: dir.join(STDERR), procs: Vec::new() }
-    }
-
-    /// Records reaper's current descendants for cleanup.
-    fn record(&mut self) {
-        self.procs.extend(snapshot_descendants(self.pid));
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-            eprintln!("--- reaper's stderr ({}):\n{text}---", self.stderr.display());
-        }
-        if comm(self.pid).as_deref() == Some("reaper") {
-            kill_tree(self.pid);
-        }
-        kill_recorded(&self.procs);
-        if let Some(dir) = self.stderr.parent() {
-            kill_processes_using(dir);
-        }
-    }
-}
-
-/// Where `fg_cmd` sends reaper's (and its processes') stderr, inside the test's directory.
-const STDERR: &str = "reaper.stderr";
-
 /// A foreground `reaper ARGS...` in `mode`, started from `dir`. stdout and stderr stay away
 /// from the test harness's pipes: a leftover that a buggy reaper abandoned must not keep
 /// `cargo test` waiting for EOF.
@@ -752,7 +714,7 @@ fn follow_pidfile_bogus_pid_is_not_followed() {
     let dir = tempdir("follow-bogus");
     let _clean = CleanDir(dir.clone());
     let log = dir.join("outsider.log");
-    let probe = wakeup_signal_probe(&log, None);
+    let probe = signal_probe(&log, None);
     let mut outsider = Command::new(&probe[0])
         .args(&probe[1..])
         .process_group(0)

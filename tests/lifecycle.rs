@@ -6,7 +6,7 @@ mod common;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -14,17 +14,6 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const LONG: Duration = Duration::from_secs(20);
-
-/// Cleans up however a test ends: kills what is left under reaper (the command and its
-/// children are in their own process groups, which `Reaper`'s Drop does not reach) and the
-/// processes recorded in `procs` (leftovers a buggy reaper may have abandoned); on failure,
-/// shows what reaper wrote to stderr.
-struct Guard {
-    pid: i32,
-    stderr: PathBuf,
-    procs: Vec<ProcId>,
-    _load: Option<RwLockReadGuard<'static, ()>>,
-}
 
 /// The fork-heavy test runs alone: every test started with `start` holds this lock shared,
 /// so the thousands of processes of that one test cannot skew the others' timing.
@@ -37,36 +26,6 @@ fn shared_load() -> RwLockReadGuard<'static, ()> {
 fn exclusive_load() -> RwLockWriteGuard<'static, ()> {
     HEAVY.write().unwrap_or_else(|e| e.into_inner())
 }
-
-impl Guard {
-    fn new(r: &Reaper, dir: &Path) -> Guard {
-        Guard { pid: r.pid, stderr: dir.join(STDERR), procs: Vec::new(), _load: None }
-    }
-
-    /// Records reaper's current descendants for cleanup.
-    fn record(&mut self) {
-        self.procs.extend(snapshot_descendants(self.pid));
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-            eprintln!("--- reaper's stderr ({}):\n{text}---", self.stderr.display());
-        }
-        if comm(self.pid).as_deref() == Some("reaper") {
-            kill_tree(self.pid);
-        }
-        kill_recorded(&self.procs);
-        if let Some(dir) = self.stderr.parent() {
-            kill_processes_using(dir);
-        }
-    }
-}
-
-/// Where `cmd_in` sends reaper's (and its processes') stderr, inside the test's directory.
-const STDERR: &str = "reaper.stderr";
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
@@ -93,7 +52,7 @@ fn cmd_in<S: AsRef<OsStr>>(mode: Mode, dir: &Path, args: impl IntoIterator<Item 
 fn start(mode: Mode, cmd: &mut Command, dir: &Path, ready: &[&str]) -> (Reaper, Guard, i32) {
     let load = shared_load();
     let (r, mut guard, main) = start_alone(mode, cmd, dir, ready);
-    guard._load = Some(load);
+    guard.load = Some(load);
     (r, guard, main)
 }
 
@@ -241,7 +200,7 @@ fn drain_from_environment() {
 fn drain_signal(mode: Mode) {
     let dir = tempdir("drain-signal");
     let log = dir.join("probe.log");
-    let probe = wakeup_signal_probe(&log, Some(libc::SIGUSR1));
+    let probe = signal_probe(&log, Some(libc::SIGUSR1));
     std::fs::write(dir.join("probe.py"), &probe[2]).unwrap();
     let script = r#"python3 probe.py &
         while [ ! -e go ]; do sleep 0.01; done
@@ -357,7 +316,7 @@ fn subreaper_drain_spares_processes_outside_its_tree() {
     let dir = tempdir("outsiders");
     // The outsiders' files live elsewhere: the per-scenario cleanup kills whatever uses `dir`.
     let log = tempdir("outsider-probe").join("outsider.log");
-    let probe = wakeup_signal_probe(&log, None);
+    let probe = signal_probe(&log, None);
     let mut outsider = Command::new(&probe[0]);
     outsider.args(&probe[1..]).process_group(0).stdin(Stdio::null()).stdout(Stdio::null());
     let mut outsider = outsider.spawn().expect("spawn outsider probe");
@@ -474,7 +433,7 @@ fn kill_after_not_reset(mode: Mode) {
     let dir = tempdir("kill-after-twice");
     let log = dir.join("probe.log");
     let mut args = vec!["-t".to_string(), "1s".to_string()];
-    args.extend(wakeup_signal_probe(&log, None));
+    args.extend(signal_probe(&log, None));
     let mut cmd = cmd_in(mode, &dir, &args);
     let (mut r, _g, _main) = start(mode, &mut cmd, &dir, &["probe.ready"]);
     let t0 = Instant::now();
@@ -507,7 +466,7 @@ fn kill_after_rewritten_stop(mode: Mode) {
         let dir = tempdir("kill-after-rewrite");
         let log = dir.join("probe.log");
         let mut args = vec!["-r".to_string(), rewrite.to_string()];
-        args.extend(wakeup_signal_probe(&log, None));
+        args.extend(signal_probe(&log, None));
         let mut cmd = cmd_in(mode, &dir, &args);
         cmd.env("REAPER_KILL_AFTER", "1s");
         let (mut r, _g, _main) = start(mode, &mut cmd, &dir, &["probe.ready"]);
@@ -542,7 +501,7 @@ fn rewrite_case(mode: Mode, args: &[&str], env: &[(&str, &str)], steps: &[(i32, 
     let log = dir.join("probe.log");
     let want: Vec<i32> = steps.iter().filter_map(|s| s.1).collect();
     let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    all.extend(wakeup_signal_probe(&log, want.last().copied()));
+    all.extend(signal_probe(&log, want.last().copied()));
     let mut cmd = cmd_in(mode, &dir, &all);
     cmd.envs(env.iter().copied());
     let (mut r, _g, main) = start(mode, &mut cmd, &dir, &["probe.ready"]);

@@ -238,38 +238,6 @@ pub fn which(prog: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(prog)).find(|p| p.is_file())
 }
 
-/// A Python program that records every signal it receives (one line per signal, the number,
-/// appended to `log`), writes `ready` next to the log when its handlers are installed, and
-/// exits 0 on `exit_on` (if given). A non-shell probe: shells reset masks and can't trap RT
-/// signals portably.
-pub fn signal_probe(log: &Path, exit_on: Option<i32>) -> Vec<String> {
-    let script = format!(
-        r#"
-import os, signal, sys, time
-log = open({log:?}, "a", buffering=1)
-exit_on = {exit_on}
-def h(n, f):
-    log.write("%d\n" % n)
-    if n == exit_on:
-        sys.exit(0)
-for n in range(1, 65):
-    if n in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, 32, 33):
-        continue
-    try:
-        signal.signal(n, h)
-    except (OSError, ValueError, RuntimeError):
-        pass
-open({ready:?}, "w").close()
-while True:
-    time.sleep(0.05)  # short: a signal landing just before a long sleep would wait for it
-"#,
-        log = log.to_str().unwrap(),
-        ready = log.with_extension("ready").to_str().unwrap(),
-        exit_on = exit_on.map_or("None".to_string(), |n| n.to_string()),
-    );
-    vec!["python3".into(), "-c".into(), script]
-}
-
 /// Signal numbers recorded by a `signal_probe`.
 pub fn probe_log(log: &Path) -> Vec<i32> {
     std::fs::read_to_string(log).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
@@ -374,11 +342,12 @@ pub fn kill_recorded(procs: &[ProcId]) {
     }
 }
 
-/// Like `signal_probe`, but without its lost-signal race: a signal that arrives after the
-/// last check for pending signals and before `time.sleep` blocks has its Python handler
-/// deferred until the sleep ends (an hour later). Here the C-level handler also writes to a
-/// wakeup pipe that the main loop `select`s on, so every signal is handled at once.
-pub fn wakeup_signal_probe(log: &Path, exit_on: Option<i32>) -> Vec<String> {
+/// A Python program that records every signal it receives (one line per signal, the number,
+/// appended to `log`), writes `ready` next to the log when its handlers are installed, and
+/// exits 0 on `exit_on` (if given). A non-shell probe: shells reset masks and can't trap RT
+/// signals portably. The C-level handler also writes to a wakeup pipe that the main loop
+/// `select`s on, so a signal arriving just before the loop blocks is still handled at once.
+pub fn signal_probe(log: &Path, exit_on: Option<i32>) -> Vec<String> {
     let script = format!(
         r#"
 import os, select, signal, sys
@@ -442,5 +411,47 @@ pub fn kill_processes_using(dir: &Path) {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Where tests send reaper's (and its processes') stderr, inside the test's directory.
+pub const STDERR: &str = "reaper.stderr";
+
+/// Cleans up a foreground reaper however a test ends: kills what is left under it (the
+/// command and its children are in their own process groups, which `Reaper`'s Drop does not
+/// reach) and the processes recorded in `procs` (leftovers a buggy reaper may have
+/// abandoned); on failure, shows what reaper wrote to stderr.
+pub struct Guard {
+    pub pid: i32,
+    pub stderr: PathBuf,
+    pub procs: Vec<ProcId>,
+    /// A lock the test holds for as long as it runs (e.g. to keep fork-heavy tests apart).
+    pub load: Option<std::sync::RwLockReadGuard<'static, ()>>,
+}
+
+impl Guard {
+    pub fn new(r: &Reaper, dir: &Path) -> Guard {
+        Guard { pid: r.pid, stderr: dir.join(STDERR), procs: Vec::new(), load: None }
+    }
+
+    /// Records reaper's current descendants for cleanup.
+    pub fn record(&mut self) {
+        self.procs.extend(snapshot_descendants(self.pid));
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+            eprintln!("--- reaper's stderr ({}):\n{text}---", self.stderr.display());
+        }
+        if comm(self.pid).as_deref() == Some("reaper") {
+            kill_tree(self.pid);
+        }
+        kill_recorded(&self.procs);
+        if let Some(dir) = self.stderr.parent() {
+            kill_processes_using(dir);
+        }
     }
 }
