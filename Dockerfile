@@ -73,22 +73,8 @@ RUN cp "$(scripts/build-static | tail -n 1)" /reaper \
  && /reaper --version
 
 # ---------------------------------------------------------------------------------------------
-# pause: the sandbox image built from source (see pause-local).
-FROM scratch AS pause
-ARG VERSION
-ARG SOURCE_URL
-LABEL org.opencontainers.image.title="reaper-pause" \
-      org.opencontainers.image.description="reaper --pause: a pod sandbox (pause) image that reaps the pod's orphans." \
-      org.opencontainers.image.source="${SOURCE_URL}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.version="${VERSION}"
-COPY --from=build /reaper /reaper
-USER 65534:65534
-ENTRYPOINT ["/reaper", "--pause"]
-
-# ---------------------------------------------------------------------------------------------
-# runtime (the default target, so it stays last): only /reaper, built above.
-FROM scratch AS runtime
+# from-source: only /reaper, built above; `runtime` and `pause` are this image.
+FROM scratch AS from-source
 ARG VERSION
 ARG SOURCE_URL
 LABEL org.opencontainers.image.title="reaper" \
@@ -99,3 +85,14 @@ LABEL org.opencontainers.image.title="reaper" \
 COPY --from=build /reaper /reaper
 USER 65534:65534
 ENTRYPOINT ["/reaper", "--"]
+
+# ---------------------------------------------------------------------------------------------
+# pause: the sandbox image built from source (see pause-local).
+FROM from-source AS pause
+LABEL org.opencontainers.image.title="reaper-pause" \
+      org.opencontainers.image.description="reaper --pause: a pod sandbox (pause) image that reaps the pod's orphans."
+ENTRYPOINT ["/reaper", "--pause"]
+
+# ---------------------------------------------------------------------------------------------
+# runtime (the default target, so it stays last).
+FROM from-source AS runtime
