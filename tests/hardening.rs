@@ -692,10 +692,16 @@ fn fd_links(pid: i32) -> BTreeMap<i32, String> {
 fn command_running(r: &Reaper, comm_name: &str) -> i32 {
     let pid = r.command_pid();
     assert!(
-        wait_until(Duration::from_secs(20), || comm(pid).as_deref() == Some(comm_name)),
+        wait_until(Duration::from_secs(20), || comm(pid).as_deref() == Some(comm_name) && settled(pid)),
         "the command never became {comm_name}"
     );
     pid
+}
+
+/// Asleep, and done with its own start-up: sleep(1) opens and closes locale files after
+/// exec, which a descriptor listing taken at that moment would count.
+fn settled(pid: i32) -> bool {
+    state(pid) == Some('S') && !fd_links(pid).values().any(|t| t.contains("/locale"))
 }
 
 fn close_stdio(cmd: &mut Command) {
@@ -1568,7 +1574,7 @@ fn command_sees_exactly_the_descriptors_reaper_was_given() {
             let mut command = None;
             assert!(wait_until(Duration::from_secs(20), || {
                 command = children(pid).first().copied();
-                command.is_some_and(|c| comm(c).as_deref() == Some("sleep"))
+                command.is_some_and(|c| comm(c).as_deref() == Some("sleep") && settled(c))
             }));
             let links = fd_links(command.unwrap());
             // SAFETY: kill(2): TERM to the daemon, which forwards it to the command.
