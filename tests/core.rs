@@ -992,7 +992,7 @@ fn command_gets_no_reaper_descriptors() {
     for mode in MODES {
         let mut r = Tree::start(mode, &mut reaper_cmd(mode, ["sleep", "30"]));
         let cmd = r.command_pid();
-        assert!(wait_until(LONG, || comm(cmd).as_deref() == Some("sleep")));
+        assert!(wait_until(LONG, || comm(cmd).as_deref() == Some("sleep") && settled(cmd)));
         // reaper closes its end of the exec-report pipe just before it changes to /.
         let root = Some(PathBuf::from("/"));
         assert!(wait_until(LONG, || { std::fs::read_link(format!("/proc/{}/cwd", r.pid)).ok() == root }));

@@ -141,6 +141,7 @@ fn command_of(daemon: i32) -> i32 {
         "the daemon has no child"
     );
     assert_eq!(kids.len(), 1, "the daemon's children: {kids:?}");
+    assert!(wait_until(LONG, || settled(kids[0])), "the command never settled");
     kids[0]
 }
 

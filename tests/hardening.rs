@@ -698,12 +698,6 @@ fn command_running(r: &Reaper, comm_name: &str) -> i32 {
     pid
 }
 
-/// Asleep, and done with its own start-up: sleep(1) opens and closes locale files after
-/// exec, which a descriptor listing taken at that moment would count.
-fn settled(pid: i32) -> bool {
-    state(pid) == Some('S') && !fd_links(pid).values().any(|t| t.contains("/locale"))
-}
-
 fn close_stdio(cmd: &mut Command) {
     // SAFETY: close(2) only, between fork and exec.
     unsafe {

@@ -455,3 +455,14 @@ impl Drop for Guard {
         }
     }
 }
+
+/// Asleep, exec'd and done with its own start-up: sleep(1) opens and closes locale files
+/// right after exec, which a descriptor listing taken at that moment would count.
+pub fn settled(pid: i32) -> bool {
+    let locale = |e: std::fs::DirEntry| {
+        std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().contains("/locale"))
+    };
+    state(pid) == Some('S')
+        && comm(pid).as_deref() != Some("reaper")
+        && std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| !d.flatten().any(locale))
+}
