@@ -894,35 +894,7 @@ fn environment_passed_unchanged() {
 
 /// Like run_with_timeout, with stdout as bytes.
 fn run_bytes(cmd: &mut Command) -> (i32, Vec<u8>, String) {
-    try_run(cmd, LONG).unwrap_or_else(|| panic!("{cmd:?} did not finish within {LONG:?}"))
-}
-
-/// Runs `cmd` (which must be in its own process group) to completion; `None` if it took
-/// longer than `timeout`, after killing its process group.
-fn try_run(cmd: &mut Command, timeout: Duration) -> Option<(i32, Vec<u8>, String)> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let Some(st) = wait_child(&mut child, timeout) else {
-        // The group, and anything reaper started (the command has a group of its own).
-        let group = -(child.id() as i32);
-        kill_all(&descendants(child.id() as i32), libc::SIGKILL);
-        kill(group, libc::SIGKILL);
-        let _ = child.wait();
-        return None;
-    };
-    Some((exit_code(st), t_out.join().unwrap(), t_err.join().unwrap()))
+    run_captured(cmd, LONG).unwrap_or_else(|| panic!("{cmd:?} did not finish within {LONG:?}"))
 }
 
 #[test]
@@ -1034,7 +1006,7 @@ fn inherited_ignored_sigchld(mode: Mode) {
         direct_cmd(mode, &all)
     };
     let mut cmd = launcher(&[REAPER, "--", "sh", "-c", "exit 3"]);
-    let (code, _, err) = try_run(&mut cmd, Duration::from_secs(10)).unwrap_or_else(|| {
+    let (code, _, err) = run_captured(&mut cmd, Duration::from_secs(10)).unwrap_or_else(|| {
         panic!(
             "{mode:?}: reaper hung after its command exited because it inherited \
              SIGCHLD=SIG_IGN (the kernel auto-reaped the command, no SIGCHLD arrived)"

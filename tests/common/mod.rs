@@ -243,33 +243,45 @@ pub fn probe_log(log: &Path) -> Vec<i32> {
     std::fs::read_to_string(log).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
-/// Runs `cmd` to completion with a timeout, capturing output.
+/// Runs `cmd` to completion with a timeout, capturing output; panics on timeout.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (i32, String, String) {
+    let (code, out, err) =
+        run_captured(cmd, timeout).unwrap_or_else(|| panic!("{cmd:?} did not finish within {timeout:?}"));
+    (code, String::from_utf8_lossy(&out).into_owned(), err)
+}
+
+/// Runs `cmd` (which must be in its own process group, as `reaper_cmd` makes it) to
+/// completion, stdout as bytes; `None` if it took longer than `timeout`, after killing its
+/// group and everything under it.
+pub fn run_captured(cmd: &mut Command, timeout: Duration) -> Option<(i32, Vec<u8>, String)> {
     use std::io::Read;
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
     });
     let t_err = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = err.read_to_string(&mut s);
         s
     });
-    let st = match wait_child(&mut child, timeout) {
-        Some(st) => st,
-        None => {
-            // SAFETY: kill(2) of the child's group (reaper_cmd puts it in its own group).
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.kill();
-            panic!("{cmd:?} did not finish within {timeout:?}");
+    let Some(st) = wait_child(&mut child, timeout) else {
+        // The group, and anything reaper started (the command has a group of its own).
+        let pid = child.id() as i32;
+        for p in descendants(pid) {
+            // SAFETY: kill(2) of processes this test started.
+            unsafe { libc::kill(p, libc::SIGKILL) };
         }
+        // SAFETY: as above, the child's own process group.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        let _ = child.wait();
+        return None;
     };
-    (exit_code(st), t_out.join().unwrap(), t_err.join().unwrap())
+    Some((exit_code(st), t_out.join().unwrap(), t_err.join().unwrap()))
 }
 
 /// The fields of /proc/PID/stat after the command name: `[0]` state, `[1]` ppid, `[2]` pgrp,
