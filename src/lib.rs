@@ -2,10 +2,11 @@
 //! reaps every zombie, drains leftover processes when the command ends, and can daemonize.
 //!
 //! `main.rs` calls [`main`]; the modules each do one job:
-//! [`options`] parses the command line, [`signals`] owns the signal mask and the signalfd,
-//! [`spawn`] starts the command, [`reap`] collects exited children and walks /proc,
-//! [`supervisor`] is the one state machine every mode runs, [`daemon`] detaches,
-//! [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes.
+//! [`options`] parses the command line, [`signals`] names signals, [`sigmask`] sets reaper's
+//! mask and dispositions (and gives the inherited ones back), [`sigfd`] is the signalfd,
+//! [`spawn`] starts the command, [`reap`] collects exited children, [`procfs`] walks /proc,
+//! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
+//! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -15,21 +16,27 @@ pub mod daemon;
 pub mod error;
 pub mod options;
 pub mod pidfile;
+pub mod procfs;
 pub mod reap;
+pub mod sigfd;
+pub mod sigmask;
 pub mod signals;
 pub mod spawn;
+pub mod state;
 pub mod supervisor;
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::PathBuf;
 
 use error::Error;
 use options::{Options, Parsed};
 use pidfile::Pidfile;
-use signals::{Inherited, KernelMask, SignalFd};
+use sigfd::SignalFd;
+use sigmask::{Inherited, KernelMask};
 use supervisor::Supervisor;
 
-/// Everything after `signals::block_all()`: `args` is the full argv, `mask` what we inherited.
+/// Everything after `sigmask::block_all()`: `args` is the full argv, `mask` what we inherited.
 pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     fill_stdio();
     let mut opts = match options::parse(args.into_iter().skip(1), |k| std::env::var_os(k)) {
@@ -39,13 +46,16 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
         Err(e) => return fail(&e),
     };
     init_logging(&opts);
-    // Both are named relative to the caller's directory; the daemon changes directory.
+    // reaper's own pidfile is named relative to the caller's directory; the followed one is
+    // the command's file, relative to the command's directory (the daemon's --chdir).
+    let command_dir = opts.daemon.as_ref().map_or_else(|| PathBuf::from("."), |d| d.chdir.clone());
+    opts.follow_pidfile = opts.follow_pidfile.take().map(|p| command_dir.join(p));
     for path in [&mut opts.pidfile, &mut opts.follow_pidfile].into_iter().flatten() {
         if let Ok(abs) = std::path::absolute(&*path) {
             *path = abs;
         }
     }
-    let inherited = match signals::set_own_dispositions(mask) {
+    let inherited = match sigmask::set_own_dispositions(mask) {
         Ok(i) => i,
         Err(e) => return fail(&Error::start("sigaction", e)),
     };
@@ -76,7 +86,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
 
 /// Everything up to and including exec of the command; any failure here is exit 1, 2, 126
 /// or 127. After this returns, reaper never exits because of its own error.
-fn launch<'a>(opts: &'a Options, inherited: &Inherited) -> Result<(Supervisor<'a>, Option<Pidfile>), Error> {
+fn launch(opts: &Options, inherited: &Inherited) -> Result<(Supervisor, Option<Pidfile>), Error> {
     let pidfile = opts.pidfile.clone().map(Pidfile::acquire).transpose()?;
     match start(opts, inherited) {
         Ok(supervisor) => Ok((supervisor, pidfile)),
@@ -90,7 +100,7 @@ fn launch<'a>(opts: &'a Options, inherited: &Inherited) -> Result<(Supervisor<'a
     }
 }
 
-fn start<'a>(opts: &'a Options, inherited: &Inherited) -> Result<Supervisor<'a>, Error> {
+fn start(opts: &Options, inherited: &Inherited) -> Result<Supervisor, Error> {
     let me = nix::unistd::getpid().as_raw();
     if let Some(sig) = opts.pdeathsig {
         set_pdeathsig(sig)?;

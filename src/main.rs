@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 /// Called only by the C runtime, with its argc/argv.
 pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     // Before anything else: no signal may be acted on or lost before the signalfd exists.
-    let mask = match reaper::signals::block_all() {
+    let mask = match reaper::sigmask::block_all() {
         Ok(mask) => mask,
         Err(e) => {
             eprintln!("reaper: cannot block signals: {e}");

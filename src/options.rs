@@ -341,8 +341,10 @@ fn rewrite(v: &str) -> Result<(i32, i32), Error> {
     let (from, to) =
         v.split_once(':').ok_or_else(|| usage(format!("invalid rewrite '{v}' (FROM:TO, e.g. TERM:QUIT)")))?;
     let from = signal(from)?;
-    if matches!(from, libc::SIGCHLD | libc::SIGKILL | libc::SIGSTOP) {
-        return Err(usage(format!("cannot rewrite {}", signals::name(from))));
+    // KILL and STOP cannot be caught, CHLD is reaper's own, and TTIN/TTOU are ignored by
+    // reaper (the kernel discards them): a rule for them could never fire.
+    if matches!(from, libc::SIGCHLD | libc::SIGKILL | libc::SIGSTOP | libc::SIGTTIN | libc::SIGTTOU) {
+        return Err(usage(format!("cannot rewrite {}: reaper never receives it", signals::name(from))));
     }
     let to = match to.trim() {
         "0" | "-" => 0,

@@ -1,4 +1,4 @@
-//! Reaping exited children with `waitpid`, and finding live descendants in /proc.
+//! Reaping exited children with `waitpid`/`waitid`.
 
 use std::io;
 
@@ -68,7 +68,7 @@ pub fn reap_one(want_name: bool) -> io::Result<Reaped> {
         if pid == 0 {
             return Ok(Reaped::NoneExited);
         }
-        name = process_name(pid);
+        name = crate::procfs::name(pid);
         target = pid;
     }
     let mut status: libc::c_int = 0;
@@ -87,39 +87,4 @@ fn classify(errno: Errno) -> io::Result<Reaped> {
         Errno::EINTR => Ok(Reaped::NoneExited),
         e => Err(e.into()),
     }
-}
-
-/// The short command name of a process, from /proc/PID/comm.
-pub fn process_name(pid: i32) -> Option<String> {
-    let comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
-    Some(String::from_utf8_lossy(&comm).trim_end().to_owned())
-}
-
-/// The children of `pid` (every thread's), from /proc/PID/task/TID/children.
-pub fn children(pid: i32) -> io::Result<Vec<i32>> {
-    let mut found = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))?.flatten() {
-        let Ok(list) = std::fs::read_to_string(task.path().join("children")) else { continue };
-        found.extend(list.split_ascii_whitespace().filter_map(|c| c.parse::<i32>().ok()));
-    }
-    Ok(found)
-}
-
-/// Every live descendant of `root`, found afresh (new orphans keep arriving, so a cached tree
-/// would be stale). Fails if /proc is unusable.
-pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
-    let mut found = Vec::new();
-    let mut queue = vec![root];
-    while let Some(pid) = queue.pop() {
-        match children(pid) {
-            Ok(kids) => {
-                found.extend_from_slice(&kids);
-                queue.extend(kids);
-            }
-            // It exited while we walked; its children are re-parented and found next pass.
-            Err(e) if pid != root && e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(found)
 }

@@ -16,7 +16,7 @@ use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, Pid, fork, getpgrp, getpid, isatty, pipe2, setpgid, tcgetpgrp, tcsetpgrp};
 
 use crate::error::Error;
-use crate::signals::Inherited;
+use crate::sigmask::Inherited;
 
 const EXEC_FAILED: u8 = b'E';
 const TTY_FAILED: u8 = b'T';

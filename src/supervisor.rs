@@ -1,380 +1,205 @@
-//! The supervisor loop: one state machine (running → stopping → draining → exit) that reads
-//! signals from the signalfd, forwards them, reaps every child and enforces the deadlines.
-//! Foreground, daemon and pause modes all run this same loop.
+//! The driver around the lifecycle machine (`state`): it sleeps in poll(2) on the signalfd
+//! until the machine's next deadline, turns what woke it into events, and carries out the
+//! machine's effects with kill(2), /proc and the pidfile. It holds no lifecycle state itself.
 
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::options::Options;
-use crate::reap::{self, Ended, Reaped};
-use crate::signals::{self, SignalFd};
+use crate::procfs;
+use crate::reap::{self, Reaped};
+use crate::sigfd::SignalFd;
+use crate::signals;
+use crate::state::{Config, Effect, Event, Id, Machine, OnSuccess, Proc, Target};
 
-/// Whom forwarded signals are meant for.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Main {
-    /// No main process: `--pause`, or the main process is gone.
-    None,
-    /// The command (or the daemon named by `--follow-pidfile`) and its process group.
-    Process { pid: i32, pgid: i32 },
-    /// `--wait-all`: the command exited 0; the descendants it left are the workload.
-    Orphans,
-}
+const SIGNAL_BATCH: usize = 64;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Phase {
-    /// Forwarding signals, reaping.
-    Running,
-    /// A stop signal arrived under `--kill-after`: at `kill_at` everything is SIGKILLed.
-    Stopping { kill_at: Option<Instant> },
-    /// `--follow-pidfile`: the launcher exited 0; waiting for the daemon's pid to show up.
-    AwaitingPidfile { until: Option<Instant> },
-    /// The main process is gone; leftovers got the drain signal and are SIGKILLed at `until`
-    /// (`killed` once that happened). We exit as soon as no child is left.
-    Draining { until: Option<Instant>, killed: bool },
-}
-
-/// How often `--follow-pidfile` looks for the pidfile. Only while waiting for it.
-const PIDFILE_POLL: Duration = Duration::from_millis(20);
-
-pub struct Supervisor<'a> {
-    opts: &'a Options,
+pub struct Supervisor {
+    machine: Machine,
     signals: SignalFd,
     me: i32,
-    main: Main,
-    /// The command's process group, kept after it exits: the drain falls back to it without /proc.
-    group: Option<i32>,
-    phase: Phase,
-    /// The main process's exit code (128+N for signal N), before `--remap-exit`.
-    status: Option<i32>,
-    stop_requested: bool,
-    /// The main process is gone and nothing else keeps us: drain once this reap pass ends.
-    drain_due: bool,
-    /// Pids that got the drain signal, sorted: processes orphaned to us later get it too.
-    drained: Vec<i32>,
-    no_children: bool,
-    exit: Option<i32>,
-    warned_no_proc: bool,
+    follow_pidfile: Option<PathBuf>,
+    warn_on_reap: bool,
+    remap_exit: Vec<u8>,
 }
 
-impl<'a> Supervisor<'a> {
+impl Supervisor {
     /// `main` is the started command's pid, or `None` in pause mode.
-    pub fn new(opts: &'a Options, signals: SignalFd, main: Option<i32>) -> Self {
+    pub fn new(opts: &Options, signals: SignalFd, main: Option<i32>) -> Self {
+        let on_success = if opts.wait_all {
+            OnSuccess::WaitAll
+        } else if opts.follow_pidfile.is_some() {
+            OnSuccess::FollowPidfile
+        } else {
+            OnSuccess::Done
+        };
+        let cfg = Config {
+            kill_after: opts.kill_after,
+            drain: opts.drain,
+            drain_signal: opts.drain_signal,
+            rewrite: opts.rewrite.clone(),
+            process_group: opts.process_group,
+            on_success,
+            warn_on_reap: opts.warn_on_reap,
+        };
         Supervisor {
-            opts,
+            machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid })),
             signals,
             me: nix::unistd::getpid().as_raw(),
-            main: main.map_or(Main::None, |pid| Main::Process { pid, pgid: pid }),
-            group: main,
-            phase: Phase::Running,
-            status: None,
-            stop_requested: false,
-            drain_due: false,
-            drained: Vec::new(),
-            no_children: main.is_none(),
-            exit: None,
-            warned_no_proc: false,
+            follow_pidfile: opts.follow_pidfile.clone(),
+            warn_on_reap: opts.warn_on_reap,
+            remap_exit: opts.remap_exit.clone(),
         }
     }
 
     /// Runs until the workload is gone; returns reaper's exit code.
     pub fn run(mut self) -> i32 {
         loop {
-            if let Some(code) = self.exit {
-                let code = if self.opts.remap_exit.contains(&(code as u8)) { 0 } else { code };
+            if let Some(code) = self.machine.exit_code() {
+                let code = if self.remap_exit.contains(&(code as u8)) { 0 } else { code };
                 log::info!("exiting with status {code}");
                 return code;
             }
             let fds = &mut [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            match poll(fds, self.timeout()) {
-                Ok(0) | Err(Errno::EINTR) => {}
-                Ok(_) => self.read_signals(),
-                Err(e) => log::error!("poll: {e}"),
+            if let Err(e) = poll(fds, timeout(self.machine.next_deadline())) {
+                if e != Errno::EINTR {
+                    log::error!("poll: {e}");
+                }
             }
-            self.check_deadline();
+            self.read_signals();
+            self.feed(Event::Timer);
+            self.reap();
         }
     }
 
-    /// No timeout at all unless a deadline is pending: an idle reaper never wakes up.
-    fn timeout(&self) -> PollTimeout {
-        let deadline = match self.phase {
-            Phase::Stopping { kill_at } => kill_at,
-            Phase::Draining { until, killed: false } => until,
-            Phase::AwaitingPidfile { until } => {
-                let tick = Instant::now() + PIDFILE_POLL;
-                Some(until.map_or(tick, |u| u.min(tick)))
-            }
-            _ => None,
-        };
-        let Some(deadline) = deadline else {
-            return PollTimeout::NONE;
-        };
-        // Round up so we never wake a millisecond early and spin.
-        let ms = deadline.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
-        PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-    }
-
+    /// At most `SIGNAL_BATCH` per wake-up: under a signal storm the signalfd never empties,
+    /// and the reap and the deadlines must still get their turn.
     fn read_signals(&mut self) {
-        loop {
+        for _ in 0..SIGNAL_BATCH {
             match self.signals.next_signal() {
-                Ok(Some(sig)) => self.on_signal(sig),
+                // Children are reaped after every wake-up anyway.
+                Ok(Some(libc::SIGCHLD)) => {}
+                Ok(Some(sig)) => self.feed(Event::Signal(sig)),
                 Ok(None) => return,
                 Err(e) => {
                     log::error!("reading signals: {e}");
                     return;
                 }
             }
-            if self.exit.is_some() {
+        }
+    }
+
+    /// Reaps every exited child (SIGCHLDs merge, so one may stand for many), then says whether
+    /// any is left. Repeated while that changes the state: a state entered during the batch
+    /// (the drain starting, a pidfile given up) must see the batch's outcome too.
+    fn reap(&mut self) {
+        loop {
+            let before = std::mem::discriminant(self.machine.state());
+            let children_left = loop {
+                match reap::reap_one(self.warn_on_reap) {
+                    Ok(Reaped::Child { pid, ended, name }) => self.feed(Event::Reaped { pid, ended, name }),
+                    Ok(Reaped::NoneExited) => break true,
+                    Ok(Reaped::NoChildren) => break false,
+                    Err(e) => {
+                        log::error!("waitpid: {e}");
+                        return;
+                    }
+                }
+            };
+            self.feed(Event::BatchDone { children_left });
+            if std::mem::discriminant(self.machine.state()) == before {
                 return;
             }
         }
     }
 
-    fn on_signal(&mut self, sig: i32) {
-        if sig == libc::SIGCHLD {
-            self.reap_all();
-            return;
-        }
-        log::debug!("received {}", signals::name(sig));
-        if self.opts.pause {
-            if signals::is_stop(sig) {
-                log::info!("{} in pause mode: exiting", signals::name(sig));
-                self.exit = Some(0);
-            }
-            return;
-        }
-        let to = self.opts.rewrite.iter().find(|(from, _)| *from == sig).map_or(sig, |&(_, to)| to);
-        if to == 0 {
-            log::debug!("dropping {} (--rewrite)", signals::name(sig));
-        } else {
-            self.forward(to);
-        }
-        // The received signal decides, rewritten or not: a stop is a stop.
-        if signals::is_stop(sig) {
-            self.stop_requested = true;
-            if let (Phase::Running, Some(after)) = (self.phase, self.opts.kill_after) {
-                log::info!("stop requested: SIGKILL in {after:?} if the command still runs");
-                self.phase = Phase::Stopping { kill_at: deadline(after) };
+    /// Hands one event to the machine and carries out its effects; the replies some effects
+    /// produce are fed back in order (a queue, not recursion).
+    fn feed(&mut self, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            for effect in self.machine.handle(event, Instant::now()) {
+                queue.extend(self.perform(effect));
             }
         }
     }
 
-    fn forward(&mut self, sig: i32) {
-        match (self.main, self.phase) {
-            (Main::Process { pid, pgid }, Phase::Running | Phase::Stopping { .. }) => {
-                send(if self.opts.process_group { -pgid } else { pid }, sig);
+    fn perform(&mut self, effect: Effect) -> Option<Event> {
+        match effect {
+            Effect::Send { to: Target::Pid(pid), sig } => send(pid, sig),
+            Effect::Send { to: Target::Group(pgid), sig } => send(-pgid, sig),
+            Effect::SignalLeftovers { sig, group, record } => {
+                let signalled = self.signal_leftovers(sig, group, record);
+                return record.then_some(Event::Signalled(signalled));
             }
-            _ => {
-                self.signal_leftovers(sig);
-            }
+            Effect::ListChildren => match procfs::children(self.me) {
+                Ok(pids) => return Some(Event::Children(pids.into_iter().map(procfs::id).collect())),
+                Err(e) => log::debug!("listing children: {e}"),
+            },
+            Effect::ReadPidfile => return Some(Event::Pidfile(self.read_pidfile())),
+            Effect::Log(level, text) => log::log!(level, "{text}"),
         }
+        None
     }
 
     /// Every process reaper is responsible for: as PID 1 the whole namespace; otherwise only
-    /// its own descendants, found afresh in /proc (never a process outside its tree).
-    /// Returns the pids signalled one by one (none as PID 1 or without /proc).
-    fn signal_leftovers(&mut self, sig: i32) -> Vec<i32> {
+    /// its own descendants, found afresh in /proc (never a process outside its tree). With
+    /// `record`, returns who got it, as /proc showed them.
+    fn signal_leftovers(&mut self, sig: i32, group: Option<i32>, record: bool) -> Vec<Id> {
+        let ids =
+            |pids: Vec<i32>| if record { pids.into_iter().map(procfs::id).collect() } else { Vec::new() };
         if self.me == 1 {
+            // kill(-1) reaches every process in the namespace, also those outside our tree
+            // (`docker exec`). The list taken just before it records who got the signal.
+            let found =
+                if record { procfs::descendants(self.me).map(ids).unwrap_or_default() } else { Vec::new() };
             send(-1, sig);
-            return Vec::new();
+            return found;
         }
-        match reap::descendants(self.me) {
+        match procfs::descendants(self.me) {
             Ok(pids) => {
-                pids.iter().for_each(|&p| send(p, sig));
-                return pids;
+                pids.iter().for_each(|&pid| send(pid, sig));
+                ids(pids)
             }
             Err(e) => {
-                if !self.warned_no_proc {
-                    self.warned_no_proc = true;
-                    log::warn!(
-                        "cannot list descendants in /proc ({e}); signalling only the command's process group"
-                    );
-                }
-                if let Some(g) = self.group {
+                // Said once per shutdown: only its first leftover signal records.
+                let level = if record { log::Level::Warn } else { log::Level::Debug };
+                log::log!(
+                    level,
+                    "cannot list descendants in /proc ({e}); signalling only the command's process group"
+                );
+                if let Some(g) = group {
                     send(-g, sig);
                 }
-            }
-        }
-        Vec::new()
-    }
-
-    /// A process orphaned to reaper during the drain (its parent got the drain signal and
-    /// exited) may have been forked after our scan: it gets the drain signal now, once.
-    fn drain_orphans(&mut self) {
-        let Ok(children) = reap::children(self.me) else { return };
-        for pid in children {
-            if let Err(at) = self.drained.binary_search(&pid) {
-                log::debug!("pid {pid} was orphaned during the drain");
-                send(pid, self.opts.drain_signal);
-                self.drained.insert(at, pid);
+                Vec::new()
             }
         }
     }
 
-    /// Reaps until no exited child is left: several SIGCHLDs merge into one, so the main
-    /// process's exit may hide behind any of them.
-    fn reap_all(&mut self) {
-        loop {
-            match reap::reap_one(self.opts.warn_on_reap) {
-                Ok(Reaped::Child { pid, ended, name }) => {
-                    if let Ok(at) = self.drained.binary_search(&pid) {
-                        self.drained.remove(at); // its pid may be reused
-                    }
-                    match self.main {
-                        Main::Process { pid: p, .. } if p == pid => self.main_exited(ended),
-                        _ if self.opts.warn_on_reap => {
-                            log::warn!("reaped pid {pid} ({}): {ended}", name.as_deref().unwrap_or("?"))
-                        }
-                        _ => log::debug!("reaped pid {pid}: {ended}"),
-                    }
-                }
-                Ok(Reaped::NoneExited) => {
-                    self.no_children = false;
-                    break;
-                }
-                Ok(Reaped::NoChildren) => {
-                    self.no_children = true;
-                    break;
-                }
-                Err(e) => {
-                    log::error!("waitpid: {e}");
-                    break;
-                }
-            }
-        }
-        if std::mem::take(&mut self.drain_due) {
-            if self.no_children {
-                // Nothing left to drain: skip the /proc walk and exit now.
-                self.exit = Some(self.status.unwrap_or(0));
-                return;
-            }
-            self.start_drain();
-        }
-        match self.phase {
-            Phase::Draining { .. } if self.no_children => self.exit = Some(self.status.unwrap_or(0)),
-            Phase::Draining { killed: false, .. } => self.drain_orphans(),
-            // Something forked between our scan and the SIGKILL: keep killing until none is left.
-            Phase::Draining { killed: true, .. } => {
-                self.signal_leftovers(libc::SIGKILL);
-            }
-            Phase::Running | Phase::Stopping { .. } if self.main == Main::Orphans && self.no_children => {
-                self.exit = Some(self.status.unwrap_or(0));
-            }
-            Phase::AwaitingPidfile { .. } if self.no_children => self.follow_pidfile(true),
-            _ => {}
-        }
-    }
-
-    fn main_exited(&mut self, ended: Ended) {
-        log::info!("command {ended}");
-        self.main = Main::None;
-        if let Phase::Draining { .. } = self.phase {
-            return; // --kill-after already fixed the status
-        }
-        let code = ended.code();
-        self.status = Some(code);
-        if code == 0 && !self.stop_requested {
-            if self.opts.wait_all {
-                log::info!("--wait-all: staying until the command's descendants are gone");
-                self.main = Main::Orphans;
-                return;
-            }
-            if self.opts.follow_pidfile.is_some() {
-                self.phase = Phase::AwaitingPidfile { until: deadline(self.opts.drain) };
-                self.follow_pidfile(false);
-                return;
-            }
-        }
-        self.drain_due = true;
-    }
-
-    fn start_drain(&mut self) {
-        let drain = self.opts.drain;
-        if drain.is_zero() {
-            self.signal_leftovers(libc::SIGKILL);
-            self.phase = Phase::Draining { until: None, killed: true };
-        } else {
-            log::debug!(
-                "draining leftovers: {} now, SIGKILL in {drain:?}",
-                signals::name(self.opts.drain_signal)
-            );
-            self.drained = self.signal_leftovers(self.opts.drain_signal);
-            if self.me == 1 {
-                // kill(-1) reached everyone; remember our children as signalled.
-                self.drained = reap::children(self.me).unwrap_or_default();
-            }
-            self.drained.sort_unstable();
-            self.phase = Phase::Draining { until: deadline(drain), killed: false };
-        }
-    }
-
-    fn check_deadline(&mut self) {
-        let due = |t: Option<Instant>| t.is_some_and(|t| Instant::now() >= t);
-        match self.phase {
-            Phase::Stopping { kill_at } if due(kill_at) => {
-                log::warn!(
-                    "command still running {:?} after the stop signal: SIGKILL",
-                    self.opts.kill_after.unwrap_or_default()
-                );
-                if let Some(g) = self.group {
-                    send(-g, libc::SIGKILL);
-                }
-                self.signal_leftovers(libc::SIGKILL);
-                self.status = Some(128 + libc::SIGKILL);
-                self.phase = Phase::Draining { until: None, killed: true };
-                self.reap_all();
-            }
-            Phase::Draining { until, killed: false } if due(until) => {
-                log::warn!("leftovers still running after --drain {:?}: SIGKILL", self.opts.drain);
-                self.phase = Phase::Draining { until: None, killed: true };
-                self.signal_leftovers(libc::SIGKILL);
-                self.reap_all();
-            }
-            Phase::AwaitingPidfile { until } => self.follow_pidfile(due(until)),
-            _ => {}
-        }
-    }
-
-    /// `--follow-pidfile`: adopt the pid in the file once it names a live descendant; when
-    /// `give_up`, a missing or bogus pidfile is an error (status 1) and we drain.
-    fn follow_pidfile(&mut self, give_up: bool) {
-        let Some(path) = &self.opts.follow_pidfile else {
-            return;
+    /// `--follow-pidfile`: the pid in the file, if it names a live descendant.
+    fn read_pidfile(&self) -> Result<Proc, (Option<i32>, String)> {
+        let Some(path) = &self.follow_pidfile else {
+            return Err((None, "no --follow-pidfile".into()));
         };
-        match read_pidfile(path).and_then(|pid| self.check_descendant(pid)) {
-            Ok(pid) => {
-                let pgid =
-                    nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).map_or(pid, |g| g.as_raw());
-                log::info!("following pid {pid} from {}", path.display());
-                self.main = Main::Process { pid, pgid };
-                self.group = Some(pgid);
-                self.phase = Phase::Running;
-                self.reap_all(); // it may already be a zombie
-            }
-            Err(why) if give_up => {
-                log::error!("--follow-pidfile {}: {why}", path.display());
-                self.status = Some(1);
-                self.drain_due = true;
-                self.reap_all();
-            }
-            Err(_) => {}
+        let what = |why: String| format!("{}: {why}", path.display());
+        let pid = read_pid(path).map_err(|why| (None, what(why)))?;
+        let ours = procfs::descendants(self.me)
+            .map_err(|e| (Some(pid), what(format!("cannot list descendants: {e}"))))?;
+        if !ours.contains(&pid) {
+            return Err((Some(pid), what(format!("pid {pid} is not a live descendant of reaper"))));
         }
-    }
-
-    fn check_descendant(&self, pid: i32) -> Result<i32, String> {
-        let ours = reap::descendants(self.me).map_err(|e| format!("cannot list descendants: {e}"))?;
-        if ours.contains(&pid) {
-            Ok(pid)
-        } else {
-            Err(format!("pid {pid} is not a live descendant of reaper"))
-        }
+        let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).map_or(pid, |g| g.as_raw());
+        log::info!("following pid {pid} from {}", path.display());
+        Ok(Proc { pid, pgid })
     }
 }
 
-fn read_pidfile(path: &Path) -> Result<i32, String> {
+fn read_pid(path: &Path) -> Result<i32, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     match text.trim().parse::<i32>() {
         Ok(pid) if pid > 1 => Ok(pid),
@@ -382,9 +207,14 @@ fn read_pidfile(path: &Path) -> Result<i32, String> {
     }
 }
 
-/// `now + d`, or `None` (never) if that overflows the clock.
-fn deadline(d: Duration) -> Option<Instant> {
-    Instant::now().checked_add(d)
+/// No timeout at all unless a deadline is pending: an idle reaper never wakes up.
+fn timeout(deadline: Option<Instant>) -> PollTimeout {
+    let Some(deadline) = deadline else {
+        return PollTimeout::NONE;
+    };
+    // Round up so we never wake a millisecond early and spin.
+    let ms = deadline.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
+    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
 }
 
 /// kill(2) with a raw signal number (nix's `Signal` cannot hold real-time signals). A target

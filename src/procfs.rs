@@ -1,0 +1,70 @@
+//! Finding reaper's live children and descendants, and naming processes, from /proc.
+
+use std::io;
+
+use crate::state::Id;
+
+/// The short command name of a process, from /proc/PID/comm.
+pub fn name(pid: i32) -> Option<String> {
+    let comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    Some(String::from_utf8_lossy(&comm).trim_end().to_owned())
+}
+
+/// When a process started, in clock ticks after boot (/proc/PID/stat field 22): with the pid
+/// it names one process for good, since a reused pid starts later. 0 if unreadable.
+pub fn start_time(pid: i32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
+    let fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    fields.split_ascii_whitespace().nth(19).and_then(|f| f.parse().ok()).unwrap_or(0)
+}
+
+/// A pid found in /proc, with its start time.
+pub fn id(pid: i32) -> Id {
+    Id { pid, start: start_time(pid) }
+}
+
+/// The children of `pid` (every thread's), from /proc/PID/task/TID/children.
+///
+/// An error means "cannot tell", never "none": a kernel without CONFIG_PROC_CHILDREN has no
+/// `children` file while the task directory is there, and any other read failure is passed
+/// on too. Only a task (or the whole process) that exited while we looked counts as empty.
+pub fn children(pid: i32) -> io::Result<Vec<i32>> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let task = task?.path();
+        match std::fs::read_to_string(task.join("children")) {
+            Ok(list) => found.extend(list.split_ascii_whitespace().filter_map(|c| c.parse::<i32>().ok())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if task.exists() {
+                    let why = format!(
+                        "{} has no children file (kernel without CONFIG_PROC_CHILDREN?)",
+                        task.display()
+                    );
+                    return Err(io::Error::new(io::ErrorKind::Unsupported, why));
+                }
+            }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}/children: {e}", task.display()))),
+        }
+    }
+    Ok(found)
+}
+
+/// Every live descendant of `root`, found afresh (new orphans keep arriving, so a cached tree
+/// would be stale). Fails if /proc cannot list them.
+pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        match children(pid) {
+            Ok(kids) => {
+                found.extend_from_slice(&kids);
+                queue.extend(kids);
+            }
+            // It exited while we walked; its children are re-parented to us and found next pass.
+            Err(e) if pid != root && e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,78 @@
+//! The signalfd through which the supervisor receives every blocked signal.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use crate::sigmask;
+
+/// The non-blocking signalfd that delivers every blocked signal to the supervisor loop.
+pub struct SignalFd {
+    fd: OwnedFd,
+    me: u32,
+    buf: [libc::signalfd_siginfo; 16],
+    len: usize,
+    pos: usize,
+}
+
+impl SignalFd {
+    pub fn new() -> io::Result<Self> {
+        let mask = sigmask::blocked_set();
+        let flags = libc::SFD_CLOEXEC | libc::SFD_NONBLOCK;
+        // SAFETY: raw signalfd4 creating a new descriptor (-1) from an 8-byte kernel sigset.
+        let fd =
+            unsafe { libc::syscall(libc::SYS_signalfd4, -1, &mask as *const sigmask::KernelMask, 8, flags) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just gave us this descriptor and nobody else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
+        let buf = unsafe { std::mem::zeroed() };
+        Ok(SignalFd { fd, me: std::process::id(), buf, len: 0, pos: 0 })
+    }
+
+    /// The next pending signal number, `None` once the queue is empty. Reads in batches so a
+    /// signal storm costs one syscall per 16 signals.
+    pub fn next_signal(&mut self) -> io::Result<Option<i32>> {
+        loop {
+            let Some(info) = self.next_info()? else { return Ok(None) };
+            // A write to a closed stderr pipe or past RLIMIT_FSIZE makes the kernel send
+            // SIGPIPE/SIGXFSZ to reaper itself (SI_USER, our pid). That is reaper's own trouble,
+            // not the command's: forwarding it would kill the command.
+            if info.ssi_code == libc::SI_USER && info.ssi_pid == self.me {
+                continue;
+            }
+            return Ok(Some(info.ssi_signo as i32));
+        }
+    }
+
+    fn next_info(&mut self) -> io::Result<Option<libc::signalfd_siginfo>> {
+        if self.pos == self.len {
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: reading into our own buffer of exactly that many bytes.
+            let n = unsafe {
+                libc::read(self.fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), size * self.buf.len())
+            };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                return match err.raw_os_error() {
+                    Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+                    _ => Err(err),
+                };
+            }
+            self.len = n as usize / size;
+            self.pos = 0;
+            if self.len == 0 {
+                return Ok(None);
+            }
+        }
+        self.pos += 1;
+        Ok(Some(self.buf[self.pos - 1]))
+    }
+}
+
+impl AsFd for SignalFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

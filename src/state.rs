@@ -1,0 +1,893 @@
+//! reaper's lifecycle as one pure state machine: events in, effects out, no system calls.
+//! The driver (`supervisor`) turns signals, reaps and the clock into [`Event`]s and carries
+//! out the [`Effect`]s; every mode (foreground, daemon, pause) runs this same machine.
+//!
+//! ```text
+//!   Pausing ──stop signal──────────────────────────────────────────────────────► Exit(0)
+//!
+//!   Running{main, stop} ──main exits 0, no stop, --wait-all──► Orphans{stop}
+//!      ▲   │            ──main exits 0, no stop, --follow-pidfile──► AwaitingPidfile{stop}
+//!      │   │            ──main exits otherwise──► Gone{status}                  │
+//!      │   └─ no child left (a followed daemon reaped by its own parent) ─► Exit(1)
+//!      └──────────── pidfile names a live descendant ◄───────────────────────────┘
+//!   AwaitingPidfile ──gave up (--drain deadline) or followed pid already reaped──► Draining
+//!   Orphans ──no child left──► Exit(0)
+//!   Gone ──end of the reap batch: no child left──► Exit(status)
+//!        ──children left──► Draining (drain signal to every leftover, once)
+//!                        ──(--drain 0)──► Killing
+//!   Draining ──no child left──► Exit(status)
+//!            ──--drain or --kill-after deadline──► Killing
+//!   Running / Orphans / AwaitingPidfile ──--kill-after deadline──► Killing (SIGKILL all)
+//!   Killing ──no child left──► Exit(status)  (the main's real status if it is reaped now)
+//! ```
+//!
+//! A stop signal (TERM, INT, QUIT) sets `stop` once; with `--kill-after` that arms the kill
+//! deadline, which every later state carries until it fires or reaper exits.
+
+use std::time::{Duration, Instant};
+
+use log::Level;
+
+use crate::reap::Ended;
+use crate::signals;
+
+/// How often `--follow-pidfile` looks for the pidfile, only while waiting for it.
+pub const PIDFILE_POLL: Duration = Duration::from_millis(20);
+
+/// What the machine needs of the options.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub kill_after: Option<Duration>,
+    pub drain: Duration,
+    pub drain_signal: i32,
+    pub rewrite: Vec<(i32, i32)>,
+    pub process_group: bool,
+    pub on_success: OnSuccess,
+    pub warn_on_reap: bool,
+}
+
+/// What the command exiting 0 (before any stop signal) means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnSuccess {
+    /// The workload is done: drain and exit 0.
+    #[default]
+    Done,
+    /// `--wait-all`: its descendants are the workload now.
+    WaitAll,
+    /// `--follow-pidfile`: the daemon it started, named in the pidfile, is the workload now.
+    FollowPidfile,
+}
+
+/// A supervised process and its process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub pgid: i32,
+}
+
+/// A process as /proc showed it: pid and start time, so that a reused pid is a new process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Id {
+    pub pid: i32,
+    pub start: u64,
+}
+
+/// A stop signal was received. `kill_at`: the `--kill-after` deadline it armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stop {
+    pub kill_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// `--pause`: nothing to supervise; reap until a stop signal.
+    Pausing,
+    /// Signals go to `main`. `on_success` says what its exit 0 means (a followed daemon's
+    /// exit always ends the workload).
+    Running {
+        main: Proc,
+        on_success: OnSuccess,
+        stop: Option<Stop>,
+    },
+    /// `--wait-all`: the command exited 0; signals go to every descendant until none is left.
+    Orphans {
+        stop: Option<Stop>,
+    },
+    /// `--follow-pidfile`: the command exited 0; the pidfile is read at `look_at`, until
+    /// `give_up_at`. `reaped`: children reaped meanwhile (pid, status), in case the daemon
+    /// was one of them.
+    AwaitingPidfile {
+        look_at: Instant,
+        give_up_at: Option<Instant>,
+        stop: Option<Stop>,
+        reaped: Vec<(i32, i32)>,
+    },
+    /// The workload ended with `status`; at the end of this reap batch we either exit (no
+    /// child left: no /proc walk at all) or start the drain.
+    Gone {
+        status: i32,
+        group: Option<i32>,
+        kill_at: Option<Instant>,
+    },
+    /// Leftovers got the drain signal; `signalled` are those that did (sorted), so that a
+    /// process orphaned to reaper later gets it exactly once. SIGKILL at `until` / `kill_at`.
+    Draining {
+        status: i32,
+        group: Option<i32>,
+        until: Option<Instant>,
+        kill_at: Option<Instant>,
+        signalled: Vec<Id>,
+    },
+    /// Everything got SIGKILL; exit once no child is left. `main`: the command, not yet
+    /// reaped when `--kill-after` fired; if it is reaped now, its real status replaces `status`.
+    Killing {
+        status: i32,
+        group: Option<i32>,
+        main: Option<i32>,
+    },
+    Exit(i32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A signal from the signalfd (never SIGCHLD: that becomes a reap batch).
+    Signal(i32),
+    /// A child reaped; `name` is its comm, read before reaping (only with `--warn-on-reap`).
+    Reaped { pid: i32, ended: Ended, name: Option<String> },
+    /// End of a reap batch: `children_left` is false once waitpid says ECHILD.
+    BatchDone { children_left: bool },
+    /// Woken up: deadlines at or before `now` are due.
+    Timer,
+    /// Reply to `SignalLeftovers { record: true }`: who got the drain signal.
+    Signalled(Vec<Id>),
+    /// Reply to `ListChildren`.
+    Children(Vec<Id>),
+    /// Reply to `ReadPidfile`: the live descendant it names, or why not (with the pid the
+    /// file named, if any).
+    Pidfile(Result<Proc, (Option<i32>, String)>),
+}
+
+/// Whom `Send` signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Pid(i32),
+    Group(i32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Send {
+        to: Target,
+        sig: i32,
+    },
+    /// Every leftover: the whole namespace as PID 1 (`kill(-1)`), else each descendant found
+    /// in /proc, or the process group `group` when /proc cannot list them. `record` marks the
+    /// shutdown's first leftover signal: reply with `Event::Signalled` (and warn if /proc
+    /// cannot list them).
+    SignalLeftovers {
+        sig: i32,
+        group: Option<i32>,
+        record: bool,
+    },
+    /// Reply with `Event::Children`: reaper's direct children now.
+    ListChildren,
+    /// Reply with `Event::Pidfile`.
+    ReadPidfile,
+    Log(Level, String),
+}
+
+pub struct Machine {
+    cfg: Config,
+    state: State,
+    out: Vec<Effect>,
+}
+
+impl Machine {
+    /// `main` is the started command, or `None` in pause mode.
+    pub fn new(cfg: Config, main: Option<Proc>) -> Machine {
+        let state = match main {
+            Some(main) => State::Running { main, on_success: cfg.on_success, stop: None },
+            None => State::Pausing,
+        };
+        Machine { cfg, state, out: Vec::new() }
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        match self.state {
+            State::Exit(code) => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The earliest armed deadline: the driver sleeps until then, or for ever if `None`.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let kill_at = |stop: &Option<Stop>| stop.and_then(|s| s.kill_at);
+        match &self.state {
+            State::Running { stop, .. } | State::Orphans { stop } => kill_at(stop),
+            State::AwaitingPidfile { look_at, stop, .. } => earliest(Some(*look_at), kill_at(stop)),
+            State::Gone { kill_at, .. } => *kill_at,
+            State::Draining { until, kill_at, .. } => earliest(*until, *kill_at),
+            State::Pausing | State::Killing { .. } | State::Exit(_) => None,
+        }
+    }
+
+    /// One transition. Returns the effects to carry out, in order.
+    pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        let state = std::mem::replace(&mut self.state, State::Exit(0));
+        self.state = match event {
+            Event::Signal(sig) => self.on_signal(state, sig, now),
+            Event::Reaped { pid, ended, name } => self.on_reaped(state, pid, ended, name, now),
+            Event::BatchDone { children_left } => self.on_batch_done(state, children_left, now),
+            Event::Timer => self.on_timer(state, now),
+            Event::Signalled(mut ids) => match state {
+                State::Draining { status, group, until, kill_at, .. } => {
+                    ids.sort_unstable();
+                    State::Draining { status, group, until, kill_at, signalled: ids }
+                }
+                other => other,
+            },
+            Event::Children(ids) => self.on_children(state, ids),
+            Event::Pidfile(found) => self.on_pidfile(state, found, now),
+        };
+        std::mem::take(&mut self.out)
+    }
+
+    fn log(&mut self, level: Level, text: String) {
+        self.out.push(Effect::Log(level, text));
+    }
+
+    fn on_signal(&mut self, state: State, sig: i32, now: Instant) -> State {
+        self.log(Level::Debug, format!("received {}", signals::name(sig)));
+        if let State::Pausing = state {
+            if signals::is_stop(sig) {
+                self.log(Level::Info, format!("{} in pause mode: exiting", signals::name(sig)));
+                return State::Exit(0);
+            }
+            return state;
+        }
+        let to = self.cfg.rewrite.iter().find(|(from, _)| *from == sig).map_or(sig, |&(_, to)| to);
+        if to == 0 {
+            self.log(Level::Debug, format!("dropping {} (--rewrite)", signals::name(sig)));
+        } else {
+            self.forward(&state, to);
+        }
+        // The received signal decides, rewritten or not: a stop is a stop.
+        if !signals::is_stop(sig) {
+            return state;
+        }
+        let arm = |m: &mut Machine, stop: Option<Stop>| {
+            stop.or_else(|| {
+                let kill_at = m.cfg.kill_after.and_then(|after| {
+                    m.log(
+                        Level::Info,
+                        format!("stop requested: SIGKILL in {after:?} if the command still runs"),
+                    );
+                    now.checked_add(after)
+                });
+                Some(Stop { kill_at })
+            })
+        };
+        match state {
+            State::Running { main, on_success, stop } => {
+                State::Running { main, on_success, stop: arm(self, stop) }
+            }
+            State::Orphans { stop } => State::Orphans { stop: arm(self, stop) },
+            State::AwaitingPidfile { look_at, give_up_at, stop, reaped } => {
+                State::AwaitingPidfile { look_at, give_up_at, stop: arm(self, stop), reaped }
+            }
+            other => other,
+        }
+    }
+
+    fn forward(&mut self, state: &State, sig: i32) {
+        let effect = match state {
+            State::Running { main, .. } if self.cfg.process_group => {
+                Effect::Send { to: Target::Group(main.pgid), sig }
+            }
+            State::Running { main, .. } => Effect::Send { to: Target::Pid(main.pid), sig },
+            State::Gone { group, .. } | State::Draining { group, .. } => {
+                Effect::SignalLeftovers { sig, group: *group, record: false }
+            }
+            _ => Effect::SignalLeftovers { sig, group: None, record: false },
+        };
+        self.out.push(effect);
+    }
+
+    fn on_reaped(
+        &mut self,
+        state: State,
+        pid: i32,
+        ended: Ended,
+        name: Option<String>,
+        now: Instant,
+    ) -> State {
+        let is_main = match &state {
+            State::Running { main, .. } => main.pid == pid,
+            State::Killing { main, .. } => *main == Some(pid),
+            _ => false,
+        };
+        if is_main {
+            self.log(Level::Info, format!("command {ended}"));
+        } else if self.cfg.warn_on_reap {
+            self.log(Level::Warn, format!("reaped pid {pid} ({}): {ended}", name.as_deref().unwrap_or("?")));
+        } else {
+            self.log(Level::Debug, format!("reaped pid {pid}: {ended}"));
+        }
+        match state {
+            State::Running { main, on_success, stop } if main.pid == pid => {
+                self.workload_exited(main, on_success, stop, ended.code(), now)
+            }
+            State::Killing { main: Some(p), group, .. } if p == pid => {
+                State::Killing { status: ended.code(), group, main: None }
+            }
+            State::AwaitingPidfile { look_at, give_up_at, stop, mut reaped } => {
+                reaped.push((pid, ended.code()));
+                State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
+            }
+            State::Draining { status, group, until, kill_at, mut signalled } => {
+                // Its pid may be reused by a process that has not had the signal.
+                signalled.retain(|id| id.pid != pid);
+                State::Draining { status, group, until, kill_at, signalled }
+            }
+            other => other,
+        }
+    }
+
+    fn workload_exited(
+        &mut self,
+        main: Proc,
+        on_success: OnSuccess,
+        stop: Option<Stop>,
+        code: i32,
+        now: Instant,
+    ) -> State {
+        let kill_at = stop.and_then(|s| s.kill_at);
+        match (code, stop, on_success) {
+            (0, None, OnSuccess::WaitAll) => {
+                self.log(Level::Info, "--wait-all: staying until the command's descendants are gone".into());
+                State::Orphans { stop }
+            }
+            (0, None, OnSuccess::FollowPidfile) => {
+                self.out.push(Effect::ReadPidfile);
+                State::AwaitingPidfile {
+                    look_at: now,
+                    give_up_at: now.checked_add(self.cfg.drain),
+                    stop,
+                    reaped: Vec::new(),
+                }
+            }
+            _ => State::Gone { status: code, group: Some(main.pgid), kill_at },
+        }
+    }
+
+    fn on_batch_done(&mut self, state: State, children_left: bool, now: Instant) -> State {
+        match state {
+            State::Gone { status, group, kill_at } if children_left => {
+                self.start_drain(status, group, kill_at, now)
+            }
+            State::Draining { .. } if children_left => {
+                self.out.push(Effect::ListChildren);
+                state
+            }
+            // Something forked between our scan and the SIGKILL: keep killing until none is left.
+            State::Killing { group, .. } if children_left => {
+                self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group, record: false });
+                state
+            }
+            _ if children_left => state,
+            State::Pausing => state,
+            State::Running { main, .. } => {
+                // Only a followed daemon can vanish like this: its own parent reaped it.
+                self.log(
+                    Level::Error,
+                    format!("followed pid {} is gone and was reaped by another process: its exit status is unknown", main.pid),
+                );
+                State::Exit(1)
+            }
+            State::Orphans { .. } => State::Exit(0),
+            // Nothing alive can be followed any more: one last look decides (the daemon may have
+            // written its pid and exited, and been reaped by us, before we read the file).
+            State::AwaitingPidfile { stop, reaped, .. } => {
+                self.out.push(Effect::ReadPidfile);
+                State::AwaitingPidfile { look_at: now, give_up_at: Some(now), stop, reaped }
+            }
+            State::Gone { status, .. } | State::Draining { status, .. } | State::Killing { status, .. } => {
+                State::Exit(status)
+            }
+            State::Exit(code) => State::Exit(code),
+        }
+    }
+
+    fn start_drain(
+        &mut self,
+        status: i32,
+        group: Option<i32>,
+        kill_at: Option<Instant>,
+        now: Instant,
+    ) -> State {
+        let drain = self.cfg.drain;
+        if drain.is_zero() {
+            self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group, record: true });
+            return State::Killing { status, group, main: None };
+        }
+        let sig = self.cfg.drain_signal;
+        self.log(
+            Level::Debug,
+            format!("draining leftovers: {} now, SIGKILL in {drain:?}", signals::name(sig)),
+        );
+        self.out.push(Effect::SignalLeftovers { sig, group, record: true });
+        State::Draining { status, group, until: now.checked_add(drain), kill_at, signalled: Vec::new() }
+    }
+
+    fn on_children(&mut self, state: State, children: Vec<Id>) -> State {
+        let State::Draining { status, group, until, kill_at, mut signalled } = state else { return state };
+        for child in children {
+            if let Err(at) = signalled.binary_search(&child) {
+                self.log(Level::Debug, format!("pid {} was orphaned during the drain", child.pid));
+                self.out.push(Effect::Send { to: Target::Pid(child.pid), sig: self.cfg.drain_signal });
+                signalled.insert(at, child);
+            }
+        }
+        State::Draining { status, group, until, kill_at, signalled }
+    }
+
+    fn on_timer(&mut self, state: State, now: Instant) -> State {
+        let due = |t: Option<Instant>| t.is_some_and(|t| now >= t);
+        let kill_due = |stop: &Option<Stop>| due(stop.and_then(|s| s.kill_at));
+        match state {
+            State::Running { main, stop, .. } if kill_due(&stop) => {
+                self.kill_after_fired();
+                self.out.push(Effect::Send { to: Target::Group(main.pgid), sig: libc::SIGKILL });
+                self.out.push(Effect::SignalLeftovers {
+                    sig: libc::SIGKILL,
+                    group: Some(main.pgid),
+                    record: true,
+                });
+                State::Killing { status: 128 + libc::SIGKILL, group: Some(main.pgid), main: Some(main.pid) }
+            }
+            State::Orphans { stop } | State::AwaitingPidfile { stop, .. } if kill_due(&stop) => {
+                self.kill_after_fired();
+                self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group: None, record: true });
+                State::Killing { status: 128 + libc::SIGKILL, group: None, main: None }
+            }
+            State::AwaitingPidfile { look_at, give_up_at, stop, reaped } if now >= look_at => {
+                self.out.push(Effect::ReadPidfile);
+                State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
+            }
+            State::Draining { status, kill_at, group, .. } if due(kill_at) => {
+                self.kill_after_fired();
+                self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group, record: false });
+                State::Killing { status, group, main: None }
+            }
+            State::Draining { status, until, group, .. } if due(until) => {
+                self.log(
+                    Level::Warn,
+                    format!("leftovers still running after --drain {:?}: SIGKILL", self.cfg.drain),
+                );
+                self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group, record: false });
+                State::Killing { status, group, main: None }
+            }
+            other => other,
+        }
+    }
+
+    fn kill_after_fired(&mut self) {
+        let after = self.cfg.kill_after.unwrap_or_default();
+        self.log(
+            Level::Warn,
+            format!("still running {after:?} after the stop signal (--kill-after): SIGKILL"),
+        );
+    }
+
+    fn on_pidfile(
+        &mut self,
+        state: State,
+        found: Result<Proc, (Option<i32>, String)>,
+        now: Instant,
+    ) -> State {
+        let State::AwaitingPidfile { give_up_at, stop, reaped, .. } = state else { return state };
+        match found {
+            Ok(main) => State::Running { main, on_success: OnSuccess::Done, stop },
+            // The daemon wrote its pid and exited before we looked: we reaped it already.
+            Err((Some(pid), _)) if reaped.iter().any(|&(p, _)| p == pid) => {
+                let code = reaped.iter().find(|&&(p, _)| p == pid).map_or(1, |&(_, c)| c);
+                self.log(Level::Info, format!("followed pid {pid} had already exited with status {code}"));
+                State::Gone { status: code, group: None, kill_at: stop.and_then(|s| s.kill_at) }
+            }
+            Err((_, why)) if give_up_at.is_some_and(|t| now >= t) => {
+                self.log(Level::Error, format!("--follow-pidfile: {why}"));
+                self.start_drain(1, None, stop.and_then(|s| s.kill_at), now)
+            }
+            Err(_) => State::AwaitingPidfile { look_at: now + PIDFILE_POLL, give_up_at, stop, reaped },
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Effect::*;
+    use Event::*;
+
+    const TERM: i32 = libc::SIGTERM;
+    const KILL: i32 = libc::SIGKILL;
+    const MAIN: Proc = Proc { pid: 10, pgid: 10 };
+
+    fn cfg() -> Config {
+        Config { drain: Duration::from_secs(3), drain_signal: TERM, ..Config::default() }
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// The effects without the log lines.
+    fn acts(effects: Vec<Effect>) -> Vec<Effect> {
+        effects.into_iter().filter(|e| !matches!(e, Log(..))).collect()
+    }
+
+    fn exited(code: i32) -> Event {
+        Reaped { pid: MAIN.pid, ended: Ended::Exited(code), name: None }
+    }
+
+    fn other_reaped(pid: i32) -> Event {
+        Reaped { pid, ended: Ended::Exited(0), name: None }
+    }
+
+    fn id(pid: i32) -> Id {
+        Id { pid, start: pid as u64 * 100 }
+    }
+
+    fn leftovers(sig: i32, group: Option<i32>, record: bool) -> Effect {
+        SignalLeftovers { sig, group, record }
+    }
+
+    struct T {
+        m: Machine,
+        now: Instant,
+    }
+
+    impl T {
+        fn new(cfg: Config) -> T {
+            T { m: Machine::new(cfg, Some(MAIN)), now: Instant::now() }
+        }
+        fn pause(cfg: Config) -> T {
+            T { m: Machine::new(cfg, None), now: Instant::now() }
+        }
+        fn at(&mut self, after: Duration, e: Event) -> Vec<Effect> {
+            let now = self.now + after;
+            acts(self.m.handle(e, now))
+        }
+        fn go(&mut self, e: Event) -> Vec<Effect> {
+            self.at(Duration::ZERO, e)
+        }
+        fn state(&self) -> &State {
+            self.m.state()
+        }
+    }
+
+    #[test]
+    fn pause_exits_0_on_each_stop_signal_and_ignores_the_rest() {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
+            let mut t = T::pause(cfg());
+            assert_eq!(t.go(Signal(libc::SIGHUP)), vec![]);
+            assert_eq!(t.go(BatchDone { children_left: false }), vec![]);
+            assert_eq!(t.state(), &State::Pausing);
+            assert_eq!(t.m.next_deadline(), None);
+            assert_eq!(t.go(Signal(sig)), vec![]);
+            assert_eq!(t.m.exit_code(), Some(0));
+        }
+    }
+
+    #[test]
+    fn forwards_to_the_command_its_group_or_rewritten() {
+        let mut t = T::new(cfg());
+        assert_eq!(t.go(Signal(libc::SIGUSR1)), vec![Send { to: Target::Pid(10), sig: libc::SIGUSR1 }]);
+        let mut t = T::new(Config { process_group: true, ..cfg() });
+        assert_eq!(t.go(Signal(libc::SIGHUP)), vec![Send { to: Target::Group(10), sig: libc::SIGHUP }]);
+        let rewrite = vec![(TERM, libc::SIGQUIT), (libc::SIGWINCH, 0)];
+        let mut t = T::new(Config { rewrite, ..cfg() });
+        assert_eq!(t.go(Signal(TERM)), vec![Send { to: Target::Pid(10), sig: libc::SIGQUIT }]);
+        assert_eq!(t.go(Signal(libc::SIGWINCH)), vec![]);
+        // A rewritten stop signal is still a stop.
+        assert!(matches!(t.state(), State::Running { stop: Some(_), .. }));
+    }
+
+    #[test]
+    fn a_stop_arms_kill_after_once() {
+        let mut t = T::new(Config { kill_after: Some(secs(5)), ..cfg() });
+        assert_eq!(t.go(Signal(libc::SIGUSR1)).len(), 1);
+        assert_eq!(t.m.next_deadline(), None, "no timer before a stop");
+        t.go(Signal(TERM));
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(5)));
+        t.at(secs(2), Signal(libc::SIGINT));
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(5)), "a second stop does not move it");
+        assert_eq!(t.at(secs(4), Timer), vec![]);
+        assert_eq!(
+            t.at(secs(5), Timer),
+            vec![Send { to: Target::Group(10), sig: KILL }, leftovers(KILL, Some(10), true)]
+        );
+        assert_eq!(t.state(), &State::Killing { status: 137, group: Some(10), main: Some(10) });
+        t.go(Reaped { pid: 10, ended: Ended::Signaled(KILL), name: None });
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(137));
+    }
+
+    #[test]
+    fn without_kill_after_a_stop_arms_nothing() {
+        let mut t = T::new(cfg());
+        t.go(Signal(TERM));
+        assert_eq!(t.m.next_deadline(), None);
+        assert_eq!(
+            t.state(),
+            &State::Running { main: MAIN, on_success: OnSuccess::Done, stop: Some(Stop { kill_at: None }) }
+        );
+    }
+
+    #[test]
+    fn exit_with_nothing_left_skips_the_drain() {
+        let mut t = T::new(cfg());
+        assert_eq!(t.go(exited(3)), vec![]);
+        assert_eq!(t.state(), &State::Gone { status: 3, group: Some(10), kill_at: None });
+        assert_eq!(t.go(BatchDone { children_left: false }), vec![]);
+        assert_eq!(t.m.exit_code(), Some(3));
+    }
+
+    #[test]
+    fn exit_with_leftovers_drains_then_kills_at_the_deadline() {
+        let mut t = T::new(cfg());
+        t.go(exited(0));
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, Some(10), true)]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(3)));
+        t.go(Signalled(vec![id(30), id(20)]));
+        assert_eq!(t.at(secs(2), Timer), vec![]);
+        assert_eq!(t.at(secs(3), Timer), vec![leftovers(KILL, Some(10), false)]);
+        assert_eq!(t.state(), &State::Killing { status: 0, group: Some(10), main: None });
+        // Forked between the scan and the SIGKILL: killed again on every batch until none is left.
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, Some(10), false)]);
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(0));
+    }
+
+    #[test]
+    fn drain_zero_kills_at_once() {
+        let mut t = T::new(Config { drain: Duration::ZERO, ..cfg() });
+        t.go(exited(2));
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, Some(10), true)]);
+        assert_eq!(t.state(), &State::Killing { status: 2, group: Some(10), main: None });
+    }
+
+    #[test]
+    fn signals_during_the_drain_go_to_the_leftovers() {
+        let mut t = T::new(cfg());
+        t.go(exited(0));
+        t.go(BatchDone { children_left: true });
+        assert_eq!(t.go(Signal(libc::SIGUSR1)), vec![leftovers(libc::SIGUSR1, Some(10), false)]);
+    }
+
+    /// Bug 3: a process orphaned during the drain gets the drain signal once, whether it
+    /// was signalled in the first pass (as a grandchild) or arrives later.
+    #[test]
+    fn each_leftover_gets_the_drain_signal_exactly_once() {
+        let mut t = T::new(cfg());
+        t.go(exited(0));
+        t.go(BatchDone { children_left: true });
+        t.go(Signalled(vec![id(20), id(21)]));
+        // 21 was a grandchild: orphaned to reaper now, it was signalled already.
+        assert_eq!(t.go(Children(vec![id(20), id(21)])), vec![]);
+        // 22 was forked after the scan: it gets the signal when it arrives, once.
+        assert_eq!(t.go(Children(vec![id(21), id(22)])), vec![Send { to: Target::Pid(22), sig: TERM }]);
+        assert_eq!(t.go(Children(vec![id(21), id(22)])), vec![]);
+        // A reaped pid may be reused by a new process: that one is signalled.
+        t.go(other_reaped(20));
+        assert_eq!(
+            t.go(Children(vec![Id { pid: 20, start: 9999 }])),
+            vec![Send { to: Target::Pid(20), sig: TERM }]
+        );
+        // The same pid with another start time is another process.
+        assert_eq!(
+            t.go(Children(vec![Id { pid: 21, start: 1 }])),
+            vec![Send { to: Target::Pid(21), sig: TERM }]
+        );
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![ListChildren]);
+    }
+
+    /// Bug 4: the command's group travels with every leftover signal, so the driver can fall
+    /// back to it when /proc cannot list descendants.
+    #[test]
+    fn the_group_reaches_every_leftover_signal() {
+        let mut t = T::new(Config { kill_after: Some(secs(1)), ..cfg() });
+        t.go(Signal(TERM));
+        t.go(exited(1));
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, Some(10), true)]);
+        assert_eq!(t.go(Signal(libc::SIGHUP)), vec![leftovers(libc::SIGHUP, Some(10), false)]);
+        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, Some(10), false)]);
+    }
+
+    /// Bug 2 (second half): the kill-after deadline survives the command's exit and caps
+    /// the drain.
+    #[test]
+    fn kill_after_caps_the_drain() {
+        let mut t = T::new(Config { kill_after: Some(secs(1)), drain: secs(5), ..cfg() });
+        t.go(Signal(TERM));
+        t.go(exited(0));
+        t.go(BatchDone { children_left: true });
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1)));
+        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, Some(10), false)]);
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(0), "the command's own status, not 137");
+    }
+
+    /// Bug 6: the kill-after deadline and the command's exit in the same wake-up: its real
+    /// status wins.
+    #[test]
+    fn real_status_wins_over_a_simultaneous_kill_after() {
+        let mut t = T::new(Config { kill_after: Some(secs(1)), ..cfg() });
+        t.go(Signal(TERM));
+        t.at(secs(1), Timer);
+        t.go(exited(0));
+        assert_eq!(t.state(), &State::Killing { status: 0, group: Some(10), main: None });
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(0));
+    }
+
+    #[test]
+    fn wait_all_follows_the_orphans() {
+        let mut t = T::new(Config { on_success: OnSuccess::WaitAll, kill_after: Some(secs(2)), ..cfg() });
+        t.go(exited(0));
+        assert_eq!(t.state(), &State::Orphans { stop: None });
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![]);
+        assert_eq!(t.go(Signal(TERM)), vec![leftovers(TERM, None, false)]);
+        assert_eq!(t.at(secs(2), Timer), vec![leftovers(KILL, None, true)]);
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(137));
+
+        let mut t = T::new(Config { on_success: OnSuccess::WaitAll, ..cfg() });
+        t.go(exited(0));
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(0));
+    }
+
+    #[test]
+    fn wait_all_or_follow_only_after_a_clean_exit_without_stop() {
+        for on_success in [OnSuccess::WaitAll, OnSuccess::FollowPidfile] {
+            let mut t = T::new(Config { on_success, ..cfg() });
+            t.go(exited(1));
+            assert!(matches!(t.state(), State::Gone { status: 1, .. }), "{on_success:?}");
+            let mut t = T::new(Config { on_success, ..cfg() });
+            t.go(Signal(TERM));
+            t.go(exited(0));
+            assert!(matches!(t.state(), State::Gone { status: 0, .. }), "{on_success:?}");
+        }
+    }
+
+    fn follow() -> T {
+        let mut t = T::new(Config { on_success: OnSuccess::FollowPidfile, ..cfg() });
+        assert_eq!(t.go(exited(0)), vec![ReadPidfile]);
+        t
+    }
+
+    const DAEMON: Proc = Proc { pid: 40, pgid: 39 };
+
+    #[test]
+    fn follow_pidfile_polls_then_follows_the_daemon() {
+        let mut t = follow();
+        assert_eq!(t.go(Pidfile(Err((None, "missing".into())))), vec![]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + PIDFILE_POLL));
+        assert_eq!(t.at(PIDFILE_POLL, Timer), vec![ReadPidfile]);
+        t.go(Pidfile(Ok(DAEMON)));
+        assert_eq!(t.state(), &State::Running { main: DAEMON, on_success: OnSuccess::Done, stop: None });
+        assert_eq!(t.go(Signal(TERM)), vec![Send { to: Target::Pid(40), sig: TERM }]);
+        // The followed daemon's exit 0 ends the workload; nothing is followed twice.
+        t.go(Reaped { pid: 40, ended: Ended::Exited(0), name: None });
+        assert_eq!(t.state(), &State::Gone { status: 0, group: Some(39), kill_at: None });
+    }
+
+    #[test]
+    fn follow_pidfile_gives_up_at_the_drain_deadline() {
+        let mut t = follow();
+        t.at(secs(2), Pidfile(Err((None, "missing".into()))));
+        assert!(matches!(t.state(), State::AwaitingPidfile { .. }));
+        assert_eq!(
+            t.at(secs(3), Pidfile(Err((Some(99), "not ours".into())))),
+            vec![leftovers(TERM, None, true)]
+        );
+        assert!(matches!(t.state(), State::Draining { status: 1, .. }));
+    }
+
+    /// Bug 1: the followed pid is a grandchild, reaped by its own parent; once no child is
+    /// left reaper exits instead of sleeping for ever.
+    #[test]
+    fn followed_grandchild_reaped_elsewhere_ends_reaper() {
+        let mut t = follow();
+        t.go(Pidfile(Ok(DAEMON)));
+        t.go(other_reaped(38)); // its parent, our child
+        assert_eq!(t.go(BatchDone { children_left: false }), vec![]);
+        assert_eq!(t.m.exit_code(), Some(1));
+    }
+
+    /// Bug 2: a stop while waiting for the pidfile keeps --kill-after armed for the daemon.
+    #[test]
+    fn kill_after_armed_while_awaiting_the_pidfile_survives_adoption() {
+        let mut t = T::new(Config {
+            on_success: OnSuccess::FollowPidfile,
+            kill_after: Some(secs(1)),
+            drain: secs(5),
+            ..cfg()
+        });
+        t.go(exited(0));
+        assert_eq!(t.go(Signal(TERM)), vec![leftovers(TERM, None, false)]);
+        t.go(Pidfile(Ok(DAEMON)));
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1)));
+        assert_eq!(
+            t.at(secs(1), Timer),
+            vec![Send { to: Target::Group(39), sig: KILL }, leftovers(KILL, Some(39), true)]
+        );
+        t.go(Reaped { pid: 40, ended: Ended::Signaled(KILL), name: None });
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(137));
+    }
+
+    #[test]
+    fn kill_after_fires_while_still_awaiting_the_pidfile() {
+        let mut t =
+            T::new(Config { on_success: OnSuccess::FollowPidfile, kill_after: Some(secs(1)), ..cfg() });
+        t.go(exited(0));
+        t.go(Signal(TERM));
+        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, None, true)]);
+        assert_eq!(t.state(), &State::Killing { status: 137, group: None, main: None });
+    }
+
+    #[test]
+    fn a_daemon_that_exited_before_we_looked_gives_its_status() {
+        let mut t = follow();
+        t.go(Reaped { pid: 40, ended: Ended::Exited(4), name: None });
+        // Nothing left: one last look at the pidfile decides.
+        assert_eq!(t.go(BatchDone { children_left: false }), vec![ReadPidfile]);
+        t.go(Pidfile(Err((Some(40), "not a live descendant".into()))));
+        assert_eq!(t.state(), &State::Gone { status: 4, group: None, kill_at: None });
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(4));
+    }
+
+    #[test]
+    fn nothing_left_and_no_daemon_named_is_an_error() {
+        let mut t = follow();
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.go(Pidfile(Err((None, "missing".into())))), vec![leftovers(TERM, None, true)]);
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(1));
+    }
+
+    #[test]
+    fn replies_out_of_place_change_nothing() {
+        let mut t = T::new(cfg());
+        let before = t.state().clone();
+        for e in [Signalled(vec![id(1)]), Children(vec![id(1)]), Pidfile(Ok(DAEMON)), Timer, other_reaped(77)]
+        {
+            assert_eq!(t.go(e), vec![]);
+            assert_eq!(t.state(), &before);
+        }
+    }
+
+    #[test]
+    fn warn_on_reap_names_the_process() {
+        let mut t = T::new(Config { warn_on_reap: true, ..cfg() });
+        let logs = t.m.handle(Reaped { pid: 5, ended: Ended::Exited(0), name: Some("sh".into()) }, t.now);
+        assert_eq!(logs, vec![Log(Level::Warn, "reaped pid 5 (sh): exited with status 0".into())]);
+        let mut t = T::new(cfg());
+        let logs = t.m.handle(Reaped { pid: 5, ended: Ended::Exited(0), name: None }, t.now);
+        assert_eq!(logs, vec![Log(Level::Debug, "reaped pid 5: exited with status 0".into())]);
+    }
+}
