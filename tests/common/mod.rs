@@ -80,8 +80,13 @@ impl Reaper {
                 found.unwrap_or(outer)
             }
         };
-        // Wait until reaper has exec'd (its comm is "reaper"), so signals find it set up.
-        wait_until(Duration::from_secs(10), || comm(pid).as_deref() == Some("reaper") || !alive(pid));
+        // Wait until reaper has exec'd and blocked its signals. comm turns "reaper" at execve,
+        // before the loader has run main(): a TERM in that window kills a plain reaper (143)
+        // and, as PID 1 with SIG_DFL, is discarded by the kernel. (Before the exec, unshare's
+        // child has TERM blocked too, hence both checks.)
+        wait_until(Duration::from_secs(10), || {
+            (comm(pid).as_deref() == Some("reaper") && signals_blocked(pid)) || !alive(pid)
+        });
         Reaper { child, pid, mode }
     }
 
@@ -200,6 +205,13 @@ pub fn state(pid: i32) -> Option<char> {
 
 pub fn comm(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
+}
+
+/// Whether `pid` has SIGTERM blocked: reaper's main() has run `signals::block_all`, so a
+/// signal sent now is queued for its signalfd.
+pub fn signals_blocked(pid: i32) -> bool {
+    let term = 1u64 << (libc::SIGTERM - 1);
+    status_field(pid, "SigBlk").and_then(|m| u64::from_str_radix(&m, 16).ok()).is_some_and(|m| m & term != 0)
 }
 
 /// A field of /proc/PID/status, e.g. `status_field(pid, "voluntary_ctxt_switches")`.
