@@ -1,0 +1,303 @@
+//! The eight findings of the state-machine review (issue 9), each reproduced with real
+//! processes, in both modes where both apply. Every test here failed on the code before the
+//! state machine; the matching transition rows are in src/state.rs's unit tests.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Runs `$body(mode)` as two tests, `NAME::pid1` and `NAME::subreaper`.
+macro_rules! both_modes {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn pid1() {
+                ($body)(Mode::Pid1)
+            }
+            #[test]
+            fn subreaper() {
+                ($body)(Mode::Subreaper)
+            }
+        }
+    };
+}
+
+/// reaper in `mode`, working in `dir`, its stderr (and its command's) in `dir/reaper.stderr`.
+fn start_in(mode: Mode, dir: &Path, args: &[&str]) -> (Reaper, Guard) {
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let mut cmd = reaper_cmd(mode, args);
+    cmd.current_dir(dir).stderr(Stdio::from(log));
+    let r = Reaper::start(mode, &mut cmd);
+    let g = Guard::new(&r, dir);
+    (r, g)
+}
+
+fn stderr_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(STDERR)).unwrap_or_default()
+}
+
+fn wait_for_log(dir: &Path, text: &str) {
+    assert!(
+        wait_until(Duration::from_secs(20), || stderr_of(dir).contains(text)),
+        "never logged {text:?}; stderr:\n{}",
+        stderr_of(dir)
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+// 1. The followed pid is a grandchild: its parent (a subshell) reaps it, then exits. Before,
+// reaper never saw the followed pid exit and slept for ever with no child left. Now no child
+// left ends it; the followed daemon's status is unknown, which is an error (exit 1).
+both_modes!(follow_pidfile_grandchild_reaped_by_its_parent_ends_reaper, |mode| {
+    let dir = tempdir("follow-grandchild");
+    let (mut r, _g) = start_in(
+        mode,
+        &dir,
+        &["-v", "--follow-pidfile", "d.pid", "--", "sh", "-c", "(sleep 1 & echo $! > d.pid; wait) & exit 0"],
+    );
+    assert_eq!(r.code(Duration::from_secs(30)), 1, "{}", stderr_of(&dir));
+    let log = stderr_of(&dir);
+    assert!(log.contains("following pid"), "{log}");
+    assert!(log.contains("its exit status is unknown"), "{log}");
+});
+
+// 2. A stop signal while waiting for the pidfile used to switch --kill-after off: the
+// TERM-ignoring daemon adopted afterwards was never SIGKILLed. Now the deadline armed by
+// the TERM survives the adoption: SIGKILL at 1 s, long before the 5 s drain, exit 137.
+both_modes!(kill_after_armed_while_awaiting_the_pidfile_kills_the_daemon, |mode| {
+    let dir = tempdir("follow-kill-after");
+    write(
+        &dir,
+        "daemon.sh",
+        "trap '' TERM; : > started; while [ ! -e go ]; do sleep 0.02; done; echo $$ > d.pid; exec sleep 60",
+    );
+    let args = [
+        "-v",
+        "-t",
+        "1s",
+        "--drain",
+        "5s",
+        "--follow-pidfile",
+        "d.pid",
+        "--",
+        "sh",
+        "-c",
+        "sh ./daemon.sh & exit 0",
+    ];
+    let (mut r, _g) = start_in(mode, &dir, &args);
+    wait_for_log(&dir, "command exited with status 0");
+    assert!(wait_for_file(&dir.join("started"), Duration::from_secs(20)));
+    r.signal(libc::SIGTERM);
+    wait_for_log(&dir, "stop requested");
+    let stopped = Instant::now();
+    write(&dir, "go", "");
+    assert_eq!(r.code(Duration::from_secs(30)), 137, "{}", stderr_of(&dir));
+    let took = stopped.elapsed();
+    assert!(took < Duration::from_secs(4), "SIGKILL came {took:?} after the stop: not --kill-after's 1 s");
+    assert!(stderr_of(&dir).contains("following pid"), "{}", stderr_of(&dir));
+});
+
+// 3. A grandchild orphaned during the drain: as PID 1, kill(-1) reached it but only direct
+// children were recorded, so it got the drain signal a second time when its parent exited.
+// Now every process gets it exactly once, in both modes.
+both_modes!(orphaned_grandchild_gets_the_drain_signal_once, |mode| {
+    let dir = tempdir("drain-once");
+    let log = dir.join("g.log");
+    let probe = signal_probe(&log, None);
+    write(&dir, "probe.py", &probe[2]);
+    // The parent takes 0.3 s of cleanup on TERM, then exits, orphaning the probe to reaper.
+    write(&dir, "parent.sh", "trap 'sleep 0.3; exit 0' TERM; python3 ./probe.py & wait; wait");
+    let main = "sh ./parent.sh & while [ ! -e g.ready ]; do sleep 0.02; done; exit 3";
+    let (mut r, _g) = start_in(mode, &dir, &["-v", "--drain", "2s", "--", "sh", "-c", main]);
+    // The drain lasts until its 2 s deadline (the probe ignores TERM): long enough for a
+    // second TERM to arrive if one were coming.
+    assert_eq!(r.code(Duration::from_secs(30)), 3, "{}", stderr_of(&dir));
+    let got = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(got, "15\n", "the probe's signals; stderr:\n{}", stderr_of(&dir));
+});
+
+// 4. An unreadable /proc/PID/task/*/children (here reaper's own, made to fail with EIO by a
+// bind mount) used to pass as "no descendants": the drain signalled nobody and the
+// TERM-ignoring leftover outlived it. Now it is "cannot list": reaper warns and signals the
+// command's process group, so the drain's SIGKILL reaches the leftover. Subreaper only: as
+// PID 1 the drain uses kill(-1), which needs no list.
+#[test]
+fn unreadable_children_file_falls_back_to_the_process_group() {
+    let dir = tempdir("children-eio");
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let script = r#"mount --bind /proc/$$/mem /proc/$$/task/$$/children && exec "$0" "$@""#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", script, REAPER])
+        .args(["--drain", "1s", "--", "sh", "-c", "trap '' TERM; sleep 60 & : > ready; exit 4"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::from(log));
+    let mut r = Reaper::start(Mode::Subreaper, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    assert!(wait_for_file(&dir.join("ready"), Duration::from_secs(20)));
+    assert_eq!(r.code(Duration::from_secs(30)), 4, "{}", stderr_of(&dir));
+    let log = stderr_of(&dir);
+    assert!(log.contains("cannot list descendants"), "{log}");
+    assert!(log.contains("Input/output error"), "{log}");
+}
+
+// 5. `--daemon --chdir D --follow-pidfile app.pid`: the command writes app.pid inside D, its
+// working directory. reaper used to look in the caller's directory, gave up after the
+// drain deadline and exited 1. Now the relative path is the command's; reaper follows it.
+#[test]
+fn daemon_follows_a_relative_pidfile_inside_its_chdir() {
+    let dir = tempdir("daemon-chdir-follow");
+    let (work, caller) = (dir.join("work"), dir.join("caller"));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&caller).unwrap();
+    let log = dir.join(STDERR);
+    let st = Command::new(REAPER)
+        .args(["--daemon", "-v", "--drain", "1s", "--pidfile", "reaper.pid"])
+        .arg("--chdir")
+        .arg(&work)
+        .arg("--stderr")
+        .arg(&log)
+        .args(["--follow-pidfile", "app.pid", "--", "sh", "-c", "sleep 60 & echo $! > app.pid; exit 0"])
+        .current_dir(&caller)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pidfile = caller.join("reaper.pid");
+    assert!(wait_for_file(&pidfile, Duration::from_secs(20)), "--pidfile stays relative to the caller");
+    let daemon: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let _g = Guard { pid: daemon, stderr: log.clone(), procs: Vec::new(), load: None };
+    wait_for_log(&dir, &format!("from {}", work.join("app.pid").display()));
+    // Before, it gave up at the 1 s drain deadline; wait twice that to see it stay.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(alive(daemon), "reaper gave up on the pidfile: {}", stderr_of(&dir));
+    // SAFETY: kill(2) of the daemon this test started.
+    unsafe { libc::kill(daemon, libc::SIGTERM) };
+    assert!(wait_gone(daemon, Duration::from_secs(20)));
+    let log = stderr_of(&dir);
+    assert!(log.contains("exiting with status 143"), "{log}");
+}
+
+// 6. The kill-after deadline passes while the command's exit is already pending: its real
+// status must win. strace holds every poll(2) return back by 1.5 s, so the command (which
+// exits 0 1.8 s after its TERM) exits after the kill deadline passed but before reaper
+// looks: the same wake-up. Before, reaper fired the kill first and exited 137.
+both_modes!(real_status_wins_over_a_simultaneous_kill_after, |mode| {
+    let Some(strace) = which("strace") else {
+        eprintln!("skipped: real_status_wins_over_a_simultaneous_kill_after: strace is not installed");
+        return;
+    };
+    let dir = tempdir("kill-after-race");
+    let (mut r, _g) = start_in(
+        mode,
+        &dir,
+        &["-v", "-t", "1s", "--", "sh", "-c", "trap 'sleep 1.8; exit 0' TERM; : > ready; sleep 60 & wait"],
+    );
+    assert!(wait_for_file(&dir.join("ready"), Duration::from_secs(20)));
+    let mut tracer = Command::new(strace)
+        .args(["-qq", "-o", "/dev/null", "-e", "trace=poll", "-e", "inject=poll:delay_exit=1500000", "-p"])
+        .arg(r.pid.to_string())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || status_field(r.pid, "TracerPid").is_some_and(|t| t != "0")),
+        "strace never attached"
+    );
+    r.signal(libc::SIGTERM);
+    let code = r.code(Duration::from_secs(30));
+    let _ = tracer.wait();
+    assert_eq!(code, 0, "{}", stderr_of(&dir));
+});
+
+// 7. `-r` rules that can never fire are usage errors: TTIN and TTOU are ignored by reaper
+// (the kernel discards them). Fault signals can be rewritten now that they are forwarded (8).
+#[test]
+fn rewrite_of_ttin_or_ttou_is_a_usage_error() {
+    for sig in ["TTIN", "SIGTTOU"] {
+        let rule = format!("{sig}:TERM");
+        let (code, _, err) = run_with_timeout(
+            &mut reaper_cmd(Mode::Subreaper, ["-r", &rule, "true"]),
+            Duration::from_secs(20),
+        );
+        assert_eq!(code, 2, "{rule}: {err}");
+        let name = format!("SIG{}", sig.trim_start_matches("SIG"));
+        assert_eq!(
+            err,
+            format!("reaper: cannot rewrite {name}: reaper never receives it\nTry 'reaper --help'.\n")
+        );
+    }
+}
+
+const FAULTS: [i32; 7] =
+    [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT, libc::SIGTRAP, libc::SIGSYS];
+
+// 8. A fault signal sent with kill(2) used to kill a non-PID-1 reaper and leave the command
+// unsupervised. Blocked now, each arrives in the signalfd and is forwarded like any other;
+// `-r SEGV:USR1` fires.
+both_modes!(fault_signals_sent_with_kill_are_forwarded, |mode| {
+    let dir = tempdir("faults");
+    let log = dir.join("probe.log");
+    let probe = signal_probe(&log, Some(libc::SIGTERM));
+    let mut args = vec!["-r".to_string(), "SEGV:USR1".into(), "--".into()];
+    args.extend(probe);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (mut r, _g) = start_in(mode, &dir, &args);
+    assert!(wait_for_file(&log.with_extension("ready"), Duration::from_secs(20)));
+    for (i, sig) in FAULTS.into_iter().enumerate() {
+        r.signal(sig);
+        // One at a time: the probe logs in arrival order.
+        assert!(
+            wait_until(Duration::from_secs(20), || probe_log(&log).len() == i + 1),
+            "signal {sig} not forwarded: {:?}; stderr:\n{}",
+            probe_log(&log),
+            stderr_of(&dir)
+        );
+    }
+    let mut want = FAULTS.to_vec();
+    want[0] = libc::SIGUSR1;
+    assert_eq!(probe_log(&log), want);
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(Duration::from_secs(30)), 0, "{}", stderr_of(&dir));
+});
+
+/// Blocking the fault signals must not make a genuine fault of reaper's own survivable (it
+/// would spin or hang): the kernel unblocks a forced fault. A tracer points reaper's
+/// instruction pointer at address 0; reaper must die of SIGSEGV. x86_64 only (the register
+/// offset), and subreaper mode only (the test must be reaper's parent to see how it died).
+#[test]
+fn a_genuine_fault_still_kills_reaper() {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("skipped: a_genuine_fault_still_kills_reaper: needs x86_64 (rip offset in struct user)");
+        return;
+    }
+    let dir = tempdir("genuine-fault");
+    let (mut r, _g) = start_in(Mode::Subreaper, &dir, &["--", "sleep", "60"]);
+    let poke = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+pid = int(sys.argv[1])
+PTRACE_POKEUSER, PTRACE_ATTACH, PTRACE_DETACH, RIP = 6, 16, 17, 16 * 8
+if libc.ptrace(PTRACE_ATTACH, pid, None, None) != 0:
+    sys.exit("attach: errno %d" % ctypes.get_errno())
+os.waitpid(pid, 0)
+if libc.ptrace(PTRACE_POKEUSER, pid, RIP, 0) != 0:
+    sys.exit("poke: errno %d" % ctypes.get_errno())
+libc.ptrace(PTRACE_DETACH, pid, None, None)
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", poke, &r.pid.to_string()]).process_group(0);
+    let (code, _, err) = run_with_timeout(&mut cmd, Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+    let st = r.wait_timeout(Duration::from_secs(20)).expect("reaper survived its own fault");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(libc::SIGSEGV), "{st:?}");
+}
