@@ -48,12 +48,17 @@ Daemons:
 Logging:
   -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
   -h, --help               print this help
-  -V, --version            print the version
+  -V, --version            print the version (reaper X.Y.Z - git.COMMIT)
 
 Durations: 500ms, 3s, 1m, or a bare number of seconds. Signals: TERM, SIGTERM, 15, RTMIN+3.
 Exit status: the command's, or 128+N if signal N killed it; 127 command not found,
 126 not executable, 2 usage error, 1 reaper failed before the command ran.
 ";
+
+/// `--version`: the format dockerd parses (`X - git.COMMIT`) for `docker info`'s init version;
+/// build.rs embeds the commit.
+pub const VERSION: &str =
+    concat!("reaper ", env!("CARGO_PKG_VERSION"), " - git.", env!("REAPER_GIT_COMMIT"), "\n");
 
 /// Daemon-mode settings (only with `--daemon`).
 #[derive(Debug, Clone, PartialEq)]

@@ -390,7 +390,7 @@ fn image_holds_only_reaper_runs_as_nobody_and_prints_version() {
     let c = Container::new("version");
     let out = c.run(&["--entrypoint", "/reaper", &img.reaper, "--version"], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout.trim(), format!("reaper {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(out.stdout, reaper::options::VERSION);
 
     // Without a command, the fixed `--` entrypoint is a usage error (2), not a crash.
     let c = Container::new("nocmd");
