@@ -43,7 +43,7 @@ Daemons:
       --stdout FILE        append the daemon's stdout to FILE (default /dev/null)
       --stderr FILE        append the daemon's stderr to FILE (default /dev/null)
       --wait-all           if the command exits 0, stay until all its descendants are gone [REAPER_WAIT_ALL]
-      --follow-pidfile FILE  if the command exits 0, supervise the pid it wrote to FILE
+      --follow-pidfile FILE  if the command exits 0, supervise the pid it wrote to FILE [REAPER_FOLLOW_PIDFILE]
 
 Logging:
   -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
@@ -268,6 +268,9 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     }
     if let Some(v) = var(env, "REAPER_WAIT_ALL", boolean)? {
         o.wait_all = v;
+    }
+    if let Some(v) = var(env, "REAPER_FOLLOW_PIDFILE", |v| path(Ok(v.into())))? {
+        o.follow_pidfile = Some(v);
     }
     o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
     Ok(())
