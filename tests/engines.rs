@@ -1,8 +1,8 @@
 //! reaper where users meet an init without writing an ENTRYPOINT: as `docker run --init`
 //! (dockerd's `init-path`), as podman's `--init` (`init_path`), and as a podman pod's infra
 //! container. Against the real engines: a **private dockerd** started and stopped here (its own
-//! data root, exec root, socket, pidfile and config file; the machine's own dockerd is never
-//! touched), and podman with a private root, run root and tmpdir.
+//! data root, exec root, socket, pidfile, config file and network namespace; the machine's own
+//! dockerd is never touched), and podman with a private root, run root and tmpdir.
 //!
 //! The README's recipes ("docker run --init with reaper", "podman --init and pods") are read
 //! from README.md and run with placeholders substituted, so the documented commands are the
@@ -216,6 +216,17 @@ impl Dockerd {
             .stdout(file.try_clone().map_err(|e| e.to_string())?)
             .stderr(file)
             .process_group(0);
+        // SAFETY: unshare(2) is a raw syscall, async-signal-safe between fork and exec. Its own
+        // network namespace: with `--bridge none` dockerd deletes any `docker0` it sees, which
+        // in the host's namespace is the machine's own dockerd's bridge.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let start = Instant::now();
         let child = cmd.spawn().map_err(|e| format!("dockerd: {e}"))?;
         let mut d = Dockerd { dir, child, host, log };
@@ -281,10 +292,14 @@ fn docker_run_init_is_reaper_with_a_private_dockerd() {
     }
     let total = Instant::now();
     let reaper = common::static_binary().unwrap_or_else(|e| panic!("{e}"));
+    // The machine's own dockerd keeps its bridge (see the network namespace in Dockerd::start).
+    let bridge = Path::new("/sys/class/net/docker0");
+    let had_bridge = bridge.exists();
     let d = match Dockerd::start(&reaper) {
         Ok(d) => d,
         Err(e) => return skip(&e),
     };
+    assert_eq!(bridge.exists(), had_bridge, "the private dockerd changed the host's docker0");
     let t = Duration::from_secs(60);
 
     // docker info reads `reaper --version`: the commit is the init version, and nothing fails
@@ -377,6 +392,7 @@ fn docker_run_init_is_reaper_with_a_private_dockerd() {
 
     assert!(!d.log().contains("failed to parse"), "{}", d.log());
     drop(d);
+    assert_eq!(bridge.exists(), had_bridge, "the private dockerd changed the host's docker0");
     println!("figure: private dockerd test in total: {}", secs(total.elapsed()));
 }
 
