@@ -66,6 +66,9 @@ ENTRYPOINT ["/reaper", "--pause"]
 # the standard library is rebuilt without its backtrace printer (174 KB instead of ~520 KB);
 # if that component cannot be fetched the script falls back to a plain build.
 FROM rust:${RUST_VERSION}-alpine AS build
+# The context has no .git: `--build-arg REAPER_BUILD_COMMIT=$(git rev-parse --short=12 HEAD)`
+# puts the commit into `reaper --version` (else it says git.unknown).
+ARG REAPER_BUILD_COMMIT=
 RUN apk add --no-cache musl-dev && (rustup component add rust-src || true)
 WORKDIR /src
 COPY . .

@@ -42,7 +42,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     let mut opts = match options::parse(args.into_iter().skip(1), |k| std::env::var_os(k)) {
         Ok(Parsed::Run(o)) => *o,
         Ok(Parsed::Help) => return print(options::HELP),
-        Ok(Parsed::Version) => return print(&format!("reaper {}\n", env!("CARGO_PKG_VERSION"))),
+        Ok(Parsed::Version) => return print(options::VERSION),
         Err(e) => return fail(&e),
     };
     init_logging(&opts);

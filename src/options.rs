@@ -43,17 +43,22 @@ Daemons:
       --stdout FILE        append the daemon's stdout to FILE (default /dev/null)
       --stderr FILE        append the daemon's stderr to FILE (default /dev/null)
       --wait-all           if the command exits 0, stay until all its descendants are gone [REAPER_WAIT_ALL]
-      --follow-pidfile FILE  if the command exits 0, supervise the pid it wrote to FILE
+      --follow-pidfile FILE  if the command exits 0, supervise the pid it wrote to FILE [REAPER_FOLLOW_PIDFILE]
 
 Logging:
   -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
   -h, --help               print this help
-  -V, --version            print the version
+  -V, --version            print the version (reaper X.Y.Z - git.COMMIT)
 
 Durations: 500ms, 3s, 1m, or a bare number of seconds. Signals: TERM, SIGTERM, 15, RTMIN+3.
 Exit status: the command's, or 128+N if signal N killed it; 127 command not found,
 126 not executable, 2 usage error, 1 reaper failed before the command ran.
 ";
+
+/// `--version`: the format dockerd parses (`X - git.COMMIT`) for `docker info`'s init version;
+/// build.rs embeds the commit.
+pub const VERSION: &str =
+    concat!("reaper ", env!("CARGO_PKG_VERSION"), " - git.", env!("REAPER_GIT_COMMIT"), "\n");
 
 /// Daemon-mode settings (only with `--daemon`).
 #[derive(Debug, Clone, PartialEq)]
@@ -263,6 +268,9 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     }
     if let Some(v) = var(env, "REAPER_WAIT_ALL", boolean)? {
         o.wait_all = v;
+    }
+    if let Some(v) = var(env, "REAPER_FOLLOW_PIDFILE", |v| path(Ok(v.into())))? {
+        o.follow_pidfile = Some(v);
     }
     o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
     Ok(())

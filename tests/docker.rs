@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::{tempdir, wait_until, zombies_under};
+use common::{adopted, orphan_storm, tempdir, wait_until, zombies_under};
 
 /// Label on every image and container this file creates; the value is the test process's pid.
 const LABEL: &str = "reaper-e2e.pid";
@@ -158,32 +158,13 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the fully static binary with the project's one documented build, scripts/build-static
-/// (musl, else glibc +crt-static), into target/static: a target dir of its own, so it never
-/// waits on the cargo lock of the running `cargo test`. Returns the binary's path relative to
-/// the repository root: it must lie inside the build context (.dockerignore lets
-/// target/static/*/release/reaper in).
+/// The static binary (common::static_binary) relative to the repository root: it must lie
+/// inside the build context (.dockerignore lets target/static/*/release/reaper in).
 fn build_static_binary() -> Result<String, String> {
-    let script = root().join("scripts/build-static");
-    let out = try_run(
-        Command::new(&script)
-            .current_dir(root())
-            .env("CARGO_TARGET_DIR", root().join("target/static"))
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_TARGET"),
-        Duration::from_secs(900),
-    )?;
-    if out.code != 0 {
-        return Err(format!("{} failed: {}", script.display(), out.stderr));
-    }
-    let path = PathBuf::from(out.stdout.lines().last().unwrap_or_default().trim());
+    let path = common::static_binary()?;
     let rel = path
         .strip_prefix(root())
         .map_err(|_| format!("{} is outside the build context {}", path.display(), root().display()))?;
-    if !path.is_file() {
-        return Err(format!("{} printed {}, which is no file", script.display(), path.display()));
-    }
     eprintln!("static binary: {}", rel.display());
     Ok(rel.to_string_lossy().into_owned())
 }
@@ -390,7 +371,7 @@ fn image_holds_only_reaper_runs_as_nobody_and_prints_version() {
     let c = Container::new("version");
     let out = c.run(&["--entrypoint", "/reaper", &img.reaper, "--version"], Duration::from_secs(60));
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout.trim(), format!("reaper {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(out.stdout, reaper::options::VERSION);
 
     // Without a command, the fixed `--` entrypoint is a usage error (2), not a crash.
     let c = Container::new("nocmd");
@@ -567,35 +548,6 @@ fn leftovers_are_drained_before_the_container_exits() {
     );
     println!("figure: docker run with a drained leftover: {}", secs(out.elapsed));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A busybox script: `count` orphans (`sleep 2` double-forked away), reports how many were
-/// adopted by PID 1, then waits until none is left and no zombie exists in the PID namespace.
-/// Exit 1 if zombies stay for ~30 s.
-fn orphan_storm(count: usize) -> String {
-    format!(
-        r#"
-i=0
-while [ $i -lt {count} ]; do (sleep 2 &); i=$((i+1)); done
-procs() {{ cat /proc/[0-9]*/stat 2>/dev/null; }}
-echo "pid1=$(cat /proc/1/comm) adopted=$(procs | awk '$2=="(sleep)" && $4==1 {{n++}} END {{print n+0}}')"
-n=0
-while :; do
-  z=$(procs | awk '$3=="Z" {{n++}} END {{print n+0}}')
-  s=$(procs | awk '$2=="(sleep)" {{n++}} END {{print n+0}}')
-  [ "$z" = 0 ] && [ "$s" = 0 ] && break
-  n=$((n+1))
-  if [ $n -gt 300 ]; then echo "zombies=$z sleeps=$s"; procs | awk '$3=="Z"' | head; exit 1; fi
-  sleep 0.1
-done
-echo "zombies=0"
-"#
-    )
-}
-
-/// The `adopted=N` figure an `orphan_storm` printed.
-fn adopted(out: &str) -> usize {
-    out.split_whitespace().find_map(|w| w.strip_prefix("adopted=")).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 #[test]

@@ -490,3 +490,69 @@ pub fn settled(pid: i32) -> bool {
         && comm(pid).as_deref() != Some("reaper")
         && std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| !d.flatten().any(locale))
 }
+
+// --- container engines (tests/docker.rs, tests/engines.rs) ----------------------------------
+
+/// The fully static binary, built once per test process with the project's one documented
+/// build, scripts/build-static (musl, else glibc +crt-static), into target/static: a target
+/// dir of its own, so it never waits on the cargo lock of the running `cargo test`. Container
+/// images and engines' init paths need it: the test build is dynamically linked.
+pub fn static_binary() -> Result<PathBuf, String> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_static_binary).clone()
+}
+
+fn build_static_binary() -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("scripts/build-static");
+    let mut cmd = Command::new(&script);
+    cmd.current_dir(root)
+        .env("CARGO_TARGET_DIR", root.join("target/static"))
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .stdin(Stdio::null())
+        .process_group(0);
+    let start = Instant::now();
+    let (code, out, err) = run_captured(&mut cmd, Duration::from_secs(900))
+        .ok_or_else(|| format!("{} did not finish in 15 minutes", script.display()))?;
+    if code != 0 {
+        return Err(format!("{} failed: {err}", script.display()));
+    }
+    let out = String::from_utf8_lossy(&out);
+    let path = PathBuf::from(out.lines().last().unwrap_or_default().trim());
+    if !path.is_file() {
+        return Err(format!("{} printed {}, which is no file", script.display(), path.display()));
+    }
+    eprintln!("static binary {} built in {:.1} s", path.display(), start.elapsed().as_secs_f64());
+    Ok(path)
+}
+
+/// A busybox script: `count` orphans (`sleep 2` double-forked away), reports how many were
+/// adopted by PID 1, then waits until none is left and no zombie exists in the PID namespace.
+/// Exit 1 if zombies stay for ~30 s.
+pub fn orphan_storm(count: usize) -> String {
+    format!(
+        r#"
+i=0
+while [ $i -lt {count} ]; do (sleep 2 &); i=$((i+1)); done
+procs() {{ cat /proc/[0-9]*/stat 2>/dev/null; }}
+echo "pid1=$(cat /proc/1/comm) adopted=$(procs | awk '$2=="(sleep)" && $4==1 {{n++}} END {{print n+0}}')"
+n=0
+while :; do
+  z=$(procs | awk '$3=="Z" {{n++}} END {{print n+0}}')
+  s=$(procs | awk '$2=="(sleep)" {{n++}} END {{print n+0}}')
+  [ "$z" = 0 ] && [ "$s" = 0 ] && break
+  n=$((n+1))
+  if [ $n -gt 300 ]; then echo "zombies=$z sleeps=$s"; procs | awk '$3=="Z"' | head; exit 1; fi
+  sleep 0.1
+done
+echo "zombies=0"
+"#
+    )
+}
+
+/// The `adopted=N` figure an `orphan_storm` printed.
+pub fn adopted(out: &str) -> usize {
+    out.split_whitespace().find_map(|w| w.strip_prefix("adopted=")).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
