@@ -34,6 +34,7 @@ use options::{Options, Parsed};
 use pidfile::Pidfile;
 use sigfd::SignalFd;
 use sigmask::{Inherited, KernelMask};
+use state::{Kind, Member, Proc};
 use supervisor::Supervisor;
 
 /// Everything after `sigmask::block_all()`: `args` is the full argv, `mask` what we inherited.
@@ -119,12 +120,46 @@ fn start(opts: &Options, inherited: &Inherited) -> Result<Supervisor, Error> {
         }
     }
     let signals = SignalFd::new().map_err(|e| Error::start("signalfd", e))?;
-    let main = if opts.pause { None } else { Some(spawn::spawn(&opts.command, inherited)?) };
-    // The command keeps the caller's directory; reaper itself must not pin a mount.
+    let (main, others) = if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited)? };
+    // The commands keep the caller's directory (restarted helpers too); reaper itself must
+    // not pin a mount.
+    let dir = std::env::current_dir()
+        .ok()
+        .and_then(|d| std::ffi::CString::new(d.into_os_string().into_encoded_bytes()).ok());
     if let Err(e) = std::env::set_current_dir("/") {
         log::debug!("chdir /: {e}");
     }
-    Ok(Supervisor::new(opts, signals, main))
+    Ok(Supervisor::new(opts, signals, *inherited, dir, main, others))
+}
+
+/// The main command first (it may take the terminal), then every `--also` and `--respawn`.
+/// If any cannot be started, the ones already running are killed and reaped: nothing is left.
+fn spawn_all(opts: &Options, inherited: &Inherited) -> Result<(Option<i32>, Vec<Member>), Error> {
+    let main = spawn::spawn(&opts.command, inherited, true, None)?;
+    let now = std::time::Instant::now();
+    let kinds = (opts.also.iter().map(|c| (c, Kind::Also))).chain(
+        opts.respawn
+            .iter()
+            .enumerate()
+            .map(|(index, c)| (c, Kind::Respawn { index, started: now, delay: std::time::Duration::ZERO })),
+    );
+    let mut others = Vec::new();
+    for (command, kind) in kinds {
+        match spawn::spawn(command, inherited, false, None) {
+            Ok(pid) => {
+                others.push(Member { name: spawn::name(command), proc: Proc { pid, pgid: pid }, kind })
+            }
+            Err(e) => {
+                for pid in std::iter::once(main).chain(others.iter().map(|m: &Member| m.proc.pid)) {
+                    // SAFETY: kill(2) of a child we just started and have not reaped.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok((Some(main), others))
 }
 
 /// PR_SET_PDEATHSIG on reaper itself (raw prctl: the signal may be real-time). If the parent

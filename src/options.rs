@@ -13,7 +13,7 @@ use crate::signals;
 pub const HELP: &str = "\
 reaper - a tiny init for containers: forwards signals, reaps zombies, drains leftovers
 
-Usage: reaper [OPTIONS] [--] COMMAND [ARG...]
+Usage: reaper [OPTIONS] [--also CMDLINE]... [--respawn CMDLINE]... [--] COMMAND [ARG...]
        reaper --pause [OPTIONS]
 
 Options end at the first non-option; COMMAND is looked up on PATH.
@@ -26,6 +26,15 @@ Process:
   -e, --remap-exit CODE    exit 0 instead of CODE (0-255, repeatable) [REAPER_REMAP_EXIT=a,b]
   -w, --warn-on-reap       warn for every reaped process that is not the command [REAPER_WARN_ON_REAP]
   -r, --rewrite FROM:TO    forward signal FROM as TO; TO 0 or - drops it (repeatable) [REAPER_REWRITE=a:b,c:d]
+
+Several processes:
+      --also CMDLINE       start another command beside COMMAND (repeatable); its exit, like
+                           COMMAND's, shuts everything down. CMDLINE is split like a shell
+                           would ('...', \"...\", \\), without expansion.
+      --respawn CMDLINE    a helper restarted whenever it exits (back-off 100ms doubling to 30s,
+                           reset after 10s of running); its exits never end the container
+  With several commands reaper exits with the status of the first of COMMAND and the --also
+  commands to exit, or with COMMAND's when a stop signal from outside began the shutdown.
 
 Shutdown:
       --drain DURATION     when the command exits, give leftovers this long after the drain
@@ -86,6 +95,10 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     pub wait_all: bool,
     pub follow_pidfile: Option<PathBuf>,
+    /// `--also`: more commands started beside `command`, as argv.
+    pub also: Vec<Vec<OsString>>,
+    /// `--respawn`: helpers restarted whenever they exit, as argv.
+    pub respawn: Vec<Vec<OsString>>,
     pub log_level: LevelFilter,
     /// `REAPER_LOG`, env_logger filter syntax; overrides `log_level`.
     pub log_filter: Option<String>,
@@ -109,6 +122,8 @@ impl Default for Options {
             pidfile: None,
             wait_all: false,
             follow_pidfile: None,
+            also: Vec::new(),
+            respawn: Vec::new(),
             log_level: LevelFilter::Warn,
             log_filter: None,
         }
@@ -169,6 +184,8 @@ where
             Long("stderr") => stderr = Some(path(p.value())?),
             Long("wait-all") => o.wait_all = true,
             Long("follow-pidfile") => o.follow_pidfile = Some(path(p.value())?),
+            Long("also") => o.also.push(cmdline("--also", &text(p.value())?)?),
+            Long("respawn") => o.respawn.push(cmdline("--respawn", &text(p.value())?)?),
             Short('v') | Long("verbose") => verbosity += 1,
             Short('q') | Long("quiet") => verbosity -= 1,
             Short('h') | Long("help") => return Ok(Parsed::Help),
@@ -218,6 +235,15 @@ where
     }
     if o.wait_all && o.follow_pidfile.is_some() {
         return Err(usage("--wait-all and --follow-pidfile exclude each other"));
+    }
+    if !(o.also.is_empty() && o.respawn.is_empty()) {
+        if o.pause {
+            return Err(usage("--also and --respawn need a COMMAND: they cannot be used with --pause"));
+        }
+        if o.wait_all || o.follow_pidfile.is_some() {
+            // Both redefine when the workload ends around one command's exit 0.
+            return Err(usage("--also and --respawn cannot be combined with --wait-all or --follow-pidfile"));
+        }
     }
     Ok(Parsed::Run(Box::new(o)))
 }
@@ -361,6 +387,68 @@ fn rewrite(v: &str) -> Result<(i32, i32), Error> {
     Ok((from, to))
 }
 
+/// `--also`/`--respawn`'s command line as argv: split into words by the POSIX shell's quoting
+/// rules, without running a shell and without expansion.
+fn cmdline(option: &str, v: &str) -> Result<Vec<OsString>, Error> {
+    match split_words(v) {
+        Ok(words) if words.is_empty() => Err(usage(format!("{option}: empty command line"))),
+        Ok(words) => Ok(words.into_iter().map(OsString::from).collect()),
+        Err(why) => Err(usage(format!("{option} '{v}': {why}"))),
+    }
+}
+
+/// Splits like `sh` does, and nothing more: `'...'` is literal, `"..."` keeps everything but
+/// `\` before `$`, `` ` ``, `"`, `\` or a newline, a backslash outside quotes escapes the next
+/// character (backslash-newline joins lines), and unquoted blanks separate words. `$HOME`, `*`
+/// and `~` stay literal: no expansion of any kind.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some('\n') => {}
+                            Some(c @ ('$' | '`' | '"' | '\\')) => w.push(c),
+                            Some(c) => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => w.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some('\n') => {}
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err("backslash at the end".into()),
+            },
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
 fn list<T>(v: &str, item: fn(&str) -> Result<T, Error>) -> Result<Vec<T>, Error> {
     v.split(',').filter(|s| !s.trim().is_empty()).map(item).collect()
 }
@@ -385,4 +473,69 @@ pub fn parse_with_env(args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<Parsed,
     parse(args.iter().map(|a| a.to_os_string()), |k| {
         env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_os_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        split_words(line).unwrap()
+    }
+
+    #[test]
+    fn splits_like_the_shell_without_expanding() {
+        assert_eq!(words("php-fpm -F"), ["php-fpm", "-F"]);
+        assert_eq!(words("  a \t b\nc  "), ["a", "b", "c"]);
+        assert_eq!(words("nginx -g 'daemon off;'"), ["nginx", "-g", "daemon off;"]);
+        assert_eq!(words(r#"echo "it's" 'say "hi"'"#), ["echo", "it's", r#"say "hi""#]);
+        assert_eq!(words(r#"a\ b c\'d \\"#), ["a b", "c'd", "\\"]);
+        assert_eq!(words(r#""\$HOME \" \\ \x""#), [r#"$HOME " \ \x"#]);
+        assert_eq!(words("echo $HOME ~ * `id`"), ["echo", "$HOME", "~", "*", "`id`"]);
+        assert_eq!(words("a'b'\"c\"d"), ["abcd"]);
+        assert_eq!(words("x '' \"\""), ["x", "", ""]);
+        assert_eq!(words("a\\\nb \"c\\\nd\""), ["ab", "cd"]);
+        assert_eq!(words(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn unterminated_quotes_and_escapes_are_errors() {
+        assert_eq!(split_words("echo 'x"), Err("unterminated single quote".into()));
+        assert_eq!(split_words("echo \"x"), Err("unterminated double quote".into()));
+        assert_eq!(split_words("echo \"x\\"), Err("unterminated double quote".into()));
+        assert_eq!(split_words("echo x\\"), Err("backslash at the end".into()));
+    }
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        match parse_with_env(&args, &[]) {
+            Ok(Parsed::Run(o)) => Ok(*o),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.message()),
+        }
+    }
+
+    #[test]
+    fn also_and_respawn_collect_argv_in_order() {
+        let o =
+            run(&["--also", "php-fpm -F", "--respawn", "crond -f", "--also", "b", "--", "nginx"]).unwrap();
+        let argv = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(o.also, [argv(&["php-fpm", "-F"]), argv(&["b"])]);
+        assert_eq!(o.respawn, [argv(&["crond", "-f"])]);
+        assert_eq!(o.command, argv(&["nginx"]));
+    }
+
+    #[test]
+    fn also_and_respawn_refuse_what_they_cannot_combine_with() {
+        assert_eq!(run(&["--also", "", "x"]), Err("--also: empty command line".into()));
+        assert_eq!(run(&["--respawn", "'", "x"]), Err("--respawn ''': unterminated single quote".into()));
+        let pause = Err("--also and --respawn need a COMMAND: they cannot be used with --pause".into());
+        assert_eq!(run(&["--also", "a", "--pause"]), pause);
+        assert_eq!(run(&["--respawn", "a", "--pause"]), pause);
+        let exclusive =
+            Err("--also and --respawn cannot be combined with --wait-all or --follow-pidfile".into());
+        assert_eq!(run(&["--also", "a", "--wait-all", "x"]), exclusive);
+        assert_eq!(run(&["--respawn", "a", "--follow-pidfile", "f", "x"]), exclusive);
+        assert!(run(&["--also", "a", "--daemon", "x"]).is_ok(), "a daemon supervises the set");
+    }
 }

@@ -5,7 +5,7 @@
 //! Hand-written rather than `std::process::Command`: we need to set LISTEN_PID to the child's
 //! own pid after fork, and to restore a mask containing signals the C library will not name.
 
-use std::ffi::{CString, OsStr, OsString, c_char};
+use std::ffi::{CStr, CString, OsStr, OsString, c_char};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -20,10 +20,18 @@ use crate::sigmask::Inherited;
 
 const EXEC_FAILED: u8 = b'E';
 const TTY_FAILED: u8 = b'T';
+const CHDIR_FAILED: u8 = b'D';
 const LISTEN_PID: &[u8] = b"LISTEN_PID=";
 
-/// Starts `command` and returns its pid once exec has succeeded.
-pub fn spawn(command: &[OsString], inherited: &Inherited) -> Result<i32, Error> {
+/// Starts `command` and returns its pid once exec has succeeded. Only the `foreground`
+/// command may become the terminal's foreground group. `dir`: where it runs, if not in
+/// reaper's own working directory (helpers restarted after reaper moved to `/`).
+pub fn spawn(
+    command: &[OsString],
+    inherited: &Inherited,
+    foreground: bool,
+    dir: Option<&CStr>,
+) -> Result<i32, Error> {
     let cstr = |s: &OsStr| {
         CString::new(s.as_bytes()).map_err(|_| Error::Usage("argument contains a NUL byte".into()))
     };
@@ -43,7 +51,7 @@ pub fn spawn(command: &[OsString], inherited: &Inherited) -> Result<i32, Error> 
     // must not steal the foreground from the shell.
     // SAFETY: fd 0 stays open for the duration of these calls.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-    let take_tty = isatty(stdin).unwrap_or(false) && tcgetpgrp(stdin).ok() == Some(getpgrp());
+    let take_tty = foreground && isatty(stdin).unwrap_or(false) && tcgetpgrp(stdin).ok() == Some(getpgrp());
 
     let (report_rd, report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
 
@@ -70,6 +78,14 @@ pub fn spawn(command: &[OsString], inherited: &Inherited) -> Result<i32, Error> 
                 // SAFETY: the buffer was sized for any pid in environment(); this is our copy.
                 unsafe { write_pid(buf.add(LISTEN_PID.len()), getpid().as_raw()) };
             }
+            if let Some(dir) = dir {
+                // SAFETY: chdir(2) with a NUL-terminated path built before fork.
+                if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
+                    report(CHDIR_FAILED, Errno::last());
+                    // SAFETY: as below.
+                    unsafe { libc::_exit(127) }
+                }
+            }
             inherited.restore();
             // SAFETY: NUL-terminated argv/envp arrays of valid C strings built before fork.
             unsafe { libc::execvpe(program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
@@ -87,6 +103,14 @@ pub fn spawn(command: &[OsString], inherited: &Inherited) -> Result<i32, Error> 
                 let errno = Errno::from_raw(i32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]));
                 if rec[0] == TTY_FAILED {
                     log::warn!("cannot make the command the terminal's foreground group: {}", errno.desc());
+                } else if rec[0] == CHDIR_FAILED {
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    let dir = dir.map(|d| d.to_string_lossy()).unwrap_or_default();
+                    return Err(Error::Start(format!(
+                        "cannot run '{}' in {dir}: {}",
+                        command[0].to_string_lossy(),
+                        errno.desc()
+                    )));
                 } else {
                     let _ = nix::sys::wait::waitpid(child, None);
                     return Err(Error::Exec { command: command[0].clone(), errno });
@@ -144,4 +168,10 @@ unsafe fn write_pid(dst: *mut u8, pid: i32) {
     }
     // SAFETY: as above, len <= 10 here.
     unsafe { *dst.add(len) = 0 };
+}
+
+/// argv[0]'s last path component, for log lines: `/usr/sbin/php-fpm` is `php-fpm`.
+pub fn name(command: &[OsString]) -> String {
+    let first = command.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    first.rsplit('/').next().unwrap_or_default().to_owned()
 }

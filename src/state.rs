@@ -44,7 +44,17 @@ pub struct Config {
     pub process_group: bool,
     pub on_success: OnSuccess,
     pub warn_on_reap: bool,
+    /// The command's name for log lines (argv[0]'s basename).
+    pub main_name: String,
+    /// The `--respawn` helpers' names, by index.
+    pub respawn_names: Vec<String>,
 }
+
+/// The first restart delay of a `--respawn` helper, doubled after each quick exit up to
+/// `RESPAWN_MAX`, and back to the first once a run lasted `RESPAWN_RESET`.
+pub const RESPAWN_FIRST: Duration = Duration::from_millis(100);
+pub const RESPAWN_MAX: Duration = Duration::from_secs(30);
+pub const RESPAWN_RESET: Duration = Duration::from_secs(10);
 
 /// What the command exiting 0 (before any stop signal) means.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,6 +75,30 @@ pub struct Proc {
     pub pgid: i32,
 }
 
+/// A command started beside the main one (`--also`, `--respawn`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub name: String,
+    pub proc: Proc,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// `--also`: its exit before any stop signal ends the workload, with its status.
+    Also,
+    /// `--respawn` helper number `index`, started at `started` after a delay of `delay`.
+    Respawn { index: usize, started: Instant, delay: Duration },
+}
+
+/// A `--respawn` helper waiting to be started again at `at`, after a delay of `delay`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Restart {
+    pub index: usize,
+    pub at: Instant,
+    pub delay: Duration,
+}
+
 /// A process as /proc showed it: pid and start time, so that a reused pid is a new process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Id {
@@ -72,20 +106,25 @@ pub struct Id {
     pub start: u64,
 }
 
-/// A stop signal was received. `kill_at`: the `--kill-after` deadline it armed.
+/// A stop signal was received. `kill_at`: the `--kill-after` deadline it armed; `sent`: the
+/// signal forwarded to every command for it (after `-r`; 0 if dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stop {
     pub kill_at: Option<Instant>,
+    pub sent: i32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
     /// `--pause`: nothing to supervise; reap until a stop signal.
     Pausing,
-    /// Signals go to `main`. `on_success` says what its exit 0 means (a followed daemon's
-    /// exit always ends the workload).
+    /// Signals go to `main` and the `others`. `on_success` says what the main's exit 0 means
+    /// (a followed daemon's exit always ends the workload). `restarts`: helpers waiting for
+    /// their back-off to pass.
     Running {
         main: Proc,
+        others: Vec<Member>,
+        restarts: Vec<Restart>,
         on_success: OnSuccess,
         stop: Option<Stop>,
     },
@@ -104,16 +143,19 @@ pub enum State {
     },
     /// The workload ended with `status`; at the end of this reap batch we either exit (no
     /// child left: no /proc walk at all) or start the drain.
+    /// `skip`: commands still running that got the drain signal already (forwarded for the
+    /// stop), so the drain does not send it to them a second time.
     Gone {
         status: i32,
-        group: Option<i32>,
+        groups: Vec<i32>,
         kill_at: Option<Instant>,
+        skip: Vec<i32>,
     },
     /// Leftovers got the drain signal; `signalled` are those that did (sorted), so that a
     /// process orphaned to reaper later gets it exactly once. SIGKILL at `until` / `kill_at`.
     Draining {
         status: i32,
-        group: Option<i32>,
+        groups: Vec<i32>,
         until: Option<Instant>,
         kill_at: Option<Instant>,
         signalled: Vec<Id>,
@@ -122,7 +164,7 @@ pub enum State {
     /// reaped when `--kill-after` fired; if it is reaped now, its real status replaces `status`.
     Killing {
         status: i32,
-        group: Option<i32>,
+        groups: Vec<i32>,
         main: Option<i32>,
     },
     Exit(i32),
@@ -138,13 +180,15 @@ pub enum Event {
     BatchDone { children_left: bool },
     /// Woken up: deadlines at or before `now` are due.
     Timer,
-    /// Reply to `SignalLeftovers { record: true }`: who got the drain signal.
+    /// Reply to `SignalLeftovers { record: true, skip: Vec::new() }`: who got the drain signal.
     Signalled(Vec<Id>),
     /// Reply to `ListChildren`.
     Children(Vec<Id>),
     /// Reply to `ReadPidfile`: the live descendant it names, or why not (with the pid the
     /// file named, if any).
     Pidfile(Result<Proc, (Option<i32>, String)>),
+    /// Reply to `Spawn`: the restarted helper, or why it could not be started.
+    Spawned { index: usize, delay: Duration, result: Result<Proc, String> },
 }
 
 /// Whom `Send` signals.
@@ -161,13 +205,21 @@ pub enum Effect {
         sig: i32,
     },
     /// Every leftover: the whole namespace as PID 1 (`kill(-1)`), else each descendant found
-    /// in /proc, or the process group `group` when /proc cannot list them. `record` marks the
+    /// in /proc, or the commands' process groups `groups` when /proc cannot list them. `record` marks the
     /// shutdown's first leftover signal: reply with `Event::Signalled` (and warn if /proc
     /// cannot list them).
     SignalLeftovers {
         sig: i32,
-        group: Option<i32>,
+        groups: Vec<i32>,
         record: bool,
+        /// Pids that already got `sig`: left out (and reported as signalled).
+        skip: Vec<i32>,
+    },
+    /// Start `--respawn` helper `index` (after a back-off of `delay`); reply with
+    /// `Event::Spawned`, echoing `delay`.
+    Spawn {
+        index: usize,
+        delay: Duration,
     },
     /// Reply with `Event::Children`: reaper's direct children now.
     ListChildren,
@@ -183,10 +235,13 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// `main` is the started command, or `None` in pause mode.
-    pub fn new(cfg: Config, main: Option<Proc>) -> Machine {
+    /// `main` is the started command, or `None` in pause mode; `others` the commands started
+    /// beside it.
+    pub fn new(cfg: Config, main: Option<Proc>, others: Vec<Member>) -> Machine {
         let state = match main {
-            Some(main) => State::Running { main, on_success: cfg.on_success, stop: None },
+            Some(main) => {
+                State::Running { main, others, restarts: Vec::new(), on_success: cfg.on_success, stop: None }
+            }
             None => State::Pausing,
         };
         Machine { cfg, state, out: Vec::new() }
@@ -207,7 +262,10 @@ impl Machine {
     pub fn next_deadline(&self) -> Option<Instant> {
         let kill_at = |stop: &Option<Stop>| stop.and_then(|s| s.kill_at);
         match &self.state {
-            State::Running { stop, .. } | State::Orphans { stop } => kill_at(stop),
+            State::Running { stop, restarts, .. } => {
+                restarts.iter().map(|r| Some(r.at)).fold(kill_at(stop), earliest)
+            }
+            State::Orphans { stop } => kill_at(stop),
             State::AwaitingPidfile { look_at, stop, .. } => earliest(Some(*look_at), kill_at(stop)),
             State::Gone { kill_at, .. } => *kill_at,
             State::Draining { until, kill_at, .. } => earliest(*until, *kill_at),
@@ -224,14 +282,15 @@ impl Machine {
             Event::BatchDone { children_left } => self.on_batch_done(state, children_left, now),
             Event::Timer => self.on_timer(state, now),
             Event::Signalled(mut ids) => match state {
-                State::Draining { status, group, until, kill_at, .. } => {
+                State::Draining { status, groups, until, kill_at, .. } => {
                     ids.sort_unstable();
-                    State::Draining { status, group, until, kill_at, signalled: ids }
+                    State::Draining { status, groups, until, kill_at, signalled: ids }
                 }
                 other => other,
             },
             Event::Children(ids) => self.on_children(state, ids),
             Event::Pidfile(found) => self.on_pidfile(state, found, now),
+            Event::Spawned { index, delay, result } => self.on_spawned(state, index, delay, result, now),
         };
         std::mem::take(&mut self.out)
     }
@@ -268,12 +327,13 @@ impl Machine {
                     );
                     now.checked_add(after)
                 });
-                Some(Stop { kill_at })
+                Some(Stop { kill_at, sent: to })
             })
         };
         match state {
-            State::Running { main, on_success, stop } => {
-                State::Running { main, on_success, stop: arm(self, stop) }
+            // Once shutdown has begun, no helper is restarted.
+            State::Running { main, others, on_success, stop, .. } => {
+                State::Running { main, others, restarts: Vec::new(), on_success, stop: arm(self, stop) }
             }
             State::Orphans { stop } => State::Orphans { stop: arm(self, stop) },
             State::AwaitingPidfile { look_at, give_up_at, stop, reaped } => {
@@ -283,18 +343,30 @@ impl Machine {
         }
     }
 
+    /// To every command (each one's group with -g) while they run, else to the leftovers.
     fn forward(&mut self, state: &State, sig: i32) {
-        let effect = match state {
-            State::Running { main, .. } if self.cfg.process_group => {
-                Effect::Send { to: Target::Group(main.pgid), sig }
+        match state {
+            State::Running { main, others, .. } => {
+                for p in std::iter::once(main).chain(others.iter().map(|m| &m.proc)) {
+                    let to = if self.cfg.process_group { Target::Group(p.pgid) } else { Target::Pid(p.pid) };
+                    self.out.push(Effect::Send { to, sig });
+                }
             }
-            State::Running { main, .. } => Effect::Send { to: Target::Pid(main.pid), sig },
-            State::Gone { group, .. } | State::Draining { group, .. } => {
-                Effect::SignalLeftovers { sig, group: *group, record: false }
+            State::Gone { groups, .. } | State::Draining { groups, .. } => {
+                self.out.push(Effect::SignalLeftovers {
+                    sig,
+                    groups: groups.clone(),
+                    record: false,
+                    skip: Vec::new(),
+                })
             }
-            _ => Effect::SignalLeftovers { sig, group: None, record: false },
-        };
-        self.out.push(effect);
+            _ => self.out.push(Effect::SignalLeftovers {
+                sig,
+                groups: Vec::new(),
+                record: false,
+                skip: Vec::new(),
+            }),
+        }
     }
 
     fn on_reaped(
@@ -305,6 +377,12 @@ impl Machine {
         name: Option<String>,
         now: Instant,
     ) -> State {
+        let member = match &state {
+            State::Running { main, others, .. } if main.pid != pid => {
+                others.iter().position(|m| m.proc.pid == pid)
+            }
+            _ => None,
+        };
         let is_main = match &state {
             State::Running { main, .. } => main.pid == pid,
             State::Killing { main, .. } => *main == Some(pid),
@@ -312,26 +390,57 @@ impl Machine {
         };
         if is_main {
             self.log(Level::Info, format!("command {ended}"));
+        } else if member.is_some() {
+            // Logged below, with what follows from it.
         } else if self.cfg.warn_on_reap {
             self.log(Level::Warn, format!("reaped pid {pid} ({}): {ended}", name.as_deref().unwrap_or("?")));
         } else {
             self.log(Level::Debug, format!("reaped pid {pid}: {ended}"));
         }
         match state {
-            State::Running { main, on_success, stop } if main.pid == pid => {
-                self.workload_exited(main, on_success, stop, ended.code(), now)
+            State::Running { main, others, on_success, stop, .. } if main.pid == pid => {
+                self.workload_exited(main, others, on_success, stop, ended.code(), now)
             }
-            State::Killing { main: Some(p), group, .. } if p == pid => {
-                State::Killing { status: ended.code(), group, main: None }
+            State::Running { main, mut others, mut restarts, on_success, stop } => {
+                let Some(at) = member else {
+                    return State::Running { main, others, restarts, on_success, stop };
+                };
+                let gone = others.remove(at);
+                let what = format!("{} (pid {pid}) {ended}", gone.name);
+                match gone.kind {
+                    Kind::Respawn { index, started, delay } if stop.is_none() => {
+                        let delay = next_delay(delay, now.saturating_duration_since(started));
+                        self.log(Level::Info, format!("{what}: restarting it in {delay:?}"));
+                        restarts.push(Restart { index, at: now + delay, delay });
+                    }
+                    Kind::Respawn { .. } => self.log(Level::Info, what),
+                    // Stopping already: the main command's status decides.
+                    Kind::Also if stop.is_some() => self.log(Level::Info, what),
+                    Kind::Also => {
+                        let running: Vec<String> =
+                            std::iter::once(format!("{} (pid {})", self.cfg.main_name, main.pid))
+                                .chain(others.iter().map(|m| format!("{} (pid {})", m.name, m.proc.pid)))
+                                .collect();
+                        self.log(Level::Info, format!("{what}: stopping {}", running.join(", ")));
+                        let groups =
+                            std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
+                        let kill_at = stop.and_then(|s| s.kill_at);
+                        return State::Gone { status: ended.code(), groups, kill_at, skip: Vec::new() };
+                    }
+                }
+                State::Running { main, others, restarts, on_success, stop }
+            }
+            State::Killing { main: Some(p), groups, .. } if p == pid => {
+                State::Killing { status: ended.code(), groups, main: None }
             }
             State::AwaitingPidfile { look_at, give_up_at, stop, mut reaped } => {
                 reaped.push((pid, ended.code()));
                 State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
             }
-            State::Draining { status, group, until, kill_at, mut signalled } => {
+            State::Draining { status, groups, until, kill_at, mut signalled } => {
                 // Its pid may be reused by a process that has not had the signal.
                 signalled.retain(|id| id.pid != pid);
-                State::Draining { status, group, until, kill_at, signalled }
+                State::Draining { status, groups, until, kill_at, signalled }
             }
             other => other,
         }
@@ -340,6 +449,7 @@ impl Machine {
     fn workload_exited(
         &mut self,
         main: Proc,
+        others: Vec<Member>,
         on_success: OnSuccess,
         stop: Option<Stop>,
         code: i32,
@@ -360,22 +470,44 @@ impl Machine {
                     reaped: Vec::new(),
                 }
             }
-            _ => State::Gone { status: code, group: Some(main.pgid), kill_at },
+            _ => {
+                if !others.is_empty() {
+                    let running: Vec<String> =
+                        others.iter().map(|m| format!("{} (pid {})", m.name, m.proc.pid)).collect();
+                    self.log(
+                        Level::Info,
+                        format!("{} exited: stopping {}", self.cfg.main_name, running.join(", ")),
+                    );
+                }
+                let groups = std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
+                // The others got the stop signal with the main: if it is the drain signal,
+                // the drain must not send it to them again.
+                let skip = match stop {
+                    Some(s) if s.sent == self.cfg.drain_signal => others.iter().map(|m| m.proc.pid).collect(),
+                    _ => Vec::new(),
+                };
+                State::Gone { status: code, groups, kill_at, skip }
+            }
         }
     }
 
     fn on_batch_done(&mut self, state: State, children_left: bool, now: Instant) -> State {
         match state {
-            State::Gone { status, group, kill_at } if children_left => {
-                self.start_drain(status, group, kill_at, now)
+            State::Gone { status, groups, kill_at, skip } if children_left => {
+                self.start_drain(status, groups, kill_at, skip, now)
             }
             State::Draining { .. } if children_left => {
                 self.out.push(Effect::ListChildren);
                 state
             }
             // Something forked between our scan and the SIGKILL: keep killing until none is left.
-            State::Killing { group, .. } if children_left => {
-                self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group, record: false });
+            State::Killing { ref groups, .. } if children_left => {
+                self.out.push(Effect::SignalLeftovers {
+                    sig: libc::SIGKILL,
+                    groups: groups.clone(),
+                    record: false,
+                    skip: Vec::new(),
+                });
                 state
             }
             _ if children_left => state,
@@ -384,7 +516,10 @@ impl Machine {
                 // Only a followed daemon can vanish like this: its own parent reaped it.
                 self.log(
                     Level::Error,
-                    format!("followed pid {} is gone and was reaped by another process: its exit status is unknown", main.pid),
+                    format!(
+                        "followed pid {} is gone and was reaped by another process: its exit status is unknown",
+                        main.pid
+                    ),
                 );
                 State::Exit(1)
             }
@@ -405,26 +540,32 @@ impl Machine {
     fn start_drain(
         &mut self,
         status: i32,
-        group: Option<i32>,
+        groups: Vec<i32>,
         kill_at: Option<Instant>,
+        skip: Vec<i32>,
         now: Instant,
     ) -> State {
         let drain = self.cfg.drain;
         if drain.is_zero() {
-            self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group, record: true });
-            return State::Killing { status, group, main: None };
+            self.out.push(Effect::SignalLeftovers {
+                sig: libc::SIGKILL,
+                groups: groups.clone(),
+                record: true,
+                skip: Vec::new(),
+            });
+            return State::Killing { status, groups, main: None };
         }
         let sig = self.cfg.drain_signal;
         self.log(
             Level::Debug,
             format!("draining leftovers: {} now, SIGKILL in {drain:?}", signals::name(sig)),
         );
-        self.out.push(Effect::SignalLeftovers { sig, group, record: true });
-        State::Draining { status, group, until: now.checked_add(drain), kill_at, signalled: Vec::new() }
+        self.out.push(Effect::SignalLeftovers { sig, groups: groups.clone(), record: true, skip });
+        State::Draining { status, groups, until: now.checked_add(drain), kill_at, signalled: Vec::new() }
     }
 
     fn on_children(&mut self, state: State, children: Vec<Id>) -> State {
-        let State::Draining { status, group, until, kill_at, mut signalled } = state else { return state };
+        let State::Draining { status, groups, until, kill_at, mut signalled } = state else { return state };
         for child in children {
             if let Err(at) = signalled.binary_search(&child) {
                 self.log(Level::Debug, format!("pid {} was orphaned during the drain", child.pid));
@@ -432,44 +573,73 @@ impl Machine {
                 signalled.insert(at, child);
             }
         }
-        State::Draining { status, group, until, kill_at, signalled }
+        State::Draining { status, groups, until, kill_at, signalled }
     }
 
     fn on_timer(&mut self, state: State, now: Instant) -> State {
         let due = |t: Option<Instant>| t.is_some_and(|t| now >= t);
         let kill_due = |stop: &Option<Stop>| due(stop.and_then(|s| s.kill_at));
         match state {
-            State::Running { main, stop, .. } if kill_due(&stop) => {
+            State::Running { main, others, stop, .. } if kill_due(&stop) => {
                 self.kill_after_fired();
-                self.out.push(Effect::Send { to: Target::Group(main.pgid), sig: libc::SIGKILL });
+                let groups: Vec<i32> =
+                    std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
+                for &g in &groups {
+                    self.out.push(Effect::Send { to: Target::Group(g), sig: libc::SIGKILL });
+                }
                 self.out.push(Effect::SignalLeftovers {
                     sig: libc::SIGKILL,
-                    group: Some(main.pgid),
+                    groups: groups.clone(),
                     record: true,
+                    skip: Vec::new(),
                 });
-                State::Killing { status: 128 + libc::SIGKILL, group: Some(main.pgid), main: Some(main.pid) }
+                State::Killing { status: 128 + libc::SIGKILL, groups, main: Some(main.pid) }
+            }
+            State::Running { main, others, mut restarts, on_success, stop }
+                if restarts.iter().any(|r| now >= r.at) =>
+            {
+                for r in restarts.iter().filter(|r| now >= r.at) {
+                    self.out.push(Effect::Spawn { index: r.index, delay: r.delay });
+                }
+                restarts.retain(|r| now < r.at);
+                State::Running { main, others, restarts, on_success, stop }
             }
             State::Orphans { stop } | State::AwaitingPidfile { stop, .. } if kill_due(&stop) => {
                 self.kill_after_fired();
-                self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group: None, record: true });
-                State::Killing { status: 128 + libc::SIGKILL, group: None, main: None }
+                self.out.push(Effect::SignalLeftovers {
+                    sig: libc::SIGKILL,
+                    groups: Vec::new(),
+                    record: true,
+                    skip: Vec::new(),
+                });
+                State::Killing { status: 128 + libc::SIGKILL, groups: Vec::new(), main: None }
             }
             State::AwaitingPidfile { look_at, give_up_at, stop, reaped } if now >= look_at => {
                 self.out.push(Effect::ReadPidfile);
                 State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
             }
-            State::Draining { status, kill_at, group, .. } if due(kill_at) => {
+            State::Draining { status, kill_at, groups, .. } if due(kill_at) => {
                 self.kill_after_fired();
-                self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group, record: false });
-                State::Killing { status, group, main: None }
+                self.out.push(Effect::SignalLeftovers {
+                    sig: libc::SIGKILL,
+                    groups: groups.clone(),
+                    record: false,
+                    skip: Vec::new(),
+                });
+                State::Killing { status, groups, main: None }
             }
-            State::Draining { status, until, group, .. } if due(until) => {
+            State::Draining { status, until, groups, .. } if due(until) => {
                 self.log(
                     Level::Warn,
                     format!("leftovers still running after --drain {:?}: SIGKILL", self.cfg.drain),
                 );
-                self.out.push(Effect::SignalLeftovers { sig: libc::SIGKILL, group, record: false });
-                State::Killing { status, group, main: None }
+                self.out.push(Effect::SignalLeftovers {
+                    sig: libc::SIGKILL,
+                    groups: groups.clone(),
+                    record: false,
+                    skip: Vec::new(),
+                });
+                State::Killing { status, groups, main: None }
             }
             other => other,
         }
@@ -490,21 +660,60 @@ impl Machine {
         now: Instant,
     ) -> State {
         let State::AwaitingPidfile { give_up_at, stop, reaped, .. } = state else { return state };
+        let kill_at = stop.and_then(|s| s.kill_at);
         match found {
-            Ok(main) => State::Running { main, on_success: OnSuccess::Done, stop },
+            Ok(main) => State::Running {
+                main,
+                others: Vec::new(),
+                restarts: Vec::new(),
+                on_success: OnSuccess::Done,
+                stop,
+            },
             // The daemon wrote its pid and exited before we looked: we reaped it already.
             Err((Some(pid), _)) if reaped.iter().any(|&(p, _)| p == pid) => {
                 let code = reaped.iter().find(|&&(p, _)| p == pid).map_or(1, |&(_, c)| c);
                 self.log(Level::Info, format!("followed pid {pid} had already exited with status {code}"));
-                State::Gone { status: code, group: None, kill_at: stop.and_then(|s| s.kill_at) }
+                State::Gone { status: code, groups: Vec::new(), kill_at, skip: Vec::new() }
             }
             Err((_, why)) if give_up_at.is_some_and(|t| now >= t) => {
                 self.log(Level::Error, format!("--follow-pidfile: {why}"));
-                self.start_drain(1, None, stop.and_then(|s| s.kill_at), now)
+                self.start_drain(1, Vec::new(), kill_at, Vec::new(), now)
             }
             Err(_) => State::AwaitingPidfile { look_at: now + PIDFILE_POLL, give_up_at, stop, reaped },
         }
     }
+
+    /// `delay`: the back-off that led to this start, kept for the next exit's.
+    fn on_spawned(
+        &mut self,
+        state: State,
+        index: usize,
+        delay: Duration,
+        result: Result<Proc, String>,
+        now: Instant,
+    ) -> State {
+        let name = self.cfg.respawn_names.get(index).cloned().unwrap_or_default();
+        let State::Running { main, mut others, mut restarts, on_success, stop } = state else {
+            // Shutdown began meanwhile: a started helper is one more leftover to drain.
+            return state;
+        };
+        match result {
+            Ok(proc) => {
+                others.push(Member { name, proc, kind: Kind::Respawn { index, started: now, delay } })
+            }
+            Err(why) => {
+                let delay = next_delay(delay, Duration::ZERO);
+                self.log(Level::Error, format!("cannot restart {name}: {why}; next try in {delay:?}"));
+                restarts.push(Restart { index, at: now + delay, delay });
+            }
+        }
+        State::Running { main, others, restarts, on_success, stop }
+    }
+}
+
+/// The delay before restarting a helper that ran for `ran` after a delay of `last`.
+fn next_delay(last: Duration, ran: Duration) -> Duration {
+    if last.is_zero() || ran >= RESPAWN_RESET { RESPAWN_FIRST } else { (last * 2).min(RESPAWN_MAX) }
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -549,8 +758,8 @@ mod tests {
         Id { pid, start: pid as u64 * 100 }
     }
 
-    fn leftovers(sig: i32, group: Option<i32>, record: bool) -> Effect {
-        SignalLeftovers { sig, group, record }
+    fn leftovers(sig: i32, groups: Vec<i32>, record: bool) -> Effect {
+        SignalLeftovers { sig, groups, record, skip: vec![] }
     }
 
     struct T {
@@ -560,10 +769,10 @@ mod tests {
 
     impl T {
         fn new(cfg: Config) -> T {
-            T { m: Machine::new(cfg, Some(MAIN)), now: Instant::now() }
+            T { m: Machine::new(cfg, Some(MAIN), Vec::new()), now: Instant::now() }
         }
         fn pause(cfg: Config) -> T {
-            T { m: Machine::new(cfg, None), now: Instant::now() }
+            T { m: Machine::new(cfg, None, Vec::new()), now: Instant::now() }
         }
         fn at(&mut self, after: Duration, e: Event) -> Vec<Effect> {
             let now = self.now + after;
@@ -616,9 +825,9 @@ mod tests {
         assert_eq!(t.at(secs(4), Timer), vec![]);
         assert_eq!(
             t.at(secs(5), Timer),
-            vec![Send { to: Target::Group(10), sig: KILL }, leftovers(KILL, Some(10), true)]
+            vec![Send { to: Target::Group(10), sig: KILL }, leftovers(KILL, vec![10], true)]
         );
-        assert_eq!(t.state(), &State::Killing { status: 137, group: Some(10), main: Some(10) });
+        assert_eq!(t.state(), &State::Killing { status: 137, groups: vec![10], main: Some(10) });
         t.go(Reaped { pid: 10, ended: Ended::Signaled(KILL), name: None });
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(137));
@@ -631,7 +840,13 @@ mod tests {
         assert_eq!(t.m.next_deadline(), None);
         assert_eq!(
             t.state(),
-            &State::Running { main: MAIN, on_success: OnSuccess::Done, stop: Some(Stop { kill_at: None }) }
+            &State::Running {
+                main: MAIN,
+                others: vec![],
+                restarts: vec![],
+                on_success: OnSuccess::Done,
+                stop: Some(Stop { kill_at: None, sent: TERM })
+            }
         );
     }
 
@@ -639,7 +854,7 @@ mod tests {
     fn exit_with_nothing_left_skips_the_drain() {
         let mut t = T::new(cfg());
         assert_eq!(t.go(exited(3)), vec![]);
-        assert_eq!(t.state(), &State::Gone { status: 3, group: Some(10), kill_at: None });
+        assert_eq!(t.state(), &State::Gone { status: 3, groups: vec![10], kill_at: None, skip: vec![] });
         assert_eq!(t.go(BatchDone { children_left: false }), vec![]);
         assert_eq!(t.m.exit_code(), Some(3));
     }
@@ -648,14 +863,14 @@ mod tests {
     fn exit_with_leftovers_drains_then_kills_at_the_deadline() {
         let mut t = T::new(cfg());
         t.go(exited(0));
-        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, Some(10), true)]);
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![10], true)]);
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(3)));
         t.go(Signalled(vec![id(30), id(20)]));
         assert_eq!(t.at(secs(2), Timer), vec![]);
-        assert_eq!(t.at(secs(3), Timer), vec![leftovers(KILL, Some(10), false)]);
-        assert_eq!(t.state(), &State::Killing { status: 0, group: Some(10), main: None });
+        assert_eq!(t.at(secs(3), Timer), vec![leftovers(KILL, vec![10], false)]);
+        assert_eq!(t.state(), &State::Killing { status: 0, groups: vec![10], main: None });
         // Forked between the scan and the SIGKILL: killed again on every batch until none is left.
-        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, Some(10), false)]);
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, vec![10], false)]);
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(0));
     }
@@ -664,8 +879,8 @@ mod tests {
     fn drain_zero_kills_at_once() {
         let mut t = T::new(Config { drain: Duration::ZERO, ..cfg() });
         t.go(exited(2));
-        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, Some(10), true)]);
-        assert_eq!(t.state(), &State::Killing { status: 2, group: Some(10), main: None });
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, vec![10], true)]);
+        assert_eq!(t.state(), &State::Killing { status: 2, groups: vec![10], main: None });
     }
 
     #[test]
@@ -673,7 +888,7 @@ mod tests {
         let mut t = T::new(cfg());
         t.go(exited(0));
         t.go(BatchDone { children_left: true });
-        assert_eq!(t.go(Signal(libc::SIGUSR1)), vec![leftovers(libc::SIGUSR1, Some(10), false)]);
+        assert_eq!(t.go(Signal(libc::SIGUSR1)), vec![leftovers(libc::SIGUSR1, vec![10], false)]);
     }
 
     /// Bug 3: a process orphaned during the drain gets the drain signal once, whether it
@@ -710,9 +925,9 @@ mod tests {
         let mut t = T::new(Config { kill_after: Some(secs(1)), ..cfg() });
         t.go(Signal(TERM));
         t.go(exited(1));
-        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, Some(10), true)]);
-        assert_eq!(t.go(Signal(libc::SIGHUP)), vec![leftovers(libc::SIGHUP, Some(10), false)]);
-        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, Some(10), false)]);
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![10], true)]);
+        assert_eq!(t.go(Signal(libc::SIGHUP)), vec![leftovers(libc::SIGHUP, vec![10], false)]);
+        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, vec![10], false)]);
     }
 
     /// Bug 2 (second half): the kill-after deadline survives the command's exit and caps
@@ -724,7 +939,7 @@ mod tests {
         t.go(exited(0));
         t.go(BatchDone { children_left: true });
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(1)));
-        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, Some(10), false)]);
+        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, vec![10], false)]);
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(0), "the command's own status, not 137");
     }
@@ -737,7 +952,7 @@ mod tests {
         t.go(Signal(TERM));
         t.at(secs(1), Timer);
         t.go(exited(0));
-        assert_eq!(t.state(), &State::Killing { status: 0, group: Some(10), main: None });
+        assert_eq!(t.state(), &State::Killing { status: 0, groups: vec![10], main: None });
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(0));
     }
@@ -748,8 +963,8 @@ mod tests {
         t.go(exited(0));
         assert_eq!(t.state(), &State::Orphans { stop: None });
         assert_eq!(t.go(BatchDone { children_left: true }), vec![]);
-        assert_eq!(t.go(Signal(TERM)), vec![leftovers(TERM, None, false)]);
-        assert_eq!(t.at(secs(2), Timer), vec![leftovers(KILL, None, true)]);
+        assert_eq!(t.go(Signal(TERM)), vec![leftovers(TERM, vec![], false)]);
+        assert_eq!(t.at(secs(2), Timer), vec![leftovers(KILL, vec![], true)]);
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(137));
 
@@ -787,11 +1002,20 @@ mod tests {
         assert_eq!(t.m.next_deadline(), Some(t.now + PIDFILE_POLL));
         assert_eq!(t.at(PIDFILE_POLL, Timer), vec![ReadPidfile]);
         t.go(Pidfile(Ok(DAEMON)));
-        assert_eq!(t.state(), &State::Running { main: DAEMON, on_success: OnSuccess::Done, stop: None });
+        assert_eq!(
+            t.state(),
+            &State::Running {
+                main: DAEMON,
+                others: vec![],
+                restarts: vec![],
+                on_success: OnSuccess::Done,
+                stop: None
+            }
+        );
         assert_eq!(t.go(Signal(TERM)), vec![Send { to: Target::Pid(40), sig: TERM }]);
         // The followed daemon's exit 0 ends the workload; nothing is followed twice.
         t.go(Reaped { pid: 40, ended: Ended::Exited(0), name: None });
-        assert_eq!(t.state(), &State::Gone { status: 0, group: Some(39), kill_at: None });
+        assert_eq!(t.state(), &State::Gone { status: 0, groups: vec![39], kill_at: None, skip: vec![] });
     }
 
     #[test]
@@ -801,7 +1025,7 @@ mod tests {
         assert!(matches!(t.state(), State::AwaitingPidfile { .. }));
         assert_eq!(
             t.at(secs(3), Pidfile(Err((Some(99), "not ours".into())))),
-            vec![leftovers(TERM, None, true)]
+            vec![leftovers(TERM, vec![], true)]
         );
         assert!(matches!(t.state(), State::Draining { status: 1, .. }));
     }
@@ -827,12 +1051,12 @@ mod tests {
             ..cfg()
         });
         t.go(exited(0));
-        assert_eq!(t.go(Signal(TERM)), vec![leftovers(TERM, None, false)]);
+        assert_eq!(t.go(Signal(TERM)), vec![leftovers(TERM, vec![], false)]);
         t.go(Pidfile(Ok(DAEMON)));
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(1)));
         assert_eq!(
             t.at(secs(1), Timer),
-            vec![Send { to: Target::Group(39), sig: KILL }, leftovers(KILL, Some(39), true)]
+            vec![Send { to: Target::Group(39), sig: KILL }, leftovers(KILL, vec![39], true)]
         );
         t.go(Reaped { pid: 40, ended: Ended::Signaled(KILL), name: None });
         t.go(BatchDone { children_left: false });
@@ -845,8 +1069,8 @@ mod tests {
             T::new(Config { on_success: OnSuccess::FollowPidfile, kill_after: Some(secs(1)), ..cfg() });
         t.go(exited(0));
         t.go(Signal(TERM));
-        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, None, true)]);
-        assert_eq!(t.state(), &State::Killing { status: 137, group: None, main: None });
+        assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, vec![], true)]);
+        assert_eq!(t.state(), &State::Killing { status: 137, groups: vec![], main: None });
     }
 
     #[test]
@@ -856,7 +1080,7 @@ mod tests {
         // Nothing left: one last look at the pidfile decides.
         assert_eq!(t.go(BatchDone { children_left: false }), vec![ReadPidfile]);
         t.go(Pidfile(Err((Some(40), "not a live descendant".into()))));
-        assert_eq!(t.state(), &State::Gone { status: 4, group: None, kill_at: None });
+        assert_eq!(t.state(), &State::Gone { status: 4, groups: vec![], kill_at: None, skip: vec![] });
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(4));
     }
@@ -865,7 +1089,7 @@ mod tests {
     fn nothing_left_and_no_daemon_named_is_an_error() {
         let mut t = follow();
         t.go(BatchDone { children_left: false });
-        assert_eq!(t.go(Pidfile(Err((None, "missing".into())))), vec![leftovers(TERM, None, true)]);
+        assert_eq!(t.go(Pidfile(Err((None, "missing".into())))), vec![leftovers(TERM, vec![], true)]);
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(1));
     }
@@ -889,5 +1113,146 @@ mod tests {
         let mut t = T::new(cfg());
         let logs = t.m.handle(Reaped { pid: 5, ended: Ended::Exited(0), name: None }, t.now);
         assert_eq!(logs, vec![Log(Level::Debug, "reaped pid 5: exited with status 0".into())]);
+    }
+
+    const PHP: Proc = Proc { pid: 11, pgid: 11 };
+    const LOGS: Proc = Proc { pid: 12, pgid: 12 };
+
+    fn several(cfg: Config) -> T {
+        let others = vec![
+            Member { name: "php-fpm".into(), proc: PHP, kind: Kind::Also },
+            Member {
+                name: "logs".into(),
+                proc: LOGS,
+                kind: Kind::Respawn { index: 0, started: Instant::now(), delay: Duration::ZERO },
+            },
+        ];
+        let cfg = Config { main_name: "nginx".into(), respawn_names: vec!["logs".into()], ..cfg };
+        T { m: Machine::new(cfg, Some(MAIN), others), now: Instant::now() }
+    }
+
+    #[test]
+    fn every_command_gets_every_forwarded_signal() {
+        let mut t = several(cfg());
+        let to = |p: Proc| Send { to: Target::Pid(p.pid), sig: libc::SIGHUP };
+        assert_eq!(t.go(Signal(libc::SIGHUP)), vec![to(MAIN), to(PHP), to(LOGS)]);
+        let mut t = several(Config { process_group: true, ..cfg() });
+        let to = |p: Proc| Send { to: Target::Group(p.pgid), sig: libc::SIGHUP };
+        assert_eq!(t.go(Signal(libc::SIGHUP)), vec![to(MAIN), to(PHP), to(LOGS)]);
+    }
+
+    #[test]
+    fn an_also_command_exiting_first_decides_the_status() {
+        let mut t = several(cfg());
+        let logs = t.m.handle(Reaped { pid: 11, ended: Ended::Exited(5), name: None }, t.now);
+        assert_eq!(
+            logs,
+            vec![Log(
+                Level::Info,
+                "php-fpm (pid 11) exited with status 5: stopping nginx (pid 10), logs (pid 12)".into()
+            )]
+        );
+        assert_eq!(t.state(), &State::Gone { status: 5, groups: vec![10, 12], kill_at: None, skip: vec![] });
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![10, 12], true)]);
+        t.go(exited(0));
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(5));
+    }
+
+    #[test]
+    fn after_a_stop_the_main_commands_status_decides() {
+        let mut t = several(cfg());
+        t.go(Signal(TERM));
+        t.go(Reaped { pid: 11, ended: Ended::Exited(5), name: None });
+        assert!(matches!(t.state(), State::Running { others, .. } if others.len() == 1));
+        t.go(exited(143));
+        // The helper got the forwarded TERM: the drain leaves it out.
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 143, groups: vec![10, 12], kill_at: None, skip: vec![12] }
+        );
+        assert_eq!(
+            t.go(BatchDone { children_left: true }),
+            vec![SignalLeftovers { sig: TERM, groups: vec![10, 12], record: true, skip: vec![12] }]
+        );
+    }
+
+    #[test]
+    fn the_main_command_exiting_stops_the_others() {
+        let mut t = several(cfg());
+        t.go(exited(0));
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 0, groups: vec![10, 11, 12], kill_at: None, skip: vec![] }
+        );
+    }
+
+    #[test]
+    fn kill_after_kills_every_commands_group() {
+        let mut t = several(Config { kill_after: Some(secs(1)), ..cfg() });
+        t.go(Signal(TERM));
+        let kill = |g| Send { to: Target::Group(g), sig: KILL };
+        assert_eq!(
+            t.at(secs(1), Timer),
+            vec![kill(10), kill(11), kill(12), leftovers(KILL, vec![10, 11, 12], true)]
+        );
+    }
+
+    fn helper_exits(t: &mut T, after: Duration, pid: i32) -> Vec<Effect> {
+        t.at(after, Reaped { pid, ended: Ended::Exited(1), name: None })
+    }
+
+    #[test]
+    fn a_respawn_helper_is_restarted_with_a_doubling_back_off() {
+        let mut t = several(cfg());
+        assert_eq!(helper_exits(&mut t, secs(1), 12), vec![]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST));
+        assert_eq!(t.at(secs(1), Timer), vec![], "not before the back-off");
+        let spawn = Spawn { index: 0, delay: RESPAWN_FIRST };
+        assert_eq!(t.at(secs(1) + RESPAWN_FIRST, Timer), vec![spawn.clone()]);
+        assert_eq!(t.m.next_deadline(), None, "no timer while it runs");
+        let again = Proc { pid: 13, pgid: 13 };
+        t.at(secs(2), Spawned { index: 0, delay: RESPAWN_FIRST, result: Ok(again) });
+        // A quick exit doubles the delay...
+        helper_exits(&mut t, secs(3), 13);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(3) + RESPAWN_FIRST * 2));
+        // ...a failed start too...
+        let first_retry = secs(3) + RESPAWN_FIRST * 2;
+        assert_eq!(t.at(first_retry, Timer), vec![Spawn { index: 0, delay: RESPAWN_FIRST * 2 }]);
+        t.at(first_retry, Spawned { index: 0, delay: RESPAWN_FIRST * 2, result: Err("no such file".into()) });
+        let second_retry = first_retry + RESPAWN_FIRST * 4;
+        assert_eq!(t.m.next_deadline(), Some(t.now + second_retry));
+        assert_eq!(t.at(second_retry, Timer), vec![Spawn { index: 0, delay: RESPAWN_FIRST * 4 }]);
+        t.at(
+            second_retry,
+            Spawned { index: 0, delay: RESPAWN_FIRST * 4, result: Ok(Proc { pid: 14, pgid: 14 }) },
+        );
+        // ...and a run of 10 s resets it.
+        helper_exits(&mut t, second_retry + RESPAWN_RESET, 14);
+        assert_eq!(t.m.next_deadline(), Some(t.now + second_retry + RESPAWN_RESET + RESPAWN_FIRST));
+        assert_eq!(t.m.exit_code(), None, "a helper's exits never end reaper");
+    }
+
+    #[test]
+    fn a_failed_restart_backs_off_to_at_most_30s() {
+        assert_eq!(next_delay(Duration::ZERO, Duration::ZERO), RESPAWN_FIRST);
+        assert_eq!(next_delay(RESPAWN_FIRST, secs(9)), RESPAWN_FIRST * 2);
+        assert_eq!(next_delay(secs(20), Duration::ZERO), RESPAWN_MAX);
+        assert_eq!(next_delay(secs(20), RESPAWN_RESET), RESPAWN_FIRST);
+    }
+
+    #[test]
+    fn no_restart_once_shutdown_has_begun() {
+        let mut t = several(cfg());
+        helper_exits(&mut t, secs(1), 12);
+        t.at(secs(1), Signal(TERM));
+        assert_eq!(t.m.next_deadline(), None, "the pending restart is dropped");
+        let mut t = several(cfg());
+        t.go(Signal(TERM));
+        helper_exits(&mut t, secs(1), 12);
+        assert_eq!(t.m.next_deadline(), None);
+        assert!(
+            matches!(t.state(), State::Running { others, restarts, .. } if others.len() == 1 && restarts.is_empty())
+        );
     }
 }

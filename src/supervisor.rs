@@ -14,14 +14,20 @@ use crate::options::Options;
 use crate::procfs;
 use crate::reap::{self, Reaped};
 use crate::sigfd::SignalFd;
+use crate::sigmask::Inherited;
 use crate::signals;
-use crate::state::{Config, Effect, Event, Id, Machine, OnSuccess, Proc, Target};
+use crate::spawn;
+use crate::state::{Config, Effect, Event, Id, Machine, Member, OnSuccess, Proc, Target};
 
 const SIGNAL_BATCH: usize = 64;
 
 pub struct Supervisor {
     machine: Machine,
     signals: SignalFd,
+    /// For restarting `--respawn` helpers: their argv and the signal state to hand them.
+    respawn: Vec<Vec<std::ffi::OsString>>,
+    inherited: Inherited,
+    dir: Option<std::ffi::CString>,
     me: i32,
     follow_pidfile: Option<PathBuf>,
     warn_on_reap: bool,
@@ -29,8 +35,16 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// `main` is the started command's pid, or `None` in pause mode.
-    pub fn new(opts: &Options, signals: SignalFd, main: Option<i32>) -> Self {
+    /// `main` is the started command's pid, or `None` in pause mode; `others` the commands
+    /// started beside it; `dir` the directory they run in.
+    pub fn new(
+        opts: &Options,
+        signals: SignalFd,
+        inherited: Inherited,
+        dir: Option<std::ffi::CString>,
+        main: Option<i32>,
+        others: Vec<Member>,
+    ) -> Self {
         let on_success = if opts.wait_all {
             OnSuccess::WaitAll
         } else if opts.follow_pidfile.is_some() {
@@ -46,10 +60,15 @@ impl Supervisor {
             process_group: opts.process_group,
             on_success,
             warn_on_reap: opts.warn_on_reap,
+            main_name: spawn::name(&opts.command),
+            respawn_names: opts.respawn.iter().map(|c| spawn::name(c)).collect(),
         };
         Supervisor {
-            machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid })),
+            machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid }), others),
             signals,
+            respawn: opts.respawn.clone(),
+            inherited,
+            dir,
             me: nix::unistd::getpid().as_raw(),
             follow_pidfile: opts.follow_pidfile.clone(),
             warn_on_reap: opts.warn_on_reap,
@@ -133,8 +152,8 @@ impl Supervisor {
         match effect {
             Effect::Send { to: Target::Pid(pid), sig } => send(pid, sig),
             Effect::Send { to: Target::Group(pgid), sig } => send(-pgid, sig),
-            Effect::SignalLeftovers { sig, group, record } => {
-                let signalled = self.signal_leftovers(sig, group, record);
+            Effect::SignalLeftovers { sig, groups, record, skip } => {
+                let signalled = self.signal_leftovers(sig, &groups, record, &skip);
                 return record.then_some(Event::Signalled(signalled));
             }
             Effect::ListChildren => match procfs::children(self.me) {
@@ -142,18 +161,26 @@ impl Supervisor {
                 Err(e) => log::debug!("listing children: {e}"),
             },
             Effect::ReadPidfile => return Some(Event::Pidfile(self.read_pidfile())),
+            Effect::Spawn { index, delay } => {
+                let command = self.respawn.get(index).map_or(&[][..], |c| c.as_slice());
+                let result = spawn::spawn(command, &self.inherited, false, self.dir.as_deref())
+                    .map(|pid| Proc { pid, pgid: pid })
+                    .map_err(|e| e.message());
+                return Some(Event::Spawned { index, delay, result });
+            }
             Effect::Log(level, text) => log::log!(level, "{text}"),
         }
         None
     }
 
     /// Every process reaper is responsible for: as PID 1 the whole namespace; otherwise only
-    /// its own descendants, found afresh in /proc (never a process outside its tree). With
-    /// `record`, returns who got it, as /proc showed them.
-    fn signal_leftovers(&mut self, sig: i32, group: Option<i32>, record: bool) -> Vec<Id> {
+    /// its own descendants, found afresh in /proc (never a process outside its tree). Those in
+    /// `skip` got `sig` already and are left out, which as PID 1 means walking the tree too
+    /// instead of kill(-1). With `record`, returns who has it now, as /proc showed them.
+    fn signal_leftovers(&mut self, sig: i32, groups: &[i32], record: bool, skip: &[i32]) -> Vec<Id> {
         let ids =
             |pids: Vec<i32>| if record { pids.into_iter().map(procfs::id).collect() } else { Vec::new() };
-        if self.me == 1 {
+        if self.me == 1 && skip.is_empty() {
             // kill(-1) reaches every process in the namespace, also those outside our tree
             // (`docker exec`). The list taken just before it records who got the signal.
             let found =
@@ -163,7 +190,7 @@ impl Supervisor {
         }
         match procfs::descendants(self.me) {
             Ok(pids) => {
-                pids.iter().for_each(|&pid| send(pid, sig));
+                pids.iter().filter(|p| !skip.contains(p)).for_each(|&pid| send(pid, sig));
                 ids(pids)
             }
             Err(e) => {
@@ -171,11 +198,9 @@ impl Supervisor {
                 let level = if record { log::Level::Warn } else { log::Level::Debug };
                 log::log!(
                     level,
-                    "cannot list descendants in /proc ({e}); signalling only the command's process group"
+                    "cannot list descendants in /proc ({e}); signalling only the commands' process groups"
                 );
-                if let Some(g) = group {
-                    send(-g, sig);
-                }
+                groups.iter().for_each(|g| send(-g, sig));
                 Vec::new()
             }
         }

@@ -115,18 +115,6 @@ fn split_nul(raw: &[u8]) -> Vec<Vec<u8>> {
     raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }
 
-/// voluntary + nonvoluntary context switches of `pid`.
-fn context_switches(pid: i32) -> u64 {
-    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
-        .iter()
-        .map(|f| {
-            status_field(pid, f)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("no {f} for pid {pid}"))
-        })
-        .sum()
-}
-
 /// Fields of /proc/PID/stat after the command name: [state, ppid, pgrp, session, tty_nr,
 /// tpgid, ...]. Pids are as seen from the test's PID namespace.
 fn stat_fields(pid: i32) -> Vec<String> {

@@ -556,3 +556,15 @@ echo "zombies=0"
 pub fn adopted(out: &str) -> usize {
     out.split_whitespace().find_map(|w| w.strip_prefix("adopted=")).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
+
+/// voluntary + nonvoluntary context switches of `pid`.
+pub fn context_switches(pid: i32) -> u64 {
+    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+        .iter()
+        .map(|f| {
+            status_field(pid, f)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {f} for pid {pid}"))
+        })
+        .sum()
+}
