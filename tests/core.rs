@@ -292,6 +292,9 @@ fn death_by_signal_is_128_plus_n() {
             // SIGRTMIN+3, systemd's stop signal.
             (vec!["python3".into(), "-c".into(), py_kill(37)], 128 + 37),
         ] {
+            if want > 128 + 31 && skip_under_emulation("qemu-user renumbers real-time signals") {
+                continue;
+            }
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let (got, _, err) = run(mode, &args);
             assert_eq!(got, want, "{mode:?} {args:?}; stderr: {err}");
@@ -1014,6 +1017,9 @@ fn inherited_ignored_sigchld(mode: Mode) {
     });
     assert_eq!(code, 3, "{mode:?}: {err}");
 
+    if skip_under_emulation("qemu-user hands exec'd programs its own ignored-signal set") {
+        return;
+    }
     let baseline = cat_signal_state(&mut launcher(&["cat", "/proc/self/status"]));
     assert_ne!(baseline.1 & bit(libc::SIGCHLD), 0, "the wrapper ignores SIGCHLD");
     let got = cat_signal_state(&mut launcher(&[REAPER, "cat", "/proc/self/status"]));
