@@ -568,3 +568,16 @@ pub fn context_switches(pid: i32) -> u64 {
         })
         .sum()
 }
+
+/// True under qemu-user emulation (scripts/test-cross sets REAPER_EMULATED=1), after printing
+/// "skipped under qemu-user: WHY" straight to stderr: a test that would observe the emulator
+/// rather than reaper (qemu renumbers real-time signals, keeps its own signal masks in
+/// /proc/PID/status, can hang as PID 1 when the guest crashes) returns early on it.
+pub fn skip_under_emulation(why: &str) -> bool {
+    use std::io::Write;
+    let emulated = std::env::var_os("REAPER_EMULATED").is_some_and(|v| v == "1");
+    if emulated {
+        let _ = writeln!(std::io::stderr(), "skipped under qemu-user: {why}");
+    }
+    emulated
+}
