@@ -5,7 +5,8 @@
 //! [`options`] parses the command line, [`signals`] owns the signal mask and the signalfd,
 //! [`spawn`] starts the command, [`reap`] collects exited children and walks /proc,
 //! [`supervisor`] is the one state machine every mode runs, [`daemon`] detaches,
-//! [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes.
+//! [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes, [`ps`] lists the
+//! processes for `--ps`.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -15,6 +16,7 @@ pub mod daemon;
 pub mod error;
 pub mod options;
 pub mod pidfile;
+pub mod ps;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
@@ -36,6 +38,12 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
         Ok(Parsed::Run(o)) => *o,
         Ok(Parsed::Help) => return print(options::HELP),
         Ok(Parsed::Version) => return print(&format!("reaper {}\n", env!("CARGO_PKG_VERSION"))),
+        Ok(Parsed::Ps { max_zombies }) => {
+            return match ps::main(max_zombies) {
+                Ok(within_limit) => i32::from(!within_limit),
+                Err(e) => fail(&e),
+            };
+        }
         Err(e) => return fail(&e),
     };
     init_logging(&opts);

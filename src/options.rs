@@ -15,6 +15,7 @@ reaper - a tiny init for containers: forwards signals, reaps zombies, drains lef
 
 Usage: reaper [OPTIONS] [--] COMMAND [ARG...]
        reaper --pause [OPTIONS]
+       reaper --ps [--max-zombies N]
 
 Options end at the first non-option; COMMAND is looked up on PATH.
 
@@ -44,6 +45,11 @@ Daemons:
       --stderr FILE        append the daemon's stderr to FILE (default /dev/null)
       --wait-all           if the command exits 0, stay until all its descendants are gone [REAPER_WAIT_ALL]
       --follow-pidfile FILE  if the command exits 0, supervise the pid it wrote to FILE
+
+Diagnosis:
+      --ps                 list this PID namespace's processes as a tree: whose each zombie is,
+                           and whether PID 1 reaps orphans; runs no command
+      --max-zombies N      with --ps: exit 1 when more than N zombies exist (for HEALTHCHECK)
 
 Logging:
   -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
@@ -115,6 +121,10 @@ pub enum Parsed {
     Run(Box<Options>),
     Help,
     Version,
+    /// `--ps`: list the processes; no command runs.
+    Ps {
+        max_zombies: Option<u64>,
+    },
 }
 
 fn usage(msg: impl std::fmt::Display) -> Error {
@@ -138,6 +148,11 @@ where
     let mut stderr = None;
     let mut remap_from_flags = Vec::new();
     let mut rewrite_from_flags = Vec::new();
+    let mut ps = false;
+    let mut max_zombies = None;
+    // The first option that --ps does not take (environment variables do not count: a
+    // container's `docker exec /reaper --ps` inherits the image's REAPER_*).
+    let mut not_for_ps = None;
 
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -145,6 +160,13 @@ where
         let arg = p.next().map_err(usage)?;
         let Some(arg) = arg else { break };
         match arg {
+            Long("ps") | Long("max-zombies") | Value(_) => {}
+            Short(c) => not_for_ps = not_for_ps.or(Some(format!("-{c}"))),
+            Long(l) => not_for_ps = not_for_ps.or(Some(format!("--{l}"))),
+        }
+        match arg {
+            Long("ps") => ps = true,
+            Long("max-zombies") => max_zombies = Some(zombie_count(&text(p.value())?)?),
             Short('s') | Long("subreaper") => o.subreaper = true,
             Long("no-subreaper") => o.subreaper = false,
             Short('g') | Long("process-group") => o.process_group = true,
@@ -177,6 +199,15 @@ where
         }
     }
 
+    if ps {
+        return match not_for_ps {
+            _ if !o.command.is_empty() => Err(usage("--ps takes no COMMAND")),
+            Some(flag) => Err(usage(format!("--ps cannot be combined with {flag}"))),
+            None => Ok(Parsed::Ps { max_zombies }),
+        };
+    } else if max_zombies.is_some() {
+        return Err(usage("--max-zombies needs --ps"));
+    }
     if !remap_from_flags.is_empty() {
         o.remap_exit = remap_from_flags;
     }
@@ -307,6 +338,10 @@ fn boolean(v: &str) -> Result<bool, Error> {
 
 fn exit_code(v: &str) -> Result<u8, Error> {
     v.trim().parse::<u8>().map_err(|_| usage(format!("invalid exit code '{v}' (0-255)")))
+}
+
+fn zombie_count(v: &str) -> Result<u64, Error> {
+    v.trim().parse::<u64>().map_err(|_| usage(format!("invalid zombie count '{v}' (0 or more)")))
 }
 
 fn mode(v: &str) -> Result<u32, Error> {
