@@ -124,27 +124,27 @@ fn pid1(p: Option<&Proc>) -> String {
 }
 
 /// One line of the tree: the columns, the command indented two spaces per level, and the note.
-/// Cut to `width`; the command gives way first so that the note stays whole, down to its first
-/// 16 characters (a comm's length).
+/// The command is cut to fit `width`; the note, the answer to "whose zombie is this", is never
+/// cut, and the command beside it keeps at least 16 characters (a comm's length).
 fn line(p: &Proc, depth: usize, note: &str, width: usize) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "?".to_owned());
     let mut s = format!(
-        "{:>7} {:>7} {} {:>6} {:>5} {:depth$}",
+        "{:>7} {:>7} {} {:>6} {:>5} ",
         p.pid,
         p.ppid,
         p.state,
         opt(p.age.map(age)),
-        opt(p.uid.map(|u| u.to_string())),
-        "",
-        // Deeper than the line is wide shows nothing more, and would cost quadratic time.
-        depth = (depth * 2).min(width)
+        opt(p.uid.map(|u| u.to_string()))
     );
+    // Deeper than the line is wide shows nothing more (and would cost quadratic time).
+    let indent = (depth * 2).min(width.saturating_sub(s.len()));
+    s.extend(std::iter::repeat_n(' ', indent));
     let command = if p.cmdline.is_empty() { format!("[{}]", p.comm) } else { p.cmdline.clone() };
     let note = if note.is_empty() { String::new() } else { format!("  {note}") };
-    let room = width.saturating_sub(s.len() + note.chars().count()).max(16);
+    let room = width.saturating_sub(s.len() + note.len());
+    let room = if note.is_empty() { room } else { room.max(16) };
     s.extend(clean(&command).chars().take(room));
     s += &note;
-    let mut s: String = s.chars().take(width).collect();
     s.push('\n');
     s
 }
@@ -394,16 +394,22 @@ mod tests {
     }
 
     #[test]
-    fn lines_fit_the_width_and_the_command_gives_way_to_the_note() {
+    fn commands_are_cut_to_the_width_but_zombie_notes_never() {
         let long = "x".repeat(300);
         let procs = vec![proc(1, 0, 'S', "sh", &long), proc(2, 1, 'Z', "child", "")];
         let (text, _) = render(procs, 0, 50);
-        for l in lines(&text).iter().take(3) {
-            assert!(l.chars().count() <= 50, "{l:?}");
-        }
+        assert_eq!(lines(&text)[0].len(), 38);
         assert_eq!(lines(&text)[1], format!("      1       0 S     5s     0 {}", "x".repeat(19)));
-        // The zombie's note does not fit in 50 columns: the command stays whole, the note is cut.
-        assert_eq!(lines(&text)[2], "      2       1 Z     5s     0   [child]  zombie: ");
+        // The zombie's note does not fit in 50 columns: the command keeps 16 characters, the note
+        // stays whole.
+        let (text, _) = render(vec![proc(1, 0, 'S', "sh", &long), proc(2, 1, 'Z', "child", &long)], 0, 50);
+        assert_eq!(
+            lines(&text)[2],
+            format!(
+                "      2       1 Z     5s     0   {}  zombie: parent 1 (sh) has not called wait()",
+                "x".repeat(16)
+            )
+        );
     }
 
     #[test]

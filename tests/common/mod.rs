@@ -478,3 +478,22 @@ pub fn settled(pid: i32) -> bool {
         && comm(pid).as_deref() != Some("reaper")
         && std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| !d.flatten().any(locale))
 }
+
+/// A `Command` that runs in the PID and mount namespaces of `pid` (and in its user namespace
+/// when not root, as `reaper_cmd` made it): `nsenter_cmd(r.pid).arg(REAPER)`.
+pub fn nsenter_cmd(pid: i32) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg("--target").arg(pid.to_string());
+    if !is_root() {
+        c.args(["--user", "--preserve-credentials"]);
+    }
+    c.args(["--pid", "--mount", "--"]);
+    c.stdin(Stdio::null());
+    c.process_group(0);
+    c
+}
+
+/// `pid` as its own (innermost) PID namespace numbers it: the last field of NSpid.
+pub fn ns_pid(pid: i32) -> Option<i32> {
+    status_field(pid, "NSpid")?.split_whitespace().last()?.parse().ok()
+}
