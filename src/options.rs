@@ -150,9 +150,9 @@ where
     let mut rewrite_from_flags = Vec::new();
     let mut ps = false;
     let mut max_zombies = None;
-    // The first option that --ps does not take (environment variables do not count: a
-    // container's `docker exec /reaper --ps` inherits the image's REAPER_*).
-    let mut not_for_ps = None;
+    // An option --ps does not take (environment variables do not count: a container's
+    // `docker exec /reaper --ps` inherits the image's REAPER_*).
+    let mut not_for_ps = false;
 
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -161,8 +161,7 @@ where
         let Some(arg) = arg else { break };
         match arg {
             Long("ps") | Long("max-zombies") | Value(_) => {}
-            Short(c) => not_for_ps = not_for_ps.or(Some(format!("-{c}"))),
-            Long(l) => not_for_ps = not_for_ps.or(Some(format!("--{l}"))),
+            _ => not_for_ps = true,
         }
         match arg {
             Long("ps") => ps = true,
@@ -200,10 +199,12 @@ where
     }
 
     if ps {
-        return match not_for_ps {
-            _ if !o.command.is_empty() => Err(usage("--ps takes no COMMAND")),
-            Some(flag) => Err(usage(format!("--ps cannot be combined with {flag}"))),
-            None => Ok(Parsed::Ps { max_zombies }),
+        return if !o.command.is_empty() {
+            Err(usage("--ps takes no COMMAND"))
+        } else if not_for_ps {
+            Err(usage("--ps takes no other option than --max-zombies"))
+        } else {
+            Ok(Parsed::Ps { max_zombies })
         };
     } else if max_zombies.is_some() {
         return Err(usage("--max-zombies needs --ps"));
@@ -341,7 +342,7 @@ fn exit_code(v: &str) -> Result<u8, Error> {
 }
 
 fn zombie_count(v: &str) -> Result<u64, Error> {
-    v.trim().parse::<u64>().map_err(|_| usage(format!("invalid zombie count '{v}' (0 or more)")))
+    crate::ps::number(v.trim()).ok_or_else(|| usage(format!("invalid zombie count '{v}' (0 or more)")))
 }
 
 fn mode(v: &str) -> Result<u32, Error> {

@@ -143,53 +143,6 @@ impl Drop for Leak {
     }
 }
 
-/// One process line of the listing.
-#[derive(Debug)]
-struct Row<'a> {
-    pid: i32,
-    ppid: i32,
-    state: &'a str,
-    uid: &'a str,
-    depth: usize,
-    /// The command and the note.
-    text: &'a str,
-}
-
-/// The process lines: five columns, then the command indented two spaces per tree level.
-fn rows(out: &str) -> Vec<Row<'_>> {
-    out.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let mut rest = l;
-            let mut cols = Vec::new();
-            for _ in 0..5 {
-                rest = rest.trim_start();
-                let end = rest.find(' ')?;
-                cols.push(&rest[..end]);
-                rest = &rest[end + 1..];
-            }
-            let text = rest.trim_start();
-            Some(Row {
-                pid: cols[0].parse().ok()?,
-                ppid: cols[1].parse().ok()?,
-                state: cols[2],
-                uid: cols[4],
-                depth: (rest.len() - text.len()) / 2,
-                text,
-            })
-        })
-        .collect()
-}
-
-/// The row of `pid` and its index, or a panic showing the listing.
-fn row<'a>(out: &'a str, pid: i32) -> (usize, Row<'a>) {
-    rows(out)
-        .into_iter()
-        .enumerate()
-        .find(|(_, r)| r.pid == pid)
-        .unwrap_or_else(|| panic!("no {pid}:\n{out}"))
-}
-
 /// `child` is listed after `parent`, one level deeper, naming it as its parent.
 fn assert_under(out: &str, child: i32, parent: i32) {
     let ((ci, c), (pi, p)) = (row(out, child), row(out, parent));
@@ -202,9 +155,6 @@ fn tree(out: &str) -> Vec<&str> {
     let head = &lines[..lines.len().saturating_sub(2)];
     head.iter().copied().filter(|l| !l.contains("  zombie: ") && !l.contains("  subreaper: ")).collect()
 }
-
-const NOT_AN_INIT: &str = "which does not reap orphans: processes whose parent exits will stay zombies. \
-                           Run it under reaper.";
 
 #[test]
 fn the_zombie_names_its_parent_and_the_orphan_sits_under_reaper() {
@@ -302,10 +252,10 @@ fn usage_errors() {
     for (args, message) in [
         (&["--ps", "sleep", "1"][..], "--ps takes no COMMAND"),
         (&["--ps", "--", "true"], "--ps takes no COMMAND"),
-        (&["--ps", "--pause"], "--ps cannot be combined with --pause"),
-        (&["--daemon", "--ps"], "--ps cannot be combined with --daemon"),
-        (&["--ps", "--wait-all"], "--ps cannot be combined with --wait-all"),
-        (&["--ps", "--pidfile", "/tmp/x"], "--ps cannot be combined with --pidfile"),
+        (&["--ps", "--pause"], "--ps takes no other option than --max-zombies"),
+        (&["--daemon", "--ps"], "--ps takes no other option than --max-zombies"),
+        (&["--ps", "--wait-all"], "--ps takes no other option than --max-zombies"),
+        (&["--ps", "--pidfile", "/tmp/x"], "--ps takes no other option than --max-zombies"),
         (&["--max-zombies", "1", "--", "true"], "--max-zombies needs --ps"),
         (&["--max-zombies", "1"], "--max-zombies needs --ps"),
         (&["--ps", "--max-zombies", "x"], "invalid zombie count 'x' (0 or more)"),
