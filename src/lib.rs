@@ -6,7 +6,8 @@
 //! mask and dispositions (and gives the inherited ones back), [`sigfd`] is the signalfd,
 //! [`spawn`] starts the command, [`reap`] collects exited children, [`procfs`] walks /proc,
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
-//! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes.
+//! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes,
+//! [`ps`] lists the processes for `--ps`.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +18,7 @@ pub mod error;
 pub mod options;
 pub mod pidfile;
 pub mod procfs;
+pub mod ps;
 pub mod reap;
 pub mod sigfd;
 pub mod sigmask;
@@ -44,6 +46,12 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
         Ok(Parsed::Run(o)) => *o,
         Ok(Parsed::Help) => return print(options::HELP),
         Ok(Parsed::Version) => return print(options::VERSION),
+        Ok(Parsed::Ps { max_zombies }) => {
+            return match ps::main(max_zombies) {
+                Ok(within_limit) => i32::from(!within_limit),
+                Err(e) => fail(&e),
+            };
+        }
         Err(e) => return fail(&e),
     };
     init_logging(&opts);

@@ -15,6 +15,7 @@ reaper - a tiny init for containers: forwards signals, reaps zombies, drains lef
 
 Usage: reaper [OPTIONS] [--also CMDLINE]... [--respawn CMDLINE]... [--] COMMAND [ARG...]
        reaper --pause [OPTIONS]
+       reaper --ps [--max-zombies N]
 
 Options end at the first non-option; COMMAND is looked up on PATH.
 
@@ -53,6 +54,11 @@ Daemons:
       --stderr FILE        append the daemon's stderr to FILE (default /dev/null)
       --wait-all           if the command exits 0, stay until all its descendants are gone [REAPER_WAIT_ALL]
       --follow-pidfile FILE  if the command exits 0, supervise the pid it wrote to FILE [REAPER_FOLLOW_PIDFILE]
+
+Diagnosis:
+      --ps                 list this PID namespace's processes as a tree: whose each zombie is,
+                           and whether PID 1 reaps orphans; runs no command
+      --max-zombies N      with --ps: exit 1 when more than N zombies exist (for HEALTHCHECK)
 
 Logging:
   -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
@@ -135,6 +141,10 @@ pub enum Parsed {
     Run(Box<Options>),
     Help,
     Version,
+    /// `--ps`: list the processes; no command runs.
+    Ps {
+        max_zombies: Option<u64>,
+    },
 }
 
 fn usage(msg: impl std::fmt::Display) -> Error {
@@ -158,6 +168,11 @@ where
     let mut stderr = None;
     let mut remap_from_flags = Vec::new();
     let mut rewrite_from_flags = Vec::new();
+    let mut ps = false;
+    let mut max_zombies = None;
+    // An option --ps does not take (environment variables do not count: a container's
+    // `docker exec /reaper --ps` inherits the image's REAPER_*).
+    let mut not_for_ps = false;
 
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -165,6 +180,12 @@ where
         let arg = p.next().map_err(usage)?;
         let Some(arg) = arg else { break };
         match arg {
+            Long("ps") | Long("max-zombies") | Value(_) => {}
+            _ => not_for_ps = true,
+        }
+        match arg {
+            Long("ps") => ps = true,
+            Long("max-zombies") => max_zombies = Some(zombie_count(&text(p.value())?)?),
             Short('s') | Long("subreaper") => o.subreaper = true,
             Long("no-subreaper") => o.subreaper = false,
             Short('g') | Long("process-group") => o.process_group = true,
@@ -199,6 +220,17 @@ where
         }
     }
 
+    if ps {
+        return if !o.command.is_empty() {
+            Err(usage("--ps takes no COMMAND"))
+        } else if not_for_ps {
+            Err(usage("--ps takes no other option than --max-zombies"))
+        } else {
+            Ok(Parsed::Ps { max_zombies })
+        };
+    } else if max_zombies.is_some() {
+        return Err(usage("--max-zombies needs --ps"));
+    }
     if !remap_from_flags.is_empty() {
         o.remap_exit = remap_from_flags;
     }
@@ -341,6 +373,10 @@ fn boolean(v: &str) -> Result<bool, Error> {
 
 fn exit_code(v: &str) -> Result<u8, Error> {
     v.trim().parse::<u8>().map_err(|_| usage(format!("invalid exit code '{v}' (0-255)")))
+}
+
+fn zombie_count(v: &str) -> Result<u64, Error> {
+    crate::ps::number(v.trim()).ok_or_else(|| usage(format!("invalid zombie count '{v}' (0 or more)")))
 }
 
 fn mode(v: &str) -> Result<u32, Error> {

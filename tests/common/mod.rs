@@ -9,6 +9,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod docker;
+
 pub const REAPER: &str = env!("CARGO_BIN_EXE_reaper");
 
 /// How reaper is started.
@@ -581,3 +583,72 @@ pub fn skip_under_emulation(why: &str) -> bool {
     }
     emulated
 }
+/// A `Command` that runs in the PID and mount namespaces of `pid` (and in its user namespace
+/// when not root, as `reaper_cmd` made it): `nsenter_cmd(r.pid).arg(REAPER)`.
+pub fn nsenter_cmd(pid: i32) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg("--target").arg(pid.to_string());
+    if !is_root() {
+        c.args(["--user", "--preserve-credentials"]);
+    }
+    c.args(["--pid", "--mount", "--"]);
+    c.stdin(Stdio::null());
+    c.process_group(0);
+    c
+}
+
+/// `pid` as its own (innermost) PID namespace numbers it: the last field of NSpid.
+pub fn ns_pid(pid: i32) -> Option<i32> {
+    status_field(pid, "NSpid")?.split_whitespace().last()?.parse().ok()
+}
+
+/// One process line of the listing.
+#[derive(Debug)]
+pub struct Row<'a> {
+    pub pid: i32,
+    pub ppid: i32,
+    pub state: &'a str,
+    pub uid: &'a str,
+    pub depth: usize,
+    /// The command and the note.
+    pub text: &'a str,
+}
+
+/// The process lines: five columns, then the command indented two spaces per tree level.
+pub fn rows(out: &str) -> Vec<Row<'_>> {
+    out.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut rest = l;
+            let mut cols = Vec::new();
+            for _ in 0..5 {
+                rest = rest.trim_start();
+                let end = rest.find(' ')?;
+                cols.push(&rest[..end]);
+                rest = &rest[end + 1..];
+            }
+            let text = rest.trim_start();
+            Some(Row {
+                pid: cols[0].parse().ok()?,
+                ppid: cols[1].parse().ok()?,
+                state: cols[2],
+                uid: cols[4],
+                depth: (rest.len() - text.len()) / 2,
+                text,
+            })
+        })
+        .collect()
+}
+
+/// The row of `pid` and its index, or a panic showing the listing.
+pub fn row<'a>(out: &'a str, pid: i32) -> (usize, Row<'a>) {
+    rows(out)
+        .into_iter()
+        .enumerate()
+        .find(|(_, r)| r.pid == pid)
+        .unwrap_or_else(|| panic!("no {pid}:\n{out}"))
+}
+
+/// The end of the summary `reaper --ps` prints when PID 1 is no init.
+pub const NOT_AN_INIT: &str = "which does not reap orphans: processes whose parent exits will stay zombies. \
+                           Run it under reaper.";

@@ -1,0 +1,539 @@
+//! `reaper --ps`: the processes of this PID namespace as a tree, whose each zombie is, and
+//! whether PID 1 reaps orphans. [`render`] is pure (records in, text out); [`read_proc`] is
+//! the thin layer that fills the records from /proc.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+
+use crate::error::Error;
+
+/// What could be read about one process. Fields that could not be read keep their defaults
+/// (`?` state, no uid, no age): a process is listed with what is readable, never an error.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Proc {
+    pub pid: i32,
+    /// 0 when the parent is outside this PID namespace (or unknown).
+    pub ppid: i32,
+    /// The state letter of /proc/PID/stat (R, S, D, Z, T, …).
+    pub state: char,
+    pub comm: String,
+    /// The arguments joined by spaces; empty for zombies and kernel threads.
+    pub cmdline: String,
+    pub uid: Option<u32>,
+    /// Seconds since the process started.
+    pub age: Option<u64>,
+    /// Its /proc/PID/exe is the same file (device and inode) as ours: it is reaper.
+    pub reaper: bool,
+}
+
+/// PID 1 names (comm: the executable's file name) that reap orphans. By name only: a look-alike
+/// would pass, but an init in a container is what the image put there, and comm is all /proc
+/// shows without privilege.
+const INITS: [&str; 12] = [
+    "reaper",
+    "tini",
+    "tini-static",
+    "docker-init",
+    "dumb-init",
+    "catatonit",
+    "podman-init",
+    "s6-svscan",
+    "runit",
+    "pause",
+    "systemd",
+    "init",
+];
+
+/// The listing of `procs` (any order) for a terminal `width` columns wide, and the number of
+/// zombies.
+pub fn render(mut procs: Vec<Proc>, width: usize) -> (String, usize) {
+    // Insertion sort: /proc lists processes in pid order already, so this is one pass there,
+    // and it costs none of the 2 KB of binary that the standard sort does.
+    for i in 1..procs.len() {
+        let mut j = i;
+        while j > 0 && procs[j - 1].pid > procs[j].pid {
+            procs.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    let n = procs.len();
+    let find = |pid: i32| procs.binary_search_by_key(&pid, |p| p.pid).ok();
+    // The tree as linked lists: first child and next sibling, in pid order; `top` heads the
+    // processes whose parent is not listed.
+    const NONE: usize = usize::MAX;
+    let (mut first, mut next, mut top) = (vec![NONE; n], vec![NONE; n], NONE);
+    for i in (0..n).rev() {
+        let head = match find(procs[i].ppid) {
+            Some(j) => &mut first[j],
+            None => &mut top,
+        };
+        next[i] = *head;
+        *head = i;
+    }
+    let mut out = String::from("    PID    PPID S    AGE   UID COMMAND\n");
+    let (mut listed, mut zombies) = (0, 0);
+    // Depth-first, iteratively (a chain of thousands must not overflow the stack). Each process
+    // is in one list, so none is listed twice. (Parent links read at different instants could,
+    // with a pid reused meanwhile, form a cycle; its members, unreachable, are left out.)
+    let mut stack = vec![(top, 0)];
+    while let Some((i, depth)) = stack.pop() {
+        if i == NONE {
+            continue;
+        }
+        listed += 1;
+        let p = &procs[i];
+        let note = if p.state == 'Z' {
+            zombies += 1;
+            match find(p.ppid) {
+                Some(j) => {
+                    format!("zombie: parent {} ({}) has not called wait()", p.ppid, procs[j].comm)
+                }
+                None => "zombie: its parent is outside this PID namespace".to_owned(),
+            }
+        } else if p.reaper && p.pid != 1 && !p.cmdline.split(' ').any(|a| a == "--ps") {
+            // A reaper that is not PID 1 is a subreaper, unless it is a listing like this one.
+            "subreaper: reaps the orphans below it".to_owned()
+        } else {
+            String::new()
+        };
+        line(&mut out, p, depth, &note, width);
+        stack.extend([(next[i], depth), (first[i], depth + 1)]);
+    }
+    out += &format!(
+        "{listed} process{}, {zombies} zombie{}\n{}\n",
+        if listed == 1 { "" } else { "es" },
+        if zombies == 1 { "" } else { "s" },
+        pid1(find(1).map(|i| &procs[i]))
+    );
+    (out, zombies)
+}
+
+/// The summary's verdict on PID 1.
+fn pid1(p: Option<&Proc>) -> String {
+    let Some(p) = p else {
+        return "PID 1 is not visible in /proc.".to_owned();
+    };
+    let name = &p.comm;
+    if p.reaper {
+        "PID 1 is reaper: it reaps orphans.".to_owned()
+    } else if INITS.contains(&name.as_str()) {
+        format!("PID 1 is {name}, an init: it reaps orphans.")
+    } else {
+        format!(
+            "PID 1 is {name}, which does not reap orphans: processes whose parent exits will stay \
+             zombies. Run it under reaper."
+        )
+    }
+}
+
+/// One line of the tree onto `out`: the columns, the command indented two spaces per level,
+/// and the note. The command is cut to fit `width`; the note, the answer to "whose zombie is
+/// this", is never cut, and the command beside it keeps at least 16 characters (a comm's).
+fn line(out: &mut String, p: &Proc, depth: usize, note: &str, width: usize) {
+    let start = out.len();
+    let age = p.age.map_or_else(|| "?".to_owned(), age);
+    let uid = p.uid.map_or_else(|| "?".to_owned(), |u| u.to_string());
+    *out += &format!("{:>7} {:>7} {} {age:>6} {uid:>5} ", p.pid, p.ppid, p.state);
+    // Deeper than the line is wide shows nothing more (and would cost quadratic time).
+    let used = out.len() - start;
+    out.extend(std::iter::repeat_n(' ', (depth * 2).min(width.saturating_sub(used))));
+    let used = out.len() - start + if note.is_empty() { 0 } else { note.len() + 2 };
+    let room = width.saturating_sub(used);
+    let room = if note.is_empty() { room } else { room.max(16) };
+    let bracketed;
+    let command = if p.cmdline.is_empty() {
+        bracketed = format!("[{}]", p.comm);
+        &bracketed
+    } else {
+        &p.cmdline
+    };
+    let end = command.char_indices().nth(room).map_or(command.len(), |(i, _)| i);
+    *out += &command[..end];
+    if !note.is_empty() {
+        *out += "  ";
+        *out += note;
+    }
+    out.push('\n');
+}
+
+/// Text from /proc as one printable line: NULs (between arguments) become spaces, control
+/// characters (a newline in an argument, an escape sequence, C1 controls too) become `?`, so
+/// that each process is one line and nothing drives the terminal.
+pub fn clean(mut bytes: Vec<u8>) -> String {
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            0 => bytes[i] = b' ',
+            ..0x20 | 0x7f => bytes[i] = b'?',
+            // U+0080..U+009F: 0xC2, then 0x80..0x9F.
+            0x80..=0x9f if i > 0 && bytes[i - 1] == 0xc2 => {
+                bytes[i - 1] = b'?';
+                bytes[i] = b'?';
+            }
+            _ => {}
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `42s`, `12m05s`, `3h07m`, `12d03h`: two units at most, at most 6 columns below 1000 days.
+pub fn age(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s:02}s"),
+        (0, _, _) => format!("{h}h{m:02}m"),
+        _ => format!("{d}d{h:02}h"),
+    }
+}
+
+/// A decimal number (by hand: each integer type's `parse` costs binary size).
+pub fn number(s: &str) -> Option<u64> {
+    let digit = |b: u8| Some(b.wrapping_sub(b'0')).filter(|d| *d < 10);
+    s.bytes().try_fold(None, |n: Option<u64>, b| {
+        Some(n.unwrap_or(0).checked_mul(10)?.checked_add(digit(b)?.into()))
+    })?
+}
+
+/// /proc/PID/stat: (comm, state, ppid, starttime in clock ticks after boot). The comm may hold
+/// spaces and parentheses, so it runs from the first `(` to the last `)`.
+pub fn parse_stat(stat: &str) -> Option<(String, char, i32, u64)> {
+    let comm = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?;
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = i32::try_from(number(fields.next()?)?).ok()?;
+    // starttime is field 22 of stat(5); the state is field 3.
+    let start = number(fields.nth(22 - 3 - 2)?)?;
+    Some((comm.to_owned(), state, ppid, start))
+}
+
+/// The real uid: the first number of the `Uid:` line of /proc/PID/status.
+pub fn parse_uid(status: &str) -> Option<u32> {
+    let uid =
+        number(status.split('\n').find_map(|l| l.strip_prefix("Uid:"))?.split_ascii_whitespace().next()?)?;
+    u32::try_from(uid).ok()
+}
+
+/// /proc/uptime's first number in hundredths of a second (by hand: float parsing costs binary
+/// size, and the kernel always prints two decimals).
+pub fn parse_uptime(uptime: &str) -> Option<u64> {
+    let (secs, frac) = uptime.split_ascii_whitespace().next()?.split_once('.')?;
+    number(secs)?.checked_mul(100)?.checked_add(number(frac.get(..2)?)?)
+}
+
+/// Seconds between a start time in clock ticks after boot and an uptime in hundredths.
+pub fn age_secs(start_ticks: u64, uptime_cs: u64, hz: u64) -> u64 {
+    uptime_cs.saturating_sub(start_ticks.saturating_mul(100) / hz.max(1)) / 100
+}
+
+/// Reads a /proc file into `buf`. Not `std::fs::read`: that stats the file first for a size
+/// procfs does not know, and reads once more to see the end. procfs fills each read(2) as far
+/// as the file goes, so a short read is the end: open, read, close. (No EINTR: reaper keeps
+/// every signal blocked.)
+fn slurp(path: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    buf.clear();
+    loop {
+        let len = buf.len();
+        buf.resize(len + 4096, 0);
+        match file.read(&mut buf[len..]) {
+            Ok(n) => {
+                buf.truncate(len + n);
+                if n < 4096 {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Every process in /proc. Fails only when /proc itself is missing or unreadable.
+pub fn read_proc() -> Result<Vec<Proc>, Error> {
+    let unreadable = |what, e| Error::Start(format!("/proc is not mounted or not readable: {what}: {e}"));
+    let mut buf = Vec::new();
+    slurp("/proc/uptime", &mut buf).map_err(|e| unreadable("/proc/uptime", e))?;
+    // Unparsable (never seen): every age shows as `?`.
+    let uptime = parse_uptime(&String::from_utf8_lossy(&buf));
+    // sysconf(_SC_CLK_TCK) reads the same auxiliary vector entry, and in musl it pulls in the
+    // whole sysconf table (1 KB).
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let hz = match unsafe { libc::getauxval(libc::AT_CLKTCK) } {
+        0 => 100,
+        hz => hz,
+    };
+    let id = |path: &str| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    let me = id("/proc/self/exe");
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").map_err(|e| unreadable("/proc", e))?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(number).and_then(|n| i32::try_from(n).ok())
+        else {
+            continue;
+        };
+        let mut path = format!("/proc/{pid}/");
+        let dir = path.len();
+        let mut p = Proc { pid, state: '?', ..Proc::default() };
+        match slurp(name(&mut path, dir, "stat"), &mut buf) {
+            Ok(()) => {
+                if let Some((comm, state, ppid, start)) = parse_stat(&String::from_utf8_lossy(&buf)) {
+                    (p.comm, p.state, p.ppid, p.age) =
+                        (comm, state, ppid, uptime.map(|u| age_secs(start, u, hz)));
+                }
+            }
+            // It exited since readdir: nothing to show.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(_) => {}
+        }
+        if slurp(name(&mut path, dir, "status"), &mut buf).is_ok() {
+            p.uid = parse_uid(&String::from_utf8_lossy(&buf));
+        }
+        if slurp(name(&mut path, dir, "cmdline"), &mut buf).is_ok() {
+            if buf.last() == Some(&0) {
+                buf.pop();
+            }
+            p.cmdline = clean(std::mem::take(&mut buf));
+        }
+        // Needs ptrace access (same user, or CAP_SYS_PTRACE); without it: not known as reaper.
+        p.reaper = me.is_some() && id(name(&mut path, dir, "exe")) == me;
+        procs.push(p);
+    }
+    Ok(procs)
+}
+
+/// `path` cut back to its first `dir` bytes, then `file`: one allocation for every path.
+fn name<'a>(path: &'a mut String, dir: usize, file: &str) -> &'a str {
+    path.truncate(dir);
+    path.push_str(file);
+    path
+}
+
+/// Columns of the terminal on stdout, or 80 when stdout is not a terminal.
+fn width() -> usize {
+    // SAFETY: winsize is plain old data; TIOCGWINSZ fills it in or fails.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: ioctl(TIOCGWINSZ) with a valid pointer to a winsize.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 { ws.ws_col as usize } else { 80 }
+}
+
+/// Prints the listing. `Ok(false)` when there are more than `max_zombies` zombies.
+pub fn main(max_zombies: Option<u64>) -> Result<bool, Error> {
+    let (text, zombies) = render(read_proc()?, width());
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    match max_zombies {
+        Some(max) if zombies as u64 > max => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "reaper: {zombies} zombie{}, more than --max-zombies {max}",
+                if zombies == 1 { "" } else { "s" }
+            );
+            Ok(false)
+        }
+        _ => Ok(true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc(pid: i32, ppid: i32, state: char, comm: &str, cmdline: &str) -> Proc {
+        Proc {
+            pid,
+            ppid,
+            state,
+            comm: comm.into(),
+            cmdline: cmdline.into(),
+            uid: Some(0),
+            age: Some(5),
+            reaper: false,
+        }
+    }
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().collect()
+    }
+
+    #[test]
+    fn stat_with_spaces_and_parentheses_in_comm() {
+        let stat = "17 (a) b (c)) S 1 17 17 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 200";
+        assert_eq!(parse_stat(stat), Some(("a) b (c)".into(), 'S', 1, 4242)));
+        assert_eq!(parse_stat("17 (x) Z 3"), None);
+        assert_eq!(parse_stat(""), None);
+        assert_eq!(parse_stat(") ("), None);
+    }
+
+    #[test]
+    fn uid_uptime_and_age() {
+        assert_eq!(parse_uid("Name:\tx\nUid:\t1000\t1001\t1000\t1000\nGid:\t0\n"), Some(1000));
+        assert_eq!(parse_uid("Name:\tx\n"), None);
+        assert_eq!(parse_uptime("12345.67 999.00\n"), Some(1_234_567));
+        assert_eq!(parse_uptime("garbage"), None);
+        // Started at tick 1000 (10 s after boot at 100 Hz), uptime 72.5 s: 62 s old.
+        assert_eq!(age_secs(1000, 7250, 100), 62);
+        assert_eq!(age_secs(u64::MAX, 100, 100), 0);
+        assert_eq!(age_secs(5, 100, 0), 0);
+        let ages: Vec<String> = [0, 59, 60, 3599, 3600, 86399, 86400 * 12 + 3 * 3600].map(age).into();
+        assert_eq!(ages, ["0s", "59s", "1m00s", "59m59s", "1h00m", "23h59m", "12d03h"]);
+    }
+
+    #[test]
+    fn tree_indents_children_under_their_parent_in_pid_order() {
+        let procs = vec![
+            proc(30, 1, 'S', "c", "c"),
+            proc(1, 0, 'S', "init", "/sbin/init"),
+            proc(20, 10, 'S', "b", "b --x"),
+            proc(10, 1, 'S', "a", "a"),
+            proc(99, 0, 'R', "exec", "exec'd from outside"),
+        ];
+        let (text, zombies) = render(procs, 80);
+        assert_eq!(zombies, 0);
+        assert_eq!(
+            lines(&text),
+            [
+                "    PID    PPID S    AGE   UID COMMAND",
+                "      1       0 S     5s     0 /sbin/init",
+                "     10       1 S     5s     0   a",
+                "     20      10 S     5s     0     b --x",
+                "     30       1 S     5s     0   c",
+                "     99       0 R     5s     0 exec'd from outside",
+                "5 processes, 0 zombies",
+                "PID 1 is init, an init: it reaps orphans.",
+            ]
+        );
+    }
+
+    #[test]
+    fn zombies_name_their_parent_and_pid1_that_is_no_init_is_called_out() {
+        let procs = vec![
+            proc(1, 0, 'S', "python3", "python3 app.py"),
+            proc(17, 1, 'S', "python3", "python3 worker.py"),
+            proc(18, 17, 'Z', "sh", ""),
+            proc(19, 1, 'Z', "curl", ""),
+            proc(20, 0, 'Z', "probe", ""),
+        ];
+        let (text, zombies) = render(procs, 200);
+        assert_eq!(zombies, 3);
+        let l = lines(&text);
+        assert_eq!(
+            l[3],
+            "     18      17 Z     5s     0     [sh]  zombie: parent 17 (python3) has not called wait()"
+        );
+        assert_eq!(
+            l[4],
+            "     19       1 Z     5s     0   [curl]  zombie: parent 1 (python3) has not called wait()"
+        );
+        assert_eq!(
+            l[5],
+            "     20       0 Z     5s     0 [probe]  zombie: its parent is outside this PID namespace"
+        );
+        assert_eq!(l[6], "5 processes, 3 zombies");
+        assert_eq!(
+            l[7],
+            "PID 1 is python3, which does not reap orphans: processes whose parent exits will stay \
+             zombies. Run it under reaper."
+        );
+    }
+
+    #[test]
+    fn pid1_verdicts() {
+        let reaper = Proc { reaper: true, ..proc(1, 0, 'S', "reaper", "/reaper -- app") };
+        assert_eq!(pid1(Some(&reaper)), "PID 1 is reaper: it reaps orphans.");
+        for (comm, cmdline) in
+            [("tini", "/tini -- x"), ("docker-init", "/sbin/docker-init -- x"), ("catatonit", "/catatonit")]
+        {
+            assert!(pid1(Some(&proc(1, 0, 'S', comm, cmdline))).ends_with(", an init: it reaps orphans."));
+        }
+        assert!(
+            pid1(Some(&proc(1, 0, 'S', "sleep", "sleep 1000"))).starts_with("PID 1 is sleep, which does not")
+        );
+        assert_eq!(pid1(None), "PID 1 is not visible in /proc.");
+    }
+
+    #[test]
+    fn other_reapers_are_subreapers_but_not_the_listing_itself() {
+        let r = |pid, ppid, cmdline: &str| Proc { reaper: true, ..proc(pid, ppid, 'S', "reaper", cmdline) };
+        let procs = vec![
+            r(1, 0, "/reaper -- sh"),
+            r(5, 1, "/reaper -- app"),
+            r(6, 1, "/reaper --ps"),
+            r(7, 1, "/reaper -v --ps --max-zombies 3"),
+        ];
+        let (text, _) = render(procs, 100);
+        let l = lines(&text);
+        assert!(!l[1].contains("subreaper"), "{text}");
+        assert!(l[2].ends_with("/reaper -- app  subreaper: reaps the orphans below it"), "{text}");
+        assert!(!l[3].contains("subreaper") && !l[4].contains("subreaper"), "{text}");
+    }
+
+    #[test]
+    fn commands_are_cut_to_the_width_but_zombie_notes_never() {
+        let long = "x".repeat(300);
+        let procs = vec![proc(1, 0, 'S', "sh", &long), proc(2, 1, 'Z', "child", "")];
+        let (text, _) = render(procs, 50);
+        assert_eq!(lines(&text)[0].len(), 38);
+        assert_eq!(lines(&text)[1], format!("      1       0 S     5s     0 {}", "x".repeat(19)));
+        // The zombie's note does not fit in 50 columns: the command keeps 16 characters, the note
+        // stays whole.
+        let (text, _) = render(vec![proc(1, 0, 'S', "sh", &long), proc(2, 1, 'Z', "child", &long)], 50);
+        assert_eq!(
+            lines(&text)[2],
+            format!(
+                "      2       1 Z     5s     0   {}  zombie: parent 1 (sh) has not called wait()",
+                "x".repeat(16)
+            )
+        );
+    }
+
+    #[test]
+    fn unreadable_fields_show_as_question_marks_and_control_characters_are_replaced() {
+        let procs = vec![
+            Proc { pid: 1, state: '?', ..Proc::default() },
+            proc(2, 1, 'S', "evil", &clean(b"printf\0\x1b[2J\nrm\xc2\x9b1m\xc2\xa0\xff".to_vec())),
+            Proc { cmdline: String::new(), ..proc(3, 1, 'I', "kworker/0:1", "") },
+        ];
+        let (text, _) = render(procs, 80);
+        let l = lines(&text);
+        assert_eq!(l[1], "      1       0 ?      ?     ? []");
+        assert_eq!(l[2], "      2       1 S     5s     0   printf ?[2J?rm??1m\u{a0}\u{fffd}");
+        assert_eq!(l[3], "      3       1 I     5s     0   [kworker/0:1]");
+    }
+
+    #[test]
+    fn a_parent_cycle_is_left_out_and_does_not_hang() {
+        let procs = vec![proc(5, 6, 'S', "a", "a"), proc(6, 5, 'S', "b", "b"), proc(7, 7, 'S', "c", "c")];
+        let (text, _) = render(procs, 80);
+        assert_eq!(lines(&text)[1..], ["0 processes, 0 zombies", "PID 1 is not visible in /proc."]);
+    }
+
+    #[test]
+    fn a_deep_chain_does_not_overflow_the_stack() {
+        let procs: Vec<Proc> = (1..20_000).map(|p| proc(p, p - 1, 'S', "s", "s")).collect();
+        let (text, _) = render(procs, 80);
+        assert!(text.contains("19999 processes, 0 zombies"));
+    }
+
+    #[test]
+    fn the_options() {
+        use crate::options::{Parsed, parse_with_env};
+        use std::ffi::OsStr;
+        let parse = |args: &[&str]| {
+            let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+            parse_with_env(&args, &[("REAPER_PAUSE", OsStr::new("1"))])
+        };
+        assert_eq!(parse(&["--ps"]).unwrap(), Parsed::Ps { max_zombies: None });
+        assert_eq!(parse(&["--max-zombies", "20", "--ps"]).unwrap(), Parsed::Ps { max_zombies: Some(20) });
+        for (args, message) in [
+            (&["--ps", "sleep", "1"][..], "--ps takes no COMMAND"),
+            (&["--ps", "--", "sleep"], "--ps takes no COMMAND"),
+            (&["--ps", "--pause"], "--ps takes no other option than --max-zombies"),
+            (&["-d", "--ps"], "--ps takes no other option than --max-zombies"),
+            (&["--max-zombies", "1", "--", "true"], "--max-zombies needs --ps"),
+            (&["--ps", "--max-zombies", "-1"], "invalid zombie count '-1' (0 or more)"),
+        ] {
+            assert_eq!(parse(args).unwrap_err().message(), message, "{args:?}");
+        }
+    }
+}
