@@ -6,7 +6,8 @@
 //! mask and dispositions (and gives the inherited ones back), [`sigfd`] is the signalfd,
 //! [`spawn`] starts the command, [`reap`] collects exited children, [`procfs`] walks /proc,
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
-//! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes.
+//! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes,
+//! [`sleep`] is `reaper --sleep`.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -21,6 +22,7 @@ pub mod reap;
 pub mod sigfd;
 pub mod sigmask;
 pub mod signals;
+pub mod sleep;
 pub mod spawn;
 pub mod state;
 pub mod supervisor;
@@ -41,6 +43,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     fill_stdio();
     let mut opts = match options::parse(args.into_iter().skip(1), |k| std::env::var_os(k)) {
         Ok(Parsed::Run(o)) => *o,
+        Ok(Parsed::Sleep(duration)) => return sleep::sleep(duration),
         Ok(Parsed::Help) => return print(options::HELP),
         Ok(Parsed::Version) => return print(options::VERSION),
         Err(e) => return fail(&e),

@@ -46,6 +46,7 @@ impl Supervisor {
             process_group: opts.process_group,
             on_success,
             warn_on_reap: opts.warn_on_reap,
+            stop_delay: opts.stop_delay,
         };
         Supervisor {
             machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid })),
