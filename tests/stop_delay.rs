@@ -103,6 +103,14 @@ fn term_held(r: &Reaper, dir: &Path, delay: &str) -> f64 {
     sent
 }
 
+/// Sends `sig` to reaper during the delay and checks it reaches the command at once.
+fn passes_at_once(r: &Reaper, dir: &Path, sig: i32) {
+    let sent = mono();
+    r.signal(sig);
+    let took = got(dir, sig) - sent;
+    assert!(took < PROMPT, "signal {sig} took {took:.3} s to reach the command");
+}
+
 // The held TERM reaches the command no earlier than the delay after it was sent, and the
 // command keeps working (heartbeats) all that time; then its TERM handler's status is reaper's.
 both_modes!(term_reaches_the_command_only_after_the_delay, |mode| {
@@ -123,10 +131,7 @@ both_modes!(term_reaches_the_command_only_after_the_delay, |mode| {
 both_modes!(a_second_term_is_forwarded_at_once, |mode| {
     let (mut r, _g, dir) = start_probe(mode, "second", &["--stop-delay", "10s"], &[(libc::SIGTERM, 42)]);
     term_held(&r, &dir, "10s");
-    let again = mono();
-    r.signal(libc::SIGTERM);
-    let took = got(&dir, libc::SIGTERM) - again;
-    assert!(took < PROMPT, "the second TERM took {took:.3} s to arrive");
+    passes_at_once(&r, &dir, libc::SIGTERM);
     assert_eq!(r.code(LONG), 42, "{}", stderr_of(&dir));
     assert_eq!(signals(&dir).len(), 1, "{:?}", signals(&dir));
 });
@@ -135,10 +140,7 @@ both_modes!(a_second_term_is_forwarded_at_once, |mode| {
 both_modes!(int_is_not_delayed_and_drops_the_held_term, |mode| {
     let (mut r, _g, dir) = start_probe(mode, "int", &["--stop-delay", "2s"], &[(libc::SIGQUIT, 44)]);
     let sent = term_held(&r, &dir, "2s");
-    let int = mono();
-    r.signal(libc::SIGINT);
-    let took = got(&dir, libc::SIGINT) - int;
-    assert!(took < PROMPT, "INT took {took:.3} s to arrive");
+    passes_at_once(&r, &dir, libc::SIGINT);
     // Well past the end of the delay: the TERM it held must not come.
     wait_until(LONG, || mono() > sent + 3.5);
     assert_eq!(signals(&dir).iter().map(|s| s.0).collect::<Vec<_>>(), [libc::SIGINT], "{}", stderr_of(&dir));
@@ -151,10 +153,7 @@ both_modes!(int_is_not_delayed_and_drops_the_held_term, |mode| {
 both_modes!(usr1_during_the_delay_is_forwarded_at_once, |mode| {
     let (mut r, _g, dir) = start_probe(mode, "usr1", &["--stop-delay", "2s"], &[(libc::SIGTERM, 42)]);
     let sent = term_held(&r, &dir, "2s");
-    let usr1 = mono();
-    r.signal(libc::SIGUSR1);
-    let took = got(&dir, libc::SIGUSR1) - usr1;
-    assert!(took < PROMPT, "USR1 took {took:.3} s to arrive");
+    passes_at_once(&r, &dir, libc::SIGUSR1);
     assert_eq!(r.code(LONG), 42, "{}", stderr_of(&dir));
     let term = got(&dir, libc::SIGTERM);
     assert!(term - sent >= 2.0, "TERM came {:.3} s after it was sent", term - sent);
