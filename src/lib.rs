@@ -8,6 +8,7 @@
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
 //! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes,
 //! [`ps`] lists the processes for `--ps`.
+//! [`sleep`] is `reaper --sleep`.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -23,6 +24,7 @@ pub mod reap;
 pub mod sigfd;
 pub mod sigmask;
 pub mod signals;
+pub mod sleep;
 pub mod spawn;
 pub mod state;
 pub mod supervisor;
@@ -44,6 +46,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     fill_stdio();
     let mut opts = match options::parse(args.into_iter().skip(1), |k| std::env::var_os(k)) {
         Ok(Parsed::Run(o)) => *o,
+        Ok(Parsed::Sleep(duration)) => return sleep::sleep(duration),
         Ok(Parsed::Help) => return print(options::HELP),
         Ok(Parsed::Version) => return print(options::VERSION),
         Ok(Parsed::Ps { max_zombies }) => {

@@ -16,6 +16,7 @@ reaper - a tiny init for containers: forwards signals, reaps zombies, drains lef
 Usage: reaper [OPTIONS] [--also CMDLINE]... [--respawn CMDLINE]... [--] COMMAND [ARG...]
        reaper --pause [OPTIONS]
        reaper --ps [--max-zombies N]
+       reaper --sleep DURATION
 
 Options end at the first non-option; COMMAND is looked up on PATH.
 
@@ -41,9 +42,13 @@ Shutdown:
       --drain DURATION     when the command exits, give leftovers this long after the drain
                            signal before SIGKILL (default 3s; 0 kills at once) [REAPER_DRAIN]
       --drain-signal SIG   signal sent to leftovers when the drain starts (default TERM) [REAPER_DRAIN_SIGNAL]
-  -t, --kill-after DURATION  after a TERM/INT/QUIT, SIGKILL everything if the command still runs
-                           this long later; exit 137 [REAPER_KILL_AFTER]
+  -t, --kill-after DURATION  once a TERM/INT/QUIT is forwarded, SIGKILL everything if the command
+                           still runs this long later; exit 137 [REAPER_KILL_AFTER]
+      --stop-delay DURATION  hold the first TERM back this long (the command keeps serving while
+                           load balancers deregister it), then forward it; default 0 [REAPER_STOP_DELAY]
   -P, --pause              no command: only reap, exit 0 on TERM/INT/QUIT [REAPER_PAUSE]
+      --sleep DURATION     not an init: sleep, exit 0 (at once on TERM/INT/QUIT); a preStop hook
+                           for images without a shell
 
 Daemons:
   -d, --daemon             detach (fork, setsid, fork) and supervise COMMAND in the background
@@ -96,6 +101,7 @@ pub struct Options {
     pub drain: Duration,
     pub drain_signal: i32,
     pub kill_after: Option<Duration>,
+    pub stop_delay: Duration,
     pub pause: bool,
     pub daemon: Option<Daemon>,
     pub pidfile: Option<PathBuf>,
@@ -123,6 +129,7 @@ impl Default for Options {
             drain: Duration::from_secs(3),
             drain_signal: libc::SIGTERM,
             kill_after: None,
+            stop_delay: Duration::ZERO,
             pause: false,
             daemon: None,
             pidfile: None,
@@ -139,6 +146,8 @@ impl Default for Options {
 #[derive(Debug, PartialEq)]
 pub enum Parsed {
     Run(Box<Options>),
+    /// `--sleep DURATION`: no init, only a sleep (see `sleep`).
+    Sleep(Duration),
     Help,
     Version,
     /// `--ps`: list the processes; no command runs.
@@ -173,6 +182,7 @@ where
     // An option --ps does not take (environment variables do not count: a container's
     // `docker exec /reaper --ps` inherits the image's REAPER_*).
     let mut not_for_ps = false;
+    let mut sleep = None;
 
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -196,7 +206,9 @@ where
             Long("drain") => o.drain = duration(&text(p.value())?)?,
             Long("drain-signal") => o.drain_signal = signal(&text(p.value())?)?,
             Short('t') | Long("kill-after") => o.kill_after = Some(duration(&text(p.value())?)?),
+            Long("stop-delay") => o.stop_delay = duration(&text(p.value())?)?,
             Short('P') | Long("pause") => o.pause = true,
+            Long("sleep") => sleep = Some(duration(&text(p.value())?)?),
             Short('d') | Long("daemon") => daemon = true,
             Long("pidfile") => o.pidfile = Some(path(p.value())?),
             Long("chdir") => chdir = Some(path(p.value())?),
@@ -230,6 +242,15 @@ where
         };
     } else if max_zombies.is_some() {
         return Err(usage("--max-zombies needs --ps"));
+    }
+    if let Some(d) = sleep {
+        if !o.command.is_empty() {
+            return Err(usage("--sleep takes no COMMAND"));
+        }
+        if o.pause || daemon {
+            return Err(usage("--sleep cannot be combined with --pause or --daemon"));
+        }
+        return Ok(Parsed::Sleep(d));
     }
     if !remap_from_flags.is_empty() {
         o.remap_exit = remap_from_flags;
@@ -320,6 +341,9 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     }
     if let Some(v) = var(env, "REAPER_KILL_AFTER", duration)? {
         o.kill_after = Some(v);
+    }
+    if let Some(v) = var(env, "REAPER_STOP_DELAY", duration)? {
+        o.stop_delay = v;
     }
     if let Some(v) = var(env, "REAPER_PAUSE", boolean)? {
         o.pause = v;

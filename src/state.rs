@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!   Pausing ──stop signal──────────────────────────────────────────────────────► Exit(0)
+//!           ──TERM with --stop-delay──► Pausing{exit_at} ──deadline, or another stop──► Exit(0)
 //!
 //!   Running{main, stop} ──main exits 0, no stop, --wait-all──► Orphans{stop}
 //!      ▲   │            ──main exits 0, no stop, --follow-pidfile──► AwaitingPidfile{stop}
@@ -23,6 +24,11 @@
 //!
 //! A stop signal (TERM, INT, QUIT) sets `stop` once; with `--kill-after` that arms the kill
 //! deadline, which every later state carries until it fires or reaper exits.
+//!
+//! `--stop-delay`: the first TERM is held instead (`stop.release_at`), the command untouched.
+//! At that deadline, or at an earlier TERM, INT or QUIT (forwarded at once; the held TERM is
+//! then dropped, the one stop signal the command gets), the stop is forwarded and only then
+//! arms `kill_at`. Other signals pass at once; the command exiting meanwhile drains at once.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +54,7 @@ pub struct Config {
     pub main_name: String,
     /// The `--respawn` helpers' names, by index.
     pub respawn_names: Vec<String>,
+    pub stop_delay: Duration,
 }
 
 /// The first restart delay of a `--respawn` helper, doubled after each quick exit up to
@@ -106,18 +113,23 @@ pub struct Id {
     pub start: u64,
 }
 
-/// A stop signal was received. `kill_at`: the `--kill-after` deadline it armed; `sent`: the
-/// signal forwarded to every command for it (after `-r`; 0 if dropped).
+/// A stop signal was received. `kill_at`: the `--kill-after` deadline armed when it was
+/// forwarded; `release_at`: while `--stop-delay` holds the TERM back, when it goes out; `sent`:
+/// the signal forwarded to every command for it (after `-r`; 0 while held or if dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stop {
     pub kill_at: Option<Instant>,
+    pub release_at: Option<Instant>,
     pub sent: i32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
-    /// `--pause`: nothing to supervise; reap until a stop signal.
-    Pausing,
+    /// `--pause`: nothing to supervise; reap until a stop signal (or, after a TERM with
+    /// `--stop-delay`, until `exit_at`).
+    Pausing {
+        exit_at: Option<Instant>,
+    },
     /// Signals go to `main` and the `others`. `on_success` says what the main's exit 0 means
     /// (a followed daemon's exit always ends the workload). `restarts`: helpers waiting for
     /// their back-off to pass.
@@ -242,7 +254,7 @@ impl Machine {
             Some(main) => {
                 State::Running { main, others, restarts: Vec::new(), on_success: cfg.on_success, stop: None }
             }
-            None => State::Pausing,
+            None => State::Pausing { exit_at: None },
         };
         Machine { cfg, state, out: Vec::new() }
     }
@@ -260,16 +272,17 @@ impl Machine {
 
     /// The earliest armed deadline: the driver sleeps until then, or for ever if `None`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let kill_at = |stop: &Option<Stop>| stop.and_then(|s| s.kill_at);
+        let stop_at = |stop: &Option<Stop>| stop.and_then(|s| earliest(s.kill_at, s.release_at));
         match &self.state {
             State::Running { stop, restarts, .. } => {
-                restarts.iter().map(|r| Some(r.at)).fold(kill_at(stop), earliest)
+                restarts.iter().map(|r| Some(r.at)).fold(stop_at(stop), earliest)
             }
-            State::Orphans { stop } => kill_at(stop),
-            State::AwaitingPidfile { look_at, stop, .. } => earliest(Some(*look_at), kill_at(stop)),
+            State::Orphans { stop } => stop_at(stop),
+            State::AwaitingPidfile { look_at, stop, .. } => earliest(Some(*look_at), stop_at(stop)),
             State::Gone { kill_at, .. } => *kill_at,
             State::Draining { until, kill_at, .. } => earliest(*until, *kill_at),
-            State::Pausing | State::Killing { .. } | State::Exit(_) => None,
+            State::Pausing { exit_at } => *exit_at,
+            State::Killing { .. } | State::Exit(_) => None,
         }
     }
 
@@ -299,48 +312,70 @@ impl Machine {
         self.out.push(Effect::Log(level, text));
     }
 
-    fn on_signal(&mut self, state: State, sig: i32, now: Instant) -> State {
+    fn on_signal(&mut self, mut state: State, sig: i32, now: Instant) -> State {
         self.log(Level::Debug, format!("received {}", signals::name(sig)));
-        if let State::Pausing = state {
+        let delay = self.cfg.stop_delay;
+        if let State::Pausing { exit_at } = state {
+            if sig == libc::SIGTERM && exit_at.is_none() && !delay.is_zero() {
+                self.log(Level::Info, format!("TERM received: exiting in {delay:?} (--stop-delay)"));
+                return State::Pausing { exit_at: now.checked_add(delay) };
+            }
             if signals::is_stop(sig) {
                 self.log(Level::Info, format!("{} in pause mode: exiting", signals::name(sig)));
                 return State::Exit(0);
             }
             return state;
         }
-        let to = self.cfg.rewrite.iter().find(|(from, _)| *from == sig).map_or(sig, |&(_, to)| to);
-        if to == 0 {
-            self.log(Level::Debug, format!("dropping {} (--rewrite)", signals::name(sig)));
-        } else {
-            self.forward(&state, to);
+        let held = stop_of(&mut state).map(|s| *s);
+        let delaying = matches!(held, Some(Some(Stop { release_at: Some(_), .. })));
+        if sig == libc::SIGTERM && held == Some(None) && !delay.is_zero() {
+            self.log(Level::Info, format!("TERM received: forwarding in {delay:?} (--stop-delay)"));
+            let release_at = now.checked_add(delay);
+            return with_stop(state, Stop { kill_at: None, release_at, sent: 0 });
         }
+        // A stop signal that -r drops would end the delay with nothing sent: the TERM stays held.
+        if delaying && signals::is_stop(sig) && self.rewritten(sig) == 0 {
+            return state;
+        }
+        self.send_rewritten(&state, sig);
         // The received signal decides, rewritten or not: a stop is a stop.
         if !signals::is_stop(sig) {
             return state;
         }
-        let arm = |m: &mut Machine, stop: Option<Stop>| {
-            stop.or_else(|| {
-                let kill_at = m.cfg.kill_after.and_then(|after| {
-                    m.log(
-                        Level::Info,
-                        format!("stop requested: SIGKILL in {after:?} if the command still runs"),
-                    );
-                    now.checked_add(after)
-                });
-                Some(Stop { kill_at, sent: to })
-            })
-        };
-        match state {
-            // Once shutdown has begun, no helper is restarted.
-            State::Running { main, others, on_success, stop, .. } => {
-                State::Running { main, others, restarts: Vec::new(), on_success, stop: arm(self, stop) }
+        match held {
+            Some(None) => with_stop(state, self.forwarded(now, self.rewritten(sig))),
+            Some(Some(_)) if delaying => {
+                let dropped = if sig == libc::SIGTERM { "" } else { "; the held TERM is dropped" };
+                self.log(
+                    Level::Info,
+                    format!("{} ends --stop-delay: forwarded now{dropped}", signals::name(sig)),
+                );
+                with_stop(state, self.forwarded(now, self.rewritten(sig)))
             }
-            State::Orphans { stop } => State::Orphans { stop: arm(self, stop) },
-            State::AwaitingPidfile { look_at, give_up_at, stop, reaped } => {
-                State::AwaitingPidfile { look_at, give_up_at, stop: arm(self, stop), reaped }
-            }
-            other => other,
+            _ => state,
         }
+    }
+
+    fn rewritten(&self, sig: i32) -> i32 {
+        self.cfg.rewrite.iter().find(|(from, _)| *from == sig).map_or(sig, |&(_, to)| to)
+    }
+
+    /// Forwards `sig`, or what `-r` makes of it.
+    fn send_rewritten(&mut self, state: &State, sig: i32) {
+        match self.rewritten(sig) {
+            0 => self.log(Level::Debug, format!("dropping {} (--rewrite)", signals::name(sig))),
+            to => self.forward(state, to),
+        }
+    }
+
+    /// The stop record once a stop signal went out at `now` (as `sent`, 0 if `-r` dropped it):
+    /// `--kill-after` counts from here.
+    fn forwarded(&mut self, now: Instant, sent: i32) -> Stop {
+        let kill_at = self.cfg.kill_after.and_then(|after| {
+            self.log(Level::Info, format!("stop requested: SIGKILL in {after:?} if the command still runs"));
+            now.checked_add(after)
+        });
+        Stop { kill_at, release_at: None, sent }
     }
 
     /// To every command (each one's group with -g) while they run, else to the leftovers.
@@ -408,14 +443,14 @@ impl Machine {
                 let gone = others.remove(at);
                 let what = format!("{} (pid {pid}) {ended}", gone.name);
                 match gone.kind {
-                    Kind::Respawn { index, started, delay } if stop.is_none() => {
+                    Kind::Respawn { index, started, delay } if !began(&stop) => {
                         let delay = next_delay(delay, now.saturating_duration_since(started));
                         self.log(Level::Info, format!("{what}: restarting it in {delay:?}"));
                         restarts.push(Restart { index, at: now + delay, delay });
                     }
                     Kind::Respawn { .. } => self.log(Level::Info, what),
                     // Stopping already: the main command's status decides.
-                    Kind::Also if stop.is_some() => self.log(Level::Info, what),
+                    Kind::Also if began(&stop) => self.log(Level::Info, what),
                     Kind::Also => {
                         let running: Vec<String> =
                             std::iter::once(format!("{} (pid {})", self.cfg.main_name, main.pid))
@@ -511,7 +546,7 @@ impl Machine {
                 state
             }
             _ if children_left => state,
-            State::Pausing => state,
+            State::Pausing { .. } => state,
             State::Running { main, .. } => {
                 // Only a followed daemon can vanish like this: its own parent reaped it.
                 self.log(
@@ -576,10 +611,19 @@ impl Machine {
         State::Draining { status, groups, until, kill_at, signalled }
     }
 
-    fn on_timer(&mut self, state: State, now: Instant) -> State {
+    fn on_timer(&mut self, mut state: State, now: Instant) -> State {
         let due = |t: Option<Instant>| t.is_some_and(|t| now >= t);
+        if stop_of(&mut state).is_some_and(|s| due(s.and_then(|s| s.release_at))) {
+            self.log(Level::Info, "--stop-delay is over: forwarding TERM".into());
+            self.send_rewritten(&state, libc::SIGTERM);
+            return with_stop(state, self.forwarded(now, self.rewritten(libc::SIGTERM)));
+        }
         let kill_due = |stop: &Option<Stop>| due(stop.and_then(|s| s.kill_at));
         match state {
+            State::Pausing { exit_at } if due(exit_at) => {
+                self.log(Level::Info, "--stop-delay is over: exiting".into());
+                State::Exit(0)
+            }
             State::Running { main, others, stop, .. } if kill_due(&stop) => {
                 self.kill_after_fired();
                 let groups: Vec<i32> =
@@ -716,6 +760,35 @@ fn next_delay(last: Duration, ran: Duration) -> Duration {
     if last.is_zero() || ran >= RESPAWN_RESET { RESPAWN_FIRST } else { (last * 2).min(RESPAWN_MAX) }
 }
 
+/// The stop record of the states that supervise a workload.
+fn stop_of(state: &mut State) -> Option<&mut Option<Stop>> {
+    match state {
+        State::Running { stop, .. } | State::Orphans { stop } | State::AwaitingPidfile { stop, .. } => {
+            Some(stop)
+        }
+        _ => None,
+    }
+}
+
+fn with_stop(mut state: State, new: Stop) -> State {
+    if let Some(stop) = stop_of(&mut state) {
+        *stop = Some(new);
+    }
+    // Once a stop signal went out, shutdown has begun: no helper is restarted.
+    if let State::Running { restarts, .. } = &mut state {
+        if began(&Some(new)) {
+            restarts.clear();
+        }
+    }
+    state
+}
+
+/// Whether a stop signal actually went out to the commands: not while `--stop-delay` holds
+/// it, nor when `-r` dropped it (which still arms `--kill-after`).
+fn began(stop: &Option<Stop>) -> bool {
+    stop.is_some_and(|s| s.sent != 0)
+}
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -792,7 +865,7 @@ mod tests {
             let mut t = T::pause(cfg());
             assert_eq!(t.go(Signal(libc::SIGHUP)), vec![]);
             assert_eq!(t.go(BatchDone { children_left: false }), vec![]);
-            assert_eq!(t.state(), &State::Pausing);
+            assert_eq!(t.state(), &State::Pausing { exit_at: None });
             assert_eq!(t.m.next_deadline(), None);
             assert_eq!(t.go(Signal(sig)), vec![]);
             assert_eq!(t.m.exit_code(), Some(0));
@@ -845,7 +918,7 @@ mod tests {
                 others: vec![],
                 restarts: vec![],
                 on_success: OnSuccess::Done,
-                stop: Some(Stop { kill_at: None, sent: TERM })
+                stop: Some(Stop { kill_at: None, release_at: None, sent: TERM })
             }
         );
     }
@@ -1254,5 +1327,140 @@ mod tests {
         assert!(
             matches!(t.state(), State::Running { others, restarts, .. } if others.len() == 1 && restarts.is_empty())
         );
+    }
+
+    // --- --stop-delay ---------------------------------------------------------------------
+
+    const INT: i32 = libc::SIGINT;
+    const USR1: i32 = libc::SIGUSR1;
+    const TO_MAIN: fn(i32) -> Effect = |sig| Send { to: Target::Pid(10), sig };
+
+    fn delayed(cfg: Config) -> T {
+        T::new(Config { stop_delay: secs(5), ..cfg })
+    }
+
+    fn infos(effects: Vec<Effect>) -> Vec<String> {
+        effects.into_iter().filter_map(|e| if let Log(Level::Info, s) = e { Some(s) } else { None }).collect()
+    }
+
+    #[test]
+    fn stop_delay_holds_the_first_term_then_forwards_it_and_arms_kill_after() {
+        let mut t = delayed(Config { kill_after: Some(secs(10)), ..cfg() });
+        assert_eq!(t.m.next_deadline(), None, "no timer before a stop");
+        let logs = infos(t.m.handle(Signal(TERM), t.now));
+        assert_eq!(logs, vec!["TERM received: forwarding in 5s (--stop-delay)".to_string()]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(5)));
+        assert_eq!(t.at(secs(4), Timer), vec![]);
+        assert_eq!(t.at(secs(5), Timer), vec![TO_MAIN(TERM)]);
+        // --kill-after counts from the forward, not from the TERM's receipt.
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(15)));
+        assert_eq!(t.at(secs(14), Timer), vec![]);
+        assert_eq!(t.at(secs(15), Timer)[0], Send { to: Target::Group(10), sig: KILL });
+    }
+
+    #[test]
+    fn the_held_term_is_rewritten_when_it_goes_out() {
+        let mut t = delayed(Config { rewrite: vec![(TERM, libc::SIGQUIT)], ..cfg() });
+        assert_eq!(t.go(Signal(TERM)), vec![]);
+        assert_eq!(t.at(secs(5), Timer), vec![TO_MAIN(libc::SIGQUIT)]);
+        assert_eq!(t.m.next_deadline(), None);
+    }
+
+    #[test]
+    fn other_signals_pass_at_once_during_the_delay() {
+        let mut t = delayed(cfg());
+        t.go(Signal(TERM));
+        for sig in [USR1, libc::SIGHUP, 34 + 3] {
+            assert_eq!(t.at(secs(1), Signal(sig)), vec![TO_MAIN(sig)]);
+        }
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(5)), "the delay goes on");
+        assert_eq!(t.at(secs(5), Timer), vec![TO_MAIN(TERM)]);
+    }
+
+    #[test]
+    fn a_second_term_ends_the_delay_and_is_forwarded_at_once() {
+        let mut t = delayed(Config { kill_after: Some(secs(10)), ..cfg() });
+        t.go(Signal(TERM));
+        assert_eq!(t.at(secs(2), Signal(TERM)), vec![TO_MAIN(TERM)]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(12)), "kill-after from the forward");
+        assert_eq!(t.at(secs(5), Timer), vec![], "nothing left to release");
+    }
+
+    /// INT and QUIT are never delayed and end the delay; the held TERM is dropped: the command
+    /// gets one stop signal, not a second one that may cut its graceful shutdown short.
+    #[test]
+    fn int_or_quit_end_the_delay_and_the_held_term_is_dropped() {
+        for sig in [INT, libc::SIGQUIT] {
+            let mut t = delayed(Config { kill_after: Some(secs(10)), ..cfg() });
+            t.go(Signal(TERM));
+            let effects = t.m.handle(Signal(sig), t.now + secs(1));
+            assert_eq!(acts(effects.clone()), vec![TO_MAIN(sig)]);
+            assert!(infos(effects).iter().any(|l| l.ends_with("the held TERM is dropped")));
+            assert_eq!(t.m.next_deadline(), Some(t.now + secs(11)));
+            assert_eq!(t.at(secs(5), Timer), vec![]);
+            assert_eq!(t.at(secs(6), Signal(INT)), vec![TO_MAIN(INT)], "later signals pass as before");
+            assert_eq!(t.m.next_deadline(), Some(t.now + secs(11)));
+        }
+    }
+
+    #[test]
+    fn a_stop_signal_that_rewrite_drops_does_not_end_the_delay() {
+        let mut t = delayed(Config { rewrite: vec![(INT, 0)], ..cfg() });
+        t.go(Signal(TERM));
+        assert_eq!(t.at(secs(1), Signal(INT)), vec![]);
+        assert_eq!(t.at(secs(5), Timer), vec![TO_MAIN(TERM)]);
+    }
+
+    #[test]
+    fn the_command_exiting_during_the_delay_drains_at_once() {
+        let mut t = delayed(Config { kill_after: Some(secs(10)), ..cfg() });
+        t.go(Signal(TERM));
+        t.at(secs(1), exited(3));
+        assert_eq!(t.state(), &State::Gone { status: 3, groups: vec![10], kill_at: None, skip: vec![] });
+        assert_eq!(t.at(secs(1), BatchDone { children_left: true }), vec![leftovers(TERM, vec![10], true)]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(4)), "--drain's deadline, no held TERM");
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(3));
+    }
+
+    #[test]
+    fn with_wait_all_the_held_term_goes_to_the_descendants() {
+        let mut t = delayed(Config { on_success: OnSuccess::WaitAll, ..cfg() });
+        t.go(exited(0));
+        assert_eq!(t.go(Signal(TERM)), vec![]);
+        assert_eq!(t.at(secs(5), Timer), vec![leftovers(TERM, vec![], false)]);
+    }
+
+    #[test]
+    fn pause_mode_exits_at_the_end_of_the_delay() {
+        let mut t = T::pause(Config { stop_delay: secs(5), ..cfg() });
+        assert_eq!(t.m.next_deadline(), None);
+        let logs = infos(t.m.handle(Signal(TERM), t.now));
+        assert_eq!(logs, vec!["TERM received: exiting in 5s (--stop-delay)".to_string()]);
+        assert_eq!(t.at(secs(1), Signal(USR1)), vec![]);
+        assert_eq!(t.at(secs(4), Timer), vec![]);
+        assert_eq!(t.m.exit_code(), None);
+        t.at(secs(5), Timer);
+        assert_eq!(t.m.exit_code(), Some(0));
+        // Another stop signal during the delay exits at once.
+        for sig in [TERM, INT, libc::SIGQUIT] {
+            let mut t = T::pause(Config { stop_delay: secs(5), ..cfg() });
+            t.go(Signal(TERM));
+            t.at(secs(1), Signal(sig));
+            assert_eq!(t.m.exit_code(), Some(0), "{sig}");
+        }
+    }
+
+    /// A stop signal that `-r` drops forwards nothing: no shutdown has begun, so helpers are
+    /// still restarted and an --also exit still ends the workload with its status.
+    #[test]
+    fn a_dropped_stop_signal_begins_no_shutdown() {
+        let mut t = several(Config { rewrite: vec![(TERM, 0)], kill_after: Some(secs(9)), ..cfg() });
+        t.go(Signal(TERM));
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(9)), "--kill-after is armed all the same");
+        helper_exits(&mut t, secs(1), 12);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST), "restarted");
+        t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(5), name: None });
+        assert!(matches!(t.state(), State::Gone { status: 5, .. }), "{:?}", t.state());
     }
 }

@@ -62,6 +62,7 @@ impl Supervisor {
             warn_on_reap: opts.warn_on_reap,
             main_name: spawn::name(&opts.command),
             respawn_names: opts.respawn.iter().map(|c| spawn::name(c)).collect(),
+            stop_delay: opts.stop_delay,
         };
         Supervisor {
             machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid }), others),

@@ -29,10 +29,12 @@ fn docker_init(env: &[(&str, &str)]) -> Options {
 /// `--pidfile` (PID 1 has pid 1), and the one-shot ones. `--no-subreaper` is
 /// `REAPER_SUBREAPER=0`. `--also` and `--respawn` name commands to run: they belong in the
 /// ENTRYPOINT beside COMMAND, not in a variable that a `docker run -e` could inject.
+/// `REAPER_SUBREAPER=0`. `--sleep` is a mode of its own, not a setting of the init.
 const WITHOUT_VARIABLE: &[&str] = &[
     "--also",
     "--respawn",
     "--no-subreaper",
+    "--sleep",
     "--daemon",
     "--pidfile",
     "--chdir",
@@ -97,6 +99,7 @@ fn every_variable_in_help_takes_effect() {
         ("REAPER_DRAIN", "1s", |o| o.drain == Duration::from_secs(1)),
         ("REAPER_DRAIN_SIGNAL", "INT", |o| o.drain_signal == libc::SIGINT),
         ("REAPER_KILL_AFTER", "5s", |o| o.kill_after == Some(Duration::from_secs(5))),
+        ("REAPER_STOP_DELAY", "5s", |o| o.stop_delay == Duration::from_secs(5)),
         ("REAPER_WAIT_ALL", "1", |o| o.wait_all),
         ("REAPER_FOLLOW_PIDFILE", "/run/app.pid", |o| {
             o.follow_pidfile.as_deref() == Some(std::path::Path::new("/run/app.pid"))

@@ -1177,7 +1177,7 @@ fn fuzz_parse_never_panics() {
                 }
                 prop_assert!(o.daemon.as_ref().is_none_or(|d| d.umask <= 0o777));
             }
-            Ok(Parsed::Help | Parsed::Version | Parsed::Ps { .. }) => {}
+            Ok(Parsed::Help | Parsed::Version | Parsed::Ps { .. } | Parsed::Sleep(_)) => {}
             Err(e) => prop_assert_eq!(e.exit_code(), 2, "{}", e.report()),
         }
         Ok(())

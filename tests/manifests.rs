@@ -1,7 +1,8 @@
 //! The Kubernetes examples in deploy/kubernetes/ and the Dockerfile's entrypoints: every YAML
 //! manifest parses, has the structure its kind needs, uses only known pod and container fields
 //! (so a misspelt field fails here, not in a user's cluster), and every reaper command line in
-//! them is one reaper accepts, with `--kill-after` plus `--drain` inside the grace period.
+//! them is one reaper accepts, with its shutdown budget inside the grace period: a preStop
+//! `reaper --sleep` + `--stop-delay` + `--kill-after` + `--drain` < terminationGracePeriodSeconds.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,8 @@ struct Summary {
     /// (container name, is an init container with restartPolicy: Always, parsed options)
     reaper_containers: Vec<(String, bool, options::Options)>,
     share_process_namespace: bool,
+    /// (container name, how long its preStop hook sleeps)
+    pre_stop: Vec<(String, Duration)>,
 }
 
 fn keys(map: &Yaml) -> Vec<String> {
@@ -164,6 +167,10 @@ fn check_manifest(text: &str) -> Result<Summary, String> {
                 ));
             }
         };
+        let pre_stop = pre_stop(&c["lifecycle"]).map_err(|e| format!("container {name}: {e}"))?;
+        if !pre_stop.is_zero() {
+            summary.pre_stop.push((name.to_owned(), pre_stop));
+        }
         let command = strings(&c["command"]).map_err(|e| format!("{name}.command: {e}"))?;
         let args = strings(&c["args"]).map_err(|e| format!("{name}.args: {e}"))?;
         if command.first().map(String::as_str) != Some("/reaper") {
@@ -185,18 +192,46 @@ fn check_manifest(text: &str) -> Result<Summary, String> {
             Ok(other) => return Err(format!("container {name}: reaper would print {other:?}")),
             Err(e) => return Err(format!("container {name}: reaper rejects its options: {e}")),
         };
-        if let Some(kill_after) = opts.kill_after {
-            if kill_after + opts.drain >= Duration::from_secs(grace) {
-                return Err(format!(
-                    "container {name}: --kill-after {kill_after:?} + --drain {:?} must stay below \
-                     terminationGracePeriodSeconds {grace}",
-                    opts.drain
-                ));
-            }
+        // The hook runs first, from the same grace period; the TERM then waits --stop-delay;
+        // --kill-after bounds the command's time after it (without it, nothing does).
+        let kill_after = opts.kill_after.unwrap_or_default();
+        if pre_stop + opts.stop_delay + kill_after + opts.drain >= Duration::from_secs(grace) {
+            return Err(format!(
+                "container {name}: preStop {pre_stop:?} + --stop-delay {:?} + --kill-after {kill_after:?} \
+                 + --drain {:?} must stay below terminationGracePeriodSeconds {grace}",
+                opts.stop_delay, opts.drain
+            ));
         }
         summary.reaper_containers.push((name.to_owned(), sidecar, opts));
     }
     Ok(summary)
+}
+
+/// How long a container's preStop hook takes: `exec` of `/reaper --sleep D`, or the kubelet's
+/// own `sleep` action; no hook is zero. Any other hook's length is unknown: an error.
+fn pre_stop(lifecycle: &Yaml) -> Result<Duration, String> {
+    for key in keys(lifecycle) {
+        if !["preStop", "postStart"].contains(&key.as_str()) {
+            return Err(format!("unknown lifecycle field {key:?}"));
+        }
+    }
+    let hook = &lifecycle["preStop"];
+    if hook.is_badvalue() {
+        return Ok(Duration::ZERO);
+    }
+    match (keys(hook).as_slice(), &hook["sleep"]["seconds"]) {
+        ([k], Yaml::Integer(n)) if k == "sleep" && *n >= 0 => return Ok(Duration::from_secs(*n as u64)),
+        ([k], _) if k == "exec" => {}
+        _ => return Err(format!("preStop: expected exec or sleep.seconds, got {hook:?}")),
+    }
+    let command = strings(&hook["exec"]["command"]).map_err(|e| format!("preStop.exec.command: {e}"))?;
+    if command.first().map(String::as_str) != Some("/reaper") {
+        return Err(format!("preStop {command:?}: cannot tell how long it takes"));
+    }
+    match options::parse(command[1..].iter().map(OsString::from), |_| None) {
+        Ok(Parsed::Sleep(d)) => Ok(d),
+        other => Err(format!("preStop {command:?}: not a reaper --sleep: {other:?}")),
+    }
 }
 
 fn manifest(name: &str) -> String {
@@ -267,6 +302,70 @@ fn the_checker_catches_typos_and_bad_options() {
         let bad = good.replacen(from, to, 1);
         assert!(check_manifest(&bad).is_err(), "{why}: accepted {from:?} -> {to:?}");
     }
+}
+
+#[test]
+fn stop_delay_example_holds_the_term_within_the_budget() {
+    let s = check_manifest(&manifest("stop-delay-deployment.yaml")).expect("valid");
+    assert_eq!(s.kind, "Deployment");
+    let (_, _, opts) = &s.reaper_containers[0];
+    assert_eq!(opts.stop_delay, Duration::from_secs(5));
+    assert_eq!(opts.kill_after, Some(Duration::from_secs(20)));
+    assert!(s.pre_stop.is_empty(), "the entrypoint pattern needs no hook: {:?}", s.pre_stop);
+}
+
+#[test]
+fn pre_stop_example_sleeps_with_reaper() {
+    let s = check_manifest(&manifest("prestop-sleep-deployment.yaml")).expect("valid");
+    assert_eq!(s.pre_stop, [("web".to_string(), Duration::from_secs(5))]);
+    let (_, _, opts) = &s.reaper_containers[0];
+    assert_eq!(opts.stop_delay, Duration::ZERO, "the hook does the waiting");
+    assert_eq!(opts.kill_after, Some(Duration::from_secs(20)));
+}
+
+#[test]
+fn the_checker_catches_budgets_beyond_the_grace_period() {
+    for (file, from, to, why) in [
+        (
+            "stop-delay-deployment.yaml",
+            "\"--stop-delay\", \"5s\"",
+            "\"--stop-delay\", \"8s\"",
+            "8 + 20 + 3 >= 30",
+        ),
+        (
+            "stop-delay-deployment.yaml",
+            "terminationGracePeriodSeconds: 30",
+            "terminationGracePeriodSeconds: 28",
+            "28",
+        ),
+        ("prestop-sleep-deployment.yaml", "\"--sleep\", \"5s\"]", "\"--sleep\", \"8s\"]", "8 + 20 + 3 >= 30"),
+        (
+            "prestop-sleep-deployment.yaml",
+            "\"--sleep\", \"5s\"]",
+            "\"--sleep\", \"5s\", \"x\"]",
+            "--sleep with a command",
+        ),
+        (
+            "prestop-sleep-deployment.yaml",
+            "\"/reaper\", \"--sleep\"",
+            "\"/bin/sleep\", \"--sleep\"",
+            "unknown length",
+        ),
+        ("prestop-sleep-deployment.yaml", "preStop:", "preStpo:", "misspelt lifecycle field"),
+    ] {
+        let good = manifest(file);
+        check_manifest(&good).expect("the original is valid");
+        assert!(good.contains(from), "{from:?} not in {file}");
+        let bad = good.replacen(from, to, 1);
+        assert!(check_manifest(&bad).is_err(), "{file}: {why}: accepted {from:?} -> {to:?}");
+    }
+    // The kubelet's own sleep action counts the same.
+    let good = manifest("prestop-sleep-deployment.yaml");
+    let hook = "exec:\n                command: [\"/reaper\", \"--sleep\", \"5s\"]";
+    assert!(good.contains(hook), "{good}");
+    let s = check_manifest(&good.replacen(hook, "sleep:\n                seconds: 5", 1)).expect("valid");
+    assert_eq!(s.pre_stop, [("web".to_string(), Duration::from_secs(5))]);
+    assert!(check_manifest(&good.replacen(hook, "sleep:\n                seconds: 8", 1)).is_err());
 }
 
 #[test]

@@ -324,3 +324,46 @@ fn parse_takes_an_environment_lookup() {
     let got = parse([OsString::from("x")], |_| None);
     assert!(matches!(got, Ok(Parsed::Run(o)) if o.remap_exit.is_empty() && o.subreaper));
 }
+
+#[test]
+fn stop_delay_from_flag_or_environment() {
+    use std::time::Duration;
+    assert_eq!(opts(&["true"], &[]).stop_delay, Duration::ZERO, "off by default");
+    assert_eq!(opts(&["--stop-delay", "5s", "true"], &[]).stop_delay, Duration::from_secs(5));
+    assert_eq!(opts(&["true"], &[("REAPER_STOP_DELAY", "500ms")]).stop_delay, Duration::from_millis(500));
+    let o = opts(&["--stop-delay", "2", "true"], &[("REAPER_STOP_DELAY", "9s")]);
+    assert_eq!(o.stop_delay, Duration::from_secs(2), "the flag wins");
+    assert_eq!(opts(&["--pause", "--stop-delay", "1s"], &[]).stop_delay, Duration::from_secs(1));
+    assert_eq!(
+        usage_error(&["--stop-delay", "soon", "true"], &[]),
+        "invalid duration 'soon' (e.g. 500ms, 3s, 1m)"
+    );
+    assert_eq!(
+        usage_error(&["true"], &[("REAPER_STOP_DELAY", "x")]),
+        "REAPER_STOP_DELAY: invalid duration 'x' (e.g. 500ms, 3s, 1m)"
+    );
+}
+
+#[test]
+fn sleep_is_a_mode_of_its_own() {
+    use std::time::Duration;
+    let sleep = |args: &[&str]| match try_parse(args, &[]) {
+        Ok(Parsed::Sleep(d)) => d,
+        other => panic!("{args:?}: expected Sleep, got {other:?}"),
+    };
+    assert_eq!(sleep(&["--sleep", "5s"]), Duration::from_secs(5));
+    assert_eq!(sleep(&["--sleep", "0.25"]), Duration::from_millis(250));
+    assert_eq!(sleep(&["--sleep=1m"]), Duration::from_secs(60));
+    // reaper's own settings, e.g. from a container's environment under `docker exec`, do no harm.
+    assert_eq!(sleep(&["-v", "--sleep", "1"]), Duration::from_secs(1));
+    for (args, want) in [
+        (&["--sleep", "5s", "true"][..], "--sleep takes no COMMAND"),
+        (&["--sleep", "5s", "--", "true"], "--sleep takes no COMMAND"),
+        (&["--sleep", "5s", "--pause"], "--sleep cannot be combined with --pause or --daemon"),
+        (&["-d", "--sleep", "5s"], "--sleep cannot be combined with --pause or --daemon"),
+        (&["--sleep", "5 parsecs"], "invalid duration '5 parsecs' (e.g. 500ms, 3s, 1m)"),
+        (&["--sleep"], "missing argument for option '--sleep'"),
+    ] {
+        assert_eq!(usage_error(args, &[]), want, "{args:?}");
+    }
+}

@@ -2,6 +2,7 @@
 //! processes, in both modes where both apply. Every test here failed on the code before the
 //! state machine; the matching transition rows are in src/state.rs's unit tests.
 
+#[macro_use]
 mod common;
 
 use std::os::unix::process::CommandExt;
@@ -10,45 +11,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// Runs `$body(mode)` as two tests, `NAME::pid1` and `NAME::subreaper`.
-macro_rules! both_modes {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn pid1() {
-                ($body)(Mode::Pid1)
-            }
-            #[test]
-            fn subreaper() {
-                ($body)(Mode::Subreaper)
-            }
-        }
-    };
-}
-
-/// reaper in `mode`, working in `dir`, its stderr (and its command's) in `dir/reaper.stderr`.
-fn start_in(mode: Mode, dir: &Path, args: &[&str]) -> (Reaper, Guard) {
-    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
-    let mut cmd = reaper_cmd(mode, args);
-    cmd.current_dir(dir).stderr(Stdio::from(log));
-    let r = Reaper::start(mode, &mut cmd);
-    let g = Guard::new(&r, dir);
-    (r, g)
-}
-
-fn stderr_of(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join(STDERR)).unwrap_or_default()
-}
-
-fn wait_for_log(dir: &Path, text: &str) {
-    assert!(
-        wait_until(Duration::from_secs(20), || stderr_of(dir).contains(text)),
-        "never logged {text:?}; stderr:\n{}",
-        stderr_of(dir)
-    );
-}
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();

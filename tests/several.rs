@@ -1,42 +1,13 @@
 //! Several processes in one container: `--also` commands beside the main one and
 //! `--respawn` helpers, supervised by the one state machine, in both modes.
 
+#[macro_use]
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-macro_rules! both_modes {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn pid1() {
-                ($body)(Mode::Pid1)
-            }
-            #[test]
-            fn subreaper() {
-                ($body)(Mode::Subreaper)
-            }
-        }
-    };
-}
-
-fn start_in(mode: Mode, dir: &Path, args: &[&str]) -> (Reaper, Guard) {
-    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
-    let mut cmd = reaper_cmd(mode, args);
-    cmd.current_dir(dir).stderr(Stdio::from(log));
-    let r = Reaper::start(mode, &mut cmd);
-    let g = Guard::new(&r, dir);
-    (r, g)
-}
-
-fn stderr_of(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join(STDERR)).unwrap_or_default()
-}
 
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(String::from).collect()

@@ -85,7 +85,7 @@ impl Reaper {
         // Wait until reaper has exec'd and blocked its signals. comm turns "reaper" at execve,
         // before the loader has run main(): a TERM in that window kills a plain reaper (143)
         // and, as PID 1 with SIG_DFL, is discarded by the kernel. (Before the exec, unshare's
-        // child has TERM blocked too, hence both checks.)
+        // child has signals blocked too, hence both checks.)
         wait_until(Duration::from_secs(10), || {
             (comm(pid).as_deref() == Some("reaper") && signals_blocked(pid)) || !alive(pid)
         });
@@ -209,11 +209,12 @@ pub fn comm(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
 }
 
-/// Whether `pid` has SIGTERM blocked: reaper's main() has run `signals::block_all`, so a
-/// signal sent now is queued for its signalfd.
+/// Whether `pid` has SIGUSR1 blocked: reaper's main() has run `signals::block_all`, so a
+/// signal sent now is queued for its signalfd (or its sigtimedwait). Not SIGTERM: while
+/// `reaper --sleep` waits in sigtimedwait, the kernel shows the awaited signals unblocked.
 pub fn signals_blocked(pid: i32) -> bool {
-    let term = 1u64 << (libc::SIGTERM - 1);
-    status_field(pid, "SigBlk").and_then(|m| u64::from_str_radix(&m, 16).ok()).is_some_and(|m| m & term != 0)
+    let usr1 = 1u64 << (libc::SIGUSR1 - 1);
+    status_field(pid, "SigBlk").and_then(|m| u64::from_str_radix(&m, 16).ok()).is_some_and(|m| m & usr1 != 0)
 }
 
 /// A field of /proc/PID/status, e.g. `status_field(pid, "voluntary_ctxt_switches")`.
@@ -480,6 +481,49 @@ impl Drop for Guard {
             kill_processes_using(dir);
         }
     }
+}
+
+/// Runs `$body(mode)` as two tests, `NAME::pid1` and `NAME::subreaper`.
+/// (`#[macro_use] mod common;` to use it.)
+#[allow(unused_macros)]
+macro_rules! both_modes {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn pid1() {
+                ($body)(Mode::Pid1)
+            }
+            #[test]
+            fn subreaper() {
+                ($body)(Mode::Subreaper)
+            }
+        }
+    };
+}
+
+/// reaper in `mode`, working in `dir`, its stderr (and its command's) in `dir/reaper.stderr`.
+pub fn start_in(mode: Mode, dir: &Path, args: &[&str]) -> (Reaper, Guard) {
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let mut cmd = reaper_cmd(mode, args);
+    cmd.current_dir(dir).stderr(Stdio::from(log));
+    let r = Reaper::start(mode, &mut cmd);
+    let g = Guard::new(&r, dir);
+    (r, g)
+}
+
+/// What reaper (and its command) wrote to `dir/reaper.stderr`.
+pub fn stderr_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(STDERR)).unwrap_or_default()
+}
+
+/// Polls `dir/reaper.stderr` until it contains `text`; panics after 20 s.
+pub fn wait_for_log(dir: &Path, text: &str) {
+    assert!(
+        wait_until(Duration::from_secs(20), || stderr_of(dir).contains(text)),
+        "never logged {text:?}; stderr:\n{}",
+        stderr_of(dir)
+    );
 }
 
 /// Asleep, exec'd and done with its own start-up: sleep(1) opens and closes locale files
