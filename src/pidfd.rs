@@ -95,3 +95,20 @@ fn unsupported(call: &str) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pidfd outlives the process: once reaped, it reaches nobody (whoever gets the pid).
+    #[test]
+    fn a_pidfd_reaches_its_process_until_it_is_reaped() {
+        let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let fd = Pidfd::open(child.id() as i32).unwrap().expect("pidfds on the test kernel");
+        assert_eq!(fd.signal(0), Ok(()));
+        assert_eq!(fd.signal(libc::SIGKILL), Ok(()));
+        child.wait().unwrap();
+        assert_eq!(fd.signal(0), Err(Errno::ESRCH));
+        assert_eq!(Pidfd::open(i32::MAX).unwrap_err(), Errno::ESRCH);
+    }
+}

@@ -84,3 +84,19 @@ pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_reads_parent_group_and_start_time() {
+        let me = std::process::id() as i32;
+        let s = stat(me).unwrap();
+        assert_eq!(s.ppid, nix::unistd::getppid().as_raw());
+        assert_eq!(s.pgrp, nix::unistd::getpgrp().as_raw());
+        assert!(s.start > 0);
+        assert_eq!(start_time(me), s.start);
+        assert_eq!(stat(i32::MAX), None);
+    }
+}

@@ -27,7 +27,7 @@ use crate::procfs;
 use crate::reap::{self, Reaped};
 use crate::sigfd::SignalFd;
 use crate::signals;
-use crate::state::{Config, Effect, Event, Id, Machine, OnSuccess, Proc, Target};
+use crate::state::{Config, Effect, Event, Id, Machine, OnSuccess, Proc, State, Target};
 
 const SIGNAL_BATCH: usize = 64;
 
@@ -44,10 +44,12 @@ pub struct Supervisor {
     command: Option<i32>,
     /// Resource cache, keyed by pid (the machine deals in pids): pidfds of the process
     /// followed by `--follow-pidfile` (opened at its adoption) and of the command (opened
-    /// when it has exited, just before it is reaped), so that a `Send` to one of these pids,
-    /// or to the group it leads, reaches that process or group and never a later holder of
-    /// the number. Empty while reaper just waits for its command.
-    held: Vec<Pidfd>,
+    /// when it has exited, just before it is reaped, kept only for the shutdown that signals
+    /// its group), so that a `Send` to one of these pids, or to the group it leads, reaches
+    /// that process or group and never a later holder of the number. Both `None` while
+    /// reaper just waits for its command: no descriptor is held while idle.
+    followed: Option<Pidfd>,
+    leader: Option<Pidfd>,
     follow_pidfile: Option<PathBuf>,
     warn_on_reap: bool,
     remap_exit: Vec<u8>,
@@ -77,7 +79,8 @@ impl Supervisor {
             signals,
             me: nix::unistd::getpid().as_raw(),
             command: main,
-            held: Vec::new(),
+            followed: None,
+            leader: None,
             follow_pidfile: opts.follow_pidfile.clone(),
             warn_on_reap: opts.warn_on_reap,
             remap_exit: opts.remap_exit.clone(),
@@ -128,9 +131,7 @@ impl Supervisor {
         // The command's pidfd, taken while it is a zombie: once reaped, its group id would be
         // free for reuse as soon as the last member is gone, and only this pidfd can tell.
         if let Some(cmd) = self.command.filter(|&c| reap::has_exited(c)) {
-            if let Ok(Some(fd)) = Pidfd::open(cmd) {
-                self.held.push(fd);
-            }
+            self.leader = Pidfd::open(cmd).ok().flatten();
         }
         loop {
             let before = std::mem::discriminant(self.machine.state());
@@ -151,6 +152,14 @@ impl Supervisor {
                 }
             };
             self.feed(Event::BatchDone { children_left });
+            // Only a shutdown signals the command's group after its exit; a followed daemon
+            // or the orphans of --wait-all have groups of their own.
+            if !matches!(
+                self.machine.state(),
+                State::Gone { .. } | State::Draining { .. } | State::Killing { .. }
+            ) {
+                self.leader = None;
+            }
             if std::mem::discriminant(self.machine.state()) == before {
                 return;
             }
@@ -258,7 +267,7 @@ impl Supervisor {
 
     /// The pidfd the driver holds for `pid`, if any.
     fn held(&self, pid: i32) -> Option<&Pidfd> {
-        self.held.iter().find(|fd| fd.pid() == pid)
+        [&self.followed, &self.leader].into_iter().flatten().find(|fd| fd.pid() == pid)
     }
 
     /// Signals process group `pgid`, but only while a member is known to be alive: a group id
@@ -337,7 +346,7 @@ impl Supervisor {
         if !ours.contains(&pid) || fd.as_ref().is_some_and(|fd| fd.signal(0).is_err()) {
             return Err(not_ours());
         }
-        self.held.extend(fd);
+        self.followed = fd;
         let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).map_or(pid, |g| g.as_raw());
         log::info!("following pid {pid} from {}", path.display());
         Ok(Proc { pid, pgid })
