@@ -5,6 +5,7 @@
 //! [`options`] parses the command line, [`signals`] names signals, [`sigmask`] sets reaper's
 //! mask and dispositions (and gives the inherited ones back), [`sigfd`] is the signalfd,
 //! [`spawn`] starts the command, [`reap`] collects exited children, [`procfs`] walks /proc,
+//! [`pidfd`] holds a process by descriptor (so a reused pid cannot redirect a signal),
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
 //! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes,
 //! [`ps`] lists the processes for `--ps`.
@@ -17,6 +18,7 @@
 pub mod daemon;
 pub mod error;
 pub mod options;
+pub mod pidfd;
 pub mod pidfile;
 pub mod procfs;
 pub mod ps;

@@ -3,8 +3,8 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -17,49 +17,77 @@ pub struct Pidfile {
     _lock: Flock<File>,
 }
 
+/// How many times `acquire` starts over when the file it locked was replaced meanwhile.
+const ATTEMPTS: usize = 5;
+
 impl Pidfile {
-    /// Opens without following symlinks, locks, and only then truncates and writes our pid.
+    /// Opens without following symlinks, locks, checks that the locked inode is still the one
+    /// the path names, and only then truncates and writes our pid.
     pub fn acquire(path: PathBuf) -> Result<Pidfile, Error> {
         let path = std::path::absolute(&path).map_err(|e| Error::start(path.display(), e))?;
         let what = || format!("pidfile {}", path.display());
+        for _ in 0..ATTEMPTS {
+            let mut lock = Self::lock(&path, &what)?;
+            // Between our open and our flock, the reaper that held the file may have exited
+            // and unlinked it, and another starter created a fresh one at the path: a lock on
+            // the unlinked inode guards nothing. Only the inode the path names now counts.
+            if !names(&path, &lock) {
+                log::debug!("{} was replaced while we locked it: trying again", what());
+                continue;
+            }
+            let pid = format!("{}\n", std::process::id());
+            lock.set_len(0)
+                .and_then(|_| lock.rewind())
+                .and_then(|_| lock.write_all(pid.as_bytes()))
+                .map_err(|e| Error::start(what(), e))?;
+            return Ok(Pidfile { path, _lock: lock });
+        }
+        Err(Error::Start(format!("{}: replaced {ATTEMPTS} times while we locked it, giving up", what())))
+    }
+
+    fn lock(path: &Path, what: &dyn Fn() -> String) -> Result<Flock<File>, Error> {
         let file = File::options()
             .read(true)
             .write(true)
             .create(true)
             .mode(0o644)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
+            .open(path)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ELOOP) => {
                     Error::Start(format!("{}: is a symbolic link, refusing to follow it", what()))
                 }
                 _ => Error::start(what(), e),
             })?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => lock,
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(lock),
             Err((mut file, Errno::EWOULDBLOCK)) => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
-                return Err(Error::Start(format!(
-                    "already running (pid {}): {} is locked",
-                    pid.trim(),
-                    what()
-                )));
+                Err(Error::Start(format!("already running (pid {}): {} is locked", pid.trim(), what())))
             }
-            Err((_, e)) => return Err(Error::start(what(), e)),
-        };
-        let pid = format!("{}\n", std::process::id());
-        lock.set_len(0)
-            .and_then(|_| lock.rewind())
-            .and_then(|_| lock.write_all(pid.as_bytes()))
-            .map_err(|e| Error::start(what(), e))?;
-        Ok(Pidfile { path, _lock: lock })
+            Err((_, e)) => Err(Error::start(what(), e)),
+        }
     }
 
-    /// Removes the file while still holding the lock, so no other reaper can be mid-takeover.
+    /// Removes the file while still holding the lock, and only if the path still names our
+    /// inode. A starter that opened the file before the unlink locks the unlinked inode after
+    /// it, and notices in `acquire` (the path names another inode, or none): it starts over.
     pub fn remove(self) {
+        if !names(&self.path, &self._lock) {
+            log::warn!("pidfile {} is no longer ours: left alone", self.path.display());
+            return;
+        }
         if let Err(e) = std::fs::remove_file(&self.path) {
             log::warn!("removing pidfile {}: {e}", self.path.display());
         }
+    }
+}
+
+/// Whether `path` (not following a symlink) is the inode `file` has open.
+fn names(path: &Path, file: &File) -> bool {
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(at_path), Ok(ours)) => at_path.dev() == ours.dev() && at_path.ino() == ours.ino(),
+        _ => false,
     }
 }

@@ -10,13 +10,29 @@ pub fn name(pid: i32) -> Option<String> {
     Some(String::from_utf8_lossy(&comm).trim_end().to_owned())
 }
 
-/// When a process started, in clock ticks after boot (/proc/PID/stat field 22): with the pid
-/// it names one process for good, since a reused pid starts later. 0 if unreadable.
-pub fn start_time(pid: i32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+/// What reaper needs of /proc/PID/stat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub ppid: i32,
+    pub pgrp: i32,
+    /// When it started, in clock ticks after boot (field 22): with the pid it names one
+    /// process for good, since a reused pid starts later.
+    pub start: u64,
+}
+
+/// /proc/PID/stat, or `None` if the process is gone (or the file unreadable).
+pub fn stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
-    let fields = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    fields.split_ascii_whitespace().nth(19).and_then(|f| f.parse().ok()).unwrap_or(0)
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_ascii_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let pid = |n: usize| field(n).and_then(|v| i32::try_from(v).ok());
+    Some(Stat { ppid: pid(4)?, pgrp: pid(5)?, start: field(22)? })
+}
+
+/// When a process started (see [`Stat::start`]); 0 if unreadable.
+pub fn start_time(pid: i32) -> u64 {
+    stat(pid).map_or(0, |s| s.start)
 }
 
 /// A pid found in /proc, with its start time.
@@ -67,4 +83,20 @@ pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_reads_parent_group_and_start_time() {
+        let me = std::process::id() as i32;
+        let s = stat(me).unwrap();
+        assert_eq!(s.ppid, nix::unistd::getppid().as_raw());
+        assert_eq!(s.pgrp, nix::unistd::getpgrp().as_raw());
+        assert!(s.start > 0);
+        assert_eq!(start_time(me), s.start);
+        assert_eq!(stat(i32::MAX), None);
+    }
 }

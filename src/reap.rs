@@ -88,3 +88,15 @@ fn classify(errno: Errno) -> io::Result<Reaped> {
         e => Err(e.into()),
     }
 }
+
+/// Whether child `pid` has exited and waits to be reaped (it stays a zombie: WNOWAIT).
+pub fn has_exited(pid: i32) -> bool {
+    // SAFETY: siginfo_t is plain old data; waitid fills it in.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
+    let rc = unsafe {
+        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+    };
+    // SAFETY: si_pid is valid after a successful waitid (0 if it has not exited).
+    rc == 0 && unsafe { info.si_pid() } == pid
+}

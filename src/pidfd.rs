@@ -1,0 +1,114 @@
+//! Process file descriptors: a handle on one process that a reused pid can never redirect.
+//! `pidfd_open` (Linux 5.3) and `pidfd_send_signal` (5.1) as raw syscalls; on a kernel
+//! without them (ENOSYS) callers fall back to signalling by pid.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+
+/// Set once the kernel said ENOSYS: from then on no pidfd syscall is tried again.
+static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// An open pidfd. The kernel always sets close-on-exec on it (pidfd_open(2)), so the command
+/// never inherits one; dropping it closes it.
+#[derive(Debug)]
+pub struct Pidfd {
+    fd: OwnedFd,
+    pid: i32,
+}
+
+impl Pidfd {
+    /// A pidfd for `pid` (a zombie is fine: it is still there until reaped). `Ok(None)`: the
+    /// kernel has no pidfds, signal by pid instead. `Err(ESRCH)`: no such process.
+    pub fn open(pid: i32) -> Result<Option<Pidfd>, Errno> {
+        if UNSUPPORTED.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        // SAFETY: pidfd_open(2) takes two integers and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+        if fd < 0 {
+            return match Errno::last() {
+                Errno::ENOSYS => {
+                    unsupported("pidfd_open");
+                    Ok(None)
+                }
+                e => Err(e),
+            };
+        }
+        // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+        Ok(Some(Pidfd { fd: unsafe { OwnedFd::from_raw_fd(fd as i32) }, pid }))
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends `sig` to the process (`sig` 0 only checks that it has not been reaped).
+    /// ESRCH once it has been reaped, whoever holds its pid number now.
+    pub fn signal(&self, sig: i32) -> Result<(), Errno> {
+        self.send(sig, 0)
+    }
+
+    /// Sends `sig` to the process group whose id is this process's pid (Linux 6.9,
+    /// PIDFD_SIGNAL_PROCESS_GROUP). The pidfd holds the kernel's `struct pid`, so this reaches
+    /// the members of *that* group even after its leader was reaped, never a later group that
+    /// reuses the number; ESRCH once no member is left, EINVAL on older kernels.
+    pub fn signal_group(&self, sig: i32) -> Result<(), Errno> {
+        self.send(sig, libc::PIDFD_SIGNAL_PROCESS_GROUP)
+    }
+
+    fn send(&self, sig: i32, flags: libc::c_uint) -> Result<(), Errno> {
+        // SAFETY: pidfd_send_signal(2) with our own open descriptor and a null siginfo (the
+        // kernel fills in SI_USER, as kill(2) does).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.fd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                flags,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = Errno::last();
+        if e == Errno::ENOSYS {
+            // pidfd_open without pidfd_send_signal does not exist upstream, but a seccomp
+            // profile can make it so: signal by pid from now on.
+            unsupported("pidfd_send_signal");
+        }
+        Err(e)
+    }
+}
+
+/// Whether pidfds are still believed to work (no ENOSYS seen yet).
+pub fn supported() -> bool {
+    !UNSUPPORTED.load(Ordering::Relaxed)
+}
+
+fn unsupported(call: &str) {
+    if !UNSUPPORTED.swap(true, Ordering::Relaxed) {
+        log::debug!(
+            "{call}: not supported by this kernel (ENOSYS); signalling by pid, which a reused pid can misdirect"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pidfd outlives the process: once reaped, it reaches nobody (whoever gets the pid).
+    #[test]
+    fn a_pidfd_reaches_its_process_until_it_is_reaped() {
+        let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let fd = Pidfd::open(child.id() as i32).unwrap().expect("pidfds on the test kernel");
+        assert_eq!(fd.signal(0), Ok(()));
+        assert_eq!(fd.signal(libc::SIGKILL), Ok(()));
+        child.wait().unwrap();
+        assert_eq!(fd.signal(0), Err(Errno::ESRCH));
+        assert_eq!(Pidfd::open(i32::MAX).unwrap_err(), Errno::ESRCH);
+    }
+}

@@ -1,0 +1,280 @@
+//! Signals reach only the processes they are meant for: leftovers and the followed daemon go
+//! through pidfds, so a pid reused between reaper's /proc walk and its signal is never hit;
+//! the fallback without pidfds (ENOSYS, injected with strace); and the pidfile's inode check
+//! under a three-starter race.
+//!
+//! The pid-reuse reproduction needs root (a private PID namespace whose ns_last_pid we set),
+//! strace and python3; each test says "skipped: …" on stderr where one is missing.
+
+mod common;
+
+use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// The reproduction script: see its header.
+const REUSE_PY: &str = include_str!("pidfd/reuse.py");
+
+/// How long strace holds reaper in each signal syscall: the window in which the script ends
+/// G and gives its pid away. Generous, for a loaded machine.
+const DELAY_US: &str = "1000000";
+
+const NOSYS: &str = "not supported by this kernel (ENOSYS)";
+
+fn need(test: &str, root: bool) -> bool {
+    let missing: Vec<&str> = ["strace", "python3"].into_iter().filter(|t| which(t).is_none()).collect();
+    if root && !is_root() {
+        eprintln!("{test}: skipped: needs root (ns_last_pid of a private PID namespace)");
+        return false;
+    }
+    if !missing.is_empty() {
+        eprintln!("{test}: skipped: {} not installed (scripts/install-deps)", missing.join(", "));
+        return false;
+    }
+    true
+}
+
+/// Runs the reproduction (`path`: "drain" or "kill-after") and returns its report, the strace
+/// log and reaper's stderr.
+fn reproduce(path: &str, strace_extra: &[&str]) -> (HashMap<String, String>, String, String) {
+    let dir = tempdir(&format!("reuse-{path}"));
+    std::fs::write(dir.join("reuse.py"), REUSE_PY).unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", "python3", "reuse.py", REAPER, path])
+        .arg(DELAY_US)
+        .args(strace_extra)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .process_group(0);
+    let (code, out, err) = run_with_timeout(&mut cmd, Duration::from_secs(120));
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let (strace, stderr) = (read("strace.log"), read("reaper.stderr"));
+    assert_eq!(code, 0, "reuse.py failed: {err}\nstrace:\n{strace}\nreaper:\n{stderr}");
+    let report = out
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect::<HashMap<_, _>>();
+    // The race really happened: the outsider holds the pid reaper's walk saw for G.
+    assert_eq!(report["O"], report["G"], "the outsider did not get G's pid: {report:?}");
+    (report, strace, stderr)
+}
+
+/// The outsider got nothing and is still running; the skipped pid was logged.
+fn assert_outsider_untouched(report: &HashMap<String, String>, stderr: &str) {
+    assert_eq!(report["o_log"], "", "the outsider got a signal: {report:?}\n{stderr}");
+    assert_eq!(report["o_alive"], "1", "the outsider was killed: {report:?}\n{stderr}");
+    let skipped = format!("pid {}: gone or no longer reaper's descendant, not signalled", report["G"]);
+    assert!(stderr.contains(&skipped), "{report:?}\n{stderr}");
+}
+
+/// G's pidfd was opened during the walk, before the first signal was sent: the window was
+/// after it.
+fn assert_opened_before_signalling(report: &HashMap<String, String>, strace: &str) {
+    let opened = strace.find(&format!("pidfd_open({}, 0)", report["G"]));
+    let first_signal = strace.find("pidfd_send_signal(");
+    assert!(
+        opened.is_some() && first_signal.is_some() && opened < first_signal,
+        "{report:?}\nstrace:\n{strace}"
+    );
+}
+
+/// The drain (subreaper mode; as PID 1 the drain is kill(-1), which by design reaches every
+/// process of the namespace): the outsider that took the pid of a reaped grandchild does not
+/// get the drain TERM, the leftover does.
+#[test]
+fn drain_does_not_signal_a_process_that_reused_a_leftovers_pid() {
+    if !need("drain_does_not_signal_a_process_that_reused_a_leftovers_pid", true) {
+        return;
+    }
+    let (report, strace, stderr) = reproduce("drain", &[]);
+    assert_opened_before_signalling(&report, &strace);
+    assert_outsider_untouched(&report, &stderr);
+    assert_eq!(report["l_log"], "15", "the leftover's signals: {report:?}\n{stderr}");
+    assert_eq!(report["reaper"], "137", "the command's status (SIGKILL): {report:?}");
+}
+
+/// --kill-after: the SIGKILL to every leftover does not kill the outsider; the leftover dies.
+#[test]
+fn kill_after_does_not_kill_a_process_that_reused_a_leftovers_pid() {
+    if !need("kill_after_does_not_kill_a_process_that_reused_a_leftovers_pid", true) {
+        return;
+    }
+    let (report, strace, stderr) = reproduce("kill-after", &[]);
+    assert_opened_before_signalling(&report, &strace);
+    assert_outsider_untouched(&report, &stderr);
+    let killed = format!("reaped pid {}: killed by SIGKILL", report["L"]);
+    assert!(stderr.contains(&killed), "{report:?}\n{stderr}");
+    assert_eq!(report["reaper"], "137");
+}
+
+/// Without pidfds (pidfd_open made to fail with ENOSYS, as on a kernel before 5.3): reaper
+/// says so once at debug level and signals by pid. The parent check still runs just before
+/// each kill, so this reuse (during the previous signal) is caught too; only a reuse between
+/// that check and the kill could get through.
+#[test]
+fn without_pidfds_the_drain_signals_by_pid() {
+    if !need("without_pidfds_the_drain_signals_by_pid", true) {
+        return;
+    }
+    let (report, strace, stderr) = reproduce("drain", &["-e", "inject=pidfd_open:error=ENOSYS"]);
+    assert!(!strace.contains("pidfd_send_signal("), "{strace}");
+    assert!(strace.contains(&format!("kill({}, SIGTERM)", report["L"])), "{strace}");
+    assert_eq!(stderr.matches(NOSYS).count(), 1, "{stderr}");
+    assert_outsider_untouched(&report, &stderr);
+    assert_eq!(report["l_log"], "15", "{report:?}\n{stderr}");
+}
+
+/// The pids that reaper's pidfds refer to, as the test's /proc numbers them.
+fn pidfds(pid: i32) -> Vec<i32> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    fds.flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:[pidfd]"))
+        .filter_map(|e| {
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.file_name().to_str()?));
+            info.ok()?.lines().find_map(|l| l.strip_prefix("Pid:")).and_then(|p| p.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// Attaches strace to `pid`, making pidfd_open fail with ENOSYS; returns once attached.
+fn inject_nosys(pid: i32, dir: &Path) -> std::process::Child {
+    let mut st = Command::new("strace")
+        .args(["-p", &pid.to_string(), "-o", "/dev/null", "-e", "trace=pidfd_open"])
+        .args(["-e", "inject=pidfd_open:error=ENOSYS"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(st.stderr.take().unwrap()), &mut line).unwrap();
+    assert!(line.contains("attached"), "strace: {line}");
+    st
+}
+
+/// `--follow-pidfile`: no pidfd while reaper waits for its command; from the adoption on the
+/// daemon is held as one, and a forwarded TERM goes through it. With `nosys`, pidfd_open
+/// fails with ENOSYS: no pidfd at all, the TERM goes by pid, and reaper says so once.
+fn follow(mode: Mode, nosys: bool) {
+    let dir = tempdir("follow-pidfd");
+    let log = dir.join("d.log");
+    std::fs::write(dir.join("probe.py"), &signal_probe(&log, Some(libc::SIGTERM))[2]).unwrap();
+    let script = "(python3 ./probe.py & echo $! > d.pid) ; while [ ! -e go ]; do sleep 0.02; done; exit 0";
+    let mut cmd = reaper_cmd(mode, ["--follow-pidfile", "d.pid", "--", "sh", "-c", script]);
+    cmd.current_dir(&dir).env("REAPER_LOG", "debug").stderr(std::fs::File::create(dir.join(STDERR)).unwrap());
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    assert!(wait_for_file(&log.with_extension("ready"), Duration::from_secs(20)));
+    let strace = nosys.then(|| inject_nosys(r.pid, &dir));
+    assert_eq!(pidfds(r.pid), Vec::<i32>::new(), "a pidfd while waiting for the command");
+    std::fs::write(dir.join("go"), "").unwrap();
+    let stderr = || std::fs::read_to_string(dir.join(STDERR)).unwrap_or_default();
+    assert!(wait_until(Duration::from_secs(20), || stderr().contains("following pid")), "{}", stderr());
+    let daemon = descendants(r.pid).into_iter().find(|&p| comm(&p) == "python3");
+    let expected: Vec<i32> = if nosys { vec![] } else { daemon.into_iter().collect() };
+    assert_eq!(pidfds(r.pid), expected, "pidfds while following; stderr:\n{}", stderr());
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(Duration::from_secs(20)), 0, "{}", stderr());
+    assert_eq!(probe_log(&log), [libc::SIGTERM]);
+    let ns_pid = std::fs::read_to_string(dir.join("d.pid")).unwrap().trim().to_owned();
+    let via = if nosys { "" } else { " (pidfd)" };
+    assert!(stderr().contains(&format!("sent SIGTERM to {ns_pid}{via}\n")), "{}", stderr());
+    assert_eq!(stderr().matches(NOSYS).count(), usize::from(nosys), "{}", stderr());
+    if let Some(mut st) = strace {
+        let _ = st.wait();
+    }
+}
+
+fn comm(pid: &i32) -> String {
+    common::comm(*pid).unwrap_or_default()
+}
+
+#[test]
+fn followed_daemon_is_held_as_a_pidfd() {
+    if which("python3").is_none() {
+        return eprintln!("followed_daemon_is_held_as_a_pidfd: skipped: python3 not installed");
+    }
+    for mode in MODES {
+        follow(mode, false);
+    }
+}
+
+#[test]
+fn without_pidfds_the_followed_daemon_is_signalled_by_pid() {
+    if !need("without_pidfds_the_followed_daemon_is_signalled_by_pid", false) {
+        return;
+    }
+    for mode in MODES {
+        follow(mode, true);
+    }
+}
+
+/// A `reaper --pidfile PF -- sleep 1000` in its own process group, stderr to `err`.
+fn starter(pf: &Path, err: &Path, prefix: &[&str]) -> std::process::Child {
+    let (prog, rest) = prefix.split_first().map_or((REAPER, &[][..]), |(p, r)| (*p, r));
+    let mut cmd = Command::new(prog);
+    cmd.args(rest);
+    if !prefix.is_empty() {
+        cmd.arg(REAPER);
+    }
+    cmd.arg("--pidfile")
+        .arg(pf)
+        .args(["--", "sleep", "1000"])
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(err).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+fn pidfile_names(pf: &Path, pid: u32) -> bool {
+    std::fs::read_to_string(pf).is_ok_and(|t| t.trim() == pid.to_string())
+}
+
+/// A holds the pidfile; B opens it and is held by strace before its flock; A exits and
+/// unlinks it; C creates it afresh and runs. B then locks the unlinked inode: it must notice,
+/// start over, find C's lock and exit 1 naming C, leaving C's file alone. (Subreaper mode
+/// only: as PID 1 of its own namespace each reaper would write pid 1.)
+#[test]
+fn pidfile_three_starters_one_runs() {
+    if !need("pidfile_three_starters_one_runs", false) {
+        return;
+    }
+    let dir = tempdir("pidfile-race");
+    let pf = dir.join("reaper.pid");
+    let mut a = starter(&pf, &dir.join("a.err"), &[]);
+    assert!(wait_until(Duration::from_secs(20), || pidfile_names(&pf, a.id())), "A never wrote the pidfile");
+    let strace =
+        ["strace", "-o", "/dev/null", "-e", "trace=flock", "-e", "inject=flock:delay_enter=3000000:when=1"];
+    let mut b = starter(&pf, &dir.join("b.err"), &strace);
+    let mut b_pid = None;
+    let in_flock = |b_pid: &mut Option<i32>| {
+        *b_pid = children(b.id() as i32).first().copied();
+        b_pid.is_some_and(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/syscall"))
+                .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_flock.to_string()))
+        })
+    };
+    assert!(wait_until(Duration::from_secs(20), || in_flock(&mut b_pid)), "B never reached flock");
+    // SAFETY: kill(2) of the reaper this test started.
+    unsafe { libc::kill(a.id() as i32, libc::SIGTERM) };
+    assert_eq!(exit_code(wait_child(&mut a, Duration::from_secs(20)).expect("A did not exit")), 143);
+    assert!(!pf.exists(), "A left its pidfile behind");
+    let mut c = starter(&pf, &dir.join("c.err"), &[]);
+    assert!(wait_until(Duration::from_secs(20), || pidfile_names(&pf, c.id())), "C never wrote the pidfile");
+    let b_code = exit_code(wait_child(&mut b, Duration::from_secs(30)).expect("B did not exit"));
+    let b_err = std::fs::read_to_string(dir.join("b.err")).unwrap();
+    assert_eq!(b_code, 1, "B: {b_err}");
+    assert!(b_err.contains(&format!("already running (pid {})", c.id())), "B: {b_err}");
+    assert!(pidfile_names(&pf, c.id()), "C's pidfile after B gave up");
+    assert_eq!(c.try_wait().unwrap(), None, "C stopped");
+    // SAFETY: kill(2) of the reaper this test started.
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    assert_eq!(exit_code(wait_child(&mut c, Duration::from_secs(20)).expect("C did not exit")), 143);
+    assert!(!pf.exists(), "C left its pidfile behind");
+}
