@@ -703,3 +703,91 @@ fn help_names_every_option() {
         assert!(try_parse(&args, &[]).is_ok(), "{args:?}: {:?}", try_parse(&args, &[]));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Signal names and numbers (`reaper::signals`), as options and variables take them.
+
+#[test]
+fn signal_parse_edges() {
+    use reaper::signals::parse;
+    for (text, want) in [
+        (" TERM ", libc::SIGTERM),
+        ("sigRtMin+3", 37),
+        ("RTMIN+0", 34),
+        ("RTMIN+010", 44),
+        ("RTMIN+30", 64),
+        ("RTMAX-0", 64),
+        ("RTMAX-30", 34),
+        ("RTMAX", 64),
+        ("CLD", libc::SIGCHLD),
+        ("IOT", libc::SIGABRT),
+        ("POLL", libc::SIGIO),
+        ("1", 1),
+        ("31", 31),
+        ("34", 34),
+    ] {
+        assert_eq!(parse(text), Ok(want), "{text:?}");
+    }
+    for bad in [
+        "RTMIN+0003",
+        "RTMIN3",
+        "RTMIN+-3",
+        "RTMIN++3",
+        "RTMIN-1",
+        "RTMAX+1",
+        "RTMAX-",
+        "RTMAX-x",
+        "RTMIN+31",
+        "RTMAX-31",
+        "SIGSIGTERM",
+        "TERM2",
+        "0",
+        "32",
+        "33",
+        "65",
+        "-15",
+    ] {
+        let e = parse(bad).expect_err(bad);
+        assert!(e.starts_with(&format!("invalid signal '{bad}'")), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn signal_classes_and_names() {
+    use reaper::signals::{RTMAX, RTMIN, is_stop, is_valid, name};
+    assert_eq!((RTMIN, RTMAX), (34, 64));
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
+        assert!(is_stop(sig), "{sig}");
+    }
+    for sig in [libc::SIGHUP, libc::SIGUSR1, libc::SIGKILL, libc::SIGCHLD, 0, 37] {
+        assert!(!is_stop(sig), "{sig}");
+    }
+    for (sig, valid) in [
+        (-1, false),
+        (0, false),
+        (1, true),
+        (31, true),
+        (32, false),
+        (33, false),
+        (34, true),
+        (64, true),
+        (65, false),
+    ] {
+        assert_eq!(is_valid(sig), valid, "{sig}");
+    }
+    for (sig, want) in [
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGCHLD, "SIGCHLD"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGIO, "SIGIO"),
+        (34, "SIGRTMIN+0"),
+        (37, "SIGRTMIN+3"),
+        (64, "SIGRTMIN+30"),
+        (0, "signal 0"),
+        (32, "signal 32"),
+        (33, "signal 33"),
+        (65, "signal 65"),
+    ] {
+        assert_eq!(name(sig), want, "{sig}");
+    }
+}
