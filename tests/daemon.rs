@@ -433,8 +433,7 @@ const SELF_DAEMONIZING: &str = "(sleep 1; touch done) & exit 0";
 fn wait_all(mode: Mode) {
     let dir = tempdir("wait-all");
     let _clean = Guard::dir(&dir);
-    let (code, took) =
-        run_timed(&mut cmd_in(mode, &dir, &["--wait-all", "sh", "-c", SELF_DAEMONIZING]), LONG);
+    let (code, took) = run_timed(&mut cmd_in(mode, &dir, ["--wait-all", "sh", "-c", SELF_DAEMONIZING]), LONG);
     assert_eq!(code, 0, "{mode:?}");
     assert!(dir.join("done").exists(), "{mode:?}: reaper returned before the background job finished");
     assert!(took > Duration::from_millis(900), "{mode:?}: took {took:?}");
@@ -452,7 +451,7 @@ both_modes!(wait_all);
 fn without_wait_all(mode: Mode) {
     let dir = tempdir("no-wait-all");
     let script = "(sleep 1; touch done) & while [ ! -e go ]; do sleep 0.01; done; exit 0";
-    let mut r = Reaper::start(mode, &mut cmd_in(mode, &dir, &["sh", "-c", script]));
+    let mut r = Reaper::start(mode, &mut cmd_in(mode, &dir, ["sh", "-c", script]));
     let mut g = Guard::new(&r, &dir);
     let main = r.command_pid();
     assert!(
@@ -495,7 +494,7 @@ fn wait_all_forwards(mode: Mode) {
     let dir = tempdir("wait-all-fwd");
     let script = r#"(trap 'touch got-term; exit 3' TERM; touch ready; while :; do sleep 0.05; done) &
         exit 0"#;
-    let mut cmd = cmd_in(mode, &dir, &["--wait-all", "--drain", "1s", "sh", "-c", script]);
+    let mut cmd = cmd_in(mode, &dir, ["--wait-all", "--drain", "1s", "sh", "-c", script]);
     let mut r = Reaper::start(mode, &mut cmd);
     let mut g = Guard::new(&r, &dir);
     assert!(wait_for_file(&dir.join("ready"), LONG), "{mode:?}: orphan not ready");
@@ -513,7 +512,7 @@ fn wait_all_forwards(mode: Mode) {
     assert_eq!(code, 0, "{mode:?}: exit status");
 
     let (code, took) =
-        run_timed(&mut cmd_in(mode, &dir, &["--wait-all", "sh", "-c", "sleep 1000 & exit 3"]), LONG);
+        run_timed(&mut cmd_in(mode, &dir, ["--wait-all", "sh", "-c", "sleep 1000 & exit 3"]), LONG);
     assert_eq!(code, 3, "{mode:?}: failing command under --wait-all");
     // Drained by TERM: before the 3 s drain deadline, and not waiting for `sleep 1000`.
     assert!(took < Duration::from_millis(2500), "{mode:?}: took {took:?}");
@@ -532,7 +531,7 @@ fn follow_pidfile(mode: Mode) {
         echo $! > daemon.pid
         exit 0"#;
     let mut cmd =
-        cmd_in(mode, &dir, &["--drain", "1s", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
+        cmd_in(mode, &dir, ["--drain", "1s", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
     let mut r = Reaper::start(mode, &mut cmd);
     let mut g = Guard::new(&r, &dir);
     assert!(wait_for_file(&dir.join("daemon.pid"), LONG));
@@ -558,7 +557,7 @@ fn follow_pidfile_exit_status(mode: Mode) {
     let launcher = r#"sh -c 'while [ ! -e go ]; do sleep 0.02; done; exit 9' &
         echo $! > daemon.pid
         exit 0"#;
-    let mut cmd = cmd_in(mode, &dir, &["-v", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
+    let mut cmd = cmd_in(mode, &dir, ["-v", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
     let log = dir.join(STDERR);
     let mut r = Reaper::start(mode, &mut cmd);
     let mut g = Guard::new(&r, &dir);
@@ -582,7 +581,7 @@ fn follow_pidfile_missing(mode: Mode) {
     // A live leftover, so reaper has something to wait for until the deadline.
     let launcher = "sleep 1000 & touch started; exit 0";
     let mut cmd =
-        cmd_in(mode, &dir, &["--drain", "1s", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
+        cmd_in(mode, &dir, ["--drain", "1s", "--follow-pidfile", "daemon.pid", "sh", "-c", launcher]);
     let mut r = Reaper::start(mode, &mut cmd);
     let mut g = Guard::new(&r, &dir);
     assert!(wait_for_file(&dir.join("started"), LONG));
@@ -612,7 +611,7 @@ fn follow_pidfile_missing_no_leftover() {
         let dir = tempdir("follow-nothing");
         let _clean = Guard::dir(&dir);
         let (code, took) = run_timed(
-            &mut cmd_in(mode, &dir, &["--drain", "1s", "--follow-pidfile", "daemon.pid", "true"]),
+            &mut cmd_in(mode, &dir, ["--drain", "1s", "--follow-pidfile", "daemon.pid", "true"]),
             LONG,
         );
         assert_eq!(code, 1, "{mode:?}");
