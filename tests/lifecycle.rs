@@ -67,7 +67,7 @@ fn release(dir: &Path, main: i32, mode: Mode) -> Instant {
 // Drain: leftovers get TERM when the command exits; reaper leaves as soon as none is left.
 
 /// The leftover needs ~1 s after TERM to finish its cleanup; reaper waits for exactly that,
-/// not for the drain deadline (20 s here, far from both), and exits with the command's status.
+/// not for the drain deadline (20 s here), and exits with the command's status.
 fn slow_leftover_finishes(mode: Mode) {
     let dir = tempdir("slow-leftover");
     // The trap's own `sleep 1` starts after the drain signal, so it is not signalled.
@@ -101,12 +101,11 @@ const STUBBORN: &str = r#"(trap '' TERM; touch ready; exec sleep 1000) &
 
 /// Runs the stubborn leftover with `args`; returns (exit code, time from command exit to
 /// reaper exit) and checks the leftover is gone.
-fn stubborn_leftover(mode: Mode, args: &[&str], env: &[(&str, &str)]) -> (i32, Duration) {
+fn stubborn_leftover(mode: Mode, args: &[&str]) -> (i32, Duration) {
     let dir = tempdir("stubborn");
     let mut all = args.to_vec();
     all.extend(["sh", "-c", STUBBORN]);
     let mut cmd = cmd_in(mode, &dir, &all);
-    cmd.envs(env.iter().copied());
     let (mut r, _g, main) = start(mode, &mut cmd, &dir, &["ready"]);
     let leftovers: Vec<i32> = descendants(r.pid).into_iter().filter(|&p| p != main).collect();
     assert!(!leftovers.is_empty(), "{mode:?}: no leftover found");
@@ -127,7 +126,7 @@ fn stubborn_leftover(mode: Mode, args: &[&str], env: &[(&str, &str)]) -> (i32, D
 /// at the 3 s default (the option counts). The lower bound allows for `release` seeing the
 /// command's exit late on a busy machine.
 fn stubborn_leftover_killed_at_deadline(mode: Mode) {
-    let (code, took) = stubborn_leftover(mode, &["--drain", "1s"], &[]);
+    let (code, took) = stubborn_leftover(mode, &["--drain", "1s"]);
     assert_eq!(code, 5, "{mode:?}: exit status must be the command's");
     assert_between(took, 0.5, 2.5, &format!("{mode:?} --drain 1s"));
 }
@@ -135,7 +134,7 @@ fn stubborn_leftover_killed_at_deadline(mode: Mode) {
 both_modes!(stubborn_leftover_killed_at_deadline);
 
 fn drain_zero_kills_at_once(mode: Mode) {
-    let (code, took) = stubborn_leftover(mode, &["--drain", "0"], &[]);
+    let (code, took) = stubborn_leftover(mode, &["--drain", "0"]);
     assert_eq!(code, 5, "{mode:?}");
     assert!(
         took < Duration::from_millis(1500),
