@@ -1376,10 +1376,12 @@ fn command_sees_exactly_the_descriptors_reaper_was_given() {
         }
         args.extend(["sleep", "60"]);
         let mut cmd = reaper_cmd(mode, &args);
-        // SAFETY: dup2(2) only, between fork and exec; dup2 leaves fd 7 without CLOEXEC.
+        // SAFETY: dup2(2) and fcntl(2) only, between fork and exec. dup2 leaves a new fd 7
+        // without CLOEXEC, but when the file already is fd 7 it does nothing at all, and Rust
+        // opened it close-on-exec: clear the flag explicitly.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::dup2(extra_fd, 7) < 0 {
+                if libc::dup2(extra_fd, 7) < 0 || libc::fcntl(7, libc::F_SETFD, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
