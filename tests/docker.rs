@@ -134,7 +134,8 @@ fn docker_stop_returns_at_once_for_a_term_handling_command() {
     let out = run(&mut docker(["stop", "-t", "10", &c.name]), Duration::from_secs(30));
     assert_eq!(out.code, 0, "{out:?}");
     println!("figure: docker stop of a TERM-handling command: {}", secs(out.elapsed));
-    assert!(out.elapsed < Duration::from_secs(2), "docker stop took {:?}", out.elapsed);
+    // Well under Docker's own 10 s (the figure above is the measurement).
+    assert!(out.elapsed < Duration::from_secs(5), "docker stop took {:?}", out.elapsed);
     assert_eq!(c.wait(Duration::from_secs(10)), 0, "{}", c.logs());
 }
 
@@ -158,7 +159,7 @@ fn kill_after_ends_a_term_ignoring_command_after_one_second() {
     assert_eq!(out.code, 0, "{out:?}");
     println!("figure: docker stop -t 10 with REAPER_KILL_AFTER=1s, TERM ignored: {}", secs(out.elapsed));
     assert!(out.elapsed >= Duration::from_millis(900), "gone before --kill-after expired: {:?}", out.elapsed);
-    assert!(out.elapsed < Duration::from_secs(3), "docker stop took {:?}", out.elapsed);
+    assert!(out.elapsed < Duration::from_secs(6), "docker stop took {:?} (Docker's own: 10 s)", out.elapsed);
     assert_eq!(c.wait(Duration::from_secs(10)), 137, "{}", c.logs());
     assert!(c.logs().contains("SIGKILL"), "{}", c.logs());
 
@@ -178,7 +179,7 @@ fn kill_after_ends_a_term_ignoring_command_after_one_second() {
     c.wait_for_log("READY", Duration::from_secs(30));
     let out = run(&mut docker(["stop", "-t", "10", &c.name]), Duration::from_secs(30));
     println!("figure: docker stop -t 10 with --kill-after 1s, TERM ignored: {}", secs(out.elapsed));
-    assert!(out.elapsed < Duration::from_secs(3), "docker stop took {:?}", out.elapsed);
+    assert!(out.elapsed < Duration::from_secs(6), "docker stop took {:?} (Docker's own: 10 s)", out.elapsed);
     assert_eq!(c.wait(Duration::from_secs(10)), 137, "{}", c.logs());
 }
 

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::ffi::OsStr;
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,16 +35,6 @@ fn assert_between(took: Duration, lo: f64, hi: f64, what: &str) {
     assert!(t > lo && t < hi, "{what}: took {t:.3}s, expected between {lo}s and {hi}s");
 }
 
-/// `reaper ARGS...` in `mode`, running in `dir` (the command inherits reaper's directory).
-/// stdout and stderr stay away from the test harness's pipes: a leftover that a buggy reaper
-/// abandoned must not keep `cargo test` waiting for EOF.
-fn cmd_in<S: AsRef<OsStr>>(mode: Mode, dir: &Path, args: impl IntoIterator<Item = S>) -> Command {
-    let mut c = reaper_cmd(mode, args);
-    let stderr = File::options().create(true).append(true).open(dir.join(STDERR)).unwrap();
-    c.current_dir(dir).stdout(Stdio::null()).stderr(stderr);
-    c
-}
-
 /// Starts reaper, waits for the scenario's `ready` files, records the processes for cleanup
 /// and returns the command's pid.
 fn start(mode: Mode, cmd: &mut Command, dir: &Path, ready: &[&str]) -> (Reaper, Guard, i32) {
@@ -75,32 +63,19 @@ fn release(dir: &Path, main: i32, mode: Mode) -> Instant {
     Instant::now()
 }
 
-/// Runs reaper to completion without `Reaper::start` (which cannot find a reaper that is
-/// already gone); returns the exit code and how long it ran.
-fn run_timed(cmd: &mut Command, timeout: Duration) -> (i32, Duration) {
-    let t0 = Instant::now();
-    let mut child = cmd.spawn().expect("spawn reaper");
-    let Some(st) = wait_child(&mut child, timeout) else {
-        // SAFETY: kill(2) of the child's own process group (reaper_cmd sets one).
-        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-        let _ = child.wait();
-        panic!("{cmd:?} did not exit within {timeout:?}");
-    };
-    (exit_code(st), t0.elapsed())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Drain: leftovers get TERM when the command exits; reaper leaves as soon as none is left.
 
 /// The leftover needs ~1 s after TERM to finish its cleanup; reaper waits for exactly that,
-/// not for the 3 s default deadline, and exits with the command's status.
+/// not for the drain deadline (20 s here), and exits with the command's status.
 fn slow_leftover_finishes(mode: Mode) {
     let dir = tempdir("slow-leftover");
     // The trap's own `sleep 1` starts after the drain signal, so it is not signalled.
     let script = r#"(trap 'sleep 1; touch finished; exit 0' TERM; touch ready; while :; do sleep 0.05; done) &
         while [ ! -e go ]; do sleep 0.01; done
         exit 5"#;
-    let (mut r, _g, main) = start(mode, &mut cmd_in(mode, &dir, ["sh", "-c", script]), &dir, &["ready"]);
+    let mut cmd = cmd_in(mode, &dir, ["--drain", "20s", "sh", "-c", script]);
+    let (mut r, _g, main) = start(mode, &mut cmd, &dir, &["ready"]);
     let t0 = release(&dir, main, mode);
     let code = r.code(LONG);
     let took = t0.elapsed();
@@ -109,18 +84,15 @@ fn slow_leftover_finishes(mode: Mode) {
         "{mode:?}: the leftover did not finish its cleanup before reaper exited"
     );
     assert_eq!(code, 5, "{mode:?}: exit status must be the command's");
-    assert_between(took, 0.9, 2.5, &format!("{mode:?}: exit after the leftover finished"));
+    assert_between(
+        took,
+        0.9,
+        10.0,
+        &format!("{mode:?}: exit after the leftover finished, long before the deadline"),
+    );
 }
 
-#[test]
-fn slow_leftover_finishes_pid1() {
-    slow_leftover_finishes(Mode::Pid1);
-}
-
-#[test]
-fn slow_leftover_finishes_subreaper() {
-    slow_leftover_finishes(Mode::Subreaper);
-}
+both_modes!(slow_leftover_finishes);
 
 /// A leftover that ignores TERM; the command exits 5 once `go` exists.
 const STUBBORN: &str = r#"(trap '' TERM; touch ready; exec sleep 1000) &
@@ -129,12 +101,11 @@ const STUBBORN: &str = r#"(trap '' TERM; touch ready; exec sleep 1000) &
 
 /// Runs the stubborn leftover with `args`; returns (exit code, time from command exit to
 /// reaper exit) and checks the leftover is gone.
-fn stubborn_leftover(mode: Mode, args: &[&str], env: &[(&str, &str)]) -> (i32, Duration) {
+fn stubborn_leftover(mode: Mode, args: &[&str]) -> (i32, Duration) {
     let dir = tempdir("stubborn");
     let mut all = args.to_vec();
     all.extend(["sh", "-c", STUBBORN]);
     let mut cmd = cmd_in(mode, &dir, &all);
-    cmd.envs(env.iter().copied());
     let (mut r, _g, main) = start(mode, &mut cmd, &dir, &["ready"]);
     let leftovers: Vec<i32> = descendants(r.pid).into_iter().filter(|&p| p != main).collect();
     assert!(!leftovers.is_empty(), "{mode:?}: no leftover found");
@@ -151,50 +122,27 @@ fn stubborn_leftover(mode: Mode, args: &[&str], env: &[(&str, &str)]) -> (i32, D
     (code, took)
 }
 
+/// `--drain 1s`: the leftover is SIGKILLed at the deadline, not before (it had the time) and not
+/// at the 3 s default (the option counts). The lower bound allows for `release` seeing the
+/// command's exit late on a busy machine.
 fn stubborn_leftover_killed_at_deadline(mode: Mode) {
-    let (code, took) = stubborn_leftover(mode, &["--drain", "1s"], &[]);
+    let (code, took) = stubborn_leftover(mode, &["--drain", "1s"]);
     assert_eq!(code, 5, "{mode:?}: exit status must be the command's");
-    assert_between(took, 0.7, 1.3, &format!("{mode:?} --drain 1s"));
+    assert_between(took, 0.5, 2.5, &format!("{mode:?} --drain 1s"));
 }
 
-#[test]
-fn stubborn_leftover_killed_at_deadline_pid1() {
-    stubborn_leftover_killed_at_deadline(Mode::Pid1);
-}
-
-#[test]
-fn stubborn_leftover_killed_at_deadline_subreaper() {
-    stubborn_leftover_killed_at_deadline(Mode::Subreaper);
-}
+both_modes!(stubborn_leftover_killed_at_deadline);
 
 fn drain_zero_kills_at_once(mode: Mode) {
-    let (code, took) = stubborn_leftover(mode, &["--drain", "0"], &[]);
+    let (code, took) = stubborn_leftover(mode, &["--drain", "0"]);
     assert_eq!(code, 5, "{mode:?}");
     assert!(
-        took < Duration::from_millis(300),
-        "{mode:?} --drain 0: took {took:?}, expected an immediate SIGKILL"
+        took < Duration::from_millis(1500),
+        "{mode:?} --drain 0: took {took:?}, expected an immediate SIGKILL, well before the 3 s default"
     );
 }
 
-#[test]
-fn drain_zero_kills_at_once_pid1() {
-    drain_zero_kills_at_once(Mode::Pid1);
-}
-
-#[test]
-fn drain_zero_kills_at_once_subreaper() {
-    drain_zero_kills_at_once(Mode::Subreaper);
-}
-
-/// REAPER_DRAIN with a bare number of seconds sets the deadline too.
-#[test]
-fn drain_from_environment() {
-    for mode in MODES {
-        let (code, took) = stubborn_leftover(mode, &[], &[("REAPER_DRAIN", "1")]);
-        assert_eq!(code, 5, "{mode:?}");
-        assert_between(took, 0.7, 1.3, &format!("{mode:?} REAPER_DRAIN=1"));
-    }
-}
+both_modes!(drain_zero_kills_at_once);
 
 /// `--drain-signal USR1`: leftovers get USR1, not TERM.
 fn drain_signal(mode: Mode) {
@@ -205,26 +153,18 @@ fn drain_signal(mode: Mode) {
     let script = r#"python3 probe.py &
         while [ ! -e go ]; do sleep 0.01; done
         exit 4"#;
-    let mut cmd = cmd_in(mode, &dir, ["--drain-signal", "USR1", "sh", "-c", script]);
+    let mut cmd = cmd_in(mode, &dir, ["--drain-signal", "USR1", "--drain", "20s", "sh", "-c", script]);
     let (mut r, _g, main) = start(mode, &mut cmd, &dir, &["probe.ready"]);
     let t0 = release(&dir, main, mode);
     assert_eq!(r.code(LONG), 4, "{mode:?}");
     assert_eq!(probe_log(&log), vec![libc::SIGUSR1], "{mode:?}: signals the leftover got");
     assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "{mode:?}: reaper waited for the deadline although the leftover left at once"
+        t0.elapsed() < Duration::from_secs(10),
+        "{mode:?}: reaper waited for the 20 s deadline although the leftover left at once"
     );
 }
 
-#[test]
-fn drain_signal_pid1() {
-    drain_signal(Mode::Pid1);
-}
-
-#[test]
-fn drain_signal_subreaper() {
-    drain_signal(Mode::Subreaper);
-}
+both_modes!(drain_signal);
 
 /// A leftover that keeps forking (`while :; do sleep 5 & done`) when the drain starts: every
 /// process must get the drain signal, including children forked while reaper walks /proc,
@@ -232,7 +172,6 @@ fn drain_signal_subreaper() {
 /// covers forks in flight; as a subreaper, a scan-then-signal walk lets them escape.
 fn drain_reaches_processes_forked_during_the_scan(mode: Mode) {
     let dir = tempdir("forking-leftover");
-    // Bounded, so a runaway loop cannot exhaust the pid space.
     // Three forking loops, so that one of them is likely to fork during the walk even when
     // the machine is busy. Bounded, so a runaway loop cannot exhaust the pid space.
     let script = r#"for n in 1 2 3; do
@@ -251,21 +190,13 @@ fn drain_reaches_processes_forked_during_the_scan(mode: Mode) {
     g.record();
     assert_eq!(code, 6, "{mode:?}");
     assert!(
-        took < Duration::from_secs(3),
-        "{mode:?}: reaper stayed {took:?} after the command exited: processes forked during the \
-         drain's /proc walk never got SIGTERM and kept it waiting"
+        took < Duration::from_secs(10),
+        "{mode:?}: reaper stayed {took:?} after the command exited (deadline 20 s): processes \
+         forked during the drain's /proc walk never got SIGTERM and kept it waiting"
     );
 }
 
-#[test]
-fn drain_reaches_processes_forked_during_the_scan_pid1() {
-    drain_reaches_processes_forked_during_the_scan(Mode::Pid1);
-}
-
-#[test]
-fn drain_reaches_processes_forked_during_the_scan_subreaper() {
-    drain_reaches_processes_forked_during_the_scan(Mode::Subreaper);
-}
+both_modes!(drain_reaches_processes_forked_during_the_scan);
 
 /// `sh -c 'worker & worker & wait'` under `-g`, TERM to reaper: the group gets TERM, the
 /// shell dies at once, and reaper waits for both workers' cleanups before it exits.
@@ -300,15 +231,7 @@ while :; do sleep 0.05; done
     assert_eq!(code, 128 + libc::SIGTERM, "{mode:?}: the shell died of TERM");
 }
 
-#[test]
-fn shell_with_workers_pid1() {
-    shell_with_workers(Mode::Pid1);
-}
-
-#[test]
-fn shell_with_workers_subreaper() {
-    shell_with_workers(Mode::Subreaper);
-}
+both_modes!(shell_with_workers);
 
 /// Not PID 1: processes outside reaper's tree are never signalled, whatever the shutdown path.
 #[test]
@@ -327,16 +250,20 @@ fn subreaper_drain_spares_processes_outside_its_tree() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn outsider sleep");
-    let _kill = scopeguard(vec![outsider.id() as i32, sleeper.id() as i32]);
+    let mut outsiders = Guard::default();
+    outsiders.record_pid(outsider.id() as i32);
+    outsiders.record_pid(sleeper.id() as i32);
     assert!(wait_for_file(&log.with_extension("ready"), LONG), "probe never got ready");
 
-    let scenarios: [&[&str]; 4] = [
-        &["--drain", "1s", "sh", "-c", "sleep 1000 & exit 0"],
-        &["--drain", "0", "sh", "-c", "sleep 1000 & exit 0"],
-        &["--drain", "1s", "sh", "-c", "(trap '' TERM; exec sleep 1000) & exit 0"],
-        &["-t", "300ms", "sh", "-c", "trap '' TERM; sleep 1000 & touch ready; wait"],
+    // (arguments, the exit status the README promises)
+    let scenarios: [(&[&str], i32); 4] = [
+        (&["--drain", "1s", "sh", "-c", "sleep 1000 & exit 0"], 0),
+        (&["--drain", "0", "sh", "-c", "sleep 1000 & exit 0"], 0),
+        (&["--drain", "1s", "sh", "-c", "(trap '' TERM; exec sleep 1000) & exit 0"], 0),
+        // The kill-after deadline: SIGKILL, exit 137.
+        (&["-t", "300ms", "sh", "-c", "trap '' TERM; sleep 1000 & touch ready; wait"], 137),
     ];
-    for args in scenarios {
+    for (args, want) in scenarios {
         let _ = std::fs::remove_file(dir.join("ready"));
         let mut cmd = cmd_in(Mode::Subreaper, &dir, args);
         let mut r = Reaper::start(Mode::Subreaper, &mut cmd);
@@ -347,28 +274,13 @@ fn subreaper_drain_spares_processes_outside_its_tree() {
             g.record();
             r.signal(libc::SIGTERM);
         }
-        let code = r.code(LONG);
-        assert!(code == 0 || code == 137, "{args:?}: unexpected exit status {code}");
+        assert_eq!(r.code(LONG), want, "{args:?}: exit status");
         assert!(alive(outsider.id() as i32), "{args:?}: outsider probe died");
         assert!(alive(sleeper.id() as i32), "{args:?}: outsider sleep died");
-        assert_eq!(probe_log(&log), Vec::<i32>::new(), "{args:?}: the outsider received signals");
     }
+    assert_probe_got_nothing(outsider.id() as i32, &log, "the outsider");
     assert!(outsider.try_wait().unwrap().is_none());
     assert!(sleeper.try_wait().unwrap().is_none());
-}
-
-/// SIGKILLs the given pids when dropped.
-fn scopeguard(pids: Vec<i32>) -> impl Drop {
-    struct G(Vec<i32>);
-    impl Drop for G {
-        fn drop(&mut self) {
-            for &p in &self.0 {
-                // SAFETY: kill(2) of processes this test started.
-                unsafe { libc::kill(p, libc::SIGKILL) };
-            }
-        }
-    }
-    G(pids)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,27 +297,21 @@ fn kill_after_ignored_term(mode: Mode) {
     r.signal(libc::SIGTERM);
     let code = r.code(LONG);
     assert_eq!(code, 137, "{mode:?}");
-    assert_between(t0.elapsed(), 0.7, 1.3, &format!("{mode:?} -t 1s"));
+    // Not before the deadline (t0 precedes reaper reading the TERM); then promptly.
+    assert_between(t0.elapsed(), 0.95, 4.0, &format!("{mode:?} -t 1s"));
 }
 
-#[test]
-fn kill_after_ignored_term_pid1() {
-    kill_after_ignored_term(Mode::Pid1);
-}
+both_modes!(kill_after_ignored_term);
 
-#[test]
-fn kill_after_ignored_term_subreaper() {
-    kill_after_ignored_term(Mode::Subreaper);
-}
-
-/// A command that stops promptly on TERM is not killed: its own status comes through.
+/// A command that stops promptly on TERM is not killed: its own status comes through, before
+/// the deadline would have fired.
 fn kill_after_prompt_exit(mode: Mode) {
     for (script, want) in [
         ("touch ready; exec sleep 1000", 128 + libc::SIGTERM),
         ("trap 'exit 3' TERM; touch ready; while :; do sleep 0.05; done", 3),
     ] {
         let dir = tempdir("kill-after-prompt");
-        let mut cmd = cmd_in(mode, &dir, ["-t", "1s", "sh", "-c", script]);
+        let mut cmd = cmd_in(mode, &dir, ["-t", "5s", "sh", "-c", script]);
         let (mut r, _g, main) = start(mode, &mut cmd, &dir, &["ready"]);
         if want != 3 {
             assert!(wait_until(LONG, || comm(main).as_deref() == Some("sleep")));
@@ -414,25 +320,18 @@ fn kill_after_prompt_exit(mode: Mode) {
         r.signal(libc::SIGTERM);
         let code = r.code(LONG);
         assert_eq!(code, want, "{mode:?} {script}");
-        assert!(t0.elapsed() < Duration::from_millis(700), "{mode:?} {script}: took {:?}", t0.elapsed());
+        assert!(t0.elapsed() < Duration::from_secs(5), "{mode:?} {script}: took {:?}", t0.elapsed());
     }
 }
 
-#[test]
-fn kill_after_prompt_exit_pid1() {
-    kill_after_prompt_exit(Mode::Pid1);
-}
+both_modes!(kill_after_prompt_exit);
 
-#[test]
-fn kill_after_prompt_exit_subreaper() {
-    kill_after_prompt_exit(Mode::Subreaper);
-}
-
-/// A second TERM is forwarded but does not move the deadline.
+/// A second TERM is forwarded but does not move the deadline: `-t 2s`, TERMs at 0 and 1.5 s,
+/// SIGKILL at 2 s (from the second it would be 3.5 s).
 fn kill_after_not_reset(mode: Mode) {
     let dir = tempdir("kill-after-twice");
     let log = dir.join("probe.log");
-    let mut args = vec!["-t".to_string(), "1s".to_string()];
+    let mut args = vec!["-t".to_string(), "2s".to_string()];
     args.extend(signal_probe(&log, None));
     let mut cmd = cmd_in(mode, &dir, &args);
     let (mut r, _g, _main) = start(mode, &mut cmd, &dir, &["probe.ready"]);
@@ -440,24 +339,16 @@ fn kill_after_not_reset(mode: Mode) {
     r.signal(libc::SIGTERM);
     assert!(wait_until(LONG, || probe_log(&log).len() == 1));
     // Spacing between the two TERMs, not an assertion.
-    std::thread::sleep(Duration::from_millis(600).saturating_sub(t0.elapsed()));
+    std::thread::sleep(Duration::from_millis(1500).saturating_sub(t0.elapsed()));
     r.signal(libc::SIGTERM);
     let code = r.code(LONG);
     let took = t0.elapsed();
     assert_eq!(code, 137, "{mode:?}");
-    assert_between(took, 0.7, 1.3, &format!("{mode:?}: deadline from the first TERM"));
+    assert_between(took, 1.95, 3.2, &format!("{mode:?}: deadline from the first TERM"));
     assert_eq!(probe_log(&log), vec![libc::SIGTERM, libc::SIGTERM], "{mode:?}: both TERMs are forwarded");
 }
 
-#[test]
-fn kill_after_not_reset_pid1() {
-    kill_after_not_reset(Mode::Pid1);
-}
-
-#[test]
-fn kill_after_not_reset_subreaper() {
-    kill_after_not_reset(Mode::Subreaper);
-}
+both_modes!(kill_after_not_reset);
 
 /// A stop signal starts the deadline even when it is rewritten or dropped; REAPER_KILL_AFTER
 /// sets it too.
@@ -474,20 +365,12 @@ fn kill_after_rewritten_stop(mode: Mode) {
         r.signal(libc::SIGTERM);
         let code = r.code(LONG);
         assert_eq!(code, 137, "{mode:?} -r {rewrite}");
-        assert_between(t0.elapsed(), 0.7, 1.3, &format!("{mode:?} -r {rewrite}"));
+        assert_between(t0.elapsed(), 0.95, 4.0, &format!("{mode:?} -r {rewrite}"));
         assert_eq!(probe_log(&log), want, "{mode:?} -r {rewrite}");
     }
 }
 
-#[test]
-fn kill_after_rewritten_stop_pid1() {
-    kill_after_rewritten_stop(Mode::Pid1);
-}
-
-#[test]
-fn kill_after_rewritten_stop_subreaper() {
-    kill_after_rewritten_stop(Mode::Subreaper);
-}
+both_modes!(kill_after_rewritten_stop);
 
 // ---------------------------------------------------------------------------------------------
 // Signal rewriting.
@@ -557,35 +440,7 @@ fn rewrite(mode: Mode) {
     rewrite_case(mode, &["-r", "TERM:QUIT"], &[("REAPER_REWRITE", "TERM:INT")], &[(term, Some(quit))]);
 }
 
-#[test]
-fn rewrite_pid1() {
-    rewrite(Mode::Pid1);
-}
-
-#[test]
-fn rewrite_subreaper() {
-    rewrite(Mode::Subreaper);
-}
-
-fn assert_usage_error(mode: Mode, args: &[&str], env: &[(&str, &str)]) {
-    let mut cmd = reaper_cmd(mode, args);
-    cmd.envs(env.iter().copied());
-    let (code, _out, err) = run_with_timeout(&mut cmd, LONG);
-    assert_eq!(code, 2, "{mode:?} {args:?} {env:?}: stderr {err}");
-    assert!(err.contains("reaper:"), "{mode:?} {args:?}: no message: {err:?}");
-}
-
-#[test]
-fn rewrite_rejects_bad_rules() {
-    for mode in MODES {
-        for rule in
-            ["CHLD:TERM", "KILL:TERM", "STOP:1", "9:15", "TERM", "TERM:FOO", "99:1", "TERM:99", ":TERM"]
-        {
-            assert_usage_error(mode, &["-r", rule, "true"], &[]);
-        }
-        assert_usage_error(mode, &["true"], &[("REAPER_REWRITE", "TERM:QUIT,KILL:TERM")]);
-    }
-}
+both_modes!(rewrite);
 
 // ---------------------------------------------------------------------------------------------
 // Pause mode.
@@ -621,10 +476,11 @@ fn pause_reaps_orphans_in_its_namespace() {
     let t0 = Instant::now();
     r.signal(libc::SIGTERM);
     assert_eq!(r.code(LONG), 0);
-    assert!(t0.elapsed() < Duration::from_millis(500), "TERM: exit took {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(3), "TERM: exit took {:?}", t0.elapsed());
 }
 
-/// Idle pause mode never wakes up; non-stop signals are ignored; TERM, INT, QUIT exit 0.
+/// Idle pause mode never wakes up; non-stop signals are ignored (it is still there a second
+/// later, or after the 2 s idle window); TERM, INT, QUIT exit 0, promptly.
 fn pause_idle(mode: Mode, stop: i32, idle_check: bool) {
     let dir = tempdir("pause");
     let mut r = Reaper::start(mode, &mut cmd_in(mode, &dir, ["--pause"]));
@@ -634,11 +490,12 @@ fn pause_idle(mode: Mode, stop: i32, idle_check: bool) {
         r.signal(sig);
         assert!(wait_no_pending_signals(r.pid, LONG), "{mode:?}: signal {sig} never read");
     }
-    assert!(
-        r.wait_timeout(Duration::from_millis(200)).is_none(),
-        "{mode:?}: pause mode exited on a non-stop signal"
-    );
-    if idle_check {
+    if !idle_check {
+        assert!(
+            r.wait_timeout(Duration::from_secs(1)).is_none(),
+            "{mode:?}: pause mode exited on a non-stop signal"
+        );
+    } else {
         let switches = || {
             let v = status_field(r.pid, "voluntary_ctxt_switches").unwrap();
             let n = status_field(r.pid, "nonvoluntary_ctxt_switches").unwrap();
@@ -648,83 +505,21 @@ fn pause_idle(mode: Mode, stop: i32, idle_check: bool) {
         std::thread::sleep(Duration::from_secs(2));
         let after = switches();
         assert_eq!(before, after, "{mode:?}: reaper woke up while idle");
+        assert!(r.wait_timeout(Duration::ZERO).is_none(), "{mode:?}: pause mode exited on a non-stop signal");
     }
     let t0 = Instant::now();
     r.signal(stop);
     assert_eq!(r.code(LONG), 0, "{mode:?} signal {stop}");
-    assert!(t0.elapsed() < Duration::from_millis(500), "{mode:?}: exit took {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(3), "{mode:?}: exit took {:?}", t0.elapsed());
 }
 
-#[test]
-fn pause_idle_term_pid1() {
-    pause_idle(Mode::Pid1, libc::SIGTERM, true);
+fn pause_idle_term(mode: Mode) {
+    pause_idle(mode, libc::SIGTERM, true);
 }
+both_modes!(pause_idle_term);
 
-#[test]
-fn pause_idle_term_subreaper() {
-    pause_idle(Mode::Subreaper, libc::SIGTERM, true);
+fn pause_int_and_quit_exit_zero(mode: Mode) {
+    pause_idle(mode, libc::SIGINT, false);
+    pause_idle(mode, libc::SIGQUIT, false);
 }
-
-#[test]
-fn pause_int_and_quit_exit_zero() {
-    for mode in MODES {
-        pause_idle(mode, libc::SIGINT, false);
-        pause_idle(mode, libc::SIGQUIT, false);
-    }
-}
-
-/// REAPER_PAUSE=1 without a command is pause mode.
-#[test]
-fn pause_from_environment() {
-    let dir = tempdir("pause-env");
-    let mut cmd = cmd_in(Mode::Subreaper, &dir, std::iter::empty::<&str>());
-    cmd.env("REAPER_PAUSE", "1");
-    let mut r = Reaper::start(Mode::Subreaper, &mut cmd);
-    let _g = Guard::new(&r, &dir);
-    assert!(wait_until(LONG, || state(r.pid) == Some('S')));
-    r.signal(libc::SIGTERM);
-    assert_eq!(r.code(LONG), 0);
-}
-
-#[test]
-fn pause_with_command_is_usage_error() {
-    for mode in MODES {
-        assert_usage_error(mode, &["--pause", "sleep", "1"], &[]);
-        assert_usage_error(mode, &["-P", "--", "true"], &[]);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Durations.
-
-#[test]
-fn bad_durations_are_usage_errors() {
-    for mode in MODES {
-        for args in [
-            &["--drain", "abc", "true"][..],
-            &["--drain", "-1", "true"],
-            &["--drain", "", "true"],
-            &["--kill-after", "1x", "true"],
-            &["-t", "soon", "true"],
-        ] {
-            assert_usage_error(mode, args, &[]);
-        }
-        assert_usage_error(mode, &["true"], &[("REAPER_DRAIN", "abc")]);
-        assert_usage_error(mode, &["true"], &[("REAPER_KILL_AFTER", "1x")]);
-    }
-}
-
-#[test]
-fn good_durations_are_accepted() {
-    for args in [
-        &["--drain", "500ms", "true"][..],
-        &["--drain", "1m", "true"],
-        &["--drain", "2", "true"],
-        &["--drain", "0.5", "true"],
-        &["-t", "3s", "true"],
-    ] {
-        let dir = tempdir("durations");
-        let (code, _) = run_timed(&mut cmd_in(Mode::Subreaper, &dir, args), LONG);
-        assert_eq!(code, 0, "{args:?}");
-    }
-}
+both_modes!(pause_int_and_quit_exit_zero);

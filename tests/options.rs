@@ -2,10 +2,11 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::time::Duration;
 
 use log::LevelFilter;
 use reaper::error::Error;
-use reaper::options::{Options, Parsed, parse, parse_with_env};
+use reaper::options::{Daemon, Options, Parsed, parse, parse_with_env};
 
 fn try_parse(args: &[&str], env: &[(&str, &str)]) -> Result<Parsed, Error> {
     let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
@@ -323,6 +324,460 @@ fn parse_takes_an_environment_lookup() {
     // The lookup is what counts, not the test process's real environment.
     let got = parse([OsString::from("x")], |_| None);
     assert!(matches!(got, Ok(Parsed::Run(o)) if o.remap_exit.is_empty() && o.subreaper));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks that used to run the binary once per case (tests/core.rs keeps one usage error and
+// one environment error through the binary; `Error::report` is exactly what main prints).
+
+/// The report of a rejection: `reaper: MESSAGE` on one line (control characters escaped, so a
+/// newline in a value cannot break it nor an escape sequence reach the terminal), then the hint.
+fn assert_one_line_report(e: &Error, what: &str) {
+    let report = e.report();
+    let lines: Vec<&str> = report.split('\n').collect();
+    assert_eq!(lines.len(), 2, "{what}: {report:?}");
+    assert!(lines[0].starts_with("reaper: ") && lines[0].len() > "reaper: ".len(), "{what}: {report:?}");
+    assert!(!lines[0].chars().any(char::is_control), "{what}: raw control character in {report:?}");
+    assert_eq!(lines[1], "Try 'reaper --help'.", "{what}");
+}
+
+#[test]
+fn usage_errors_stay_on_one_line() {
+    for (args, env) in [
+        (&["-p", "TE\nRM", "true"][..], &[][..]),
+        (&["--drain", "1\n2", "true"], &[]),
+        (&["-r", "a\nb", "true"], &[]),
+        (&["--fo\no", "true"], &[]),
+        (&["--umask", "7\r8", "-d", "true"], &[]),
+        (&["--drain-signal", "\x1b[2J", "true"], &[]),
+        (&["true"], &[("REAPER_DRAIN", "x\ny")]),
+    ] {
+        let msg = usage_error(args, env);
+        let e = Error::Usage(msg.clone());
+        assert_one_line_report(&e, &format!("{args:?} {env:?}"));
+    }
+    // The escaping itself: a newline becomes the two characters `\n`.
+    let e = Error::Usage("a\nb\x1b".into());
+    assert_eq!(e.report(), "reaper: a\\nb\\u{1b}\nTry 'reaper --help'.");
+    // Start failures are one line without the hint.
+    assert_eq!(Error::Start("x\ny".into()).report(), "reaper: x\\ny");
+}
+
+/// Signal numbers 0, 32, 33, 65, negative ones and nonsense are refused wherever a signal is
+/// taken: -p/--pdeathsig, --drain-signal, -r/--rewrite (either side), and their variables.
+#[test]
+fn bad_signal_numbers_are_usage_errors() {
+    let bad = ["0", "32", "33", "65", "-1", "-15", "SIG0", "RTMIN+31", "RTMAX-31", "999999999999"];
+    for b in bad {
+        for opt in ["-p", "--pdeathsig", "--drain-signal"] {
+            let e = usage_error(&[opt, b, "true"], &[]);
+            assert!(e.contains(&format!("'{b}'")), "{opt} {b}: {e}");
+            usage_error(&[&format!("{opt}={b}"), "true"], &[]);
+        }
+        usage_error(&["-r", &format!("{b}:TERM"), "true"], &[]);
+        if b != "0" {
+            // TO 0 means "drop it": valid.
+            usage_error(&["--rewrite", &format!("TERM:{b}"), "true"], &[]);
+            usage_error(&["true"], &[("REAPER_REWRITE", &format!("HUP:{b}"))]);
+        }
+        for var in ["REAPER_PDEATHSIG", "REAPER_DRAIN_SIGNAL"] {
+            let e = usage_error(&["true"], &[(var, b)]);
+            assert!(e.starts_with(&format!("{var}: invalid signal '{b}'")), "{var}={b}: {e}");
+        }
+    }
+    // TO may be 0 or - (drop the signal), but FROM never.
+    usage_error(&["-r", "0:0", "true"], &[]);
+    // Which message: a number out of range, or not a signal at all.
+    assert_eq!(
+        usage_error(&["-p", "65", "x"], &[]),
+        "invalid signal '65': not a signal number (1-31, 34-64)"
+    );
+    assert_eq!(
+        usage_error(&["-p", "RTMIN+31", "x"], &[]),
+        "invalid signal 'RTMIN+31': not a signal number (1-31, 34-64)"
+    );
+    assert_eq!(usage_error(&["-p", "FOO", "x"], &[]), "invalid signal 'FOO'");
+    assert_eq!(usage_error(&["-p", "RTMIN+x", "x"], &[]), "invalid signal 'RTMIN+x'");
+}
+
+/// Durations that cannot be represented (past u64 seconds, or not a number at all) are usage
+/// errors, in every place a duration is taken; huge ones that fit are accepted.
+#[test]
+fn overflowing_and_bad_durations() {
+    for d in [
+        "99999999999999999999s",
+        "1e30",
+        "18446744073709551616",
+        "99999999999999999999999",
+        "600000000000y",
+        "-1",
+        "inf",
+        "NaN",
+        "1.7976931348623157e308",
+        "abc",
+        "",
+        "1x",
+        "soon",
+        "1.2.3",
+        "1.1234567890",
+        ".5",
+    ] {
+        for opt in ["--drain", "--kill-after", "-t"] {
+            let e = usage_error(&[opt, d, "true"], &[]);
+            assert_eq!(e, format!("invalid duration '{}' (e.g. 500ms, 3s, 1m)", d.trim()), "{opt} {d}");
+        }
+        for var in ["REAPER_KILL_AFTER", "REAPER_DRAIN"] {
+            assert!(
+                usage_error(&["true"], &[(var, d)]).starts_with(&format!("{var}: invalid duration")),
+                "{var}={d}"
+            );
+        }
+    }
+    let huge = opts(&["--kill-after", "10000000000000000000s", "--drain", "10000000000000000000", "x"], &[]);
+    assert_eq!(huge.kill_after, Some(Duration::from_secs(10_000_000_000_000_000_000)));
+    assert_eq!(huge.drain, Duration::from_secs(10_000_000_000_000_000_000));
+    assert_eq!(reaper::options::duration("18446744073709551615").unwrap(), Duration::from_secs(u64::MAX));
+}
+
+#[test]
+fn good_durations() {
+    for (text, want) in [
+        ("500ms", Duration::from_millis(500)),
+        ("1m", Duration::from_secs(60)),
+        ("1h 30m", Duration::from_secs(5400)),
+        ("3s", Duration::from_secs(3)),
+        (" 3s ", Duration::from_secs(3)),
+        ("2", Duration::from_secs(2)),
+        ("0", Duration::ZERO),
+        ("0.5", Duration::from_millis(500)),
+        ("1.25", Duration::from_millis(1250)),
+        ("5.", Duration::from_secs(5)),
+        ("0.000000001", Duration::from_nanos(1)),
+        ("2.123456789", Duration::new(2, 123_456_789)),
+        ("007", Duration::from_secs(7)),
+    ] {
+        assert_eq!(opts(&["--drain", text, "x"], &[]).drain, want, "--drain {text}");
+        assert_eq!(opts(&["-t", text, "x"], &[]).kill_after, Some(want), "-t {text}");
+        assert_eq!(opts(&["--kill-after", text, "x"], &[]).kill_after, Some(want));
+        assert_eq!(opts(&["x"], &[("REAPER_DRAIN", text)]).drain, want, "REAPER_DRAIN={text}");
+        assert_eq!(opts(&["x"], &[("REAPER_KILL_AFTER", text)]).kill_after, Some(want));
+    }
+    // Defaults, and flags over the environment.
+    assert_eq!(opts(&["x"], &[]).drain, Duration::from_secs(3));
+    assert_eq!(opts(&["x"], &[]).kill_after, None);
+    assert_eq!(opts(&["--drain", "1", "x"], &[("REAPER_DRAIN", "7")]).drain, Duration::from_secs(1));
+    assert_eq!(
+        opts(&["-t", "1", "x"], &[("REAPER_KILL_AFTER", "7")]).kill_after,
+        Some(Duration::from_secs(1))
+    );
+}
+
+#[test]
+fn drain_signal_values() {
+    assert_eq!(opts(&["x"], &[]).drain_signal, libc::SIGTERM);
+    assert_eq!(opts(&["--drain-signal", "USR1", "x"], &[]).drain_signal, libc::SIGUSR1);
+    assert_eq!(opts(&["--drain-signal=RTMIN+3", "x"], &[]).drain_signal, 37);
+    assert_eq!(opts(&["x"], &[("REAPER_DRAIN_SIGNAL", "HUP")]).drain_signal, libc::SIGHUP);
+    assert_eq!(
+        opts(&["--drain-signal", "INT", "x"], &[("REAPER_DRAIN_SIGNAL", "HUP")]).drain_signal,
+        libc::SIGINT
+    );
+}
+
+#[test]
+fn rewrite_rules() {
+    let rules = |args: &[&str], env: &[(&str, &str)]| {
+        let mut a = args.to_vec();
+        a.push("x");
+        opts(&a, env).rewrite
+    };
+    let (term, int, quit, usr1, usr2) =
+        (libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2);
+    assert!(rules(&[], &[]).is_empty());
+    assert_eq!(rules(&["-r", "TERM:QUIT"], &[]), [(term, quit)]);
+    assert_eq!(rules(&["-r", "INT:0"], &[]), [(int, 0)]);
+    assert_eq!(rules(&["--rewrite", "SIGINT:-"], &[]), [(int, 0)]);
+    assert_eq!(rules(&["-r", "INT: - "], &[]), [(int, 0)]);
+    assert_eq!(rules(&["-r", "15:3"], &[]), [(term, quit)]);
+    assert_eq!(rules(&["-r", "RTMIN+3:TERM"], &[]), [(37, term)]);
+    assert_eq!(rules(&["-r", "USR1:RTMAX"], &[]), [(usr1, 64)]);
+    assert_eq!(rules(&["--rewrite=HUP:USR1"], &[]), [(libc::SIGHUP, usr1)]);
+    // Repeatable, in order.
+    assert_eq!(rules(&["-r", "USR1:USR2", "-r", "TERM:QUIT"], &[]), [(usr1, usr2), (term, quit)]);
+    assert_eq!(rules(&[], &[("REAPER_REWRITE", "TERM:QUIT,USR1:USR2")]), [(term, quit), (usr1, usr2)]);
+    assert_eq!(rules(&[], &[("REAPER_REWRITE", ",TERM:QUIT,,")]), [(term, quit)]);
+    // Flags replace the environment's list.
+    assert_eq!(rules(&["-r", "TERM:QUIT"], &[("REAPER_REWRITE", "TERM:INT,USR1:USR2")]), [(term, quit)]);
+
+    for rule in [
+        "CHLD:TERM",
+        "KILL:TERM",
+        "STOP:1",
+        "9:15",
+        "17:1",
+        "19:1",
+        "TERM",
+        "TERM:FOO",
+        "99:1",
+        "TERM:99",
+        ":TERM",
+        "",
+    ] {
+        usage_error(&["-r", rule, "true"], &[]);
+    }
+    for (rule, msg) in [
+        ("CHLD:TERM", "cannot rewrite SIGCHLD: reaper never receives it"),
+        ("KILL:TERM", "cannot rewrite SIGKILL: reaper never receives it"),
+        ("STOP:TERM", "cannot rewrite SIGSTOP: reaper never receives it"),
+        ("TERM", "invalid rewrite 'TERM' (FROM:TO, e.g. TERM:QUIT)"),
+    ] {
+        assert_eq!(usage_error(&["-r", rule, "true"], &[]), msg);
+    }
+    let e = usage_error(&["true"], &[("REAPER_REWRITE", "TERM:QUIT,KILL:TERM")]);
+    assert_eq!(e, "REAPER_REWRITE: cannot rewrite SIGKILL");
+}
+
+#[test]
+fn pause_mode() {
+    let o = opts(&["--pause"], &[]);
+    assert!(o.pause && o.command.is_empty());
+    assert!(opts(&["-P"], &[]).pause);
+    assert!(opts(&[], &[("REAPER_PAUSE", "1")]).pause, "REAPER_PAUSE=1 without a command");
+    assert!(!opts(&["x"], &[("REAPER_PAUSE", "0")]).pause);
+    assert!(!opts(&["x"], &[]).pause);
+    assert_eq!(usage_error(&["--pause", "sleep", "1"], &[]), "--pause takes no COMMAND");
+    assert_eq!(usage_error(&["-P", "--", "true"], &[]), "--pause takes no COMMAND");
+    assert_eq!(usage_error(&["x"], &[("REAPER_PAUSE", "1")]), "--pause takes no COMMAND");
+    let combined = "--pause cannot be combined with --daemon, --wait-all or --follow-pidfile";
+    assert_eq!(usage_error(&["-P", "-d"], &[]), combined);
+    assert_eq!(usage_error(&["-P", "--wait-all"], &[]), combined);
+    assert_eq!(usage_error(&["-P"], &[("REAPER_WAIT_ALL", "1")]), combined);
+    assert_eq!(usage_error(&["-P", "--follow-pidfile", "f"], &[]), combined);
+}
+
+#[test]
+fn daemon_options() {
+    let o = opts(&["-d", "x"], &[]);
+    let d = o.daemon.expect("daemon");
+    assert_eq!(d, Daemon { chdir: "/".into(), umask: 0o022, stdout: None, stderr: None });
+    assert!(opts(&["--daemon", "x"], &[]).daemon.is_some());
+    assert!(opts(&["x"], &[]).daemon.is_none());
+    let o = opts(
+        &["-d", "--chdir", "/srv", "--umask", "027", "--stdout", "o.log", "--stderr", "e.log", "x"],
+        &[],
+    );
+    assert_eq!(
+        o.daemon,
+        Some(Daemon {
+            chdir: "/srv".into(),
+            umask: 0o027,
+            stdout: Some("o.log".into()),
+            stderr: Some("e.log".into())
+        })
+    );
+    for (text, want) in [("0", 0), ("000", 0), ("777", 0o777), (" 22 ", 0o022), ("7", 0o7)] {
+        assert_eq!(opts(&["-d", "--umask", text, "x"], &[]).daemon.unwrap().umask, want, "{text}");
+    }
+    for bad in ["1000", "778", "8", "-1", "x", "", "0o22"] {
+        let e = usage_error(&["-d", "--umask", bad, "x"], &[]);
+        assert_eq!(e, format!("invalid umask '{bad}' (octal, 000-777)"));
+    }
+    for opt in ["--chdir", "--umask", "--stdout", "--stderr"] {
+        let value = if opt == "--umask" { "022" } else { "/tmp" };
+        let e = usage_error(&[opt, value, "x"], &[]);
+        assert_eq!(e, "--chdir, --umask, --stdout and --stderr need --daemon", "{opt}");
+    }
+    assert_eq!(usage_error(&["-d", "-p", "TERM", "x"], &[]), "--pdeathsig cannot be used with --daemon");
+    assert_eq!(
+        usage_error(&["-d", "x"], &[("REAPER_PDEATHSIG", "TERM")]),
+        "--pdeathsig cannot be used with --daemon"
+    );
+    // Paths.
+    for opt in ["--pidfile", "--chdir", "--stdout", "--stderr", "--follow-pidfile"] {
+        assert_eq!(usage_error(&["-d", opt, "", "x"], &[]), "empty path", "{opt}");
+    }
+    assert_eq!(opts(&["--pidfile", "r.pid", "x"], &[]).pidfile, Some("r.pid".into()));
+    assert_eq!(opts(&["x"], &[]).pidfile, None);
+    let raw = OsString::from_vec(b"p\xff.pid".to_vec());
+    let args = [OsStr::new("--pidfile"), raw.as_os_str(), OsStr::new("x")];
+    match parse_with_env(&args, &[]) {
+        Ok(Parsed::Run(o)) => assert_eq!(o.pidfile.unwrap().as_os_str().as_bytes(), b"p\xff.pid"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wait_all_and_follow_pidfile() {
+    assert!(opts(&["--wait-all", "x"], &[]).wait_all);
+    assert!(opts(&["x"], &[("REAPER_WAIT_ALL", "yes")]).wait_all);
+    assert!(!opts(&["x"], &[]).wait_all);
+    assert_eq!(opts(&["--follow-pidfile", "d.pid", "x"], &[]).follow_pidfile, Some("d.pid".into()));
+    assert_eq!(opts(&["x"], &[]).follow_pidfile, None);
+    let e = "--wait-all and --follow-pidfile exclude each other";
+    assert_eq!(usage_error(&["--wait-all", "--follow-pidfile", "f", "x"], &[]), e);
+    assert_eq!(usage_error(&["--follow-pidfile", "f", "x"], &[("REAPER_WAIT_ALL", "1")]), e);
+}
+
+#[test]
+fn more_usage_errors() {
+    // The one-line messages name what is wrong.
+    for (args, env, names) in [
+        (&["-e", "256", "x"][..], &[][..], "256"),
+        (&["-e", "-1", "x"], &[], "-1"),
+        (&["-p", "FOO", "x"], &[], "FOO"),
+        (&["-p", "0", "x"], &[], "'0'"),
+        (&["x"], &[("REAPER_REMAP_EXIT", "1,300")], "REAPER_REMAP_EXIT"),
+        (&["x"], &[("REAPER_DRAIN", "abc")], "REAPER_DRAIN"),
+        (&["x"], &[("REAPER_KILL_AFTER", "1x")], "REAPER_KILL_AFTER"),
+        (&["--"], &[], "missing COMMAND"),
+        (&["-g", "--"], &[], "missing COMMAND"),
+    ] {
+        let msg = usage_error(args, env);
+        assert!(msg.contains(names), "{args:?} {env:?}: {msg}");
+    }
+    assert_eq!(usage_error(&[], &[]), "missing COMMAND");
+    // A variable reaper itself reads must be text: refused, not mangled.
+    let bad = OsString::from_vec(b"3\xffs".to_vec());
+    let env = [("REAPER_DRAIN", bad.as_os_str())];
+    match parse_with_env(&[OsStr::new("x")], &env) {
+        Err(e @ Error::Usage(_)) => assert_eq!(e.message(), "REAPER_DRAIN: value is not valid UTF-8"),
+        other => panic!("{other:?}"),
+    }
+    // A non-UTF-8 option value names itself.
+    let raw = OsString::from_vec(b"\xff".to_vec());
+    let args = [OsStr::new("--drain"), raw.as_os_str(), OsStr::new("x")];
+    match parse_with_env(&args, &[]) {
+        Err(e @ Error::Usage(_)) => assert!(e.message().contains("not UTF-8"), "{}", e.message()),
+        other => panic!("{other:?}"),
+    }
+    // `reaper ''` is a command (that cannot be found: exit 127, tests/core.rs).
+    assert_eq!(opts(&[""], &[]).command, [OsString::new()]);
+}
+
+/// Every long option `--help` lists is one the parser accepts (with a value where it takes
+/// one), and the other way round for the ones a user is most likely to look for.
+#[test]
+fn help_lists_the_accepted_options() {
+    let help = reaper::options::HELP;
+    let mut listed: Vec<&str> = help
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .collect();
+    listed.sort_unstable();
+    listed.dedup();
+    assert_eq!(listed.len(), 23, "{listed:?}");
+    for opt in ["--subreaper", "--process-group", "--kill-after", "--drain", "--rewrite", "--version"] {
+        assert!(listed.contains(&opt), "help lacks {opt}");
+    }
+    for opt in listed {
+        let value: &[&str] = match opt {
+            "--pdeathsig" | "--drain-signal" => &["TERM"],
+            "--remap-exit" => &["3"],
+            "--rewrite" => &["TERM:QUIT"],
+            "--drain" | "--kill-after" => &["1s"],
+            "--umask" => &["022"],
+            "--pidfile" | "--chdir" | "--stdout" | "--stderr" | "--follow-pidfile" => &["/tmp/f"],
+            _ => &[],
+        };
+        let mut args = vec![opt];
+        args.extend(value);
+        if matches!(opt, "--chdir" | "--umask" | "--stdout" | "--stderr") {
+            args.push("-d");
+        }
+        if opt != "--pause" {
+            args.push("x");
+        }
+        assert!(try_parse(&args, &[]).is_ok(), "{args:?}: {:?}", try_parse(&args, &[]));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signal names and numbers (`reaper::signals`), as options and variables take them.
+
+#[test]
+fn signal_parse_edges() {
+    use reaper::signals::parse;
+    for (text, want) in [
+        (" TERM ", libc::SIGTERM),
+        ("sigRtMin+3", 37),
+        ("RTMIN+0", 34),
+        ("RTMIN+010", 44),
+        ("RTMIN+30", 64),
+        ("RTMAX-0", 64),
+        ("RTMAX-30", 34),
+        ("RTMAX", 64),
+        ("CLD", libc::SIGCHLD),
+        ("IOT", libc::SIGABRT),
+        ("POLL", libc::SIGIO),
+        ("1", 1),
+        ("31", 31),
+        ("34", 34),
+    ] {
+        assert_eq!(parse(text), Ok(want), "{text:?}");
+    }
+    for bad in [
+        "RTMIN+0003",
+        "RTMIN3",
+        "RTMIN+-3",
+        "RTMIN++3",
+        "RTMIN-1",
+        "RTMAX+1",
+        "RTMAX-",
+        "RTMAX-x",
+        "RTMIN+31",
+        "RTMAX-31",
+        "SIGSIGTERM",
+        "TERM2",
+        "0",
+        "32",
+        "33",
+        "65",
+        "-15",
+    ] {
+        let e = parse(bad).expect_err(bad);
+        assert!(e.starts_with(&format!("invalid signal '{bad}'")), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn signal_classes_and_names() {
+    use reaper::signals::{RTMAX, RTMIN, is_stop, is_valid, name};
+    assert_eq!((RTMIN, RTMAX), (34, 64));
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT] {
+        assert!(is_stop(sig), "{sig}");
+    }
+    for sig in [libc::SIGHUP, libc::SIGUSR1, libc::SIGKILL, libc::SIGCHLD, 0, 37] {
+        assert!(!is_stop(sig), "{sig}");
+    }
+    for (sig, valid) in [
+        (-1, false),
+        (0, false),
+        (1, true),
+        (31, true),
+        (32, false),
+        (33, false),
+        (34, true),
+        (64, true),
+        (65, false),
+    ] {
+        assert_eq!(is_valid(sig), valid, "{sig}");
+    }
+    for (sig, want) in [
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGCHLD, "SIGCHLD"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGIO, "SIGIO"),
+        (34, "SIGRTMIN+0"),
+        (37, "SIGRTMIN+3"),
+        (64, "SIGRTMIN+30"),
+        (0, "signal 0"),
+        (32, "signal 32"),
+        (33, "signal 33"),
+        (65, "signal 65"),
+    ] {
+        assert_eq!(name(sig), want, "{sig}");
+    }
 }
 
 #[test]

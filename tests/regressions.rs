@@ -2,7 +2,6 @@
 //! processes, in both modes where both apply. Every test here failed on the code before the
 //! state machine; the matching transition rows are in src/state.rs's unit tests.
 
-#[macro_use]
 mod common;
 
 use std::os::unix::process::CommandExt;
@@ -136,7 +135,7 @@ fn daemon_follows_a_relative_pidfile_inside_its_chdir() {
     let pidfile = caller.join("reaper.pid");
     assert!(wait_for_file(&pidfile, Duration::from_secs(20)), "--pidfile stays relative to the caller");
     let daemon: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-    let _g = Guard { pid: daemon, stderr: log.clone(), procs: Vec::new(), load: None };
+    let _g = Guard::pidfile(&pidfile);
     wait_for_log(&dir, &format!("from {}", work.join("app.pid").display()));
     // Before, it gave up at the 1 s drain deadline; wait twice that to see it stay.
     std::thread::sleep(Duration::from_secs(2));

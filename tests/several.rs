@@ -1,7 +1,6 @@
 //! Several processes in one container: `--also` commands beside the main one and
 //! `--respawn` helpers, supervised by the one state machine, in both modes.
 
-#[macro_use]
 mod common;
 
 use std::path::Path;

@@ -6,7 +6,6 @@
 //! 20 ms and logs each signal it gets with the time it got it. The test reads the same clock,
 //! so the delays below are measured between processes, not guessed from exit times.
 
-#[macro_use]
 mod common;
 
 use std::path::Path;

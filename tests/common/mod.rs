@@ -126,12 +126,83 @@ impl Reaper {
 
 impl Drop for Reaper {
     fn drop(&mut self) {
+        // Only while the launcher is unreaped: afterwards the pids may belong to someone else.
         if let Ok(None) = self.child.try_wait() {
+            // The command runs in its own process group, which the group kill below does not
+            // reach in subreaper mode.
+            for p in descendants(self.pid) {
+                // SAFETY: kill(2) of processes under the reaper this test started.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
             // SAFETY: kill(2) of the test's own process group.
             unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
             let _ = self.child.wait();
         }
     }
+}
+
+/// Runs a scenario `fn NAME(mode: Mode)` (or `both_modes!(NAME, |mode| { … })`, a closure)
+/// in both modes, as two tests of their own: `NAME::pid1` and `NAME::subreaper`. Attributes
+/// after the name (`#[ignore = "…"]`) go on both tests.
+#[allow(unused_macros)] // not every test file has scenarios for both modes
+macro_rules! both_modes {
+    ($name:ident $(, #[$attr:meta])*) => {
+        mod $name {
+            #[test]
+            $(#[$attr])*
+            fn pid1() {
+                super::$name(crate::common::Mode::Pid1);
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn subreaper() {
+                super::$name(crate::common::Mode::Subreaper);
+            }
+        }
+    };
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn pid1() {
+                ($body)(Mode::Pid1)
+            }
+            #[test]
+            fn subreaper() {
+                ($body)(Mode::Subreaper)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_modes;
+
+/// Runs `cmd` to its exit without `Reaper::start` (which cannot find a reaper that is already
+/// gone) and without capturing its output; returns the exit code and how long it ran. Kills
+/// its process group (`reaper_cmd` makes one) and panics after `timeout`.
+pub fn run_timed(cmd: &mut Command, timeout: Duration) -> (i32, Duration) {
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().expect("spawn reaper");
+    let Some(st) = wait_child(&mut child, timeout) else {
+        // SAFETY: kill(2) of the child's own process group.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+        panic!("{cmd:?} did not exit within {timeout:?}");
+    };
+    (exit_code(st), t0.elapsed())
+}
+
+/// `reaper ARGS...` in `mode`, running in `dir` (the command inherits reaper's directory).
+/// stdout goes to /dev/null and stderr to `dir/STDERR` (shown by `Guard` when a test fails),
+/// away from the test harness's pipes: a leftover that a buggy reaper abandoned must not keep
+/// `cargo test` waiting for EOF.
+pub fn cmd_in<S: AsRef<OsStr>>(mode: Mode, dir: &Path, args: impl IntoIterator<Item = S>) -> Command {
+    let mut c = reaper_cmd(mode, args);
+    let stderr =
+        std::fs::File::options().create(true).append(true).open(dir.join(STDERR)).expect("stderr file");
+    c.current_dir(dir).stdout(Stdio::null()).stderr(stderr);
+    c
 }
 
 /// Exit code as a shell would report it: 128+N for death by signal N.
@@ -444,62 +515,88 @@ pub fn kill_processes_using(dir: &Path) {
 /// Where tests send reaper's (and its processes') stderr, inside the test's directory.
 pub const STDERR: &str = "reaper.stderr";
 
-/// Cleans up a foreground reaper however a test ends: kills what is left under it (the
-/// command and its children are in their own process groups, which `Reaper`'s Drop does not
-/// reach) and the processes recorded in `procs` (leftovers a buggy reaper may have
-/// abandoned); on failure, shows what reaper wrote to stderr.
+/// The one cleanup guard: whatever a test started is gone when it ends, however it ends.
+/// - a reaper (`Guard::new`) or a daemon named by a pidfile (`Guard::pidfile`): killed with
+///   everything under it while it still is reaper (the command and its children live in their
+///   own process groups, which `Reaper`'s Drop does not always reach);
+/// - the processes recorded with `record` / `record_pid`: killed if they still are the ones
+///   recorded (same pid and start time), so a reused pid is never hit;
+/// - everything working in (or naming) the test's directory;
+/// - on failure, what reaper wrote to `dir/STDERR`.
+#[derive(Default)]
 pub struct Guard {
-    pub pid: i32,
-    pub stderr: PathBuf,
+    reaper: Option<i32>,
+    pidfile: Option<PathBuf>,
+    dir: Option<PathBuf>,
     pub procs: Vec<ProcId>,
     /// A lock the test holds for as long as it runs (e.g. to keep fork-heavy tests apart).
     pub load: Option<std::sync::RwLockReadGuard<'static, ()>>,
 }
 
 impl Guard {
+    /// For a foreground reaper whose stderr goes to `dir/STDERR` (see `cmd_in`).
     pub fn new(r: &Reaper, dir: &Path) -> Guard {
-        Guard { pid: r.pid, stderr: dir.join(STDERR), procs: Vec::new(), load: None }
+        Guard::with(Some(r.pid), None, Some(dir))
+    }
+
+    /// Only the processes working in `dir`.
+    pub fn dir(dir: &Path) -> Guard {
+        Guard::with(None, None, Some(dir))
+    }
+
+    /// For a daemon that writes its pid to `pidfile` (its directory is the test's).
+    pub fn pidfile(pidfile: &Path) -> Guard {
+        Guard::with(None, Some(pidfile), pidfile.parent())
+    }
+
+    fn with(reaper: Option<i32>, pidfile: Option<&Path>, dir: Option<&Path>) -> Guard {
+        Guard {
+            reaper,
+            pidfile: pidfile.map(Path::to_owned),
+            dir: dir.map(Path::to_owned),
+            procs: Vec::new(),
+            load: None,
+        }
     }
 
     /// Records reaper's current descendants for cleanup.
     pub fn record(&mut self) {
-        self.procs.extend(snapshot_descendants(self.pid));
+        if let Some(pid) = self.reaper {
+            self.procs.extend(snapshot_descendants(pid));
+        }
+    }
+
+    /// Records one process (and its current descendants) for cleanup.
+    pub fn record_pid(&mut self, pid: i32) {
+        self.procs.extend(proc_id(pid));
+        self.procs.extend(snapshot_descendants(pid));
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-            eprintln!("--- reaper's stderr ({}):\n{text}---", self.stderr.display());
+            if let Some(dir) = &self.dir {
+                if let Ok(text) = std::fs::read_to_string(dir.join(STDERR)) {
+                    eprintln!("--- reaper's stderr ({}):\n{text}---", dir.join(STDERR).display());
+                }
+            }
         }
-        if comm(self.pid).as_deref() == Some("reaper") {
-            kill_tree(self.pid);
+        let from_pidfile =
+            self.pidfile.as_ref().and_then(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok());
+        // A recorded reaper (a daemon whose pidfile is gone, say) takes its tree with it too.
+        let recorded =
+            self.procs.iter().filter(|(pid, start)| proc_id(*pid).is_some_and(|(_, s)| &s == start));
+        for pid in self.reaper.into_iter().chain(from_pidfile).chain(recorded.map(|p| p.0)) {
+            if comm(pid).as_deref() == Some("reaper") {
+                kill_tree(pid);
+            }
         }
         kill_recorded(&self.procs);
-        if let Some(dir) = self.stderr.parent() {
+        if let Some(dir) = &self.dir {
             kill_processes_using(dir);
         }
     }
-}
-
-/// Runs `$body(mode)` as two tests, `NAME::pid1` and `NAME::subreaper`.
-/// (`#[macro_use] mod common;` to use it.)
-#[allow(unused_macros)]
-macro_rules! both_modes {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn pid1() {
-                ($body)(Mode::Pid1)
-            }
-            #[test]
-            fn subreaper() {
-                ($body)(Mode::Subreaper)
-            }
-        }
-    };
 }
 
 /// reaper in `mode`, working in `dir`, its stderr (and its command's) in `dir/reaper.stderr`.
@@ -696,3 +793,17 @@ pub fn row<'a>(out: &'a str, pid: i32) -> (usize, Row<'a>) {
 /// The end of the summary `reaper --ps` prints when PID 1 is no init.
 pub const NOT_AN_INIT: &str = "which does not reap orphans: processes whose parent exits will stay zombies. \
                            Run it under reaper.";
+/// The negative check for a `signal_probe` that must have received nothing: sends it RTMAX
+/// (64, the highest signal it handles) and waits until that is logged. The kernel delivers
+/// lower signals first and Python runs the handlers of pending signals in numeric order, so
+/// whatever reached the probe before is in the log by then: it must hold only 64.
+pub fn assert_probe_got_nothing(probe: i32, log: &Path, what: &str) {
+    // SAFETY: kill(2) of a probe the test started.
+    unsafe { libc::kill(probe, 64) };
+    assert!(
+        wait_until(Duration::from_secs(20), || probe_log(log).contains(&64)),
+        "{what}: the probe never logged the barrier signal; log {:?}",
+        probe_log(log)
+    );
+    assert_eq!(probe_log(log), [64], "{what} received signals");
+}
