@@ -163,11 +163,18 @@ fn spawn_all(opts: &Options, inherited: &Inherited) -> Result<(Option<i32>, Vec<
                 others.push(Member { name: spawn::name(command), proc: Proc { pid, pgid: pid }, kind })
             }
             Err(e) => {
+                // Each started command leads its own group (still ours: none is reaped yet);
+                // whatever they forked already goes too, then every child is reaped.
                 for pid in std::iter::once(main).chain(others.iter().map(|m: &Member| m.proc.pid)) {
-                    // SAFETY: kill(2) of a child we just started and have not reaped.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                    // SAFETY: kill(2) of a process group whose leader is our unreaped child.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
                 }
+                for pid in procfs::descendants(nix::unistd::getpid().as_raw()).unwrap_or_default() {
+                    // SAFETY: kill(2) of a descendant just seen in /proc (nothing here waits
+                    // for children yet, so our own children's pids cannot have been reused).
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                while nix::sys::wait::waitpid(None, None).is_ok() {}
                 return Err(e);
             }
         }

@@ -27,10 +27,13 @@ fn docker_init(env: &[(&str, &str)]) -> Options {
 /// Options that have no variable, because they make no sense for an init started by a
 /// container engine: the daemon's (PID 1 must stay in the foreground, or the container ends),
 /// `--pidfile` (PID 1 has pid 1), and the one-shot ones. `--no-subreaper` is
-/// `REAPER_SUBREAPER=0`. `--also` and `--respawn` name commands to run: they belong in the
+/// `REAPER_SUBREAPER=0`. `--ps` and `--max-zombies` are a diagnostic run beside the init.
+/// `--also` and `--respawn` name commands to run: they belong in the
 /// ENTRYPOINT beside COMMAND, not in a variable that a `docker run -e` could inject.
 /// `REAPER_SUBREAPER=0`. `--sleep` is a mode of its own, not a setting of the init.
 const WITHOUT_VARIABLE: &[&str] = &[
+    "--ps",
+    "--max-zombies",
     "--also",
     "--respawn",
     "--no-subreaper",

@@ -134,7 +134,21 @@ both_modes!(respawn_backs_off_and_stops_with_the_shutdown, |mode| {
 // stopped, nothing is left.
 both_modes!(exec_failure_of_an_also_command_stops_everything, |mode| {
     let dir = tempdir("also-enoent");
-    let (mut r, _g) = start_in(mode, &dir, &["--also", "/nonexistent/helper -x", "--", "sleep", "60"]);
+    // The main command and the first --also one have children of their own by then.
+    let (mut r, _g) = start_in(
+        mode,
+        &dir,
+        &[
+            "--also",
+            "sh -c 'sleep 61 & wait'",
+            "--also",
+            "/nonexistent/helper -x",
+            "--",
+            "sh",
+            "-c",
+            "sleep 60 & wait",
+        ],
+    );
     assert_eq!(r.code(Duration::from_secs(30)), 127);
     assert_eq!(stderr_of(&dir), "reaper: cannot run '/nonexistent/helper': No such file or directory\n");
     assert!(
