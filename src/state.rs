@@ -662,27 +662,23 @@ impl Machine {
                 self.out.push(Effect::ReadPidfile);
                 State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
             }
-            State::Draining { status, kill_at, groups, .. } if due(kill_at) => {
-                self.kill_after_fired();
-                self.out.push(Effect::SignalLeftovers {
+            State::Draining { status, until, kill_at, groups, .. } if due(kill_at) || due(until) => {
+                if due(kill_at) {
+                    self.kill_after_fired();
+                } else {
+                    let drain = self.cfg.drain;
+                    self.log(
+                        Level::Warn,
+                        format!("leftovers still running after --drain {drain:?}: SIGKILL"),
+                    );
+                }
+                let effect = Effect::SignalLeftovers {
                     sig: libc::SIGKILL,
                     groups: groups.clone(),
                     record: false,
                     skip: Vec::new(),
-                });
-                State::Killing { status, groups, main: None }
-            }
-            State::Draining { status, until, groups, .. } if due(until) => {
-                self.log(
-                    Level::Warn,
-                    format!("leftovers still running after --drain {:?}: SIGKILL", self.cfg.drain),
-                );
-                self.out.push(Effect::SignalLeftovers {
-                    sig: libc::SIGKILL,
-                    groups: groups.clone(),
-                    record: false,
-                    skip: Vec::new(),
-                });
+                };
+                self.out.push(effect);
                 State::Killing { status, groups, main: None }
             }
             other => other,
