@@ -534,7 +534,7 @@ fn rewrite_rules() {
         assert_eq!(usage_error(&["-r", rule, "true"], &[]), msg);
     }
     let e = usage_error(&["true"], &[("REAPER_REWRITE", "TERM:QUIT,KILL:TERM")]);
-    assert_eq!(e, "REAPER_REWRITE: cannot rewrite SIGKILL");
+    assert_eq!(e, "REAPER_REWRITE: cannot rewrite SIGKILL: reaper never receives it");
 }
 
 #[test]
@@ -666,7 +666,7 @@ fn help_lists_the_accepted_options() {
         .collect();
     listed.sort_unstable();
     listed.dedup();
-    assert_eq!(listed.len(), 23, "{listed:?}");
+    assert_eq!(listed.len(), 29, "{listed:?}");
     for opt in ["--subreaper", "--process-group", "--kill-after", "--drain", "--rewrite", "--version"] {
         assert!(listed.contains(&opt), "help lacks {opt}");
     }
@@ -675,7 +675,9 @@ fn help_lists_the_accepted_options() {
             "--pdeathsig" | "--drain-signal" => &["TERM"],
             "--remap-exit" => &["3"],
             "--rewrite" => &["TERM:QUIT"],
-            "--drain" | "--kill-after" => &["1s"],
+            "--drain" | "--kill-after" | "--stop-delay" | "--sleep" => &["1s"],
+            "--also" | "--respawn" => &["true"],
+            "--max-zombies" => &["0"],
             "--umask" => &["022"],
             "--pidfile" | "--chdir" | "--stdout" | "--stderr" | "--follow-pidfile" => &["/tmp/f"],
             _ => &[],
@@ -685,7 +687,11 @@ fn help_lists_the_accepted_options() {
         if matches!(opt, "--chdir" | "--umask" | "--stdout" | "--stderr") {
             args.push("-d");
         }
-        if opt != "--pause" {
+        if opt == "--max-zombies" {
+            args.push("--ps");
+        }
+        // The modes that run no command.
+        if !matches!(opt, "--pause" | "--ps" | "--max-zombies" | "--sleep") {
             args.push("x");
         }
         assert!(try_parse(&args, &[]).is_ok(), "{args:?}: {:?}", try_parse(&args, &[]));
