@@ -2,7 +2,7 @@
 //! `pidfd_open` (Linux 5.3) and `pidfd_send_signal` (5.1) as raw syscalls; on a kernel
 //! without them (ENOSYS) callers fall back to signalling by pid.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
@@ -93,6 +93,13 @@ fn unsupported(call: &str) {
         log::debug!(
             "{call}: not supported by this kernel (ENOSYS); signalling by pid, which a reused pid can misdirect"
         );
+    }
+}
+
+/// Readable (POLLIN) once the process has exited: the driver polls the followed daemon's.
+impl AsFd for Pidfd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

@@ -199,6 +199,8 @@ pub enum Event {
     /// Reply to `ReadPidfile`: the live descendant it names, or why not (with the pid the
     /// file named, if any).
     Pidfile(Result<Proc, (Option<i32>, String)>),
+    /// The followed daemon's pidfd says it exited, and this reap batch did not reap it.
+    FollowedGone { pid: i32 },
     /// Reply to `Spawn`: the restarted helper, or why it could not be started.
     Spawned { index: usize, delay: Duration, result: Result<Proc, String> },
 }
@@ -303,6 +305,21 @@ impl Machine {
             },
             Event::Children(ids) => self.on_children(state, ids),
             Event::Pidfile(found) => self.on_pidfile(state, found, now),
+            Event::FollowedGone { pid } => match state {
+                State::Running { main, stop, .. } if main.pid == pid => {
+                    self.log(
+                        Level::Error,
+                        format!("followed pid {pid} exited and was reaped by another process: its exit status is unknown"),
+                    );
+                    State::Gone {
+                        status: 1,
+                        groups: vec![main.pgid],
+                        kill_at: stop.and_then(|s| s.kill_at),
+                        skip: Vec::new(),
+                    }
+                }
+                other => other,
+            },
             Event::Spawned { index, delay, result } => self.on_spawned(state, index, delay, result, now),
         };
         std::mem::take(&mut self.out)
@@ -1458,5 +1475,18 @@ mod tests {
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST), "restarted");
         t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(5), name: None });
         assert!(matches!(t.state(), State::Gone { status: 5, .. }), "{:?}", t.state());
+    }
+
+    /// Review: the followed daemon reaped by an intermediate that lives on. Its pidfd says it
+    /// is gone: the workload ended, status unknown (1), the intermediate is drained.
+    #[test]
+    fn a_followed_daemon_gone_elsewhere_ends_the_workload() {
+        let mut t = follow();
+        t.go(Pidfile(Ok(DAEMON)));
+        assert_eq!(t.go(FollowedGone { pid: 99 }), vec![], "not the followed one");
+        assert!(matches!(t.state(), State::Running { .. }));
+        t.go(FollowedGone { pid: 40 });
+        assert_eq!(t.state(), &State::Gone { status: 1, groups: vec![39], kill_at: None, skip: vec![] });
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![39], true)]);
     }
 }

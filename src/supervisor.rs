@@ -115,15 +115,26 @@ impl Supervisor {
                 log::info!("exiting with status {code}");
                 return code;
             }
-            let fds = &mut [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            if let Err(e) = poll(fds, timeout(self.machine.next_deadline())) {
+            // The followed daemon's pidfd turns readable when it exits, also when it is not
+            // our child and its own parent reaps it (no SIGCHLD reaches us then).
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            fds.extend(self.followed.as_ref().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
+            if let Err(e) = poll(&mut fds, timeout(self.machine.next_deadline())) {
                 if e != Errno::EINTR {
                     log::error!("poll: {e}");
                 }
             }
+            let followed_exited = fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+            drop(fds);
             self.read_signals();
             self.feed(Event::Timer);
             self.reap();
+            // Reaped by us in that batch, it has its status already; otherwise it is gone
+            // without one.
+            if let Some(pid) = followed_exited.then(|| self.followed.take()).flatten().map(|fd| fd.pid()) {
+                self.feed(Event::FollowedGone { pid });
+                self.reap();
+            }
         }
     }
 

@@ -31,6 +31,21 @@ both_modes!(follow_pidfile_grandchild_reaped_by_its_parent_ends_reaper, |mode| {
     assert!(log.contains("its exit status is unknown"), "{log}");
 });
 
+// 1b (review): the same, but the intermediate lives on after reaping the followed daemon.
+// The followed pidfd turns readable when the daemon exits: reaper ends the workload then
+// (status unknown: 1) and drains the intermediate, instead of waiting out its 30 s.
+both_modes!(follow_pidfile_daemon_reaped_by_a_surviving_parent_ends_the_workload, |mode| {
+    let dir = tempdir("follow-survivor");
+    let script = "(sleep 1 & echo $! > d.pid; wait; trap 'exit 0' TERM; sleep 30 & wait) & exit 0";
+    let (mut r, _g) = start_in(mode, &dir, &["-v", "--follow-pidfile", "d.pid", "--", "sh", "-c", script]);
+    wait_for_log(&dir, "following pid");
+    let adopted = Instant::now();
+    assert_eq!(r.code(Duration::from_secs(40)), 1, "{}", stderr_of(&dir));
+    let took = adopted.elapsed();
+    assert!(took < Duration::from_secs(15), "reaper waited {took:?} for the intermediate");
+    assert!(stderr_of(&dir).contains("was reaped by another process"), "{}", stderr_of(&dir));
+});
+
 // 2. A stop signal while waiting for the pidfile used to switch --kill-after off: the
 // TERM-ignoring daemon adopted afterwards was never SIGKILLed. Now the deadline armed by
 // the TERM survives the adoption: SIGKILL at 1 s, long before the 5 s drain, exit 137.
