@@ -1489,4 +1489,89 @@ mod tests {
         assert_eq!(t.state(), &State::Gone { status: 1, groups: vec![39], kill_at: None, skip: vec![] });
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![39], true)]);
     }
+
+    // --- rows that pin down what the mutation run found untested -------------------------
+
+    fn logs_at(t: &mut T, after: Duration, e: Event, level: Level) -> Vec<String> {
+        let effects = t.m.handle(e, t.now + after);
+        effects
+            .into_iter()
+            .filter_map(|e| if let Log(l, s) = e { (l == level).then_some(s) } else { None })
+            .collect()
+    }
+
+    #[test]
+    fn log_lines_name_what_happened() {
+        let mut t = T::new(cfg());
+        assert_eq!(logs_at(&mut t, Duration::ZERO, exited(3), Level::Info), ["command exited with status 3"]);
+        let mut t = several(cfg());
+        assert_eq!(
+            logs_at(&mut t, Duration::ZERO, exited(0), Level::Info),
+            ["command exited with status 0", "nginx exited: stopping php-fpm (pid 11), logs (pid 12)"]
+        );
+        let mut t = T::new(Config { kill_after: Some(secs(1)), ..cfg() });
+        t.go(Signal(TERM));
+        assert_eq!(
+            logs_at(&mut t, secs(1), Timer, Level::Warn),
+            ["still running 1s after the stop signal (--kill-after): SIGKILL"]
+        );
+        // The main command, reaped after the SIGKILL, is named as the command.
+        assert_eq!(
+            logs_at(
+                &mut t,
+                secs(1),
+                Reaped { pid: 10, ended: Ended::Signaled(KILL), name: None },
+                Level::Info
+            ),
+            ["command killed by SIGKILL"]
+        );
+    }
+
+    #[test]
+    fn only_the_main_commands_reap_replaces_the_kill_status() {
+        let mut t = T::new(Config { kill_after: Some(secs(1)), ..cfg() });
+        t.go(Signal(TERM));
+        t.at(secs(1), Timer);
+        t.go(other_reaped(77));
+        assert_eq!(t.state(), &State::Killing { status: 137, groups: vec![10], main: Some(10) });
+    }
+
+    #[test]
+    fn reaping_one_leftover_keeps_the_others_signalled() {
+        let mut t = T::new(cfg());
+        t.go(exited(0));
+        t.go(BatchDone { children_left: true });
+        t.go(Signalled(vec![id(20), id(21)]));
+        t.go(other_reaped(20));
+        assert_eq!(t.go(Children(vec![id(21)])), vec![]);
+    }
+
+    #[test]
+    fn the_drain_skips_no_one_when_the_stop_was_another_signal() {
+        let mut t = several(Config { rewrite: vec![(TERM, libc::SIGQUIT)], ..cfg() });
+        t.go(Signal(TERM));
+        t.go(exited(131));
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 131, groups: vec![10, 11, 12], kill_at: None, skip: vec![] }
+        );
+    }
+
+    #[test]
+    fn the_pidfile_is_read_only_when_its_poll_is_due() {
+        let mut t = follow();
+        t.go(Pidfile(Err((None, "missing".into()))));
+        assert_eq!(t.at(PIDFILE_POLL / 2, Timer), vec![]);
+        assert_eq!(t.at(PIDFILE_POLL, Timer), vec![ReadPidfile]);
+    }
+
+    #[test]
+    fn a_late_timer_starts_a_helper_once() {
+        let mut t = several(cfg());
+        helper_exits(&mut t, secs(1), 12);
+        let late = secs(1) + RESPAWN_FIRST + Duration::from_millis(50);
+        assert_eq!(t.at(late, Timer), vec![Spawn { index: 0, delay: RESPAWN_FIRST }]);
+        assert_eq!(t.m.next_deadline(), None);
+        assert_eq!(t.at(late, Timer), vec![]);
+    }
 }
