@@ -258,9 +258,10 @@ pub fn read_proc() -> Result<Vec<Proc>, Error> {
     // sysconf(_SC_CLK_TCK) reads the same auxiliary vector entry, and in musl it pulls in the
     // whole sysconf table (1 KB).
     // SAFETY: getauxval only reads the auxiliary vector.
+    #[allow(clippy::unnecessary_cast)] // c_ulong is u64 here, u32 on 32-bit targets
     let hz = match unsafe { libc::getauxval(libc::AT_CLKTCK) } {
         0 => 100,
-        hz => hz,
+        hz => hz as u64,
     };
     let id = |path: &str| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
     let me = id("/proc/self/exe");

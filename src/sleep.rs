@@ -20,7 +20,9 @@ pub fn sleep(duration: Duration) -> i32 {
             return 0;
         }
         let timeout = libc::timespec {
-            tv_sec: left.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            // time_t is 32 bits in the libc crate's 32-bit musl bindings (musl's time32 ABI):
+            // cap at i32::MAX seconds, 68 years, on every target.
+            tv_sec: left.as_secs().min(i32::MAX as u64) as _,
             tv_nsec: left.subsec_nanos() as libc::c_long,
         };
         // SAFETY: sigtimedwait(2) reads a valid signal set and timespec; no siginfo is wanted.
