@@ -8,6 +8,7 @@
 //! [`pidfd`] holds a process by descriptor (so a reused pid cannot redirect a signal),
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
 //! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes,
+//! [`logger`] writes the log lines,
 //! [`ps`] lists the processes for `--ps`.
 //! [`sleep`] is `reaper --sleep`.
 
@@ -17,6 +18,7 @@
 
 pub mod daemon;
 pub mod error;
+pub mod logger;
 pub mod options;
 pub mod pidfd;
 pub mod pidfile;
@@ -33,7 +35,6 @@ pub mod supervisor;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 
 use error::Error;
 use options::{Options, Parsed};
@@ -59,15 +60,17 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
         }
         Err(e) => return fail(&e),
     };
-    init_logging(&opts);
+    logger::init(opts.log_level, opts.log_filter.as_deref());
     // reaper's own pidfile is named relative to the caller's directory; the followed one is
     // the command's file, relative to the command's directory (the daemon's --chdir).
-    let command_dir = opts.daemon.as_ref().map_or_else(|| PathBuf::from("."), |d| d.chdir.clone());
-    opts.follow_pidfile = opts.follow_pidfile.take().map(|p| command_dir.join(p));
+    // (Joined by hand: std::path::absolute costs 2 KB of binary. An unknown directory, deleted
+    // under us, leaves the paths relative.)
+    if let Some(d) = &opts.daemon {
+        opts.follow_pidfile = opts.follow_pidfile.take().map(|p| d.chdir.join(p));
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
     for path in [&mut opts.pidfile, &mut opts.follow_pidfile].into_iter().flatten() {
-        if let Ok(abs) = std::path::absolute(&*path) {
-            *path = abs;
-        }
+        *path = cwd.join(&*path);
     }
     let inherited = match sigmask::set_own_dispositions(mask) {
         Ok(i) => i,
@@ -217,17 +220,6 @@ fn fill_stdio() {
             }
         }
     }
-}
-
-/// `reaper: LEVEL message` on stderr; `REAPER_LOG` (env_logger syntax) overrides -v/-q.
-fn init_logging(opts: &Options) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(opts.log_level);
-    if let Some(filter) = &opts.log_filter {
-        builder.parse_filters(filter);
-    }
-    builder.format(|buf, record| writeln!(buf, "reaper: {} {}", record.level(), record.args()));
-    let _ = builder.try_init();
 }
 
 fn print(text: &str) -> i32 {

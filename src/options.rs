@@ -428,7 +428,36 @@ pub fn duration(v: &str) -> Result<Duration, Error> {
         };
         return Ok(Duration::new(secs, nanos));
     }
-    humantime::parse_duration(v).map_err(|_| bad())
+    with_units(v).ok_or_else(bad)
+}
+
+/// `1h 30m`, `500ms`, `1h30m`, `5 min`: numbers with units, summed. (Not the humantime crate: its
+/// parser cost 4 KB of binary for units like months that an init's timeouts never need.)
+fn with_units(mut rest: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    loop {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().ok()?;
+        let rest_unit = rest[digits..].trim_start();
+        let len =
+            rest_unit.find(|c: char| c.is_ascii_digit() || c.is_whitespace()).unwrap_or(rest_unit.len());
+        let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs);
+        let d = match &rest_unit[..len] {
+            "ns" | "nsec" => Some(Duration::from_nanos(n)),
+            "us" | "µs" | "usec" => Some(Duration::from_micros(n)),
+            "ms" | "msec" => Some(Duration::from_millis(n)),
+            "s" | "sec" | "secs" | "second" | "seconds" => secs(1),
+            "m" | "min" | "mins" | "minute" | "minutes" => secs(60),
+            "h" | "hr" | "hrs" | "hour" | "hours" => secs(3600),
+            "d" | "day" | "days" => secs(86_400),
+            _ => None,
+        };
+        total = total.checked_add(d?)?;
+        rest = rest_unit[len..].trim_start();
+        if rest.is_empty() {
+            return Some(total);
+        }
+    }
 }
 
 fn rewrite(v: &str) -> Result<(i32, i32), Error> {

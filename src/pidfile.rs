@@ -24,7 +24,10 @@ impl Pidfile {
     /// Opens without following symlinks, locks, checks that the locked inode is still the one
     /// the path names, and only then truncates and writes our pid.
     pub fn acquire(path: PathBuf) -> Result<Pidfile, Error> {
-        let path = std::path::absolute(&path).map_err(|e| Error::start(path.display(), e))?;
+        let path = match path.is_absolute() {
+            true => path,
+            false => std::env::current_dir().map_err(|e| Error::start(path.display(), e))?.join(path),
+        };
         let what = || format!("pidfile {}", path.display());
         for _ in 0..ATTEMPTS {
             let mut lock = Self::lock(&path, &what)?;

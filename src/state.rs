@@ -40,6 +40,28 @@ use crate::signals;
 /// How often `--follow-pidfile` looks for the pidfile, only while waiting for it.
 pub const PIDFILE_POLL: Duration = Duration::from_millis(20);
 
+/// A duration in log lines, to the millisecond as users write them: `100ms`, `1s`, `1.5s`.
+/// (Duration's Debug formatter costs 1 KB of binary.)
+pub struct Human(pub Duration);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        // Not as_millis(): its u128 costs a 128-bit formatter.
+        let ms = self.0.as_secs().saturating_mul(1000).saturating_add(u64::from(self.0.subsec_millis()));
+        let (secs, mut frac, mut digits) = (ms / 1000, ms % 1000, 3);
+        if secs == 0 {
+            return write!(f, "{ms}ms");
+        }
+        if frac == 0 {
+            return write!(f, "{secs}s");
+        }
+        while frac % 10 == 0 {
+            (frac, digits) = (frac / 10, digits - 1);
+        }
+        write!(f, "{secs}.{frac:0digits$}s")
+    }
+}
+
 /// What the machine needs of the options.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -296,10 +318,11 @@ impl Machine {
             Event::Reaped { pid, ended, name } => self.on_reaped(state, pid, ended, name, now),
             Event::BatchDone { children_left } => self.on_batch_done(state, children_left, now),
             Event::Timer => self.on_timer(state, now),
-            Event::Signalled(mut ids) => match state {
+            Event::Signalled(ids) => match state {
                 State::Draining { status, groups, until, kill_at, .. } => {
-                    ids.sort_unstable();
-                    State::Draining { status, groups, until, kill_at, signalled: ids }
+                    // BinaryHeap's heapsort: sort_unstable costs 2 KB of binary per type.
+                    let signalled = std::collections::BinaryHeap::from(ids).into_sorted_vec();
+                    State::Draining { status, groups, until, kill_at, signalled }
                 }
                 other => other,
             },
@@ -334,7 +357,7 @@ impl Machine {
         let delay = self.cfg.stop_delay;
         if let State::Pausing { exit_at } = state {
             if sig == libc::SIGTERM && exit_at.is_none() && !delay.is_zero() {
-                self.log(Level::Info, format!("TERM received: exiting in {delay:?} (--stop-delay)"));
+                self.log(Level::Info, format!("TERM received: exiting in {} (--stop-delay)", Human(delay)));
                 return State::Pausing { exit_at: now.checked_add(delay) };
             }
             if signals::is_stop(sig) {
@@ -346,7 +369,7 @@ impl Machine {
         let held = stop_of(&mut state).map(|s| *s);
         let delaying = matches!(held, Some(Some(Stop { release_at: Some(_), .. })));
         if sig == libc::SIGTERM && held == Some(None) && !delay.is_zero() {
-            self.log(Level::Info, format!("TERM received: forwarding in {delay:?} (--stop-delay)"));
+            self.log(Level::Info, format!("TERM received: forwarding in {} (--stop-delay)", Human(delay)));
             let release_at = now.checked_add(delay);
             return with_stop(state, Stop { kill_at: None, release_at, sent: 0 });
         }
@@ -389,7 +412,10 @@ impl Machine {
     /// `--kill-after` counts from here.
     fn forwarded(&mut self, now: Instant, sent: i32) -> Stop {
         let kill_at = self.cfg.kill_after.and_then(|after| {
-            self.log(Level::Info, format!("stop requested: SIGKILL in {after:?} if the command still runs"));
+            self.log(
+                Level::Info,
+                format!("stop requested: SIGKILL in {} if the command still runs", Human(after)),
+            );
             now.checked_add(after)
         });
         Stop { kill_at, release_at: None, sent }
@@ -462,7 +488,7 @@ impl Machine {
                 match gone.kind {
                     Kind::Respawn { index, started, delay } if !began(&stop) => {
                         let delay = next_delay(delay, now.saturating_duration_since(started));
-                        self.log(Level::Info, format!("{what}: restarting it in {delay:?}"));
+                        self.log(Level::Info, format!("{what}: restarting it in {}", Human(delay)));
                         restarts.push(Restart { index, at: now + delay, delay });
                     }
                     Kind::Respawn { .. } => self.log(Level::Info, what),
@@ -610,7 +636,7 @@ impl Machine {
         let sig = self.cfg.drain_signal;
         self.log(
             Level::Debug,
-            format!("draining leftovers: {} now, SIGKILL in {drain:?}", signals::name(sig)),
+            format!("draining leftovers: {} now, SIGKILL in {}", signals::name(sig), Human(drain)),
         );
         self.out.push(Effect::SignalLeftovers { sig, groups: groups.clone(), record: true, skip });
         State::Draining { status, groups, until: now.checked_add(drain), kill_at, signalled: Vec::new() }
@@ -686,7 +712,7 @@ impl Machine {
                     let drain = self.cfg.drain;
                     self.log(
                         Level::Warn,
-                        format!("leftovers still running after --drain {drain:?}: SIGKILL"),
+                        format!("leftovers still running after --drain {}: SIGKILL", Human(drain)),
                     );
                 }
                 let effect = Effect::SignalLeftovers {
@@ -706,7 +732,7 @@ impl Machine {
         let after = self.cfg.kill_after.unwrap_or_default();
         self.log(
             Level::Warn,
-            format!("still running {after:?} after the stop signal (--kill-after): SIGKILL"),
+            format!("still running {} after the stop signal (--kill-after): SIGKILL", Human(after)),
         );
     }
 
@@ -760,7 +786,7 @@ impl Machine {
             }
             Err(why) => {
                 let delay = next_delay(delay, Duration::ZERO);
-                self.log(Level::Error, format!("cannot restart {name}: {why}; next try in {delay:?}"));
+                self.log(Level::Error, format!("cannot restart {name}: {why}; next try in {}", Human(delay)));
                 restarts.push(Restart { index, at: now + delay, delay });
             }
         }
@@ -812,6 +838,24 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_in_log_lines_read_as_users_write_them() {
+        let human = |ms| Human(Duration::from_millis(ms)).to_string();
+        assert_eq!(human(0), "0ms");
+        assert_eq!(human(100), "100ms");
+        assert_eq!(human(999), "999ms");
+        assert_eq!(human(1000), "1s");
+        assert_eq!(human(1500), "1.5s");
+        assert_eq!(human(1050), "1.05s");
+        assert_eq!(human(1001), "1.001s");
+        assert_eq!(human(90_000), "90s");
+        assert_eq!(
+            Human(Duration::from_micros(1_999_999)).to_string(),
+            "1.999s",
+            "truncated to the millisecond"
+        );
+    }
     use Effect::*;
     use Event::*;
 

@@ -421,6 +421,13 @@ fn overflowing_and_bad_durations() {
         "1.2.3",
         "1.1234567890",
         ".5",
+        "1w",
+        "1.5s",
+        "ms",
+        "1s2",
+        "s1",
+        "1h -1m",
+        "307445734561825861m",
     ] {
         for opt in ["--drain", "--kill-after", "-t"] {
             let e = usage_error(&[opt, d, "true"], &[]);
@@ -455,6 +462,13 @@ fn good_durations() {
         ("0.000000001", Duration::from_nanos(1)),
         ("2.123456789", Duration::new(2, 123_456_789)),
         ("007", Duration::from_secs(7)),
+        ("1h30m", Duration::from_secs(5400)),
+        ("2d", Duration::from_secs(172_800)),
+        ("1500us", Duration::from_micros(1500)),
+        ("1500µs", Duration::from_micros(1500)),
+        ("250000ns", Duration::from_nanos(250_000)),
+        ("90sec 2min 1hr", Duration::from_secs(90 + 120 + 3600)),
+        ("1 s", Duration::from_secs(1)),
     ] {
         assert_eq!(opts(&["--drain", text, "x"], &[]).drain, want, "--drain {text}");
         assert_eq!(opts(&["-t", text, "x"], &[]).kill_after, Some(want), "-t {text}");
