@@ -39,7 +39,7 @@ impl Error {
         match self {
             Error::Usage(m) | Error::Start(m) => m.clone(),
             Error::Exec { command, errno } => {
-                format!("cannot run '{}': {}", command.to_string_lossy(), errno.desc())
+                format!("cannot run '{}': {}", command.to_string_lossy(), describe(*errno))
             }
         }
     }
@@ -59,9 +59,19 @@ impl Error {
         }
     }
 
-    /// A start failure from a system call: "what: error".
-    pub fn start(what: impl fmt::Display, err: impl fmt::Display) -> Error {
-        Error::Start(format!("{what}: {err}"))
+    /// A start failure from a system call: "what: error". (An io::Error: nix's Display for
+    /// Errno carries its own errno names and strerror table, 4 KB of binary beside musl's.)
+    pub fn start(what: impl fmt::Display, err: impl Into<std::io::Error>) -> Error {
+        Error::Start(format!("{what}: {}", err.into()))
+    }
+}
+
+/// strerror's text for `errno`, as the shell prints it: "No such file or directory".
+pub fn describe(errno: Errno) -> String {
+    let text = std::io::Error::from(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(end) => text[..end].to_owned(),
+        None => text,
     }
 }
 

@@ -125,7 +125,7 @@ fn start(opts: &Options, inherited: &Inherited) -> Result<Supervisor, Error> {
     if me != 1 {
         if opts.subreaper {
             if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-                log::warn!("cannot become a child subreaper: {e}");
+                log::warn!("cannot become a child subreaper: {}", std::io::Error::from(e));
             }
         }
         if !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {

@@ -160,6 +160,25 @@ fn usage(msg: impl std::fmt::Display) -> Error {
     Error::Usage(msg.to_string())
 }
 
+/// lexopt's messages, with values quoted as in reaper's others ('x', lossily): lexopt quotes
+/// with Debug, whose escaping and Unicode tables cost 2 KB of binary.
+fn bad_args(e: lexopt::Error) -> Error {
+    use lexopt::Error::*;
+    let lossy = |v: OsString| v.to_string_lossy().into_owned();
+    usage(match e {
+        MissingValue { option: None } => "missing argument".to_owned(),
+        MissingValue { option: Some(option) } => format!("missing argument for option '{option}'"),
+        UnexpectedOption(option) => format!("invalid option '{option}'"),
+        UnexpectedArgument(value) => format!("unexpected argument '{}'", lossy(value)),
+        UnexpectedValue { option, value } => {
+            format!("unexpected argument for option '{option}': '{}'", lossy(value))
+        }
+        NonUnicodeValue(value) => format!("argument is invalid unicode: '{}'", lossy(value)),
+        ParsingFailed { value, error } => format!("cannot parse argument '{value}': {error}"),
+        Custom(error) => error.to_string(),
+    })
+}
+
 /// `args` excludes argv[0]; `env` looks up one variable.
 pub fn parse<I, E>(args: I, env: E) -> Result<Parsed, Error>
 where
@@ -187,7 +206,7 @@ where
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
     loop {
-        let arg = p.next().map_err(usage)?;
+        let arg = p.next().map_err(bad_args)?;
         let Some(arg) = arg else { break };
         match arg {
             Long("ps") | Long("max-zombies") | Value(_) => {}
@@ -225,10 +244,10 @@ where
             Short('V') | Long("version") => return Ok(Parsed::Version),
             Value(cmd) => {
                 o.command.push(cmd);
-                o.command.extend(p.raw_args().map_err(usage)?);
+                o.command.extend(p.raw_args().map_err(bad_args)?);
                 break;
             }
-            _ => return Err(usage(arg.unexpected())),
+            _ => return Err(bad_args(arg.unexpected())),
         }
     }
 
@@ -372,11 +391,13 @@ fn var<T, E: Fn(&str) -> Option<OsString>>(
 }
 
 fn text(v: Result<OsString, lexopt::Error>) -> Result<String, Error> {
-    v.map_err(usage)?.into_string().map_err(|v| usage(format!("invalid value {v:?}: not UTF-8")))
+    v.map_err(bad_args)?
+        .into_string()
+        .map_err(|v| usage(format!("invalid value '{}': not UTF-8", v.to_string_lossy())))
 }
 
 fn path(v: Result<OsString, lexopt::Error>) -> Result<PathBuf, Error> {
-    let v = v.map_err(usage)?;
+    let v = v.map_err(bad_args)?;
     if v.is_empty() {
         return Err(usage("empty path"));
     }

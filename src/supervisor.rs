@@ -121,7 +121,7 @@ impl Supervisor {
             fds.extend(self.followed.as_ref().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN)));
             if let Err(e) = poll(&mut fds, timeout(self.machine.next_deadline())) {
                 if e != Errno::EINTR {
-                    log::error!("poll: {e}");
+                    log::error!("poll: {}", io::Error::from(e));
                 }
             }
             let followed_exited = fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());

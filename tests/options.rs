@@ -842,3 +842,17 @@ fn sleep_is_a_mode_of_its_own() {
         assert_eq!(usage_error(args, &[]), want, "{args:?}");
     }
 }
+
+/// lexopt's errors in reaper's words: values quoted '…' like every other message.
+#[test]
+fn command_line_shape_errors() {
+    for (args, want) in [
+        (&["--bogus", "x"][..], "invalid option '--bogus'"),
+        (&["-Z", "x"], "invalid option '-Z'"),
+        (&["--wait-all=yes", "x"], "unexpected argument for option '--wait-all': 'yes'"),
+        (&["--drain"], "missing argument for option '--drain'"),
+        (&["-t"], "missing argument for option '-t'"),
+    ] {
+        assert_eq!(usage_error(args, &[]), want, "{args:?}");
+    }
+}
