@@ -91,12 +91,18 @@ mod tests {
 
     #[test]
     fn stat_reads_parent_group_and_start_time() {
-        let me = std::process::id() as i32;
-        let s = stat(me).unwrap();
-        assert_eq!(s.ppid, nix::unistd::getppid().as_raw());
+        // A child's, not our own: qemu-user (scripts/test-cross) fakes /proc/self/stat.
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let s = stat(pid).unwrap();
+        let start = start_time(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(s.ppid, std::process::id() as i32);
         assert_eq!(s.pgrp, nix::unistd::getpgrp().as_raw());
         assert!(s.start > 0);
-        assert_eq!(start_time(me), s.start);
+        assert_eq!(start, s.start);
+        assert_eq!(start_time(pid), 0, "reaped: gone");
         assert_eq!(stat(i32::MAX), None);
     }
 }

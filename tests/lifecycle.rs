@@ -501,6 +501,14 @@ fn pause_idle(mode: Mode, stop: i32, idle_check: bool) {
             let n = status_field(r.pid, "nonvoluntary_ctxt_switches").unwrap();
             (v, n)
         };
+        // The last signal read is not the end of its handling (slow under load or qemu):
+        // reaper is asleep once two reads 100 ms apart agree.
+        let settled = wait_until(LONG, || {
+            let a = switches();
+            std::thread::sleep(Duration::from_millis(100));
+            a == switches()
+        });
+        assert!(settled, "{mode:?}: reaper never went idle");
         let before = switches();
         std::thread::sleep(Duration::from_secs(2));
         let after = switches();

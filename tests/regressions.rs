@@ -123,7 +123,8 @@ fn unreadable_children_file_falls_back_to_the_process_group() {
     assert_eq!(r.code(Duration::from_secs(30)), 4, "{}", stderr_of(&dir));
     let log = stderr_of(&dir);
     assert!(log.contains("cannot list descendants"), "{log}");
-    assert!(log.contains("Input/output error"), "{log}");
+    // The errno, not its text: glibc says "Input/output error", musl "I/O error".
+    assert!(log.contains("(os error 5)"), "{log}");
 }
 
 // 5. `--daemon --chdir D --follow-pidfile app.pid`: the command writes app.pid inside D, its
@@ -167,6 +168,9 @@ fn daemon_follows_a_relative_pidfile_inside_its_chdir() {
 // exits 0 1.8 s after its TERM) exits after the kill deadline passed but before reaper
 // looks: the same wake-up. Before, reaper fired the kill first and exited 137.
 both_modes!(real_status_wins_over_a_simultaneous_kill_after, |mode| {
+    if skip_under_emulation("strace would hold qemu's system calls, not reaper's") {
+        return;
+    }
     let Some(strace) = which("strace") else {
         eprintln!("skipped: real_status_wins_over_a_simultaneous_kill_after: strace is not installed");
         return;
@@ -219,6 +223,9 @@ const FAULTS: [i32; 7] =
 // unsupervised. Blocked now, each arrives in the signalfd and is forwarded like any other;
 // `-r SEGV:USR1` fires.
 both_modes!(fault_signals_sent_with_kill_are_forwarded, |mode| {
+    if skip_under_emulation("qemu-user takes the fault signals for its own emulation") {
+        return;
+    }
     let dir = tempdir("faults");
     let log = dir.join("probe.log");
     let probe = signal_probe(&log, Some(libc::SIGTERM));
