@@ -70,7 +70,8 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     }
     let cwd = std::env::current_dir().unwrap_or_default();
     for path in [&mut opts.pidfile, &mut opts.follow_pidfile].into_iter().flatten() {
-        *path = cwd.join(&*path);
+        // components(): "/a/./b//c" as "/a/b/c", as std::path::absolute printed it.
+        *path = cwd.join(&*path).components().collect();
     }
     let inherited = match sigmask::set_own_dispositions(mask) {
         Ok(i) => i,

@@ -24,6 +24,14 @@ impl Filter {
     pub fn parse(spec: &str, default: LevelFilter) -> (Filter, Vec<&str>) {
         let mut filter = Filter { default, modules: Vec::new() };
         let mut bad = Vec::new();
+        // env_logger's `spec/regex` message filter is not supported: reported, not applied.
+        let spec = match spec.find('/') {
+            Some(slash) => {
+                bad.push(&spec[slash..]);
+                &spec[..slash]
+            }
+            None => spec,
+        };
         for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
             let (module, level) = match directive.split_once('=') {
                 Some((module, level)) => (module.trim(), level.trim().parse().ok()),
@@ -86,10 +94,13 @@ pub fn init(default: LevelFilter, spec: Option<&str>) {
     let max = filter.max();
     if log::set_logger(Box::leak(Box::new(Logger(filter)))).is_ok() {
         log::set_max_level(max);
+        // Whatever the level: a filter that silenced its own warning would hide the typo.
         for directive in bad {
-            log::warn!(
-                "REAPER_LOG: ignoring \"{directive}\": not a level (off, error, warn, info, debug, trace)"
+            let line = format!(
+                "reaper: WARN REAPER_LOG: ignoring \"{directive}\": it takes a level (off, error, \
+                 warn, info, debug, trace) or module=level, comma-separated\n"
             );
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
 }
@@ -143,6 +154,9 @@ mod tests {
         let (f, bad) = parse("info,reaper=loud,x=");
         assert_eq!(bad, vec!["reaper=loud", "x="]);
         assert_eq!(f, Filter { default: Info, modules: vec![] });
+        let (f, bad) = parse("debug,reaper=info/spawn.*");
+        assert_eq!(bad, vec!["/spawn.*"], "env_logger's regex filter");
+        assert_eq!(f, Filter { default: Debug, modules: vec![("reaper".into(), Info)] });
     }
 
     #[test]

@@ -457,23 +457,30 @@ pub fn duration(v: &str) -> Result<Duration, Error> {
 fn with_units(mut rest: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     loop {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let n: u64 = rest[..digits].parse().ok()?;
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        // `1.5s`: whole units, then the fraction of one (to the nanosecond, as humantime).
+        let (whole, frac) = rest[..digits].split_once('.').unwrap_or((&rest[..digits], "0"));
+        if frac.is_empty() || frac.len() > 9 {
+            return None;
+        }
+        let n: u64 = whole.parse().ok()?;
+        let f: u32 = frac.parse().ok()?;
         let rest_unit = rest[digits..].trim_start();
         let len =
             rest_unit.find(|c: char| c.is_ascii_digit() || c.is_whitespace()).unwrap_or(rest_unit.len());
-        let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs);
-        let d = match &rest_unit[..len] {
-            "ns" | "nsec" => Some(Duration::from_nanos(n)),
-            "us" | "µs" | "usec" => Some(Duration::from_micros(n)),
-            "ms" | "msec" => Some(Duration::from_millis(n)),
-            "s" | "sec" | "secs" | "second" | "seconds" => secs(1),
-            "m" | "min" | "mins" | "minute" | "minutes" => secs(60),
-            "h" | "hr" | "hrs" | "hour" | "hours" => secs(3600),
-            "d" | "day" | "days" => secs(86_400),
-            _ => None,
+        let secs = |per: u64| Some((n.checked_mul(per).map(Duration::from_secs)?, Duration::from_secs(per)));
+        let (d, unit) = match &rest_unit[..len] {
+            "ns" | "nsec" => (Duration::from_nanos(n), Duration::from_nanos(1)),
+            "us" | "µs" | "usec" => (Duration::from_micros(n), Duration::from_micros(1)),
+            "ms" | "msec" => (Duration::from_millis(n), Duration::from_millis(1)),
+            "s" | "sec" | "secs" | "second" | "seconds" => secs(1)?,
+            "m" | "min" | "mins" | "minute" | "minutes" => secs(60)?,
+            "h" | "hr" | "hrs" | "hour" | "hours" => secs(3600)?,
+            "d" | "day" | "days" => secs(86_400)?,
+            _ => return None,
         };
-        total = total.checked_add(d?)?;
+        let part = unit.checked_mul(f)? / 10u32.pow(frac.len() as u32);
+        total = total.checked_add(d)?.checked_add(part)?;
         rest = rest_unit[len..].trim_start();
         if rest.is_empty() {
             return Some(total);

@@ -46,9 +46,17 @@ pub struct Human(pub Duration);
 
 impl std::fmt::Display for Human {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        // Not as_millis(): its u128 costs a 128-bit formatter.
-        let ms = self.0.as_secs().saturating_mul(1000).saturating_add(u64::from(self.0.subsec_millis()));
-        let (secs, mut frac, mut digits) = (ms / 1000, ms % 1000, 3);
+        // Not as_millis(): its u128 costs a 128-bit formatter. Seconds and milliseconds apart:
+        // seconds * 1000 overflows (saturates) for --kill-after 18446744073709551615.
+        let (secs, ms) = (self.0.as_secs(), self.0.subsec_millis());
+        let (mut frac, mut digits) = (ms, 3);
+        if secs == 0 && ms == 0 && !self.0.is_zero() {
+            // Not "0ms" for 500us.
+            return match self.0.subsec_micros() {
+                0 => write!(f, "{}ns", self.0.subsec_nanos()),
+                us => write!(f, "{us}µs"),
+            };
+        }
         if secs == 0 {
             return write!(f, "{ms}ms");
         }
@@ -850,6 +858,10 @@ mod tests {
         assert_eq!(human(1050), "1.05s");
         assert_eq!(human(1001), "1.001s");
         assert_eq!(human(90_000), "90s");
+        assert_eq!(Human(Duration::from_secs(u64::MAX)).to_string(), "18446744073709551615s");
+        assert_eq!(Human(Duration::new(u64::MAX, 5_000_000)).to_string(), "18446744073709551615.005s");
+        assert_eq!(Human(Duration::from_micros(500)).to_string(), "500µs");
+        assert_eq!(Human(Duration::from_nanos(7)).to_string(), "7ns");
         assert_eq!(
             Human(Duration::from_micros(1_999_999)).to_string(),
             "1.999s",

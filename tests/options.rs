@@ -422,7 +422,8 @@ fn overflowing_and_bad_durations() {
         "1.1234567890",
         ".5",
         "1w",
-        "1.5s",
+        "1.s",
+        "1.1234567890s",
         "ms",
         "1s2",
         "s1",
@@ -469,6 +470,10 @@ fn good_durations() {
         ("250000ns", Duration::from_nanos(250_000)),
         ("90sec 2min 1hr", Duration::from_secs(90 + 120 + 3600)),
         ("1 s", Duration::from_secs(1)),
+        ("1.5s", Duration::from_millis(1500)),
+        ("1.5h 0.25m", Duration::from_secs(5415)),
+        ("0.5ms", Duration::from_micros(500)),
+        ("1.000000001s", Duration::new(1, 1)),
     ] {
         assert_eq!(opts(&["--drain", text, "x"], &[]).drain, want, "--drain {text}");
         assert_eq!(opts(&["-t", text, "x"], &[]).kill_after, Some(want), "-t {text}");
