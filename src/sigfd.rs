@@ -12,6 +12,9 @@ pub struct SignalFd {
     buf: [libc::signalfd_siginfo; 16],
     len: usize,
     pos: usize,
+    /// The last read was short: the queue was empty then, so the batch ends without another
+    /// read(2) that could only say EAGAIN (poll says when more comes).
+    drained: bool,
 }
 
 impl SignalFd {
@@ -28,7 +31,7 @@ impl SignalFd {
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
         let buf = unsafe { std::mem::zeroed() };
-        Ok(SignalFd { fd, me: std::process::id(), buf, len: 0, pos: 0 })
+        Ok(SignalFd { fd, me: std::process::id(), buf, len: 0, pos: 0, drained: false })
     }
 
     /// The next pending signal number, `None` once the queue is empty. Reads in batches so a
@@ -48,6 +51,9 @@ impl SignalFd {
 
     fn next_info(&mut self) -> io::Result<Option<libc::signalfd_siginfo>> {
         if self.pos == self.len {
+            if std::mem::take(&mut self.drained) {
+                return Ok(None);
+            }
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             // SAFETY: reading into our own buffer of exactly that many bytes.
             let n = unsafe {
@@ -62,6 +68,7 @@ impl SignalFd {
             }
             self.len = n as usize / size;
             self.pos = 0;
+            self.drained = self.len < self.buf.len();
             if self.len == 0 {
                 return Ok(None);
             }

@@ -126,6 +126,10 @@ impl Supervisor {
             }
             let followed_exited = fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
             drop(fds);
+            // The reap batch runs after every wake-up, not only after a SIGCHLD: a storm of
+            // thread-directed signals can keep SIGCHLD out of the batch read, a followed
+            // daemon's pidfd can turn readable before its SIGCHLD is queued, and a timer's
+            // transition may await the batch's outcome.
             self.read_signals();
             self.feed(Event::Timer);
             self.reap();

@@ -449,10 +449,12 @@ pub fn signal_probe(log: &Path, exit_on: Option<i32>) -> Vec<String> {
     let script = format!(
         r#"
 import os, select, signal, sys
-log = open({log:?}, "a", buffering=1)
+# os.write, not a buffered file: a handler that runs while another is inside a buffered
+# write raises "reentrant call" and the probe dies with status 1.
+log = os.open({log:?}, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 exit_on = {exit_on}
 def h(n, f):
-    log.write("%d\n" % n)
+    os.write(log, b"%d\n" % n)
     if n == exit_on:
         sys.exit(0)
 r, w = os.pipe()
