@@ -49,27 +49,49 @@ pub enum Reaped {
     NoChildren,
 }
 
-/// Reaps one exited child, if any. With `want_name`, first peeks at it with
-/// `waitid(WNOWAIT)` so its /proc entry can still be read.
+/// What `peek` saw: the first exited child, still waitable, or why there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peek {
+    Exited(i32),
+    NoneExited,
+    NoChildren,
+}
+
+/// The first exited child, left a zombie (`waitid(WNOWAIT)`), so that its /proc entry and
+/// pidfd can still be had.
+pub fn peek() -> io::Result<Peek> {
+    // SAFETY: siginfo_t is plain old data; waitid fills it in.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
+    let rc =
+        unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+    if rc < 0 {
+        return Ok(match classify(Errno::last())? {
+            Reaped::NoChildren => Peek::NoChildren,
+            _ => Peek::NoneExited,
+        });
+    }
+    // SAFETY: si_pid is valid after a successful waitid (0 if nothing exited).
+    Ok(match unsafe { info.si_pid() } {
+        0 => Peek::NoneExited,
+        pid => Peek::Exited(pid),
+    })
+}
+
+/// Reaps one exited child, if any. With `want_name`, first peeks at it so its /proc entry
+/// can still be read.
 pub fn reap_one(want_name: bool) -> io::Result<Reaped> {
     let mut name = None;
     let mut target = -1;
     if want_name {
-        // SAFETY: siginfo_t is plain old data; waitid fills it in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
-        let rc =
-            unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
-        if rc < 0 {
-            return classify(Errno::last());
+        match peek()? {
+            Peek::Exited(pid) => {
+                name = crate::procfs::name(pid);
+                target = pid;
+            }
+            Peek::NoneExited => return Ok(Reaped::NoneExited),
+            Peek::NoChildren => return Ok(Reaped::NoChildren),
         }
-        // SAFETY: si_pid is valid after a successful waitid (0 if nothing exited).
-        let pid = unsafe { info.si_pid() };
-        if pid == 0 {
-            return Ok(Reaped::NoneExited);
-        }
-        name = crate::procfs::name(pid);
-        target = pid;
     }
     let mut status: libc::c_int = 0;
     // SAFETY: raw waitpid with a valid status pointer.

@@ -24,7 +24,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use crate::options::Options;
 use crate::pidfd::Pidfd;
 use crate::procfs;
-use crate::reap::{self, Reaped};
+use crate::reap::{self, Peek, Reaped};
 use crate::sigfd::SignalFd;
 use crate::sigmask::Inherited;
 use crate::signals;
@@ -163,28 +163,43 @@ impl Supervisor {
     /// any is left. Repeated while that changes the state: a state entered during the batch
     /// (the drain starting, a pidfile given up) must see the batch's outcome too.
     fn reap(&mut self) {
+        // One waitid(WNOWAIT) first: after a wake-up for a forwarded signal, nothing has
+        // exited and that is the whole batch (no waitpid).
+        let first = match reap::peek() {
+            Ok(first) => first,
+            Err(e) => {
+                log::error!("waitid: {e}");
+                return;
+            }
+        };
         // The command's pidfd, taken while it is a zombie: once reaped, its group id would be
         // free for reuse as soon as the last member is gone, and only this pidfd can tell.
-        if let Some(cmd) = self.command.filter(|&c| reap::has_exited(c)) {
-            self.leader = Pidfd::open(cmd).ok().flatten();
+        if let (Some(cmd), Peek::Exited(pid)) = (self.command, first) {
+            if pid == cmd || reap::has_exited(cmd) {
+                self.leader = Pidfd::open(cmd).ok().flatten();
+            }
         }
         loop {
             let before = std::mem::discriminant(self.machine.state());
-            let children_left = loop {
-                match reap::reap_one(self.warn_on_reap) {
-                    Ok(Reaped::Child { pid, ended, name }) => {
-                        if self.command == Some(pid) {
-                            self.command = None;
+            let children_left = match first {
+                Peek::NoneExited => true,
+                Peek::NoChildren => false,
+                Peek::Exited(_) => loop {
+                    match reap::reap_one(self.warn_on_reap) {
+                        Ok(Reaped::Child { pid, ended, name }) => {
+                            if self.command == Some(pid) {
+                                self.command = None;
+                            }
+                            self.feed(Event::Reaped { pid, ended, name })
                         }
-                        self.feed(Event::Reaped { pid, ended, name })
+                        Ok(Reaped::NoneExited) => break true,
+                        Ok(Reaped::NoChildren) => break false,
+                        Err(e) => {
+                            log::error!("waitpid: {e}");
+                            return;
+                        }
                     }
-                    Ok(Reaped::NoneExited) => break true,
-                    Ok(Reaped::NoChildren) => break false,
-                    Err(e) => {
-                        log::error!("waitpid: {e}");
-                        return;
-                    }
-                }
+                },
             };
             self.feed(Event::BatchDone { children_left });
             // Only a shutdown signals the command's group after its exit; a followed daemon
