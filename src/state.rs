@@ -85,6 +85,9 @@ pub struct Config {
     /// The `--respawn` helpers' names, by index.
     pub respawn_names: Vec<String>,
     pub stop_delay: Duration,
+    /// Debug lines wanted: they are formatted only then, as some come once per forwarded
+    /// signal or reaped orphan.
+    pub debug_logs: bool,
 }
 
 /// The first restart delay of a `--respawn` helper, doubled after each quick exit up to
@@ -360,8 +363,14 @@ impl Machine {
         self.out.push(Effect::Log(level, text));
     }
 
+    fn debug(&mut self, text: impl FnOnce() -> String) {
+        if self.cfg.debug_logs {
+            self.out.push(Effect::Log(Level::Debug, text()));
+        }
+    }
+
     fn on_signal(&mut self, mut state: State, sig: i32, now: Instant) -> State {
-        self.log(Level::Debug, format!("received {}", signals::name(sig)));
+        self.debug(|| format!("received {}", signals::name(sig)));
         let delay = self.cfg.stop_delay;
         if let State::Pausing { exit_at } = state {
             if sig == libc::SIGTERM && exit_at.is_none() && !delay.is_zero() {
@@ -411,7 +420,7 @@ impl Machine {
     /// Forwards `sig`, or what `-r` makes of it.
     fn send_rewritten(&mut self, state: &State, sig: i32) {
         match self.rewritten(sig) {
-            0 => self.log(Level::Debug, format!("dropping {} (--rewrite)", signals::name(sig))),
+            0 => self.debug(|| format!("dropping {} (--rewrite)", signals::name(sig))),
             to => self.forward(state, to),
         }
     }
@@ -481,7 +490,7 @@ impl Machine {
         } else if self.cfg.warn_on_reap {
             self.log(Level::Warn, format!("reaped pid {pid} ({}): {ended}", name.as_deref().unwrap_or("?")));
         } else {
-            self.log(Level::Debug, format!("reaped pid {pid}: {ended}"));
+            self.debug(|| format!("reaped pid {pid}: {ended}"));
         }
         match state {
             State::Running { main, others, on_success, stop, .. } if main.pid == pid => {
@@ -642,10 +651,7 @@ impl Machine {
             return State::Killing { status, groups, main: None };
         }
         let sig = self.cfg.drain_signal;
-        self.log(
-            Level::Debug,
-            format!("draining leftovers: {} now, SIGKILL in {}", signals::name(sig), Human(drain)),
-        );
+        self.debug(|| format!("draining leftovers: {} now, SIGKILL in {}", signals::name(sig), Human(drain)));
         self.out.push(Effect::SignalLeftovers { sig, groups: groups.clone(), record: true, skip });
         State::Draining { status, groups, until: now.checked_add(drain), kill_at, signalled: Vec::new() }
     }
@@ -654,7 +660,7 @@ impl Machine {
         let State::Draining { status, groups, until, kill_at, mut signalled } = state else { return state };
         for child in children {
             if let Err(at) = signalled.binary_search(&child) {
-                self.log(Level::Debug, format!("pid {} was orphaned during the drain", child.pid));
+                self.debug(|| format!("pid {} was orphaned during the drain", child.pid));
                 self.out.push(Effect::Send { to: Target::Pid(child.pid), sig: self.cfg.drain_signal });
                 signalled.insert(at, child);
             }
@@ -876,7 +882,7 @@ mod tests {
     const MAIN: Proc = Proc { pid: 10, pgid: 10 };
 
     fn cfg() -> Config {
-        Config { drain: Duration::from_secs(3), drain_signal: TERM, ..Config::default() }
+        Config { drain: Duration::from_secs(3), drain_signal: TERM, debug_logs: true, ..Config::default() }
     }
 
     fn secs(s: u64) -> Duration {

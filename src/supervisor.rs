@@ -90,6 +90,7 @@ impl Supervisor {
             main_name: spawn::name(&opts.command),
             respawn_names: opts.respawn.iter().map(|c| spawn::name(c)).collect(),
             stop_delay: opts.stop_delay,
+            debug_logs: log::log_enabled!(target: "reaper::state", log::Level::Debug),
         };
         Supervisor {
             machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid }), others),
