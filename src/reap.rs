@@ -60,11 +60,14 @@ pub enum Peek {
 /// The first exited child, left a zombie (`waitid(WNOWAIT)`), so that its /proc entry and
 /// pidfd can still be had.
 pub fn peek() -> io::Result<Peek> {
+    peek_at(libc::P_ALL, 0)
+}
+
+fn peek_at(which: libc::idtype_t, id: libc::id_t) -> io::Result<Peek> {
     // SAFETY: siginfo_t is plain old data; waitid fills it in.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
-    let rc =
-        unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+    let rc = unsafe { libc::waitid(which, id, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
     if rc < 0 {
         return Ok(match classify(Errno::last())? {
             Reaped::NoChildren => Peek::NoChildren,
@@ -113,12 +116,5 @@ fn classify(errno: Errno) -> io::Result<Reaped> {
 
 /// Whether child `pid` has exited and waits to be reaped (it stays a zombie: WNOWAIT).
 pub fn has_exited(pid: i32) -> bool {
-    // SAFETY: siginfo_t is plain old data; waitid fills it in.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
-    let rc = unsafe {
-        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
-    };
-    // SAFETY: si_pid is valid after a successful waitid (0 if it has not exited).
-    rc == 0 && unsafe { info.si_pid() } == pid
+    matches!(peek_at(libc::P_PID, pid as libc::id_t), Ok(Peek::Exited(p)) if p == pid)
 }
