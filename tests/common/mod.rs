@@ -82,13 +82,11 @@ impl Reaper {
                 found.unwrap_or(outer)
             }
         };
-        // Wait until reaper has exec'd and blocked its signals. comm turns "reaper" at execve,
-        // before the loader has run main(): a TERM in that window kills a plain reaper (143)
-        // and, as PID 1 with SIG_DFL, is discarded by the kernel. (Before the exec, unshare's
-        // child has signals blocked too, hence both checks.)
-        wait_until(Duration::from_secs(10), || {
-            (comm(pid).as_deref() == Some("reaper") && signals_blocked(pid)) || !alive(pid)
-        });
+        // Wait until reaper has exec'd, blocked its signals and gone to sleep. comm turns
+        // "reaper" at execve, before the loader has run main(): a TERM in that window kills a
+        // plain reaper (143) and, as PID 1 with SIG_DFL, is discarded by the kernel. (Before
+        // the exec, unshare's child has signals blocked too, hence the name.)
+        wait_until(Duration::from_secs(10), || ready(pid) || !alive(pid));
         Reaper { child, pid, mode }
     }
 
@@ -116,11 +114,11 @@ impl Reaper {
         assert!(
             wait_until(Duration::from_secs(10), || {
                 found = children(self.pid).first().copied();
-                found.is_some()
+                found.is_some() || !alive(self.pid)
             }),
             "reaper never started its command"
         );
-        found.unwrap()
+        found.unwrap_or_else(|| panic!("reaper exited before its command could be seen"))
     }
 }
 
@@ -280,12 +278,27 @@ pub fn comm(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
 }
 
-/// Whether `pid` has SIGUSR1 blocked: reaper's main() has run `signals::block_all`, so a
-/// signal sent now is queued for its signalfd (or its sigtimedwait). Not SIGTERM: while
+/// Whether reaper `pid` is past its start-up: named reaper (exec'd), SIGUSR1 blocked (main()
+/// has run `sigmask::block_all`, so a signal sent now is queued for its signalfd or its
+/// sigtimedwait) and asleep, all in one read of /proc/PID/status. Not SIGTERM: while
 /// `reaper --sleep` waits in sigtimedwait, the kernel shows the awaited signals unblocked.
-pub fn signals_blocked(pid: i32) -> bool {
+///
+/// Asleep, because under qemu-user SigBlk is the emulator's own host mask: qemu blocks every
+/// signal for a moment while it starts its threads, before the guest's main() has run, and
+/// a check of SigBlk alone passes there. Those moments are busy (state R); once the guest has
+/// blocked its signals qemu keeps the host mask equal to the guest's, and reaper's first
+/// sleep (the exec-status pipe, poll, sigtimedwait) comes after block_all.
+pub fn ready(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':'))).map(str::trim)
+    };
     let usr1 = 1u64 << (libc::SIGUSR1 - 1);
-    status_field(pid, "SigBlk").and_then(|m| u64::from_str_radix(&m, 16).ok()).is_some_and(|m| m & usr1 != 0)
+    field("Name") == Some("reaper")
+        && field("State").is_some_and(|s| s.starts_with('S'))
+        && field("SigBlk").and_then(|m| u64::from_str_radix(m, 16).ok()).is_some_and(|m| m & usr1 != 0)
 }
 
 /// A field of /proc/PID/status, e.g. `status_field(pid, "voluntary_ctxt_switches")`.
@@ -411,10 +424,12 @@ pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
 }
 
 /// Polls until `pid` has no pending signal (SigPnd and ShdPnd all zero): reaper has read
-/// everything sent to it from its signalfd.
+/// everything sent to it from its signalfd. A reaper that has exited (gone, or a zombie)
+/// pends nothing either: it may have exited on that very signal (the probe under it ends on
+/// the last one it expects), and whether that exit was right is the caller's exit-code check.
 pub fn wait_no_pending_signals(pid: i32, timeout: Duration) -> bool {
     let zero = |f: &str| status_field(pid, f).is_some_and(|v| v.bytes().all(|b| b == b'0'));
-    wait_until(timeout, || zero("SigPnd") && zero("ShdPnd"))
+    wait_until(timeout, || !alive(pid) || (zero("SigPnd") && zero("ShdPnd")))
 }
 
 /// A process identified by pid and start time, so a later kill cannot hit a reused pid.
