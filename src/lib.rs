@@ -6,6 +6,7 @@
 //! mask and dispositions (and gives the inherited ones back), [`sigfd`] is the signalfd,
 //! [`spawn`] starts the command, [`reap`] collects exited children, [`procfs`] walks /proc,
 //! [`pidfd`] holds a process by descriptor (so a reused pid cannot redirect a signal),
+//! [`send`] sends every signal, by pidfd or, where none can be had, by a pid checked in /proc,
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
 //! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes,
 //! [`logger`] writes the log lines,
@@ -25,6 +26,7 @@ pub mod pidfile;
 pub mod procfs;
 pub mod ps;
 pub mod reap;
+pub mod send;
 pub mod sigfd;
 pub mod sigmask;
 pub mod signals;

@@ -1,14 +1,29 @@
 //! Process file descriptors: a handle on one process that a reused pid can never redirect.
-//! `pidfd_open` (Linux 5.3) and `pidfd_send_signal` (5.1) as raw syscalls; on a kernel
-//! without them (ENOSYS) callers fall back to signalling by pid.
+//! `pidfd_open` (Linux 5.3) and `pidfd_send_signal` (5.1) as raw syscalls. Where a pidfd
+//! cannot be had, callers fall back to signalling by pid after checking /proc (see `send`).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::errno::Errno;
 
 /// Set once the kernel said ENOSYS: from then on no pidfd syscall is tried again.
 static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// The last errno that `open` warned about: each new reason is said once, not per process.
+static WARNED: AtomicI32 = AtomicI32::new(0);
+
+/// What `Pidfd::open` got.
+#[derive(Debug)]
+pub enum Open {
+    Fd(Pidfd),
+    /// No such process: it has been reaped.
+    Gone,
+    /// The process may well exist, but no pidfd could be had: ENOSYS (a kernel before 5.3),
+    /// EPERM (a seccomp profile older than pidfd_open answers that, not ENOSYS), EMFILE or
+    /// ENFILE (no descriptor left), ENOMEM. Never a sign that the process is gone.
+    Without(Errno),
+}
 
 /// An open pidfd. The kernel always sets close-on-exec on it (pidfd_open(2)), so the command
 /// never inherits one; dropping it closes it.
@@ -19,25 +34,30 @@ pub struct Pidfd {
 }
 
 impl Pidfd {
-    /// A pidfd for `pid` (a zombie is fine: it is still there until reaped). `Ok(None)`: the
-    /// kernel has no pidfds, signal by pid instead. `Err(ESRCH)`: no such process.
-    pub fn open(pid: i32) -> Result<Option<Pidfd>, Errno> {
+    /// A pidfd for `pid` (a zombie is fine: it is still there until reaped). Any failure but
+    /// ESRCH is `Open::Without`, logged once per errno at warning level (ENOSYS once at debug
+    /// level, and never tried again).
+    pub fn open(pid: i32) -> Open {
         if UNSUPPORTED.load(Ordering::Relaxed) {
-            return Ok(None);
+            return Open::Without(Errno::ENOSYS);
         }
         // SAFETY: pidfd_open(2) takes two integers and returns a new descriptor or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
-        if fd < 0 {
-            return match Errno::last() {
-                Errno::ENOSYS => {
-                    unsupported("pidfd_open");
-                    Ok(None)
-                }
-                e => Err(e),
-            };
+        if fd >= 0 {
+            // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+            return Open::Fd(Pidfd { fd: unsafe { OwnedFd::from_raw_fd(fd as i32) }, pid });
         }
-        // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
-        Ok(Some(Pidfd { fd: unsafe { OwnedFd::from_raw_fd(fd as i32) }, pid }))
+        match Errno::last() {
+            Errno::ESRCH => Open::Gone,
+            Errno::ENOSYS => {
+                unsupported("pidfd_open");
+                Open::Without(Errno::ENOSYS)
+            }
+            e => {
+                fallback("pidfd_open", e);
+                Open::Without(e)
+            }
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -56,6 +76,15 @@ impl Pidfd {
     /// reuses the number; ESRCH once no member is left, EINVAL on older kernels.
     pub fn signal_group(&self, sig: i32) -> Result<(), Errno> {
         self.send(sig, libc::PIDFD_SIGNAL_PROCESS_GROUP)
+    }
+
+    /// Whether the process has exited (the pidfd polls readable then), asked without any
+    /// signal syscall: the check that makes a pid safe to use when pidfd_send_signal is denied.
+    pub fn exited(&self) -> bool {
+        let mut fd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll(2) on one valid pollfd, without waiting.
+        let rc = unsafe { libc::poll(&mut fd, 1, 0) };
+        rc > 0 && fd.revents != 0
     }
 
     fn send(&self, sig: i32, flags: libc::c_uint) -> Result<(), Errno> {
@@ -88,6 +117,13 @@ pub fn supported() -> bool {
     !UNSUPPORTED.load(Ordering::Relaxed)
 }
 
+/// Says once per errno, at warning level, that `call` failed and pids are used instead.
+pub fn fallback(call: &str, e: Errno) {
+    if WARNED.swap(e as i32, Ordering::Relaxed) != e as i32 {
+        log::warn!("{call}: {e}; signalling by pid, checked in /proc just before");
+    }
+}
+
 fn unsupported(call: &str) {
     if !UNSUPPORTED.swap(true, Ordering::Relaxed) {
         log::debug!(
@@ -111,11 +147,13 @@ mod tests {
     #[test]
     fn a_pidfd_reaches_its_process_until_it_is_reaped() {
         let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
-        let fd = Pidfd::open(child.id() as i32).unwrap().expect("pidfds on the test kernel");
+        let Open::Fd(fd) = Pidfd::open(child.id() as i32) else { panic!("pidfds on the test kernel") };
         assert_eq!(fd.signal(0), Ok(()));
+        assert!(!fd.exited());
         assert_eq!(fd.signal(libc::SIGKILL), Ok(()));
         child.wait().unwrap();
+        assert!(fd.exited());
         assert_eq!(fd.signal(0), Err(Errno::ESRCH));
-        assert_eq!(Pidfd::open(i32::MAX).unwrap_err(), Errno::ESRCH);
+        assert!(matches!(Pidfd::open(i32::MAX), Open::Gone));
     }
 }

@@ -13,6 +13,8 @@ pub fn name(pid: i32) -> Option<String> {
 /// What reaper needs of /proc/PID/stat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
+    /// R, S, D, Z, …: field 3.
+    pub state: u8,
     pub ppid: i32,
     pub pgrp: i32,
     /// When it started, in clock ticks after boot (field 22): with the pid it names one
@@ -27,7 +29,14 @@ pub fn stat(pid: i32) -> Option<Stat> {
     let fields: Vec<&str> = text.rsplit_once(')')?.1.split_ascii_whitespace().collect();
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
     let pid = |n: usize| field(n).and_then(|v| i32::try_from(v).ok());
-    Some(Stat { ppid: pid(4)?, pgrp: pid(5)?, start: field(22)? })
+    let state = fields.first()?.bytes().next()?;
+    Some(Stat { state, ppid: pid(4)?, pgrp: pid(5)?, start: field(22)? })
+}
+
+/// Whether `id` still names a running process: the pid is there, with the same start time
+/// (a reused pid starts later), and has not exited (a zombie, or dead, has).
+pub fn alive(id: Id) -> bool {
+    stat(id.pid).is_some_and(|s| s.start == id.start && !matches!(s.state, b'Z' | b'X' | b'x'))
 }
 
 /// When a process started (see [`Stat::start`]); 0 if unreadable.
@@ -96,7 +105,11 @@ mod tests {
         let pid = child.id() as i32;
         let s = stat(pid).unwrap();
         let start = start_time(pid);
+        assert!(alive(Id { pid, start }));
+        assert!(!alive(Id { pid, start: start + 1 }), "another start time is another process");
         let _ = child.kill();
+        while stat(pid).is_some_and(|s| s.state != b'Z') {}
+        assert!(!alive(Id { pid, start }), "a zombie has exited");
         let _ = child.wait();
         assert_eq!(s.ppid, std::process::id() as i32);
         assert_eq!(s.pgrp, nix::unistd::getpgrp().as_raw());

@@ -23,6 +23,8 @@ const REUSE_PY: &str = include_str!("pidfd/reuse.py");
 /// G and gives its pid away. Generous, for a loaded machine.
 const DELAY_US: &str = "1000000";
 
+const LONG: Duration = Duration::from_secs(20);
+
 const NOSYS: &str = "not supported by this kernel (ENOSYS)";
 
 fn need(test: &str, root: bool) -> bool {
@@ -141,11 +143,12 @@ fn pidfds(pid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Attaches strace to `pid`, making pidfd_open fail with ENOSYS; returns once attached.
-fn inject_nosys(pid: i32, dir: &Path) -> std::process::Child {
+/// Attaches strace to `pid`, making pidfd_open fail with `errno` (ENOSYS: a kernel before 5.3;
+/// EPERM: a seccomp profile older than pidfd_open); returns once attached.
+fn inject(pid: i32, dir: &Path, errno: &str) -> std::process::Child {
     let mut st = Command::new("strace")
         .args(["-p", &pid.to_string(), "-o", "/dev/null", "-e", "trace=pidfd_open"])
-        .args(["-e", "inject=pidfd_open:error=ENOSYS"])
+        .args(["-e", &format!("inject=pidfd_open:error={errno}")])
         .current_dir(dir)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
@@ -157,10 +160,18 @@ fn inject_nosys(pid: i32, dir: &Path) -> std::process::Child {
     st
 }
 
+/// What reaper says, once, when pidfd_open fails with `errno`.
+fn fallback_note(errno: &str) -> String {
+    match errno {
+        "ENOSYS" => NOSYS.to_owned(),
+        _ => format!("reaper: WARN pidfd_open: {errno}: "),
+    }
+}
+
 /// `--follow-pidfile`: no pidfd while reaper waits for its command; from the adoption on the
-/// daemon is held as one, and a forwarded TERM goes through it. With `nosys`, pidfd_open
-/// fails with ENOSYS: no pidfd at all, the TERM goes by pid, and reaper says so once.
-fn follow(mode: Mode, nosys: bool) {
+/// daemon is held as one, and a forwarded TERM goes through it. With `denied`, pidfd_open
+/// fails with that errno: no pidfd at all, the TERM goes by pid, and reaper says so once.
+fn follow(mode: Mode, denied: Option<&str>) {
     let dir = tempdir("follow-pidfd");
     let log = dir.join("d.log");
     std::fs::write(dir.join("probe.py"), &signal_probe(&log, Some(libc::SIGTERM))[2]).unwrap();
@@ -170,21 +181,23 @@ fn follow(mode: Mode, nosys: bool) {
     let mut r = Reaper::start(mode, &mut cmd);
     let _g = Guard::new(&r, &dir);
     assert!(wait_for_file(&log.with_extension("ready"), Duration::from_secs(20)));
-    let strace = nosys.then(|| inject_nosys(r.pid, &dir));
+    let strace = denied.map(|errno| inject(r.pid, &dir, errno));
     assert_eq!(pidfds(r.pid), Vec::<i32>::new(), "a pidfd while waiting for the command");
     std::fs::write(dir.join("go"), "").unwrap();
     let stderr = || std::fs::read_to_string(dir.join(STDERR)).unwrap_or_default();
     assert!(wait_until(Duration::from_secs(20), || stderr().contains("following pid")), "{}", stderr());
     let daemon = descendants(r.pid).into_iter().find(|&p| comm(&p) == "python3");
-    let expected: Vec<i32> = if nosys { vec![] } else { daemon.into_iter().collect() };
+    let expected: Vec<i32> = if denied.is_some() { vec![] } else { daemon.into_iter().collect() };
     assert_eq!(pidfds(r.pid), expected, "pidfds while following; stderr:\n{}", stderr());
     r.signal(libc::SIGTERM);
     assert_eq!(r.code(Duration::from_secs(20)), 0, "{}", stderr());
     assert_eq!(probe_log(&log), [libc::SIGTERM]);
     let ns_pid = std::fs::read_to_string(dir.join("d.pid")).unwrap().trim().to_owned();
-    let via = if nosys { "" } else { " (pidfd)" };
+    let via = if denied.is_some() { "" } else { " (pidfd)" };
     assert!(stderr().contains(&format!("sent SIGTERM to {ns_pid}{via}\n")), "{}", stderr());
-    assert_eq!(stderr().matches(NOSYS).count(), usize::from(nosys), "{}", stderr());
+    if let Some(errno) = denied {
+        assert_eq!(stderr().matches(&fallback_note(errno)).count(), 1, "{}", stderr());
+    }
     if let Some(mut st) = strace {
         let _ = st.wait();
     }
@@ -200,7 +213,7 @@ fn followed_daemon_is_held_as_a_pidfd() {
         return eprintln!("followed_daemon_is_held_as_a_pidfd: skipped: python3 not installed");
     }
     for mode in MODES {
-        follow(mode, false);
+        follow(mode, None);
     }
 }
 
@@ -210,7 +223,141 @@ fn without_pidfds_the_followed_daemon_is_signalled_by_pid() {
         return;
     }
     for mode in MODES {
-        follow(mode, true);
+        follow(mode, Some("ENOSYS"));
+    }
+}
+
+/// A seccomp profile that answers EPERM to pidfd_open: the followed daemon is adopted all the
+/// same (held by pid and start time), and signalled by pid.
+#[test]
+fn followed_daemon_is_adopted_when_pidfd_open_is_denied() {
+    if !need("followed_daemon_is_adopted_when_pidfd_open_is_denied", false) {
+        return;
+    }
+    for mode in MODES {
+        follow(mode, Some("EPERM"));
+    }
+}
+
+/// Leftovers, one of them a grandchild whose parent lives: with pidfd_open denied (EPERM, or
+/// ENOSYS) each still gets the drain signal, then SIGKILL at the --drain deadline, and
+/// reaper exits with the command's status; it says once why it signals by pid.
+fn drain_without_pidfds(mode: Mode, errno: &str) {
+    let dir = tempdir("drain-denied");
+    let logs: Vec<_> = (0..3).map(|i| dir.join(format!("l{i}.log"))).collect();
+    for (i, log) in logs.iter().enumerate() {
+        std::fs::write(dir.join(format!("l{i}.py")), &signal_probe(log, None)[2]).unwrap();
+    }
+    // l2 is the grandchild: its sh waits for it (and dies on the drain TERM itself).
+    let script = "python3 l0.py & python3 l1.py & sh -c 'python3 l2.py; :' & \
+                  while [ ! -e go ]; do sleep 0.02; done; exit 0";
+    let mut cmd = cmd_in(mode, &dir, ["--drain", "1s", "--", "sh", "-c", script]);
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    for log in &logs {
+        assert!(
+            wait_for_file(&log.with_extension("ready"), Duration::from_secs(20)),
+            "{mode:?}: probe not ready"
+        );
+    }
+    let probes = snapshot_descendants(r.pid);
+    let mut st = inject(r.pid, &dir, errno);
+    std::fs::write(dir.join("go"), "").unwrap();
+    let code = r.wait_timeout(LONG).map(exit_code);
+    kill_recorded(&probes);
+    let _ = st.wait();
+    assert_eq!(code, Some(0), "{mode:?} {errno}: reaper's exit (None: it hung)\n{}", stderr_of(&dir));
+    for log in &logs {
+        assert_eq!(probe_log(log), [libc::SIGTERM], "{mode:?} {errno}: {}", log.display());
+    }
+    assert!(probes.iter().all(|(p, _)| !alive(*p)), "{mode:?} {errno}: a leftover survived");
+    if mode == Mode::Subreaper {
+        let said = stderr_of(&dir).matches(&fallback_note(errno)).count();
+        assert_eq!(said, usize::from(errno != "ENOSYS"), "{mode:?} {errno}: {}", stderr_of(&dir));
+    }
+}
+
+both_modes!(leftovers_are_drained_and_killed_when_pidfd_open_is_denied, |mode| {
+    if need("leftovers_are_drained_and_killed_when_pidfd_open_is_denied", false) {
+        drain_without_pidfds(mode, "EPERM");
+    }
+});
+
+both_modes!(leftovers_are_drained_and_killed_without_pidfds, |mode| {
+    if need("leftovers_are_drained_and_killed_without_pidfds", false) {
+        drain_without_pidfds(mode, "ENOSYS");
+    }
+});
+
+// With `ulimit -n 64` and 100 leftovers, every one gets the drain signal: the pidfd batch
+// ends where the descriptors do, and the next batch gets them back.
+both_modes!(every_leftover_gets_the_drain_signal_under_a_low_fd_limit, |mode| {
+    let dir = tempdir("drain-fds");
+    // One process each, no child (a child re-parented during the drain would start another
+    // pass): sh blocked reading a FIFO that it holds open for writing too.
+    let one = "trap 'echo $$ >> got; exit 0' TERM; echo $$ >> ready; while :; do read x <> ff; done";
+    std::fs::write(dir.join("one.sh"), one).unwrap();
+    let script = "mkfifo ff; for i in $(seq 100); do sh ./one.sh & done; \
+                  while [ \"$(wc -l < ready 2>/dev/null)\" != 100 ]; do sleep 0.05; done; exit 0";
+    let mut cmd = cmd_in(mode, &dir, ["--drain", "20s", "--", "sh", "-c", script]);
+    // SAFETY: setrlimit(2) between fork and exec, with a valid struct.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    let code = r.wait_timeout(Duration::from_secs(60)).map(exit_code);
+    let got = std::fs::read_to_string(dir.join("got")).unwrap_or_default();
+    assert_eq!(code, Some(0), "{mode:?}: reaper's exit\n{}", stderr_of(&dir));
+    assert_eq!(got.lines().count(), 100, "{mode:?}: leftovers that got TERM\n{}", stderr_of(&dir));
+});
+
+/// Without pidfds nothing announces the exit of a followed daemon that its own parent reaps:
+/// reaper looks for it in /proc twice a second, and ends the workload soon after (status 1:
+/// its exit status is unknown).
+#[test]
+fn without_pidfds_a_followed_daemon_reaped_by_its_parent_is_noticed() {
+    if !need("without_pidfds_a_followed_daemon_reaped_by_its_parent_is_noticed", false) {
+        return;
+    }
+    for mode in MODES {
+        let dir = tempdir("follow-reaped");
+        // The intermediate sh reaps the daemon (sleep) and lives on.
+        let script = "sh -c 'sleep 600 & echo $! > d.pid; wait; sleep 600' & \
+                      while [ ! -s d.pid ] || [ ! -e go ]; do sleep 0.02; done; exit 0";
+        let mut cmd =
+            cmd_in(mode, &dir, ["--follow-pidfile", "d.pid", "--drain", "2s", "--", "sh", "-c", script]);
+        cmd.env("REAPER_LOG", "info");
+        let mut r = Reaper::start(mode, &mut cmd);
+        let _g = Guard::new(&r, &dir);
+        let mut st = inject(r.pid, &dir, "ENOSYS");
+        std::fs::write(dir.join("go"), "").unwrap();
+        let cmdline = |p: i32| std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let sleeps = || {
+            descendants(r.pid).into_iter().filter(|&p| cmdline(p) == b"sleep\x00600\x00").collect::<Vec<_>>()
+        };
+        assert!(wait_until(LONG, || sleeps().len() == 1), "{mode:?}: the daemon never started");
+        let daemon = sleeps()[0];
+        let stderr = || stderr_of(&dir);
+        assert!(wait_until(LONG, || stderr().contains("following pid")), "{mode:?}: {}", stderr());
+        let t0 = std::time::Instant::now();
+        // SAFETY: kill(2) of the daemon this test started (still alive: just seen).
+        unsafe { libc::kill(daemon, libc::SIGKILL) };
+        let code = r.wait_timeout(LONG).map(exit_code);
+        let took = t0.elapsed();
+        let _ = st.wait();
+        assert_eq!(code, Some(1), "{mode:?}: {}", stderr());
+        assert!(stderr().contains("exited and was reaped by another process"), "{mode:?}: {}", stderr());
+        // Noticed within a check or two, then the drain (the intermediate dies on its TERM):
+        // well under the 2 s drain deadline plus the 10 s the test would wait.
+        assert!(took < Duration::from_secs(5), "{mode:?}: noticed after {took:?}");
     }
 }
 
