@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::fcntl::OFlag;
@@ -13,6 +12,7 @@ use nix::unistd::{ForkResult, fork, pipe2, setsid};
 
 use crate::error::Error;
 use crate::options::Daemon;
+use crate::safe_open::{self, Purpose};
 
 /// The daemon's end of the start report: exactly one of `started` or `failed` is sent.
 pub struct Report(File);
@@ -37,8 +37,8 @@ impl Report {
 /// Detaches. Returns only in the daemon; the foreground process exits with the report's code.
 pub fn detach(d: &Daemon) -> Result<Report, Error> {
     // Opened before forking, relative to the caller's directory, so a bad path fails loudly.
-    let stdout = d.stdout.as_deref().map(open_log).transpose()?;
-    let stderr = d.stderr.as_deref().map(open_log).transpose()?;
+    let stdout = d.stdout.as_deref().map(|p| open_log("--stdout", p)).transpose()?;
+    let stderr = d.stderr.as_deref().map(|p| open_log("--stderr", p)).transpose()?;
     let (report_rd, report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
 
     // SAFETY: single-threaded; both halves continue as ordinary Rust programs.
@@ -113,15 +113,11 @@ fn daemonize(d: &Daemon, stdout: Option<File>, stderr: Option<File>, keep: i32) 
     Ok(())
 }
 
-/// Log files are appended to and created 0640: logs are often not for everyone's eyes.
-fn open_log(path: &Path) -> Result<File, Error> {
-    File::options()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| Error::start(path.display(), e))
+/// Log files are appended to, created 0640, and opened under `safe_open`'s rules: never
+/// through another user's symbolic link, never blocking.
+fn open_log(flag: &str, path: &Path) -> Result<File, Error> {
+    safe_open::open(path, Purpose::Log)
+        .map_err(|why| Error::Start(format!("{flag} {}: {why}", path.display())))
 }
 
 /// Closes every descriptor above stderr except `keep`, so the daemon does not hold the

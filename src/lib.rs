@@ -8,7 +8,8 @@
 //! [`pidfd`] holds a process by descriptor (so a reused pid cannot redirect a signal),
 //! [`send`] sends every signal, by pidfd or, where none can be had, by a pid checked in /proc,
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
-//! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes,
+//! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`safe_open`] opens the files the user
+//! names without trusting other users' links and files, [`error`] maps failures to exit codes,
 //! [`logger`] writes the log lines,
 //! [`ps`] lists the processes for `--ps`.
 //! [`sleep`] is `reaper --sleep`.
@@ -26,6 +27,7 @@ pub mod pidfile;
 pub mod procfs;
 pub mod ps;
 pub mod reap;
+pub mod safe_open;
 pub mod send;
 pub mod sigfd;
 pub mod sigmask;

@@ -3,13 +3,14 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::Error;
+use crate::safe_open::{self, Purpose};
 
 pub struct Pidfile {
     path: PathBuf,
@@ -21,7 +22,7 @@ pub struct Pidfile {
 const ATTEMPTS: usize = 5;
 
 impl Pidfile {
-    /// Opens without following symlinks, locks, checks that the locked inode is still the one
+    /// Opens (see `lock`), locks, checks that the locked inode is still the one
     /// the path names, and only then truncates and writes our pid.
     pub fn acquire(path: PathBuf) -> Result<Pidfile, Error> {
         let path = match path.is_absolute() {
@@ -48,20 +49,11 @@ impl Pidfile {
         Err(Error::Start(format!("{}: replaced {ATTEMPTS} times while we locked it, giving up", what())))
     }
 
+    /// Opens under `safe_open`'s rules: a regular file that is no symbolic link itself (a FIFO
+    /// or a device is refused before anything starts), reached through no other user's link.
     fn lock(path: &Path, what: &dyn Fn() -> String) -> Result<Flock<File>, Error> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => {
-                    Error::Start(format!("{}: is a symbolic link, refusing to follow it", what()))
-                }
-                _ => Error::start(what(), e),
-            })?;
+        let file = safe_open::open(path, Purpose::Pidfile)
+            .map_err(|why| Error::Start(format!("{}: {why}", what())))?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => Ok(lock),
             Err((mut file, Errno::EWOULDBLOCK)) => {
@@ -76,6 +68,15 @@ impl Pidfile {
     /// Removes the file while still holding the lock, and only if the path still names our
     /// inode. A starter that opened the file before the unlink locks the unlinked inode after
     /// it, and notices in `acquire` (the path names another inode, or none): it starts over.
+    ///
+    /// Check, then unlink: two steps (Linux has no "unlink if this inode"), and not a race that
+    /// matters. While we hold the lock no other starter replaces the file: it opens our inode,
+    /// fails to lock it and gives up; it creates a new file only once the path is gone, which
+    /// is after our unlink. Only someone who can rename or unlink in the directory can slip
+    /// another file in between; in a sticky directory (/tmp) that is only our own user or
+    /// root, and in a directory they may write freely they can remove any pidfile at will anyway.
+    /// The one loss: an operator who deletes a live pidfile and starts a second reaper at
+    /// that very microsecond may see its fresh pidfile removed.
     pub fn remove(self) {
         if !names(&self.path, &self._lock) {
             log::warn!("pidfile {} is no longer ours: left alone", self.path.display());

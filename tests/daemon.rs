@@ -426,6 +426,224 @@ fn daemon_bad_log_file_fails() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hostile files (issue 19): --stdout, --stderr and --pidfile where other users can write.
+//
+// All are start-up failures or successes decided before the first fork, on a path that does
+// not depend on the PID (and `--daemon` as the PID 1 of a namespace would end the namespace
+// when it detaches): one mode, the plain process, covers them.
+
+const NOBODY: u32 = 65534;
+
+/// A fresh directory like /tmp: sticky and world-writable.
+fn sticky_dir(tag: &str) -> PathBuf {
+    let dir = tempdir(tag);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    dir
+}
+
+/// Root's 0600 file `secret` in a private directory of its own, and its content.
+fn root_secret(dir: &Path) -> (PathBuf, &'static str) {
+    let private = dir.join("root-only");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let secret = private.join("secret");
+    std::fs::write(&secret, "root's secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (secret, "root's secret\n")
+}
+
+/// `--daemon FLAG PATH -- sh -c 'touch RAN; echo leaked; echo leaked >&2'` from `dir`.
+fn daemon_writing(dir: &Path, flag: &str, path: &Path) -> Fg {
+    let script = format!("touch {}; echo leaked; echo leaked >&2; exec sleep 1000", s(&dir.join("ran")));
+    run_fg(&mut reaper_in(dir, &["--daemon", flag, s(path), "--", "sh", "-c", &script]))
+}
+
+/// A symbolic link planted by another user in a sticky world-writable directory is not
+/// followed, as the file itself or as a directory on the way: root's 0600 file stays
+/// unchanged, nothing is created through the link, and the command never runs.
+#[test]
+fn planted_symlink_in_a_sticky_dir_is_not_followed() {
+    if !need_root("planted_symlink_in_a_sticky_dir_is_not_followed") {
+        return;
+    }
+    let dir = sticky_dir("planted-link");
+    let _clean = Guard::dir(&dir);
+    let (secret, content) = root_secret(&dir);
+    let plant = |name: &str, to: &Path| {
+        std::os::unix::fs::symlink(to, dir.join(name)).unwrap();
+        std::os::unix::fs::lchown(dir.join(name), Some(NOBODY), Some(NOBODY)).unwrap();
+        dir.join(name)
+    };
+    let file_link = plant("app.log", &secret);
+    let dir_link = plant("logs", secret.parent().unwrap());
+    for flag in ["--stdout", "--stderr"] {
+        for (path, link) in [(file_link.clone(), "app.log"), (dir_link.join("app.log"), "logs")] {
+            let fg = daemon_writing(&dir, flag, &path);
+            let what = format!("{flag} {}", path.display());
+            assert_start_error(&fg, &format!("{link} is a symbolic link owned by uid 65534"), &what);
+            assert!(fg.err.contains(flag), "{what}: the message names the flag: {:?}", fg.err);
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        content,
+        "root's file was written through the link"
+    );
+    assert!(!secret.with_file_name("app.log").exists(), "a file was created through the directory link");
+    assert!(!wait_for_file(&dir.join("ran"), Duration::from_secs(1)), "a command ran");
+}
+
+/// A file another user created in a sticky directory (mode 0666, so they could read what
+/// the daemon writes) is refused as a log and as a pidfile, and left as it was.
+#[test]
+fn another_users_file_in_a_sticky_dir_is_refused() {
+    if !need_root("another_users_file_in_a_sticky_dir_is_refused") {
+        return;
+    }
+    let dir = sticky_dir("theirs");
+    let _clean = Guard::dir(&dir);
+    let theirs = dir.join("app.log");
+    std::fs::write(&theirs, "").unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let want = "belongs to uid 65534 in a directory other users can write to";
+    for flag in ["--stdout", "--stderr"] {
+        let fg = daemon_writing(&dir, flag, &theirs);
+        assert_start_error(&fg, want, flag);
+    }
+    for daemon in [false, true] {
+        let mut args = vec!["--pidfile", s(&theirs), "--", "sh", "-c", "exit 0"];
+        if daemon {
+            args.insert(0, "--daemon");
+        }
+        assert_start_error(&run_fg(&mut reaper_in(&dir, &args)), want, &format!("{args:?}"));
+    }
+    assert_eq!(std::fs::read(&theirs).unwrap(), b"", "their file was written to");
+    assert!(!wait_for_file(&dir.join("ran"), Duration::from_secs(1)), "a command ran");
+}
+
+/// A FIFO nobody reads: exit 1 at once with one line, not a hang that TERM cannot end
+/// (reaper's signals are blocked by then).
+#[test]
+fn fifo_without_reader_is_an_error_not_a_hang() {
+    let dir = tempdir("fifo-no-reader");
+    let _clean = Guard::dir(&dir);
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for flag in ["--stdout", "--stderr"] {
+        let fg = daemon_writing(&dir, flag, &fifo);
+        assert_start_error(&fg, "is a FIFO with no reader", flag);
+        assert!(fg.took < Duration::from_secs(5), "{flag}: took {:?}", fg.took);
+    }
+    assert!(!wait_for_file(&dir.join("ran"), Duration::from_secs(1)), "a command ran");
+}
+
+/// A FIFO with a reader gets the command's output, and the command's descriptor is an
+/// ordinary blocking one (the non-blocking open does not leak into its writes).
+#[test]
+fn fifo_with_a_reader_gets_the_output() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempdir("fifo-reader");
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut reader = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+    let pidfile = dir.join("reaper.pid");
+    let mut g =
+        start_daemon(&dir, &pidfile, &["--stdout", s(&fifo)], &["sh", "-c", "echo to-fifo; exec sleep 1000"]);
+    let mut got = Vec::new();
+    let heard = wait_until(LONG, || {
+        let mut buf = [0u8; 256];
+        if let Ok(n) = reader.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        got == b"to-fifo\n"
+    });
+    assert!(heard, "the reader got {:?}", String::from_utf8_lossy(&got));
+    let cmd = command_of(daemon_pid(&mut g, &pidfile));
+    let fdinfo = std::fs::read_to_string(format!("/proc/{cmd}/fdinfo/1")).unwrap();
+    let flags = fdinfo.lines().find_map(|l| l.strip_prefix("flags:")).unwrap().trim();
+    let flags = u32::from_str_radix(flags, 8).unwrap();
+    assert_eq!(flags & libc::O_NONBLOCK as u32, 0, "the command's stdout is non-blocking: {fdinfo}");
+    stop_daemon(&mut g, &pidfile);
+}
+
+/// The ways to send a daemon's output to the container log keep working: /dev/stdout and
+/// /proc/self/fd/1 (root's links to the caller's stdout, here a pipe), and /dev/null.
+#[test]
+fn container_log_paths_keep_working() {
+    for path in ["/dev/stdout", "/proc/self/fd/1"] {
+        let dir = tempdir("container-log");
+        let pidfile = dir.join("reaper.pid");
+        let mut g = Guard::pidfile(&pidfile);
+        let script = "echo to-the-log; echo hidden >&2; exec sleep 1000";
+        let args = [
+            "--daemon",
+            "--pidfile",
+            s(&pidfile),
+            "--stdout",
+            path,
+            "--stderr",
+            "/dev/null",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ];
+        let mut cmd = reaper_in(&dir, &args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut fg = cmd.spawn().unwrap();
+        let mut out = fg.stdout.take().unwrap();
+        let code = wait_child(&mut fg, LONG).map(exit_code);
+        assert_eq!(code, Some(0), "{path}");
+        // The daemon holds the pipe, as it would the container's: read up to the line.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = Vec::new();
+            let mut byte = [0u8];
+            while out.read(&mut byte).is_ok_and(|n| n == 1) && byte[0] != b'\n' {
+                line.push(byte[0]);
+            }
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(LONG).unwrap_or_else(|_| panic!("{path}: nothing came through"));
+        assert_eq!(String::from_utf8_lossy(&line), "to-the-log", "{path}");
+        let pid = daemon_pid(&mut g, &pidfile);
+        assert_eq!(proc_link(pid, "fd/2"), Some(PathBuf::from("/dev/null")), "{path}: --stderr /dev/null");
+        stop_daemon(&mut g, &pidfile);
+    }
+}
+
+/// A pidfile that is a FIFO or a device is refused before anything starts (one line, exit 1),
+/// in the foreground and as a daemon, and left what it was.
+#[test]
+fn pidfile_fifo_or_device_is_refused() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempdir("pidfile-fifo");
+    let _clean = Guard::dir(&dir);
+    let fifo = dir.join("reaper.pid");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let ran = dir.join("ran");
+    let touch = format!("touch {}; exec sleep 1000", s(&ran));
+    for (path, want) in [
+        (s(&fifo), "is a FIFO, not a regular file"),
+        ("/dev/null", "is a character device, not a regular file"),
+    ] {
+        for daemon in [false, true] {
+            let mut args = vec!["--pidfile", path, "--", "sh", "-c", &touch];
+            if daemon {
+                args.insert(0, "--daemon");
+            }
+            let fg = run_fg(&mut reaper_in(&dir, &args));
+            assert_start_error(&fg, want, &format!("{args:?}"));
+            assert!(fg.took < Duration::from_secs(5), "{args:?}: took {:?}", fg.took);
+        }
+    }
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    assert!(!wait_for_file(&ran, Duration::from_secs(1)), "a command ran");
+}
+
+// ---------------------------------------------------------------------------------------------
 // --wait-all
 
 const SELF_DAEMONIZING: &str = "(sleep 1; touch done) & exit 0";

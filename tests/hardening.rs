@@ -53,14 +53,6 @@ fn heavy() -> MutexGuard<'static, ()> {
 
 const NOBODY: [&str; 3] = ["--reuid=65534", "--regid=65534", "--clear-groups"];
 
-/// Tests that mount, change user or set rlimits need root (CI runs as root).
-fn need_root(test: &str) -> bool {
-    if !is_root() {
-        eprintln!("{test}: SKIPPED, needs root");
-    }
-    is_root()
-}
-
 /// A command in its own process group (so `run_with_timeout` can clean it up).
 fn command<S: AsRef<OsStr>>(prog: &str, args: impl IntoIterator<Item = S>) -> Command {
     let mut c = Command::new(prog);

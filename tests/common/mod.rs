@@ -30,6 +30,15 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Tests that mount, change user, chown or set rlimits need root (CI runs as root): false,
+/// after saying "TEST: SKIPPED, needs root", when not root.
+pub fn need_root(test: &str) -> bool {
+    if !is_root() {
+        eprintln!("{test}: SKIPPED, needs root");
+    }
+    is_root()
+}
+
 /// A `Command` that runs `reaper ARGS...` in `mode`. Its own process group, so tests can
 /// clean up everything with one kill, and stdin from /dev/null unless the test changes it.
 pub fn reaper_cmd<I, S>(mode: Mode, args: I) -> Command
