@@ -70,7 +70,8 @@ Logging:
   -h, --help               print this help
   -V, --version            print the version (reaper X.Y.Z - git.COMMIT)
 
-Durations: 500ms, 3s, 1m, or a bare number of seconds. Signals: TERM, SIGTERM, 15, RTMIN+3.
+Durations: 500ms, 3s, 1m, or a bare number of seconds; at most 365d.
+Signals: TERM, SIGTERM, 15, RTMIN+3.
 Exit status: the command's, or 128+N if signal N killed it; 127 command not found,
 126 not executable, 2 usage error, 1 reaper failed before the command ran.
 ";
@@ -222,12 +223,12 @@ where
             Short('e') | Long("remap-exit") => remap_from_flags.push(exit_code(&text(p.value())?)?),
             Short('w') | Long("warn-on-reap") => o.warn_on_reap = true,
             Short('r') | Long("rewrite") => rewrite_from_flags.push(rewrite(&text(p.value())?)?),
-            Long("drain") => o.drain = duration(&text(p.value())?)?,
+            Long("drain") => o.drain = duration_flag("--drain", p.value())?,
             Long("drain-signal") => o.drain_signal = signal(&text(p.value())?)?,
-            Short('t') | Long("kill-after") => o.kill_after = Some(duration(&text(p.value())?)?),
-            Long("stop-delay") => o.stop_delay = duration(&text(p.value())?)?,
+            Short('t') | Long("kill-after") => o.kill_after = Some(duration_flag("--kill-after", p.value())?),
+            Long("stop-delay") => o.stop_delay = duration_flag("--stop-delay", p.value())?,
             Short('P') | Long("pause") => o.pause = true,
-            Long("sleep") => sleep = Some(duration(&text(p.value())?)?),
+            Long("sleep") => sleep = Some(duration_flag("--sleep", p.value())?),
             Short('d') | Long("daemon") => daemon = true,
             Long("pidfile") => o.pidfile = Some(path(p.value())?),
             Long("chdir") => chdir = Some(path(p.value())?),
@@ -431,9 +432,32 @@ fn mode(v: &str) -> Result<u32, Error> {
     }
 }
 
-/// `500ms`, `3s`, `1m`, `1h 30m`, or a bare number of seconds (`2`, `0.5`).
+/// The longest DURATION any option takes: 365 days. Every duration becomes a deadline,
+/// `Instant::now() + d` (state.rs, sleep.rs), where an overflow would read as "never": a held
+/// TERM never forwarded, --kill-after never armed. std's Instant holds i64 seconds of
+/// CLOCK_MONOTONIC (time since boot) on every target, 32-bit musl included (its clock_gettime
+/// fills a 32-bit time_t, but std widens it), so `now + 365d` fits for any uptime; it would
+/// even fit a 32-bit count of seconds until 67 years of uptime. The sleeps that wait for a
+/// deadline are capped by their syscalls anyway (poll: i32 ms, sigtimedwait: i32 s) and loop.
+/// A year is more than any drain, stop delay or preStop sleep needs.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// A flag's DURATION; errors name the flag (as the environment's name their variable).
+fn duration_flag(flag: &str, v: Result<OsString, lexopt::Error>) -> Result<Duration, Error> {
+    duration(&text(v)?).map_err(|e| usage(format!("{flag}: {}", e.message())))
+}
+
+/// `500ms`, `3s`, `1m`, `1h 30m`, or a bare number of seconds (`2`, `0.5`); at most
+/// `MAX_DURATION`.
 pub fn duration(v: &str) -> Result<Duration, Error> {
-    let v = v.trim();
+    let d = any_duration(v.trim())?;
+    if d > MAX_DURATION {
+        return Err(usage(format!("duration '{}' is too long (at most 365d)", v.trim())));
+    }
+    Ok(d)
+}
+
+fn any_duration(v: &str) -> Result<Duration, Error> {
     let bad = || usage(format!("invalid duration '{v}' (e.g. 500ms, 3s, 1m)"));
     if v.starts_with(|c: char| c.is_ascii_digit()) && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         // Whole and fractional seconds by hand: float parsing would cost 12 KB of binary.
