@@ -187,7 +187,11 @@ where
     E: Fn(&str) -> Option<OsString>,
 {
     let mut o = Options::default();
-    apply_env(&mut o, &env)?;
+    // The environment configures the init. Read first, as the flags override it, but its
+    // errors count only once a run is certain: --help, --version, --ps and --sleep use none of
+    // it, and must work whatever an image's REAPER_*/TINI_* hold (dockerd runs `docker-init
+    // --version` with no environment; `docker exec` passes the container's).
+    let env_error = apply_env(&mut o, &env).err();
 
     let mut verbosity: i32 = 0;
     let mut daemon = false;
@@ -203,6 +207,8 @@ where
     // `docker exec /reaper --ps` inherits the image's REAPER_*).
     let mut not_for_ps = false;
     let mut sleep = None;
+    // --pause as a flag: REAPER_PAUSE (in `o.pause`) is a setting of the init, not of --sleep.
+    let mut pause = false;
 
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -227,7 +233,7 @@ where
             Long("drain-signal") => o.drain_signal = signal(&text(p.value())?)?,
             Short('t') | Long("kill-after") => o.kill_after = Some(duration_flag("--kill-after", p.value())?),
             Long("stop-delay") => o.stop_delay = duration_flag("--stop-delay", p.value())?,
-            Short('P') | Long("pause") => o.pause = true,
+            Short('P') | Long("pause") => pause = true,
             Long("sleep") => sleep = Some(duration_flag("--sleep", p.value())?),
             Short('d') | Long("daemon") => daemon = true,
             Long("pidfile") => o.pidfile = Some(path(p.value())?),
@@ -267,11 +273,15 @@ where
         if !o.command.is_empty() {
             return Err(usage("--sleep takes no COMMAND"));
         }
-        if o.pause || daemon {
+        if pause || daemon {
             return Err(usage("--sleep cannot be combined with --pause or --daemon"));
         }
         return Ok(Parsed::Sleep(d));
     }
+    if let Some(e) = env_error {
+        return Err(e);
+    }
+    o.pause |= pause;
     if !remap_from_flags.is_empty() {
         o.remap_exit = remap_from_flags;
     }
@@ -329,9 +339,7 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     if env("TINI_KILL_PROCESS_GROUP").is_some() {
         o.process_group = true;
     }
-    if let Some(n) =
-        var(env, "TINI_VERBOSITY", |v| v.trim().parse::<i32>().map_err(|_| usage("not a number")))?
-    {
+    if let Some(n) = var(env, "TINI_VERBOSITY", tini_verbosity)? {
         // tini: 0 fatal only, 1 warnings (the default), 2 info, 3 debug, 4 trace.
         o.log_level = level(n.clamp(0, 4) + 1);
     }
@@ -414,6 +422,15 @@ fn boolean(v: &str) -> Result<bool, Error> {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
         _ => Err(usage(format!("invalid boolean '{v}' (use 1/true/yes/on or 0/false/no/off)"))),
+    }
+}
+
+/// tini reads TINI_VERBOSITY with atoi(3): empty is 0 there, so here too. Other text is an
+/// error rather than atoi's silent 0 (a typo would otherwise hide every warning).
+fn tini_verbosity(v: &str) -> Result<i32, Error> {
+    match v.trim() {
+        "" => Ok(0),
+        n => n.parse().map_err(|_| usage(format!("invalid verbosity '{v}' (a number, 0-4)"))),
     }
 }
 

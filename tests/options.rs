@@ -263,9 +263,25 @@ fn tini_variables() {
     assert_eq!(verbosity("3"), LevelFilter::Debug);
     assert_eq!(verbosity("4"), LevelFilter::Trace);
     assert_eq!(verbosity("99"), LevelFilter::Trace);
-    assert!(usage_error(&["x"], &[("TINI_VERBOSITY", "loud")]).contains("TINI_VERBOSITY"));
+    assert_eq!(verbosity(" 2 "), LevelFilter::Info);
+    assert_eq!(verbosity("-3"), LevelFilter::Error);
+    for bad in ["loud", "2x", "1.5"] {
+        assert_eq!(
+            usage_error(&["x"], &[("TINI_VERBOSITY", bad)]),
+            format!("TINI_VERBOSITY: invalid verbosity '{bad}' (a number, 0-4)")
+        );
+    }
     // -v/-q flags win over TINI_VERBOSITY.
     assert_eq!(opts(&["-q", "x"], &[("TINI_VERBOSITY", "3")]).log_level, LevelFilter::Error);
+}
+
+/// Issue 19: tini reads TINI_VERBOSITY with atoi(3), so an empty value is 0 (errors only);
+/// reaper refused it as a usage error.
+#[test]
+fn empty_tini_verbosity_is_0_as_in_tini() {
+    for v in ["", " ", "0"] {
+        assert_eq!(opts(&["x"], &[("TINI_VERBOSITY", v)]).log_level, LevelFilter::Error, "{v:?}");
+    }
 }
 
 #[test]
@@ -284,6 +300,13 @@ fn help_and_version() {
         assert!(matches!(try_parse(a, &[]), Ok(Parsed::Version)), "{a:?}");
     }
     assert!(reaper::options::HELP.contains("Usage: reaper"));
+    // Whatever the environment holds (tests/env_options.rs tries every variable).
+    let bad = [("REAPER_DRAIN", "bogus"), ("TINI_VERBOSITY", "loud")];
+    assert!(matches!(try_parse(&["--version"], &bad), Ok(Parsed::Version)));
+    assert!(matches!(try_parse(&["--help"], &bad), Ok(Parsed::Help)));
+    assert!(matches!(try_parse(&["--ps"], &bad), Ok(Parsed::Ps { max_zombies: None })));
+    assert!(matches!(try_parse(&["--sleep", "1"], &bad), Ok(Parsed::Sleep(_))));
+    assert!(usage_error(&["x"], &bad).starts_with("TINI_VERBOSITY: "), "a run still refuses it");
 }
 
 #[test]
