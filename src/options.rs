@@ -70,7 +70,8 @@ Logging:
   -h, --help               print this help
   -V, --version            print the version (reaper X.Y.Z - git.COMMIT)
 
-Durations: 500ms, 3s, 1m, or a bare number of seconds. Signals: TERM, SIGTERM, 15, RTMIN+3.
+Durations: 500ms, 3s, 1m, or a bare number of seconds; at most 365d.
+Signals: TERM, SIGTERM, 15, RTMIN+3.
 Exit status: the command's, or 128+N if signal N killed it; 127 command not found,
 126 not executable, 2 usage error, 1 reaper failed before the command ran.
 ";
@@ -186,7 +187,11 @@ where
     E: Fn(&str) -> Option<OsString>,
 {
     let mut o = Options::default();
-    apply_env(&mut o, &env)?;
+    // The environment configures the init. Read first, as the flags override it, but its
+    // errors count only once a run is certain: --help, --version, --ps and --sleep use none of
+    // it, and must work whatever an image's REAPER_*/TINI_* hold (dockerd runs `docker-init
+    // --version` with no environment; `docker exec` passes the container's).
+    let env_error = apply_env(&mut o, &env).err();
 
     let mut verbosity: i32 = 0;
     let mut daemon = false;
@@ -202,6 +207,8 @@ where
     // `docker exec /reaper --ps` inherits the image's REAPER_*).
     let mut not_for_ps = false;
     let mut sleep = None;
+    // --pause as a flag: REAPER_PAUSE (in `o.pause`) is a setting of the init, not of --sleep.
+    let mut pause = false;
 
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -222,12 +229,12 @@ where
             Short('e') | Long("remap-exit") => remap_from_flags.push(exit_code(&text(p.value())?)?),
             Short('w') | Long("warn-on-reap") => o.warn_on_reap = true,
             Short('r') | Long("rewrite") => rewrite_from_flags.push(rewrite(&text(p.value())?)?),
-            Long("drain") => o.drain = duration(&text(p.value())?)?,
+            Long("drain") => o.drain = duration_flag("--drain", p.value())?,
             Long("drain-signal") => o.drain_signal = signal(&text(p.value())?)?,
-            Short('t') | Long("kill-after") => o.kill_after = Some(duration(&text(p.value())?)?),
-            Long("stop-delay") => o.stop_delay = duration(&text(p.value())?)?,
-            Short('P') | Long("pause") => o.pause = true,
-            Long("sleep") => sleep = Some(duration(&text(p.value())?)?),
+            Short('t') | Long("kill-after") => o.kill_after = Some(duration_flag("--kill-after", p.value())?),
+            Long("stop-delay") => o.stop_delay = duration_flag("--stop-delay", p.value())?,
+            Short('P') | Long("pause") => pause = true,
+            Long("sleep") => sleep = Some(duration_flag("--sleep", p.value())?),
             Short('d') | Long("daemon") => daemon = true,
             Long("pidfile") => o.pidfile = Some(path(p.value())?),
             Long("chdir") => chdir = Some(path(p.value())?),
@@ -266,11 +273,15 @@ where
         if !o.command.is_empty() {
             return Err(usage("--sleep takes no COMMAND"));
         }
-        if o.pause || daemon {
+        if pause || daemon {
             return Err(usage("--sleep cannot be combined with --pause or --daemon"));
         }
         return Ok(Parsed::Sleep(d));
     }
+    if let Some(e) = env_error {
+        return Err(e);
+    }
+    o.pause |= pause;
     if !remap_from_flags.is_empty() {
         o.remap_exit = remap_from_flags;
     }
@@ -328,9 +339,7 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     if env("TINI_KILL_PROCESS_GROUP").is_some() {
         o.process_group = true;
     }
-    if let Some(n) =
-        var(env, "TINI_VERBOSITY", |v| v.trim().parse::<i32>().map_err(|_| usage("not a number")))?
-    {
+    if let Some(n) = var(env, "TINI_VERBOSITY", tini_verbosity)? {
         // tini: 0 fatal only, 1 warnings (the default), 2 info, 3 debug, 4 trace.
         o.log_level = level(n.clamp(0, 4) + 1);
     }
@@ -416,6 +425,15 @@ fn boolean(v: &str) -> Result<bool, Error> {
     }
 }
 
+/// tini reads TINI_VERBOSITY with atoi(3): empty is 0 there, so here too. Other text is an
+/// error rather than atoi's silent 0 (a typo would otherwise hide every warning).
+fn tini_verbosity(v: &str) -> Result<i32, Error> {
+    match v.trim() {
+        "" => Ok(0),
+        n => n.parse().map_err(|_| usage(format!("invalid verbosity '{v}' (a number, 0-4)"))),
+    }
+}
+
 fn exit_code(v: &str) -> Result<u8, Error> {
     v.trim().parse::<u8>().map_err(|_| usage(format!("invalid exit code '{v}' (0-255)")))
 }
@@ -431,9 +449,32 @@ fn mode(v: &str) -> Result<u32, Error> {
     }
 }
 
-/// `500ms`, `3s`, `1m`, `1h 30m`, or a bare number of seconds (`2`, `0.5`).
+/// The longest DURATION any option takes: 365 days. Every duration becomes a deadline,
+/// `Instant::now() + d` (state.rs, sleep.rs), where an overflow would read as "never": a held
+/// TERM never forwarded, --kill-after never armed. std's Instant holds i64 seconds of
+/// CLOCK_MONOTONIC (time since boot) on every target, 32-bit musl included (its clock_gettime
+/// fills a 32-bit time_t, but std widens it), so `now + 365d` fits for any uptime; it would
+/// even fit a 32-bit count of seconds until 67 years of uptime. The sleeps that wait for a
+/// deadline are capped by their syscalls anyway (poll: i32 ms, sigtimedwait: i32 s) and loop.
+/// A year is more than any drain, stop delay or preStop sleep needs.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// A flag's DURATION; errors name the flag (as the environment's name their variable).
+fn duration_flag(flag: &str, v: Result<OsString, lexopt::Error>) -> Result<Duration, Error> {
+    duration(&text(v)?).map_err(|e| usage(format!("{flag}: {}", e.message())))
+}
+
+/// `500ms`, `3s`, `1m`, `1h 30m`, or a bare number of seconds (`2`, `0.5`); at most
+/// `MAX_DURATION`.
 pub fn duration(v: &str) -> Result<Duration, Error> {
-    let v = v.trim();
+    let d = any_duration(v.trim())?;
+    if d > MAX_DURATION {
+        return Err(usage(format!("duration '{}' is too long (at most 365d)", v.trim())));
+    }
+    Ok(d)
+}
+
+fn any_duration(v: &str) -> Result<Duration, Error> {
     let bad = || usage(format!("invalid duration '{v}' (e.g. 500ms, 3s, 1m)"));
     if v.starts_with(|c: char| c.is_ascii_digit()) && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         // Whole and fractional seconds by hand: float parsing would cost 12 KB of binary.

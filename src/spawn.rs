@@ -23,13 +23,14 @@ const TTY_FAILED: u8 = b'T';
 const CHDIR_FAILED: u8 = b'D';
 const LISTEN_PID: &[u8] = b"LISTEN_PID=";
 
-/// Starts `command` and returns its pid once exec has succeeded. Only the `foreground`
-/// command may become the terminal's foreground group. `dir`: where it runs, if not in
+/// Starts `command` and returns its pid once exec has succeeded. Only the `main` command (not
+/// an `--also` or `--respawn` one) may become the terminal's foreground group, and only it is
+/// handed systemd socket activation (see `environment`). `dir`: where it runs, if not in
 /// reaper's own working directory (helpers restarted after reaper moved to `/`).
 pub fn spawn(
     command: &[OsString],
     inherited: &Inherited,
-    foreground: bool,
+    main: bool,
     dir: Option<&CStr>,
 ) -> Result<i32, Error> {
     let cstr = |s: &OsStr| {
@@ -42,7 +43,7 @@ pub fn spawn(
     let mut argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
 
-    let (mut envp, listen_pid) = environment();
+    let (mut envp, listen_pid) = environment(main);
     let listen_pid_ptr = listen_pid.map(|i| envp[i].as_mut_ptr());
     let mut envp_ptrs: Vec<*const c_char> = envp.iter().map(|e| e.as_ptr().cast()).collect();
     envp_ptrs.push(std::ptr::null());
@@ -51,7 +52,7 @@ pub fn spawn(
     // must not steal the foreground from the shell.
     // SAFETY: fd 0 stays open for the duration of these calls.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-    let take_tty = foreground && isatty(stdin).unwrap_or(false) && tcgetpgrp(stdin).ok() == Some(getpgrp());
+    let take_tty = main && isatty(stdin).unwrap_or(false) && tcgetpgrp(stdin).ok() == Some(getpgrp());
 
     let (report_rd, report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
 
@@ -123,11 +124,19 @@ pub fn spawn(
 }
 
 /// The environment as NUL-terminated `KEY=VALUE` buffers, and the index of LISTEN_PID when
-/// it names reaper (systemd socket activation): that entry gets room for the child's pid.
-fn environment() -> (Vec<Vec<u8>>, Option<usize>) {
+/// it names reaper (systemd socket activation). The activation is the `main` command's: its
+/// LISTEN_PID entry gets room for its own pid. The other commands get no LISTEN_PID,
+/// LISTEN_FDS or LISTEN_FDNAMES at all, or each would take the sockets for its own. (They
+/// still inherit the descriptors, as every other one reaper was given: closing descriptors it
+/// did not open, counted by a variable, is not reaper's business.)
+fn environment(main: bool) -> (Vec<Vec<u8>>, Option<usize>) {
     let me = getpid().to_string();
+    let activated = std::env::var_os("LISTEN_PID").is_some_and(|v| v == me.as_str());
+    let activation =
+        |k: &OsStr| [&b"LISTEN_PID"[..], b"LISTEN_FDS", b"LISTEN_FDNAMES"].contains(&k.as_bytes());
     let mut listen = None;
     let envp = std::env::vars_os()
+        .filter(|(k, _)| main || !activated || !activation(k))
         .enumerate()
         .map(|(i, (k, v))| {
             let mut e = Vec::with_capacity(k.len() + v.len() + 2);

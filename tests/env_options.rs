@@ -183,3 +183,71 @@ fn version_is_what_dockerd_parses() {
     assert_eq!(dockerd_init_commit("reaper 0.1.0\n"), None);
     assert_eq!(dockerd_init_commit("tini version 0.19.0 - git.de40ad0\n"), Some("de40ad0"));
 }
+
+/// One bad value for each variable reaper reads.
+const BAD_ENVIRONMENT: &[(&str, &str)] = &[
+    ("REAPER_SUBREAPER", "maybe"),
+    ("REAPER_PROCESS_GROUP", "maybe"),
+    ("REAPER_PDEATHSIG", "FOO"),
+    ("REAPER_REMAP_EXIT", "300"),
+    ("REAPER_WARN_ON_REAP", "maybe"),
+    ("REAPER_REWRITE", "KILL:TERM"),
+    ("REAPER_DRAIN", "bogus"),
+    ("REAPER_DRAIN_SIGNAL", "FOO"),
+    ("REAPER_KILL_AFTER", "18446744073709551615s"),
+    ("REAPER_STOP_DELAY", "x"),
+    ("REAPER_PAUSE", "maybe"),
+    ("REAPER_WAIT_ALL", "maybe"),
+    ("REAPER_FOLLOW_PIDFILE", ""),
+    ("TINI_VERBOSITY", "loud"),
+];
+
+/// Issue 19: the environment was parsed before `--version`, so `REAPER_DRAIN=bogus reaper
+/// --version` exited 2, and dockerd runs `docker-init --version` for `docker info`. --help,
+/// --version, --ps and --sleep use no REAPER_*/TINI_* setting: each bad value leaves them
+/// working, while a run with it is still a usage error naming the variable.
+#[test]
+fn version_help_ps_and_sleep_ignore_a_bad_environment() {
+    for &(var, value) in BAD_ENVIRONMENT {
+        let env = [(var, value)];
+        assert!(matches!(try_parse(&["--version"], &env), Ok(Parsed::Version)), "{var}={value}");
+        assert!(matches!(try_parse(&["-V"], &env), Ok(Parsed::Version)), "{var}={value}");
+        assert!(matches!(try_parse(&["--help"], &env), Ok(Parsed::Help)), "{var}={value}");
+        assert!(matches!(try_parse(&["-g", "-h"], &env), Ok(Parsed::Help)), "{var}={value}");
+        assert!(
+            matches!(
+                try_parse(&["--ps", "--max-zombies", "3"], &env),
+                Ok(Parsed::Ps { max_zombies: Some(3) })
+            ),
+            "{var}={value}"
+        );
+        assert!(
+            matches!(try_parse(&["--sleep", "2s"], &env), Ok(Parsed::Sleep(d)) if d == Duration::from_secs(2)),
+            "{var}={value}"
+        );
+        match try_parse(&["--", "sleep", "1"], &env) {
+            Err(e @ Error::Usage(_)) => {
+                assert!(e.message().starts_with(&format!("{var}: ")), "{}", e.message())
+            }
+            other => panic!("{var}={value}: a run must still refuse it, got {other:?}"),
+        }
+    }
+    // All at once, too.
+    assert!(matches!(try_parse(&["--version"], BAD_ENVIRONMENT), Ok(Parsed::Version)));
+    // Their own usage errors still count.
+    for args in [&["--ps", "x"][..], &["--sleep", "1", "x"], &["--sleep", "1", "--pause"]] {
+        assert!(matches!(try_parse(args, BAD_ENVIRONMENT), Err(Error::Usage(_))), "{args:?}");
+    }
+}
+
+/// A pause container's image sets REAPER_PAUSE=1 for its init; `--sleep` run in it (a preStop
+/// hook through `docker exec`) is not that init, and was refused as "--sleep cannot be
+/// combined with --pause".
+#[test]
+fn sleep_ignores_reaper_pause_from_the_environment() {
+    let env = [("REAPER_PAUSE", "1")];
+    assert!(matches!(try_parse(&["--sleep", "1"], &env), Ok(Parsed::Sleep(_))));
+    assert!(matches!(try_parse(&[], &env), Ok(Parsed::Run(o)) if o.pause), "the init still pauses");
+    // --pause as a flag and REAPER_PAUSE=0: the flag wins, as for every option.
+    assert!(matches!(try_parse(&["--pause"], &[("REAPER_PAUSE", "0")]), Ok(Parsed::Run(o)) if o.pause));
+}

@@ -1003,6 +1003,8 @@ const OPTIONS: &[&str] = &[
     "--drain-signal",
     "-t",
     "--kill-after",
+    "--stop-delay",
+    "--sleep",
     "-P",
     "--pause",
     "-d",
@@ -1060,6 +1062,8 @@ const VALUES: &[&str] = &[
     "99999999999999999999s",
     "18446744073709551616",
     "10000000000000000000s",
+    "365d",
+    "365d 1ns",
     "TERM:QUIT",
     "CHLD:TERM",
     "USR1:0",
@@ -1087,6 +1091,7 @@ const ENV_VARS: &[&str] = &[
     "REAPER_DRAIN",
     "REAPER_DRAIN_SIGNAL",
     "REAPER_KILL_AFTER",
+    "REAPER_STOP_DELAY",
     "REAPER_PAUSE",
     "REAPER_WAIT_ALL",
     "REAPER_LOG",
@@ -1172,8 +1177,13 @@ fn fuzz_parse_never_panics() {
                     prop_assert!(![libc::SIGCHLD, libc::SIGKILL, libc::SIGSTOP].contains(&from));
                 }
                 prop_assert!(o.daemon.as_ref().is_none_or(|d| d.umask <= 0o777));
+                // Every duration fits a deadline.
+                let max = reaper::options::MAX_DURATION;
+                prop_assert!(o.drain <= max && o.stop_delay <= max, "{o:?}");
+                prop_assert!(o.kill_after.is_none_or(|d| d <= max), "{o:?}");
             }
-            Ok(Parsed::Help | Parsed::Version | Parsed::Ps { .. } | Parsed::Sleep(_)) => {}
+            Ok(Parsed::Sleep(d)) => prop_assert!(d <= reaper::options::MAX_DURATION, "{d:?}"),
+            Ok(Parsed::Help | Parsed::Version | Parsed::Ps { .. }) => {}
             Err(e) => prop_assert_eq!(e.exit_code(), 2, "{}", e.report()),
         }
         Ok(())

@@ -263,9 +263,25 @@ fn tini_variables() {
     assert_eq!(verbosity("3"), LevelFilter::Debug);
     assert_eq!(verbosity("4"), LevelFilter::Trace);
     assert_eq!(verbosity("99"), LevelFilter::Trace);
-    assert!(usage_error(&["x"], &[("TINI_VERBOSITY", "loud")]).contains("TINI_VERBOSITY"));
+    assert_eq!(verbosity(" 2 "), LevelFilter::Info);
+    assert_eq!(verbosity("-3"), LevelFilter::Error);
+    for bad in ["loud", "2x", "1.5"] {
+        assert_eq!(
+            usage_error(&["x"], &[("TINI_VERBOSITY", bad)]),
+            format!("TINI_VERBOSITY: invalid verbosity '{bad}' (a number, 0-4)")
+        );
+    }
     // -v/-q flags win over TINI_VERBOSITY.
     assert_eq!(opts(&["-q", "x"], &[("TINI_VERBOSITY", "3")]).log_level, LevelFilter::Error);
+}
+
+/// Issue 19: tini reads TINI_VERBOSITY with atoi(3), so an empty value is 0 (errors only);
+/// reaper refused it as a usage error.
+#[test]
+fn empty_tini_verbosity_is_0_as_in_tini() {
+    for v in ["", " ", "0"] {
+        assert_eq!(opts(&["x"], &[("TINI_VERBOSITY", v)]).log_level, LevelFilter::Error, "{v:?}");
+    }
 }
 
 #[test]
@@ -284,6 +300,13 @@ fn help_and_version() {
         assert!(matches!(try_parse(a, &[]), Ok(Parsed::Version)), "{a:?}");
     }
     assert!(reaper::options::HELP.contains("Usage: reaper"));
+    // Whatever the environment holds (tests/env_options.rs tries every variable).
+    let bad = [("REAPER_DRAIN", "bogus"), ("TINI_VERBOSITY", "loud")];
+    assert!(matches!(try_parse(&["--version"], &bad), Ok(Parsed::Version)));
+    assert!(matches!(try_parse(&["--help"], &bad), Ok(Parsed::Help)));
+    assert!(matches!(try_parse(&["--ps"], &bad), Ok(Parsed::Ps { max_zombies: None })));
+    assert!(matches!(try_parse(&["--sleep", "1"], &bad), Ok(Parsed::Sleep(_))));
+    assert!(usage_error(&["x"], &bad).starts_with("TINI_VERBOSITY: "), "a run still refuses it");
 }
 
 #[test]
@@ -401,7 +424,7 @@ fn bad_signal_numbers_are_usage_errors() {
 }
 
 /// Durations that cannot be represented (past u64 seconds, or not a number at all) are usage
-/// errors, in every place a duration is taken; huge ones that fit are accepted.
+/// errors naming their flag or variable, in every place a duration is taken.
 #[test]
 fn overflowing_and_bad_durations() {
     for d in [
@@ -430,21 +453,132 @@ fn overflowing_and_bad_durations() {
         "1h -1m",
         "307445734561825861m",
     ] {
-        for opt in ["--drain", "--kill-after", "-t"] {
+        for (opt, named) in [
+            ("--drain", "--drain"),
+            ("--kill-after", "--kill-after"),
+            ("-t", "--kill-after"),
+            ("--stop-delay", "--stop-delay"),
+        ] {
             let e = usage_error(&[opt, d, "true"], &[]);
-            assert_eq!(e, format!("invalid duration '{}' (e.g. 500ms, 3s, 1m)", d.trim()), "{opt} {d}");
+            assert_eq!(
+                e,
+                format!("{named}: invalid duration '{}' (e.g. 500ms, 3s, 1m)", d.trim()),
+                "{opt} {d}"
+            );
         }
-        for var in ["REAPER_KILL_AFTER", "REAPER_DRAIN"] {
-            assert!(
-                usage_error(&["true"], &[(var, d)]).starts_with(&format!("{var}: invalid duration")),
+        assert_eq!(
+            usage_error(&["--sleep", d], &[]),
+            format!("--sleep: invalid duration '{}' (e.g. 500ms, 3s, 1m)", d.trim())
+        );
+        for var in ["REAPER_KILL_AFTER", "REAPER_DRAIN", "REAPER_STOP_DELAY"] {
+            assert_eq!(
+                usage_error(&["true"], &[(var, d)]),
+                format!("{var}: invalid duration '{}' (e.g. 500ms, 3s, 1m)", d.trim()),
                 "{var}={d}"
             );
         }
     }
-    let huge = opts(&["--kill-after", "10000000000000000000s", "--drain", "10000000000000000000", "x"], &[]);
-    assert_eq!(huge.kill_after, Some(Duration::from_secs(10_000_000_000_000_000_000)));
-    assert_eq!(huge.drain, Duration::from_secs(10_000_000_000_000_000_000));
-    assert_eq!(reaper::options::duration("18446744073709551615").unwrap(), Duration::from_secs(u64::MAX));
+}
+
+/// Issue 19: `--stop-delay 18446744073709551615s` was accepted and meant "never" (the deadline
+/// `now + d` overflowed: a held TERM was never forwarded, --kill-after never armed). Every
+/// duration is at most 365 days; above is a usage error naming the flag or variable.
+#[test]
+fn durations_above_365_days_are_usage_errors() {
+    let max = Duration::from_secs(365 * 86_400);
+    assert_eq!(reaper::options::MAX_DURATION, max);
+    for (d, shown) in [
+        ("18446744073709551615s", "18446744073709551615s"),
+        ("18446744073709551615", "18446744073709551615"),
+        ("10000000000000000000", "10000000000000000000"),
+        ("365d 1ns", "365d 1ns"),
+        ("31536000.000000001", "31536000.000000001"),
+        ("8761h", "8761h"),
+        (" 366d ", "366d"),
+        ("106751991167300d", "106751991167300d"),
+    ] {
+        let too_long = format!("duration '{shown}' is too long (at most 365d)");
+        for (args, named) in [
+            (&["--drain", d, "true"][..], "--drain"),
+            (&["--kill-after", d, "true"], "--kill-after"),
+            (&["-t", d, "true"], "--kill-after"),
+            (&["--stop-delay", d, "true"], "--stop-delay"),
+            (&["--pause", "--stop-delay", d], "--stop-delay"),
+            (&["--sleep", d], "--sleep"),
+        ] {
+            assert_eq!(usage_error(args, &[]), format!("{named}: {too_long}"), "{args:?}");
+        }
+        for var in ["REAPER_DRAIN", "REAPER_KILL_AFTER", "REAPER_STOP_DELAY"] {
+            assert_eq!(usage_error(&["true"], &[(var, d)]), format!("{var}: {too_long}"), "{var}={d}");
+        }
+    }
+    // The maximum itself, however written, is taken everywhere.
+    for d in ["365d", "8760h", "525600m", "31536000", "31536000s", "31536000.000000000", "364d 24h"] {
+        let o = opts(&["--drain", d, "--kill-after", d, "--stop-delay", d, "x"], &[]);
+        assert_eq!((o.drain, o.kill_after, o.stop_delay), (max, Some(max), max), "{d}");
+        let env = [("REAPER_DRAIN", d), ("REAPER_KILL_AFTER", d), ("REAPER_STOP_DELAY", d)];
+        let o = opts(&["x"], &env);
+        assert_eq!((o.drain, o.kill_after, o.stop_delay), (max, Some(max), max), "{d}");
+        assert!(matches!(try_parse(&["--sleep", d], &[]), Ok(Parsed::Sleep(s)) if s == max), "{d}");
+    }
+    assert_eq!(reaper::options::duration("31536000").unwrap(), max);
+    assert!(reaper::options::duration("31536001").is_err());
+}
+
+/// A deadline at the longest duration is armed, and behaves: `Instant + MAX_DURATION` does
+/// not overflow even a century into the clock (std's Instant is i64 seconds on every target),
+/// so the state machine forwards a held TERM on a second TERM, arms --kill-after, drains, and
+/// a pause exits on a second TERM.
+#[test]
+fn deadlines_at_the_longest_duration_are_armed() {
+    use reaper::reap::Ended;
+    use reaper::state::{Config, Effect, Event, Machine, Proc, State, Target};
+    let max = reaper::options::MAX_DURATION;
+    let o = opts(&["--stop-delay", "365d", "--kill-after", "365d", "--drain", "365d", "x"], &[]);
+    let cfg = Config {
+        kill_after: o.kill_after,
+        drain: o.drain,
+        drain_signal: o.drain_signal,
+        stop_delay: o.stop_delay,
+        ..Config::default()
+    };
+    let main = Proc { pid: 10, pgid: 10 };
+    let sends = |effects: Vec<Effect>| -> Vec<(Target, i32)> {
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Send { to, sig } => Some((to, sig)),
+                _ => None,
+            })
+            .collect()
+    };
+    // However long the machine has been up.
+    for now in
+        [std::time::Instant::now(), std::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400)]
+    {
+        let mut m = Machine::new(cfg.clone(), Some(main), Vec::new());
+        assert_eq!(sends(m.handle(Event::Signal(libc::SIGTERM), now)), [], "the first TERM is held");
+        assert_eq!(m.next_deadline(), Some(now + max), "--stop-delay armed");
+        // A second TERM ends the delay: forwarded, and --kill-after counts from here.
+        let later = now + Duration::from_secs(1);
+        assert_eq!(sends(m.handle(Event::Signal(libc::SIGTERM), later)), [(Target::Pid(10), libc::SIGTERM)]);
+        assert_eq!(m.next_deadline(), Some(later + max), "--kill-after armed");
+        // The command exits, a leftover remains: the drain's deadline is armed too.
+        m.handle(Event::Reaped { pid: 10, ended: Ended::Exited(0), name: None }, later);
+        m.handle(Event::BatchDone { children_left: true }, later);
+        assert!(
+            matches!(m.state(), State::Draining { until: Some(u), .. } if *u == later + max),
+            "{:?}",
+            m.state()
+        );
+
+        // --pause with the longest --stop-delay: the first TERM arms the exit, a second exits.
+        let mut m = Machine::new(cfg.clone(), None, Vec::new());
+        m.handle(Event::Signal(libc::SIGTERM), now);
+        assert_eq!(m.state(), &State::Pausing { exit_at: Some(now + max) });
+        m.handle(Event::Signal(libc::SIGTERM), later);
+        assert_eq!(m.exit_code(), Some(0));
+    }
 }
 
 #[test]
@@ -816,7 +950,7 @@ fn stop_delay_from_flag_or_environment() {
     assert_eq!(opts(&["--pause", "--stop-delay", "1s"], &[]).stop_delay, Duration::from_secs(1));
     assert_eq!(
         usage_error(&["--stop-delay", "soon", "true"], &[]),
-        "invalid duration 'soon' (e.g. 500ms, 3s, 1m)"
+        "--stop-delay: invalid duration 'soon' (e.g. 500ms, 3s, 1m)"
     );
     assert_eq!(
         usage_error(&["true"], &[("REAPER_STOP_DELAY", "x")]),
@@ -841,7 +975,7 @@ fn sleep_is_a_mode_of_its_own() {
         (&["--sleep", "5s", "--", "true"], "--sleep takes no COMMAND"),
         (&["--sleep", "5s", "--pause"], "--sleep cannot be combined with --pause or --daemon"),
         (&["-d", "--sleep", "5s"], "--sleep cannot be combined with --pause or --daemon"),
-        (&["--sleep", "5 parsecs"], "invalid duration '5 parsecs' (e.g. 500ms, 3s, 1m)"),
+        (&["--sleep", "5 parsecs"], "--sleep: invalid duration '5 parsecs' (e.g. 500ms, 3s, 1m)"),
         (&["--sleep"], "missing argument for option '--sleep'"),
     ] {
         assert_eq!(usage_error(args, &[]), want, "{args:?}");

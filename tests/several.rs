@@ -3,7 +3,9 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -171,6 +173,50 @@ both_modes!(idle_with_three_commands_never_wakes, |mode| {
     assert_eq!(context_switches(r.pid), before, "reaper woke up while idle");
     r.signal(libc::SIGTERM);
     assert_eq!(r.code(Duration::from_secs(30)), 143);
+});
+
+// Issue 19: systemd socket activation addressed to reaper (LISTEN_PID is reaper's pid) is the
+// main command's: it gets LISTEN_PID set to its own pid, while --also and --respawn commands
+// (a restarted helper too) get no LISTEN_* variable, so none takes the sockets for its own.
+both_modes!(socket_activation_goes_to_the_main_command_only, |mode| {
+    let dir = tempdir("listen-also");
+    let main = r#"echo "$LISTEN_PID $$ $LISTEN_FDS $LISTEN_FDNAMES" > main.out
+        until [ -e also.out ] && [ "$(cat helper.starts 2>/dev/null | wc -l)" -ge 2 ]; do sleep 0.02; done"#;
+    let also = "sh -c 'env | grep ^LISTEN_ > also.env; : > also.out; exec sleep 60'";
+    // Exits at once: restarted by the supervisor, and the restart is checked too.
+    let helper = "sh -c 'env | grep ^LISTEN_ >> helper.env; echo started >> helper.starts'";
+    let args = ["--also", also, "--respawn", helper, "--", "sh", "-c", main];
+    let mut cmd = match mode {
+        Mode::Pid1 => {
+            let mut c = reaper_cmd(mode, args);
+            c.env("LISTEN_PID", "1");
+            c
+        }
+        // A wrapper puts its own pid in LISTEN_PID and execs reaper (same pid), as systemd does.
+        Mode::Subreaper => {
+            let mut c = Command::new("sh");
+            c.args(["-c", "export LISTEN_PID=$$; exec \"$@\"", "sh", REAPER]).args(args);
+            c.stdin(Stdio::null()).process_group(0);
+            c
+        }
+    };
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    cmd.env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "web")
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(log);
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    assert_eq!(r.code(Duration::from_secs(30)), 0, "{}", stderr_of(&dir));
+    let main: Vec<String> = lines(&dir.join("main.out"))[0].split(' ').map(String::from).collect();
+    assert_eq!(main.len(), 4, "{main:?}");
+    assert_eq!(main[0], main[1], "LISTEN_PID must be the main command's own pid: {main:?}");
+    assert_eq!(main[2..], ["1", "web"], "the main command gets the rest unchanged");
+    assert!(dir.join("also.env").exists() && dir.join("helper.env").exists());
+    assert_eq!(lines(&dir.join("also.env")), Vec::<String>::new(), "the --also command");
+    assert!(lines(&dir.join("helper.starts")).len() >= 2);
+    assert_eq!(lines(&dir.join("helper.env")), Vec::<String>::new(), "the --respawn helper");
 });
 
 #[test]

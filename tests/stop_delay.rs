@@ -135,6 +135,17 @@ both_modes!(a_second_term_is_forwarded_at_once, |mode| {
     assert_eq!(signals(&dir).len(), 1, "{:?}", signals(&dir));
 });
 
+// The longest delay (365d: longer ones are usage errors, tests/options.rs) is armed like any
+// other: a second TERM still ends it at once. (Past the limit, the deadline overflowed and the
+// held TERM was never forwarded.)
+both_modes!(a_second_term_ends_the_longest_stop_delay, |mode| {
+    let (mut r, _g, dir) = start_probe(mode, "longest", &["--stop-delay", "365d"], &[(libc::SIGTERM, 42)]);
+    term_held(&r, &dir, "31536000s");
+    passes_at_once(&r, &dir, libc::SIGTERM);
+    assert_eq!(r.code(LONG), 42, "{}", stderr_of(&dir));
+    assert_eq!(signals(&dir).len(), 1, "{:?}", signals(&dir));
+});
+
 // INT is never delayed and ends the delay; the held TERM is dropped (never sent later).
 both_modes!(int_is_not_delayed_and_drops_the_held_term, |mode| {
     let (mut r, _g, dir) = start_probe(mode, "int", &["--stop-delay", "2s"], &[(libc::SIGQUIT, 44)]);
