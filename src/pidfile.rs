@@ -95,3 +95,53 @@ fn names(path: &Path, file: &File) -> bool {
         _ => false,
     }
 }
+
+/// The pid in a pidfile written by someone else (`--follow-pidfile`): the first line, as
+/// systemd's `PIDFile=` reads it. PostgreSQL's postmaster.pid has six more lines after it;
+/// blanks around the number are ignored. Pids 0 and 1 are never a daemon reaper started.
+/// The error quotes what was there, escaped: the file is untrusted input.
+pub fn parse_pid(text: &str) -> Result<i32, String> {
+    let first = text.lines().next().unwrap_or("").trim();
+    match first.parse::<i32>() {
+        Ok(pid) if pid > 1 => Ok(pid),
+        _ => {
+            let shown: String = first.chars().take(40).collect();
+            let more = if first.chars().count() > 40 { "…" } else { "" };
+            Err(format!("no pid on its first line: {shown:?}{more}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pid_is_the_first_line() {
+        assert_eq!(parse_pid("123"), Ok(123));
+        assert_eq!(parse_pid(" 123 \n"), Ok(123));
+        assert_eq!(
+            parse_pid("4242\n/var/lib/postgresql/data\n1733390000\n5432\n/run\n*\n  1 2\nready\n"),
+            Ok(4242)
+        );
+        assert_eq!(parse_pid("2\r\n"), Ok(2));
+        assert_eq!(parse_pid("\n123\n"), Err("no pid on its first line: \"\"".into()));
+        assert_eq!(parse_pid("1\n"), Err("no pid on its first line: \"1\"".into()));
+        assert_eq!(parse_pid("0"), Err("no pid on its first line: \"0\"".into()));
+        assert_eq!(parse_pid("-5"), Err("no pid on its first line: \"-5\"".into()));
+        assert_eq!(parse_pid("12 34"), Err("no pid on its first line: \"12 34\"".into()));
+        assert_eq!(parse_pid(""), Err("no pid on its first line: \"\"".into()));
+    }
+
+    #[test]
+    fn what_was_there_is_quoted_escaped_and_bounded() {
+        assert_eq!(
+            parse_pid("\x1b[31mx\x07"),
+            Err("no pid on its first line: \"\\u{1b}[31mx\\u{7}\"".into())
+        );
+        let long = "9".repeat(41);
+        assert_eq!(parse_pid(&long), Err(format!("no pid on its first line: {:?}…", &long[..40])));
+        let exact = "x".repeat(40);
+        assert_eq!(parse_pid(&exact), Err(format!("no pid on its first line: {exact:?}")));
+    }
+}

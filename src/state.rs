@@ -40,6 +40,10 @@ use crate::signals;
 /// How often `--follow-pidfile` looks for the pidfile, only while waiting for it.
 pub const PIDFILE_POLL: Duration = Duration::from_millis(20);
 
+/// How many exits `AwaitingPidfile` remembers, the latest ones (a daemon that wrote its pid
+/// and exited before a look is found among them): a bound on what orphans can make it hold.
+pub const REAPED_KEPT: usize = 256;
+
 /// A duration in log lines, to the millisecond as users write them: `100ms`, `1s`, `1.5s`.
 /// (Duration's Debug formatter costs 1 KB of binary.)
 pub struct Human(pub Duration);
@@ -529,6 +533,11 @@ impl Machine {
                 State::Killing { status: ended.code(), groups, main: None }
             }
             State::AwaitingPidfile { look_at, give_up_at, stop, mut reaped } => {
+                // Bounded: orphans keep coming while reaper waits. The daemon that wrote the
+                // file and exited before a look is among the latest.
+                if reaped.len() >= REAPED_KEPT {
+                    reaped.remove(0);
+                }
                 reaped.push((pid, ended.code()));
                 State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
             }
@@ -1176,6 +1185,23 @@ mod tests {
             vec![leftovers(TERM, vec![], true)]
         );
         assert!(matches!(t.state(), State::Draining { status: 1, .. }));
+    }
+
+    /// Orphans reaped during the wait are remembered up to a bound; the latest exits, the
+    /// daemon's among them, are the ones kept.
+    #[test]
+    fn exits_remembered_while_awaiting_the_pidfile_are_bounded() {
+        let mut t = follow();
+        for pid in 100..100 + REAPED_KEPT as i32 {
+            t.go(Reaped { pid, ended: Ended::Exited(pid % 7), name: None });
+        }
+        t.go(Reaped { pid: 40, ended: Ended::Exited(5), name: None });
+        let State::AwaitingPidfile { reaped, .. } = t.state() else { panic!("{:?}", t.state()) };
+        assert_eq!(reaped.len(), REAPED_KEPT);
+        assert_eq!(reaped.first(), Some(&(101, 101 % 7)), "the oldest went");
+        t.go(Pidfile(Err((Some(40), "not ours".into()))));
+        assert_eq!(t.m.exit_code(), None);
+        assert!(matches!(t.state(), State::Gone { status: 5, .. }), "{:?}", t.state());
     }
 
     /// Bug 1: the followed pid is a grandchild, reaped by its own parent; once no child is

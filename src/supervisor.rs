@@ -40,6 +40,8 @@ pub struct Supervisor {
     /// its command: no descriptor while idle.
     send: Sender,
     follow_pidfile: Option<PathBuf>,
+    /// What the last successful read of the followed pidfile found.
+    pidfile_seen: Option<String>,
     warn_on_reap: bool,
     remap_exit: Vec<u8>,
 }
@@ -83,6 +85,7 @@ impl Supervisor {
             dir,
             send: Sender::new(main),
             follow_pidfile: opts.follow_pidfile.clone(),
+            pidfile_seen: None,
             warn_on_reap: opts.warn_on_reap,
             remap_exit: opts.remap_exit.clone(),
         }
@@ -248,7 +251,22 @@ impl Supervisor {
             return Err((None, "no --follow-pidfile".into()));
         };
         let what = |why: String| format!("{}: {why}", path.display());
-        let pid = read_pid(path).map_err(|why| (None, what(why)))?;
+        // Each look's finding is kept: if the file then vanishes before reaper gives up, the
+        // error says what it held (a daemon that wrote it and failed, a cleanup, …).
+        let pid = match read_pid(path) {
+            Ok(found) => {
+                self.pidfile_seen = Some(match &found {
+                    Ok(pid) => format!("pid {pid}"),
+                    Err(why) => why.clone(),
+                });
+                found
+            }
+            Err(e) => Err(match &self.pidfile_seen {
+                Some(seen) => format!("{e} (it was there before, with {seen})"),
+                None => e.to_string(),
+            }),
+        };
+        let pid = pid.map_err(|why| (None, what(why)))?;
         let not_ours = || (Some(pid), what(format!("pid {pid} is not a live descendant of reaper")));
         // Taken before the walk: if the walk then finds `pid` and the held process is still
         // alive after it, the hold is that descendant, not a later holder of the pid.
@@ -266,12 +284,11 @@ impl Supervisor {
     }
 }
 
-fn read_pid(path: &Path) -> Result<i32, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    match text.trim().parse::<i32>() {
-        Ok(pid) if pid > 1 => Ok(pid),
-        _ => Err(format!("no pid in '{}'", text.trim())),
-    }
+/// The first 4 KB of the pidfile at most: someone else's file, read on every look.
+fn read_pid(path: &Path) -> io::Result<Result<i32, String>> {
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(path)?, 4096), &mut text)?;
+    Ok(crate::pidfile::parse_pid(&String::from_utf8_lossy(&text)))
 }
 
 /// No timeout at all unless a deadline is pending: an idle reaper never wakes up.
