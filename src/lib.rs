@@ -9,7 +9,7 @@
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
 //! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`error`] maps failures to exit codes,
 //! [`logger`] writes the log lines,
-//! [`ps`] lists the processes for `--ps`.
+//! [`ps`] lists the processes for `--ps`, [`text`] makes names from /proc printable.
 //! [`sleep`] is `reaper --sleep`.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
@@ -32,6 +32,7 @@ pub mod sleep;
 pub mod spawn;
 pub mod state;
 pub mod supervisor;
+pub mod text;
 
 use std::ffi::OsString;
 use std::io::Write;
