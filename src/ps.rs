@@ -545,6 +545,9 @@ mod tests {
         let procs: Vec<Proc> = (1..20_000).map(|p| proc(p, p - 1, 'S', "s", "s")).collect();
         let (text, _) = render(procs, 80);
         assert!(text.contains("19999 processes, 0 zombies"));
+        // The indentation stops at the edge: the deepest lines are 80 spaces and columns.
+        assert!(text.lines().take(20_000).all(|l| l.len() <= 80));
+        assert_eq!(text.lines().nth(19_000).map(str::len), Some(80));
     }
 
     #[test]
