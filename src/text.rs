@@ -23,7 +23,12 @@ pub fn printable(bytes: &[u8]) -> String {
 /// separator (Zl) and paragraph separator (Zp).
 fn hidden(c: char) -> bool {
     let c = u32::from(c);
-    c < 0x20 || (0x7f..0xa0).contains(&c) || HIDDEN.iter().any(|&(first, last)| (first..=last).contains(&c))
+    // Below U+00AD (the first format character) only the controls.
+    if c < 0xad {
+        c < 0x20 || (0x7f..0xa0).contains(&c)
+    } else {
+        HIDDEN.iter().any(|&(first, last)| (first..=last).contains(&c))
+    }
 }
 
 /// Unicode's format characters (Cf), with U+2028 and U+2029 (Zl, Zp) joined to the bidi
