@@ -11,7 +11,7 @@
 //! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`safe_open`] opens the files the user
 //! names without trusting other users' links and files, [`error`] maps failures to exit codes,
 //! [`logger`] writes the log lines,
-//! [`ps`] lists the processes for `--ps`.
+//! [`ps`] lists the processes for `--ps`, [`text`] makes names from /proc printable.
 //! [`sleep`] is `reaper --sleep`.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
@@ -36,6 +36,7 @@ pub mod sleep;
 pub mod spawn;
 pub mod state;
 pub mod supervisor;
+pub mod text;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -3,11 +3,14 @@
 use std::io;
 
 use crate::state::Id;
+use crate::text;
 
-/// The short command name of a process, from /proc/PID/comm.
+/// The short command name of a process, from /proc/PID/comm, printable
+/// ([`text::printable`]): the process chose it, and it goes into log lines.
 pub fn name(pid: i32) -> Option<String> {
     let comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
-    Some(String::from_utf8_lossy(&comm).trim_end().to_owned())
+    // The kernel ends it with a newline; any other is the name's own.
+    Some(text::printable(comm.strip_suffix(b"\n").unwrap_or(&comm)))
 }
 
 /// What reaper needs of /proc/PID/stat.
@@ -117,5 +120,18 @@ mod tests {
         assert_eq!(start, s.start);
         assert_eq!(start_time(pid), 0, "reaped: gone");
         assert_eq!(stat(i32::MAX), None);
+    }
+
+    #[test]
+    fn a_name_is_printable_and_only_the_kernels_newline_is_dropped() {
+        // This test's own thread: only the thread group can rename itself.
+        let tid = nix::unistd::gettid().as_raw();
+        let rename = |name: &[u8]| std::fs::write("/proc/thread-self/comm", name).unwrap();
+        rename(b"x\x1b[2J\x07\n");
+        assert_eq!(name(tid).as_deref(), Some("x?[2J??"));
+        // Cut by the kernel to 15 bytes.
+        rename(b"\nreaper: ERROR forged");
+        assert_eq!(name(tid).as_deref(), Some("?reaper: ERROR "));
+        assert_eq!(name(i32::MAX), None);
     }
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 
 use crate::error::Error;
+use crate::text;
 
 /// What could be read about one process. Fields that could not be read keep their defaults
 /// (`?` state, no uid, no age): a process is listed with what is readable, never an error.
@@ -16,8 +17,9 @@ pub struct Proc {
     pub ppid: i32,
     /// The state letter of /proc/PID/stat (R, S, D, Z, T, …).
     pub state: char,
+    /// The command name, printable ([`text::printable`]).
     pub comm: String,
-    /// The arguments joined by spaces; empty for zombies and kernel threads.
+    /// The arguments joined by spaces, printable; empty for zombies and kernel threads.
     pub cmdline: String,
     pub uid: Option<u32>,
     /// Seconds since the process started.
@@ -127,17 +129,19 @@ fn pid1(p: Option<&Proc>) -> String {
 }
 
 /// One line of the tree onto `out`: the columns, the command indented two spaces per level,
-/// and the note. The command is cut to fit `width`; the note, the answer to "whose zombie is
-/// this", is never cut, and the command beside it keeps at least 16 characters (a comm's).
+/// and the note. The command is cut to fit `width` columns of a terminal (a wide character
+/// counts 2, never split; a combining one 0); the note, the answer to "whose zombie is this",
+/// is never cut, and the command beside it keeps at least 16 columns (a comm's).
 fn line(out: &mut String, p: &Proc, depth: usize, note: &str, width: usize) {
     let start = out.len();
     let age = p.age.map_or_else(|| "?".to_owned(), age);
     let uid = p.uid.map_or_else(|| "?".to_owned(), |u| u.to_string());
     *out += &format!("{:>7} {:>7} {} {age:>6} {uid:>5} ", p.pid, p.ppid, p.state);
-    // Deeper than the line is wide shows nothing more (and would cost quadratic time).
+    // ASCII so far: one byte, one column. Deeper than the line is wide shows nothing more (and
+    // would cost quadratic time).
     let used = out.len() - start;
     out.extend(std::iter::repeat_n(' ', (depth * 2).min(width.saturating_sub(used))));
-    let used = out.len() - start + if note.is_empty() { 0 } else { note.len() + 2 };
+    let used = out.len() - start + if note.is_empty() { 0 } else { text::width(note) + 2 };
     let room = width.saturating_sub(used);
     let room = if note.is_empty() { room } else { room.max(16) };
     let bracketed;
@@ -147,8 +151,7 @@ fn line(out: &mut String, p: &Proc, depth: usize, note: &str, width: usize) {
     } else {
         &p.cmdline
     };
-    let end = command.char_indices().nth(room).map_or(command.len(), |(i, _)| i);
-    *out += &command[..end];
+    *out += text::fit(command, room);
     if !note.is_empty() {
         *out += "  ";
         *out += note;
@@ -156,23 +159,20 @@ fn line(out: &mut String, p: &Proc, depth: usize, note: &str, width: usize) {
     out.push('\n');
 }
 
-/// Text from /proc as one printable line: NULs (between arguments) become spaces, control
-/// characters (a newline in an argument, an escape sequence, C1 controls too) become `?`, so
-/// that each process is one line and nothing drives the terminal.
-pub fn clean(mut bytes: Vec<u8>) -> String {
-    for i in 0..bytes.len() {
-        match bytes[i] {
-            0 => bytes[i] = b' ',
-            ..0x20 | 0x7f => bytes[i] = b'?',
-            // U+0080..U+009F: 0xC2, then 0x80..0x9F.
-            0x80..=0x9f if i > 0 && bytes[i - 1] == 0xc2 => {
-                bytes[i - 1] = b'?';
-                bytes[i] = b'?';
-            }
-            _ => {}
+/// A /proc/PID/cmdline as one printable line: the NULs between arguments become spaces, and
+/// the rest goes through [`text::printable`] (a newline in an argument, an escape sequence, a
+/// bidi override, invalid UTF-8: `?`), so that each process is one line and nothing drives the
+/// terminal.
+pub fn command_line(mut bytes: Vec<u8>) -> String {
+    if bytes.last() == Some(&0) {
+        bytes.pop();
+    }
+    for b in &mut bytes {
+        if *b == 0 {
+            *b = b' ';
         }
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    text::printable(&bytes)
 }
 
 /// `42s`, `12m05s`, `3h07m`, `12d03h`: two units at most, at most 6 columns below 1000 days.
@@ -195,15 +195,17 @@ pub fn number(s: &str) -> Option<u64> {
 }
 
 /// /proc/PID/stat: (comm, state, ppid, starttime in clock ticks after boot). The comm may hold
-/// spaces and parentheses, so it runs from the first `(` to the last `)`.
-pub fn parse_stat(stat: &str) -> Option<(String, char, i32, u64)> {
-    let comm = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?;
-    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_ascii_whitespace();
+/// any byte but NUL, parentheses and newlines too, so it runs from the first `(` to the last
+/// `)`, and comes out through [`text::printable`].
+pub fn parse_stat(stat: &[u8]) -> Option<(String, char, i32, u64)> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = stat.get(stat.iter().position(|&b| b == b'(')? + 1..close)?;
+    let mut fields = std::str::from_utf8(stat.get(close + 1..)?).ok()?.split_ascii_whitespace();
     let state = fields.next()?.chars().next()?;
     let ppid = i32::try_from(number(fields.next()?)?).ok()?;
     // starttime is field 22 of stat(5); the state is field 3.
     let start = number(fields.nth(22 - 3 - 2)?)?;
-    Some((comm.to_owned(), state, ppid, start))
+    Some((text::printable(comm), state, ppid, start))
 }
 
 /// The real uid: the first number of the `Uid:` line of /proc/PID/status.
@@ -276,7 +278,7 @@ pub fn read_proc() -> Result<Vec<Proc>, Error> {
         let mut p = Proc { pid, state: '?', ..Proc::default() };
         match slurp(name(&mut path, dir, "stat"), &mut buf) {
             Ok(()) => {
-                if let Some((comm, state, ppid, start)) = parse_stat(&String::from_utf8_lossy(&buf)) {
+                if let Some((comm, state, ppid, start)) = parse_stat(&buf) {
                     (p.comm, p.state, p.ppid, p.age) =
                         (comm, state, ppid, uptime.map(|u| age_secs(start, u, hz)));
                 }
@@ -289,10 +291,7 @@ pub fn read_proc() -> Result<Vec<Proc>, Error> {
             p.uid = parse_uid(&String::from_utf8_lossy(&buf));
         }
         if slurp(name(&mut path, dir, "cmdline"), &mut buf).is_ok() {
-            if buf.last() == Some(&0) {
-                buf.pop();
-            }
-            p.cmdline = clean(std::mem::take(&mut buf));
+            p.cmdline = command_line(std::mem::take(&mut buf));
         }
         // Needs ptrace access (same user, or CAP_SYS_PTRACE); without it: not known as reaper.
         p.reaper = me.is_some() && id(name(&mut path, dir, "exe")) == me;
@@ -359,11 +358,17 @@ mod tests {
 
     #[test]
     fn stat_with_spaces_and_parentheses_in_comm() {
-        let stat = "17 (a) b (c)) S 1 17 17 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 200";
+        let stat = b"17 (a) b (c)) S 1 17 17 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 200";
         assert_eq!(parse_stat(stat), Some(("a) b (c)".into(), 'S', 1, 4242)));
-        assert_eq!(parse_stat("17 (x) Z 3"), None);
-        assert_eq!(parse_stat(""), None);
-        assert_eq!(parse_stat(") ("), None);
+        assert_eq!(parse_stat(b"17 (x) Z 3"), None);
+        assert_eq!(parse_stat(b""), None);
+        assert_eq!(parse_stat(b") ("), None);
+    }
+
+    #[test]
+    fn a_comm_from_stat_is_printable() {
+        let stat = b"17 (\x1b]0;x\x07\n\xe2\x80\xae\xe4\xb8) S 1 17 17 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 42 1 2";
+        assert_eq!(parse_stat(stat), Some(("?]0;x?????".into(), 'S', 1, 42)));
     }
 
     #[test]
@@ -489,16 +494,42 @@ mod tests {
     }
 
     #[test]
+    fn wide_characters_take_two_columns_and_are_never_split() {
+        let cjk = "睡".repeat(60);
+        let procs = vec![
+            proc(1, 0, 'S', "sh", &cjk),
+            proc(2, 1, 'S', "中文中文中", &cjk),
+            proc(3, 2, 'Z', "z", &"x".repeat(100)),
+        ];
+        let (text, _) = render(procs, 50);
+        let l = lines(&text);
+        // 31 columns before the command, 19 left: 9 characters, the tenth would cross.
+        assert_eq!(l[1], format!("      1       0 S     5s     0 {}", "睡".repeat(9)));
+        assert_eq!(l[2], format!("      2       1 S     5s     0   {}", "睡".repeat(8)));
+        // The note is 53 columns (its parent's name 10 of them, in 15 bytes): in 120, the
+        // command gets 120 - 33 - 53.
+        let (text, _) =
+            render(vec![proc(2, 1, 'S', "中文中文中", &cjk), proc(3, 2, 'Z', "z", &"x".repeat(100))], 120);
+        assert_eq!(
+            lines(&text)[2],
+            format!(
+                "      3       2 Z     5s     0   {}  zombie: parent 2 (中文中文中) has not called wait()",
+                "x".repeat(34)
+            )
+        );
+    }
+
+    #[test]
     fn unreadable_fields_show_as_question_marks_and_control_characters_are_replaced() {
         let procs = vec![
             Proc { pid: 1, state: '?', ..Proc::default() },
-            proc(2, 1, 'S', "evil", &clean(b"printf\0\x1b[2J\nrm\xc2\x9b1m\xc2\xa0\xff".to_vec())),
+            proc(2, 1, 'S', "evil", &command_line(b"printf\0\x1b[2J\nrm\xc2\x9b1m\xc2\xa0\xff\0".to_vec())),
             Proc { cmdline: String::new(), ..proc(3, 1, 'I', "kworker/0:1", "") },
         ];
         let (text, _) = render(procs, 80);
         let l = lines(&text);
         assert_eq!(l[1], "      1       0 ?      ?     ? []");
-        assert_eq!(l[2], "      2       1 S     5s     0   printf ?[2J?rm??1m\u{a0}\u{fffd}");
+        assert_eq!(l[2], "      2       1 S     5s     0   printf ?[2J?rm?1m\u{a0}?");
         assert_eq!(l[3], "      3       1 I     5s     0   [kworker/0:1]");
     }
 
@@ -514,6 +545,9 @@ mod tests {
         let procs: Vec<Proc> = (1..20_000).map(|p| proc(p, p - 1, 'S', "s", "s")).collect();
         let (text, _) = render(procs, 80);
         assert!(text.contains("19999 processes, 0 zombies"));
+        // The indentation stops at the edge: the deepest lines are 80 spaces and columns.
+        assert!(text.lines().take(20_000).all(|l| l.len() <= 80));
+        assert_eq!(text.lines().nth(19_000).map(str::len), Some(80));
     }
 
     #[test]

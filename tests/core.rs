@@ -618,6 +618,52 @@ fn warn_on_reap_names_pid_name_and_ending() {
     }
 }
 
+/// An orphan names itself `\nreaper: ERROR forged` (the kernel keeps 15 bytes of it) and
+/// exits: `-w` logs it on one line, the newline shown as `?`, and forges no ERROR line.
+fn warn_on_reap_shows_a_name_with_a_newline_on_one_line(mode: Mode) {
+    let dir = tempdir("forged");
+    let orphan = r#"
+import os, sys
+d = sys.argv[1]
+middle = os.fork()
+if middle == 0:
+    if os.fork() == 0:
+        with open("/proc/self/comm", "wb") as f:
+            f.write(b"\nreaper: ERROR forged")
+        with open(d + "/orphan.tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.rename(d + "/orphan.tmp", d + "/orphan.pid")
+        os._exit(7)
+    os._exit(0)
+os.waitpid(middle, 0)
+os.execvp("sleep", ["sleep", "1000"])
+"#;
+    let mut cmd = reaper_cmd(mode, [OsStr::new("-w"), "python3".as_ref(), "-c".as_ref(), orphan.as_ref()]);
+    cmd.arg(&dir).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut r = Reaper::start(mode, &mut cmd);
+    let err = capture_stderr(&mut r);
+    let path = dir.join("orphan.pid");
+    assert!(wait_for_file(&path, LONG), "{mode:?}: the orphan never ran");
+    let pid = std::fs::read_to_string(&path).unwrap();
+    let cmd_pid = r.command_pid();
+    assert!(
+        wait_until(LONG, || descendants(r.pid) == [cmd_pid] && comm(cmd_pid).as_deref() == Some("sleep")),
+        "{mode:?}: left {:?}",
+        descendants(r.pid)
+    );
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(LONG), 143, "{mode:?}");
+    let err = err.join().unwrap();
+    let named: Vec<&str> = err.lines().filter(|l| l.contains("reaper: ERROR")).collect();
+    assert_eq!(
+        named,
+        [format!("reaper: WARN reaped pid {pid} (?reaper: ERROR ): exited with status 7")],
+        "{err}"
+    );
+}
+
+both_modes!(warn_on_reap_shows_a_name_with_a_newline_on_one_line);
+
 // ---------------------------------------------------------------------------------------
 // Idle cost.
 

@@ -114,22 +114,33 @@ impl Leak {
 
     /// `reaper --ps ARGS` where the scene's processes live: exit code, stdout, stderr.
     fn ps(&self, args: &[&str]) -> (i32, String, String) {
-        let mut cmd = match self.init {
-            Some(init) => nsenter_cmd(init),
-            None => {
-                let mut c = Command::new("env");
-                c.stdin(Stdio::null()).process_group(0);
-                c
-            }
-        };
-        cmd.arg(REAPER).arg("--ps").args(args);
-        run_with_timeout(&mut cmd, T)
+        ps_in(self.init, args)
     }
 
     /// A host pid as the listing numbers it.
     fn id(&self, host: i32) -> i32 {
-        if self.init.is_some() { ns_pid(host).expect("NSpid") } else { host }
+        listed_id(self.init, host)
     }
+}
+
+/// `reaper --ps ARGS` in the PID namespace whose PID 1 is `init`, or on the host: exit code,
+/// stdout, stderr.
+fn ps_in(init: Option<i32>, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = match init {
+        Some(init) => nsenter_cmd(init),
+        None => {
+            let mut c = Command::new("env");
+            c.stdin(Stdio::null()).process_group(0);
+            c
+        }
+    };
+    cmd.arg(REAPER).arg("--ps").args(args);
+    run_with_timeout(&mut cmd, T)
+}
+
+/// A host pid as a listing in the PID namespace of `init` (or on the host) numbers it.
+fn listed_id(init: Option<i32>, host: i32) -> i32 {
+    if init.is_some() { ns_pid(host).expect("NSpid") } else { host }
 }
 
 impl Drop for Leak {
@@ -339,3 +350,79 @@ fn on_a_terminal_lines_are_cut_to_its_width() {
     assert!(tree.iter().all(|l| l.chars().count() <= 40), "{out}");
     assert!(tree.iter().any(|l| l.chars().count() == 40), "nothing cut: {out}");
 }
+
+/// The command renames itself and leaves a zombie that renamed itself too, both with escape
+/// sequences, BEL and newlines in their names; two children exec `sleep` under a hostile
+/// argv[0]: controls and a RIGHT-TO-LEFT OVERRIDE, and 80 CJK characters (160 columns).
+const NAMES: &str = r#"
+import os, time
+def rename(name):
+    with open("/proc/self/comm", "wb") as f:
+        f.write(name)
+rename(b"p\x1b]0;T\x07\n")
+if os.fork() == 0:
+    rename(b"z\x1b[2J\x07\nq")
+    os._exit(0)
+if os.fork() == 0:
+    os.execvp("sleep", [b"\x1b[31mred\x07\nx\xe2\x80\xaeevil", b"1001"])
+if os.fork() == 0:
+    os.execvp("sleep", [b"\xe7\x9d\xa1" * 80, b"1002"])
+time.sleep(1000)
+"#;
+
+/// Columns on a terminal of a line of ASCII and CJK characters.
+fn columns(line: &str) -> usize {
+    line.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+}
+
+/// `--ps` under reaper shows each control character and the override of [`NAMES`] as `?`, and
+/// cuts the CJK line at 80 columns without splitting a character.
+fn names_show_controls_as_question_marks_and_wide_ones_keep_the_columns(mode: Mode) {
+    let mut cmd = reaper_cmd(mode, ["--", "python3", "-c", NAMES]);
+    let r = Reaper::start(mode, cmd.stdout(Stdio::null()).stderr(Stdio::null()));
+    let main = r.command_pid();
+    let (mut zombie, mut red, mut wide) = (0, 0, 0);
+    let ends =
+        |pid: i32, end: &[u8]| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.ends_with(end));
+    let ready = wait_until(T, || {
+        for p in children(main) {
+            if state(p) == Some('Z') {
+                zombie = p;
+            } else if ends(p, b"\x001001\0") {
+                red = p;
+            } else if ends(p, b"\x001002\0") {
+                wide = p;
+            }
+        }
+        zombie > 0 && red > 0 && wide > 0
+    });
+    assert!(ready, "{mode:?}: zombie {zombie}, sleeps {red} {wide}");
+    let init = (mode == Mode::Pid1).then_some(r.pid);
+    let (code, out, err) = ps_in(init, &[]);
+    assert_eq!((code, err.as_str()), (0, ""), "{mode:?}:\n{out}");
+    let id = |host| listed_id(init, host);
+    assert!(
+        !out.chars().any(|c| (c.is_control() && c != '\n')
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+            || ('\u{202a}'..='\u{202e}').contains(&c)),
+        "{out:?}"
+    );
+
+    let (_, z) = row(&out, id(zombie));
+    assert_eq!((z.state, z.ppid), ("Z", id(main)), "{out}");
+    assert_eq!(z.text, format!("[z?[2J??q]  zombie: parent {} (p?]0;T??) has not called wait()", id(main)));
+
+    // Not a terminal: 80 columns, 31 of them before the command.
+    let (_, s) = row(&out, id(red));
+    let room = (80 - 31usize).saturating_sub(2 * s.depth);
+    assert_eq!(s.text, &"?[31mred??x?evil 1001"[..room.min(21)], "{out}");
+
+    let (_, w) = row(&out, id(wide));
+    assert_eq!((w.ppid, w.depth), (id(main), s.depth), "{out}");
+    // Whole characters only: with an odd room, one column stays empty.
+    assert_eq!(w.text, "睡".repeat(room / 2), "{out}");
+    let line = out.lines().find(|l| l.ends_with(w.text)).unwrap();
+    assert_eq!(columns(line), 80 - room % 2, "{line}");
+}
+
+both_modes!(names_show_controls_as_question_marks_and_wide_ones_keep_the_columns);
