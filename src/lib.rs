@@ -142,22 +142,31 @@ fn start(opts: &Options, inherited: &Inherited) -> Result<Supervisor, Error> {
         }
     }
     let signals = SignalFd::new().map_err(|e| Error::start("signalfd", e))?;
-    let (main, others) = if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited)? };
-    // The commands keep the caller's directory (restarted helpers too); reaper itself must
-    // not pin a mount.
+    // reaper must not pin the caller's directory (a mount the host may want to unmount), not
+    // even while the command starts: it moves to / first, and every command (restarted helpers
+    // too) goes back to the caller's directory between fork and exec. A directory that has no
+    // name any more (deleted under us) cannot be gone back to: then reaper stays in it.
     let dir = std::env::current_dir()
         .ok()
         .and_then(|d| std::ffi::CString::new(d.into_os_string().into_encoded_bytes()).ok());
-    if let Err(e) = std::env::set_current_dir("/") {
-        log::debug!("chdir /: {e}");
+    if dir.is_some() {
+        if let Err(e) = std::env::set_current_dir("/") {
+            log::debug!("chdir /: {e}");
+        }
     }
+    let (main, others) =
+        if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited, dir.as_deref())? };
     Ok(Supervisor::new(opts, signals, *inherited, dir, main, others))
 }
 
 /// The main command first (it may take the terminal), then every `--also` and `--respawn`.
 /// If any cannot be started, the ones already running are killed and reaped: nothing is left.
-fn spawn_all(opts: &Options, inherited: &Inherited) -> Result<(Option<i32>, Vec<Member>), Error> {
-    let main = spawn::spawn(&opts.command, inherited, true, None)?;
+fn spawn_all(
+    opts: &Options,
+    inherited: &Inherited,
+    dir: Option<&std::ffi::CStr>,
+) -> Result<(Option<i32>, Vec<Member>), Error> {
+    let main = spawn::spawn(&opts.command, inherited, true, dir)?;
     let now = std::time::Instant::now();
     let kinds = (opts.also.iter().map(|c| (c, Kind::Also))).chain(
         opts.respawn
@@ -167,7 +176,7 @@ fn spawn_all(opts: &Options, inherited: &Inherited) -> Result<(Option<i32>, Vec<
     );
     let mut others = Vec::new();
     for (command, kind) in kinds {
-        match spawn::spawn(command, inherited, false, None) {
+        match spawn::spawn(command, inherited, false, dir) {
             Ok(pid) => {
                 others.push(Member { name: spawn::name(command), proc: Proc { pid, pgid: pid }, kind })
             }
@@ -178,17 +187,38 @@ fn spawn_all(opts: &Options, inherited: &Inherited) -> Result<(Option<i32>, Vec<
                     // SAFETY: kill(2) of a process group whose leader is our unreaped child.
                     unsafe { libc::kill(-pid, libc::SIGKILL) };
                 }
-                for pid in procfs::descendants(nix::unistd::getpid().as_raw()).unwrap_or_default() {
-                    // SAFETY: kill(2) of a descendant just seen in /proc (nothing here waits
-                    // for children yet, so our own children's pids cannot have been reused).
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-                while nix::sys::wait::waitpid(None, None).is_ok() {}
+                kill_children_for_a_while();
                 return Err(e);
             }
         }
     }
     Ok((Some(main), others))
+}
+
+/// After a failed start: SIGKILLs every descendant /proc shows and reaps them, again and again
+/// (orphans of the killed keep arriving), but for two seconds at most. One that /proc does not
+/// show or that will not die must not keep reaper from reporting the failure: it is left to
+/// whoever reaps after reaper (as PID 1, the kernel kills it with the namespace).
+fn kill_children_for_a_while() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        for pid in procfs::descendants(std::process::id() as i32).unwrap_or_default() {
+            // SAFETY: kill(2) of a descendant just seen in /proc (nothing here has reaped a
+            // child that this walk could see, so none of these pids can have been reused).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if std::time::Instant::now() < give_up => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Ok(WaitStatus::StillAlive) => {
+                return log::warn!("children left that would not go within 2s: not waiting for them");
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// PR_SET_PDEATHSIG on reaper itself (raw prctl: the signal may be real-time). If the parent

@@ -883,6 +883,9 @@ fn reaper_moves_to_root_but_command_keeps_cwd() {
         cmd.current_dir(&dir);
         let mut r = Reaper::start(mode, &mut cmd);
         let cmd_pid = r.command_pid();
+        // Forked in / (reaper moved first), it goes back to the caller's directory just
+        // before exec.
+        assert!(wait_until(LONG, || comm(cmd_pid).as_deref() == Some("sleep")), "{mode:?}: never exec'd");
         let cwd = |pid: i32| std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
         assert!(
             wait_until(LONG, || cwd(r.pid).as_deref() == Some(Path::new("/"))),
@@ -893,6 +896,53 @@ fn reaper_moves_to_root_but_command_keeps_cwd() {
         r.signal(libc::SIGTERM);
         assert_eq!(r.code(LONG), 143);
     }
+}
+
+/// reaper is out of the caller's directory before the command starts: the command, looking
+/// at its parent at once, sees reaper in / (it moved after the exec was confirmed, 42 runs in
+/// 200 saw the old directory). Many runs: the window was short.
+fn the_command_never_sees_reaper_in_the_callers_directory(mode: Mode) {
+    let dir = tempdir("cwd-first");
+    for run in 0..100 {
+        let mut cmd = reaper_cmd(mode, ["sh", "-c", "readlink /proc/$PPID/cwd; pwd"]);
+        cmd.current_dir(&dir);
+        let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, format!("/\n{}\n", dir.display()).as_str()),
+            "{mode:?} run {run}: {err}"
+        );
+    }
+}
+
+both_modes!(the_command_never_sees_reaper_in_the_callers_directory);
+
+/// A failed start (an --also that cannot be exec'd) kills and reaps what was started, but does
+/// not wait for ever for a child it cannot see: here one that reaper inherited (the shell
+/// forked it before exec'ing reaper) while /proc hides reaper's tasks (a tmpfs over
+/// /proc/PID/task, in a private mount namespace). Subreaper mode: it needs the exec.
+#[test]
+fn a_failed_start_does_not_wait_for_ever_for_a_child_it_cannot_see() {
+    if !is_root() {
+        return eprintln!(
+            "a_failed_start_does_not_wait_for_ever_for_a_child_it_cannot_see: skipped: needs root (mount)"
+        );
+    }
+    let dir = tempdir("start-fail-hidden");
+    let script = format!(
+        "mount -t tmpfs none /proc/$$/task && (setsid sleep 600 & echo $! > hidden.pid; wait) >/dev/null 2>&1 & \
+         while [ ! -s hidden.pid ]; do sleep 0.01; done; exec {REAPER} --also /nonexistent -- sleep 600"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]).current_dir(&dir).process_group(0);
+    let (code, _, err) = run_with_timeout(&mut cmd, LONG);
+    if let Some(pid) =
+        std::fs::read_to_string(dir.join("hidden.pid")).ok().and_then(|p| p.trim().parse().ok())
+    {
+        kill_tree(pid);
+    }
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("children left that would not go within 2s"), "{err}");
 }
 
 /// reaper inherits SIGCHLD set to SIG_IGN (exec keeps ignored signals, and a parent that
