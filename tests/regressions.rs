@@ -284,3 +284,16 @@ libc.ptrace(PTRACE_DETACH, pid, None, None)
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(st.signal(), Some(libc::SIGSEGV), "{st:?}");
 }
+
+// Issue 19: a FIFO where the followed pidfile should be. Opening it for reading blocked the
+// whole loop in open(2) until a writer came (no signal, no reap, no deadline in between).
+// Now it is opened non-blocking and refused as not a regular file, and at the --drain
+// deadline reaper gives up as for any bogus pidfile (exit 1) and drains the daemon.
+both_modes!(a_fifo_as_the_followed_pidfile_never_blocks_reaper, |mode| {
+    let dir = tempdir("follow-fifo");
+    let script = "mkfifo d.pid && (sleep 600 &) && exit 0";
+    let (mut r, _g) =
+        start_in(mode, &dir, &["--drain", "1s", "--follow-pidfile", "d.pid", "--", "sh", "-c", script]);
+    assert_eq!(r.code(Duration::from_secs(20)), 1, "{}", stderr_of(&dir));
+    assert!(stderr_of(&dir).contains("d.pid: not a regular file"), "{}", stderr_of(&dir));
+});
