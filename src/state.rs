@@ -1724,6 +1724,10 @@ mod tests {
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST), "restarted");
         t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(5), name: None });
         assert!(matches!(t.state(), State::Gone { status: 5, .. }), "{:?}", t.state());
+        // The --also command's status stands, whatever the command's.
+        t.at(secs(2), exited(0));
+        t.at(secs(2), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(5));
     }
 
     /// Review: the followed daemon reaped by an intermediate that lives on. Its pidfd says it
@@ -1880,6 +1884,15 @@ mod tests {
         assert_eq!(t.m.exit_code(), Some(137));
         // The held TERM is not sent after that.
         assert_eq!(t.at(secs(5), Timer), vec![]);
+        // Both in one reap batch, with a leftover: the command's status, not the leftover's.
+        let mut t = several(Config { stop_delay: secs(5), ..cfg() });
+        t.go(Signal(TERM));
+        also_exits(&mut t);
+        t.at(secs(1), other_reaped(77));
+        t.at(secs(1), Reaped { pid: 10, ended: Ended::Exited(6), name: None });
+        t.at(secs(1), Reaped { pid: 78, ended: Ended::Exited(9), name: None });
+        t.at(secs(1), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(6));
     }
 
     /// A stop signal that went out (no --stop-delay): an --also exit changes nothing, the
