@@ -36,7 +36,8 @@ Several processes:
       --respawn CMDLINE    a helper restarted whenever it exits (back-off 100ms doubling to 30s,
                            reset after 10s of running); its exits never end the container
   With several commands reaper exits with the status of the first of COMMAND and the --also
-  commands to exit, or with COMMAND's when a stop signal from outside began the shutdown.
+  commands to exit, or with COMMAND's when a stop signal from outside came first (not one
+  that -r drops).
 
 Shutdown:
       --drain DURATION     when the command exits, give leftovers this long after the drain

@@ -119,9 +119,10 @@ impl Sender {
 
     /// Every process reaper is responsible for: as PID 1 the whole namespace; otherwise only
     /// its own descendants, found afresh in /proc (never a process outside its tree). Those in
-    /// `skip` got `sig` already and are left out, which as PID 1 means walking the tree too
-    /// instead of kill(-1). With `record`, returns who has it now, as /proc showed them.
-    pub fn leftovers(&self, sig: i32, groups: &[i32], record: bool, skip: &[i32]) -> Vec<Id> {
+    /// `skip` (processes, or every member of a group) got `sig` already and are left out, which
+    /// as PID 1 means walking the tree too instead of kill(-1). With `record`, returns who has
+    /// it now, as /proc showed them.
+    pub fn leftovers(&self, sig: i32, groups: &[i32], record: bool, skip: &[Target]) -> Vec<Id> {
         if self.me == 1 && skip.is_empty() {
             // kill(-1) reaches every process in the namespace, also those outside our tree
             // (`docker exec`), and nothing beyond it. The list taken just before it records
@@ -144,7 +145,9 @@ impl Sender {
                     level,
                     "cannot list descendants in /proc ({e}); signalling only the commands' process groups"
                 );
-                for &g in groups {
+                // A group that had it already is left out; a command that had it alone cannot
+                // be, its group's other members need it.
+                for &g in groups.iter().filter(|&&g| !skip.contains(&Target::Group(g))) {
                     self.group(g, sig);
                 }
                 Vec::new()
@@ -155,7 +158,7 @@ impl Sender {
     /// Signals each descendant found in /proc (but those in `skip`, which have it already)
     /// through a pidfd opened after the walk and confirmed after opening; returns those that
     /// were still ours.
-    fn descendants(&self, sig: i32, skip: &[i32]) -> io::Result<Vec<Id>> {
+    fn descendants(&self, sig: i32, skip: &[Target]) -> io::Result<Vec<Id>> {
         let mut tree = procfs::descendants(self.me)?;
         let mut rest = tree.clone();
         tree.push(self.me);
@@ -191,8 +194,9 @@ impl Sender {
                     log::debug!("pid {pid}: gone or no longer reaper's descendant, not signalled");
                     continue;
                 };
+                let had = skip.contains(&Target::Pid(pid)) || skip.contains(&Target::Group(stat.pgrp));
                 match open {
-                    _ if skip.contains(&pid) => {}
+                    _ if had => {}
                     Open::Fd(fd) => send_via(&fd, sig),
                     // The check just above was the last look: kill at once.
                     _ => kill(pid, sig),

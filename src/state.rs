@@ -8,7 +8,7 @@
 //!
 //!   Running{main, stop} ──main exits 0, no stop, --wait-all──► Orphans{stop}
 //!      ▲   │            ──main exits 0, no stop, --follow-pidfile──► AwaitingPidfile{stop}
-//!      │   │            ──main exits otherwise──► Gone{status}                  │
+//!      │   │            ──main exits otherwise, or an --also command exits──► Gone{status}
 //!      │   └─ no child left (a followed daemon reaped by its own parent) ─► Exit(1)
 //!      └──────────── pidfile names a live descendant ◄───────────────────────────┘
 //!   AwaitingPidfile ──gave up (--drain deadline) or followed pid already reaped──► Draining
@@ -20,10 +20,15 @@
 //!            ──--drain or --kill-after deadline──► Killing
 //!   Running / Orphans / AwaitingPidfile ──--kill-after deadline──► Killing (SIGKILL all)
 //!   Killing ──no child left──► Exit(status)  (the main's real status if it is reaped now)
+//!           ──KILL_WAIT after the SIGKILL, children still there──► Exit(status)
 //! ```
 //!
 //! A stop signal (TERM, INT, QUIT) sets `stop` once; with `--kill-after` that arms the kill
-//! deadline, which every later state carries until it fires or reaper exits.
+//! deadline, which every later state carries until it fires or reaper exits. The shutdown
+//! begins (no helper restarted, an --also exit no longer ends the workload) with the first
+//! stop signal that goes out to the commands: one that `-r` drops arms `--kill-after` only.
+//! Once a stop came from outside (held by `--stop-delay` too, not dropped), the main
+//! command's status is reaper's, whatever exits first (`main` in the states that follow).
 //!
 //! `--stop-delay`: the first TERM is held instead (`stop.release_at`), the command untouched.
 //! At that deadline, or at an earlier TERM, INT or QUIT (forwarded at once; the held TERM is
@@ -43,6 +48,11 @@ pub const PIDFILE_POLL: Duration = Duration::from_millis(20);
 /// How many exits `AwaitingPidfile` remembers, the latest ones (a daemon that wrote its pid
 /// and exited before a look is found among them): a bound on what orphans can make it hold.
 pub const REAPED_KEPT: usize = 256;
+
+/// How long `Killing` waits for the last children after its SIGKILL before reaper exits
+/// anyway. SIGKILL ends a process within milliseconds (a large one's teardown within a second
+/// or two): whatever is still there by then is out of reaper's reach.
+pub const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// A duration in log lines, to the millisecond as users write them: `100ms`, `1s`, `1.5s`.
 /// (Duration's Debug formatter costs 1 KB of binary.)
@@ -152,12 +162,15 @@ pub struct Id {
 
 /// A stop signal was received. `kill_at`: the `--kill-after` deadline armed when it was
 /// forwarded; `release_at`: while `--stop-delay` holds the TERM back, when it goes out; `sent`:
-/// the signal forwarded to every command for it (after `-r`; 0 while held or if dropped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// the first stop signal forwarded to the commands (after `-r`; 0 while held or while every
+/// one was dropped); `reached`: the commands (each one's group with `-g`) that got the drain
+/// signal as a stop signal, so that the drain does not send it to them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stop {
     pub kill_at: Option<Instant>,
     pub release_at: Option<Instant>,
     pub sent: i32,
+    pub reached: Vec<Target>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,13 +205,17 @@ pub enum State {
     },
     /// The workload ended with `status`; at the end of this reap batch we either exit (no
     /// child left: no /proc walk at all) or start the drain.
-    /// `skip`: commands still running that got the drain signal already (forwarded for the
-    /// stop), so the drain does not send it to them a second time.
+    /// `skip`: commands still running (or, with `-g`, the groups) that got the drain signal
+    /// already (forwarded for the stop), so the drain does not send it to them a second time.
+    /// `main`, here and below: the command, still running when the workload ended, whose own
+    /// status is reaper's (a stop from outside came first, or `--kill-after` fired): if it is
+    /// reaped, its status replaces `status`.
     Gone {
         status: i32,
         groups: Vec<i32>,
         kill_at: Option<Instant>,
-        skip: Vec<i32>,
+        skip: Vec<Target>,
+        main: Option<i32>,
     },
     /// Leftovers got the drain signal; `signalled` are those that did (sorted), so that a
     /// process orphaned to reaper later gets it exactly once. SIGKILL at `until` / `kill_at`.
@@ -208,13 +225,16 @@ pub enum State {
         until: Option<Instant>,
         kill_at: Option<Instant>,
         signalled: Vec<Id>,
+        main: Option<i32>,
     },
-    /// Everything got SIGKILL; exit once no child is left. `main`: the command, not yet
-    /// reaped when `--kill-after` fired; if it is reaped now, its real status replaces `status`.
+    /// Everything got SIGKILL; exit once no child is left, or at `give_up_at` (`KILL_WAIT`
+    /// later) whatever is left: a process that SIGKILL cannot end or reaper cannot reach
+    /// (not listed in /proc, the kill denied) must not keep reaper from exiting.
     Killing {
         status: i32,
         groups: Vec<i32>,
         main: Option<i32>,
+        give_up_at: Option<Instant>,
     },
     Exit(i32),
 }
@@ -263,8 +283,9 @@ pub enum Effect {
         sig: i32,
         groups: Vec<i32>,
         record: bool,
-        /// Pids that already got `sig`: left out (and reported as signalled).
-        skip: Vec<i32>,
+        /// Those that already got `sig` (a process, or every member of a group): left out (and
+        /// reported as signalled).
+        skip: Vec<Target>,
     },
     /// Start `--respawn` helper `index` (after a back-off of `delay`); reply with
     /// `Event::Spawned`, echoing `delay`.
@@ -311,7 +332,7 @@ impl Machine {
 
     /// The earliest armed deadline: the driver sleeps until then, or for ever if `None`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let stop_at = |stop: &Option<Stop>| stop.and_then(|s| earliest(s.kill_at, s.release_at));
+        let stop_at = |stop: &Option<Stop>| stop.as_ref().and_then(|s| earliest(s.kill_at, s.release_at));
         match &self.state {
             State::Running { stop, restarts, .. } => {
                 restarts.iter().map(|r| Some(r.at)).fold(stop_at(stop), earliest)
@@ -321,7 +342,8 @@ impl Machine {
             State::Gone { kill_at, .. } => *kill_at,
             State::Draining { until, kill_at, .. } => earliest(*until, *kill_at),
             State::Pausing { exit_at } => *exit_at,
-            State::Killing { .. } | State::Exit(_) => None,
+            State::Killing { give_up_at, .. } => *give_up_at,
+            State::Exit(_) => None,
         }
     }
 
@@ -334,10 +356,10 @@ impl Machine {
             Event::BatchDone { children_left } => self.on_batch_done(state, children_left, now),
             Event::Timer => self.on_timer(state, now),
             Event::Signalled(ids) => match state {
-                State::Draining { status, groups, until, kill_at, .. } => {
+                State::Draining { status, groups, until, kill_at, main, .. } => {
                     // BinaryHeap's heapsort: sort_unstable costs 2 KB of binary per type.
                     let signalled = std::collections::BinaryHeap::from(ids).into_sorted_vec();
-                    State::Draining { status, groups, until, kill_at, signalled }
+                    State::Draining { status, groups, until, kill_at, signalled, main }
                 }
                 other => other,
             },
@@ -352,8 +374,9 @@ impl Machine {
                     State::Gone {
                         status: 1,
                         groups: vec![main.pgid],
-                        kill_at: stop.and_then(|s| s.kill_at),
-                        skip: Vec::new(),
+                        kill_at: stop.as_ref().and_then(|s| s.kill_at),
+                        skip: had_drain_signal(stop, &[]),
+                        main: None,
                     }
                 }
                 other => other,
@@ -387,12 +410,12 @@ impl Machine {
             }
             return state;
         }
-        let held = stop_of(&mut state).map(|s| *s);
+        let held = stop_of(&mut state).map(|s| s.clone());
         let delaying = matches!(held, Some(Some(Stop { release_at: Some(_), .. })));
         if sig == libc::SIGTERM && held == Some(None) && !delay.is_zero() {
             self.log(Level::Info, format!("TERM received: forwarding in {} (--stop-delay)", Human(delay)));
             let release_at = now.checked_add(delay);
-            return with_stop(state, Stop { kill_at: None, release_at, sent: 0 });
+            return with_stop(state, Stop { kill_at: None, release_at, sent: 0, reached: Vec::new() });
         }
         // A stop signal that -r drops would end the delay with nothing sent: the TERM stays held.
         if delaying && signals::is_stop(sig) && self.rewritten(sig) == 0 {
@@ -403,18 +426,18 @@ impl Machine {
         if !signals::is_stop(sig) {
             return state;
         }
-        match held {
-            Some(None) => with_stop(state, self.forwarded(now, self.rewritten(sig))),
-            Some(Some(_)) if delaying => {
-                let dropped = if sig == libc::SIGTERM { "" } else { "; the held TERM is dropped" };
-                self.log(
-                    Level::Info,
-                    format!("{} ends --stop-delay: forwarded now{dropped}", signals::name(sig)),
-                );
-                with_stop(state, self.forwarded(now, self.rewritten(sig)))
-            }
-            _ => state,
+        let Some(held) = held else { return state };
+        if delaying {
+            let dropped = if sig == libc::SIGTERM { "" } else { "; the held TERM is dropped" };
+            self.log(
+                Level::Info,
+                format!("{} ends --stop-delay: forwarded now{dropped}", signals::name(sig)),
+            );
         }
+        // After an earlier stop, this one adds to its record; a held TERM leaves none.
+        let earlier = held.filter(|s| s.release_at.is_none());
+        let stop = self.forwarded(&state, now, earlier, self.rewritten(sig));
+        with_stop(state, stop)
     }
 
     fn rewritten(&self, sig: i32) -> i32 {
@@ -429,25 +452,44 @@ impl Machine {
         }
     }
 
-    /// The stop record once a stop signal went out at `now` (as `sent`, 0 if `-r` dropped it):
-    /// `--kill-after` counts from here.
-    fn forwarded(&mut self, now: Instant, sent: i32) -> Stop {
-        let kill_at = self.cfg.kill_after.and_then(|after| {
-            self.log(
-                Level::Info,
-                format!("stop requested: SIGKILL in {} if the command still runs", Human(after)),
-            );
-            now.checked_add(after)
+    /// The stop record once a stop signal went out at `now` (as `sent`, 0 if `-r` dropped it),
+    /// after the `earlier` ones if any. `--kill-after` counts from the first; the first one not
+    /// dropped begins the shutdown; the commands it reached with the drain signal are noted.
+    fn forwarded(&mut self, state: &State, now: Instant, earlier: Option<Stop>, sent: i32) -> Stop {
+        let mut stop = earlier.unwrap_or_else(|| {
+            let kill_at = self.cfg.kill_after.and_then(|after| {
+                self.log(
+                    Level::Info,
+                    format!("stop requested: SIGKILL in {} if the command still runs", Human(after)),
+                );
+                now.checked_add(after)
+            });
+            Stop { kill_at, release_at: None, sent: 0, reached: Vec::new() }
         });
-        Stop { kill_at, release_at: None, sent }
+        if stop.sent == 0 {
+            stop.sent = sent;
+        }
+        // Noted at the first: no command starts after it (the shutdown has begun), and one
+        // that exits later leaves its group's members behind, which had the signal too.
+        if sent == self.cfg.drain_signal && stop.reached.is_empty() {
+            stop.reached = self.targets(state);
+        }
+        stop
+    }
+
+    /// Whom a forwarded signal goes to while the commands run: each command, or each one's
+    /// group with -g.
+    fn targets(&self, state: &State) -> Vec<Target> {
+        let State::Running { main, others, .. } = state else { return Vec::new() };
+        let to = |p: &Proc| if self.cfg.process_group { Target::Group(p.pgid) } else { Target::Pid(p.pid) };
+        std::iter::once(to(main)).chain(others.iter().map(|m| to(&m.proc))).collect()
     }
 
     /// To every command (each one's group with -g) while they run, else to the leftovers.
     fn forward(&mut self, state: &State, sig: i32) {
         match state {
-            State::Running { main, others, .. } => {
-                for p in std::iter::once(main).chain(others.iter().map(|m| &m.proc)) {
-                    let to = if self.cfg.process_group { Target::Group(p.pgid) } else { Target::Pid(p.pid) };
+            State::Running { .. } => {
+                for to in self.targets(state) {
                     self.out.push(Effect::Send { to, sig });
                 }
             }
@@ -484,7 +526,9 @@ impl Machine {
         };
         let is_main = match &state {
             State::Running { main, .. } => main.pid == pid,
-            State::Killing { main, .. } => *main == Some(pid),
+            State::Gone { main, .. } | State::Draining { main, .. } | State::Killing { main, .. } => {
+                *main == Some(pid)
+            }
             _ => false,
         };
         if is_main {
@@ -520,17 +564,28 @@ impl Machine {
                             std::iter::once(format!("{} (pid {})", self.cfg.main_name, main.pid))
                                 .chain(others.iter().map(|m| format!("{} (pid {})", m.name, m.proc.pid)))
                                 .collect();
-                        self.log(Level::Info, format!("{what}: stopping {}", running.join(", ")));
+                        // A TERM held by --stop-delay is a stop from outside: the drain starts
+                        // now, as if the command itself had exited, but its status is reaper's.
+                        let held = from_outside(&stop);
+                        let decides = match held {
+                            true => format!(" during --stop-delay; {}'s status decides", self.cfg.main_name),
+                            false => String::new(),
+                        };
+                        self.log(Level::Info, format!("{what}: stopping {}{decides}", running.join(", ")));
                         let groups =
                             std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
-                        let kill_at = stop.and_then(|s| s.kill_at);
-                        return State::Gone { status: ended.code(), groups, kill_at, skip: Vec::new() };
+                        let kill_at = stop.as_ref().and_then(|s| s.kill_at);
+                        let main = held.then_some(main.pid);
+                        return State::Gone { status: ended.code(), groups, kill_at, skip: Vec::new(), main };
                     }
                 }
                 State::Running { main, others, restarts, on_success, stop }
             }
-            State::Killing { main: Some(p), groups, .. } if p == pid => {
-                State::Killing { status: ended.code(), groups, main: None }
+            State::Gone { main: Some(p), groups, kill_at, skip, .. } if p == pid => {
+                State::Gone { status: ended.code(), groups, kill_at, skip, main: None }
+            }
+            State::Killing { main: Some(p), groups, give_up_at, .. } if p == pid => {
+                State::Killing { status: ended.code(), groups, main: None, give_up_at }
             }
             State::AwaitingPidfile { look_at, give_up_at, stop, mut reaped } => {
                 // Bounded: orphans keep coming while reaper waits. The daemon that wrote the
@@ -541,10 +596,11 @@ impl Machine {
                 reaped.push((pid, ended.code()));
                 State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
             }
-            State::Draining { status, groups, until, kill_at, mut signalled } => {
+            State::Draining { status, groups, until, kill_at, mut signalled, main } => {
                 // Its pid may be reused by a process that has not had the signal.
                 signalled.retain(|id| id.pid != pid);
-                State::Draining { status, groups, until, kill_at, signalled }
+                let (status, main) = if main == Some(pid) { (ended.code(), None) } else { (status, main) };
+                State::Draining { status, groups, until, kill_at, signalled, main }
             }
             other => other,
         }
@@ -559,8 +615,8 @@ impl Machine {
         code: i32,
         now: Instant,
     ) -> State {
-        let kill_at = stop.and_then(|s| s.kill_at);
-        match (code, stop, on_success) {
+        let kill_at = stop.as_ref().and_then(|s| s.kill_at);
+        match (code, &stop, on_success) {
             (0, None, OnSuccess::WaitAll) => {
                 self.log(Level::Info, "--wait-all: staying until the command's descendants are gone".into());
                 State::Orphans { stop }
@@ -584,21 +640,21 @@ impl Machine {
                     );
                 }
                 let groups = std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
-                // The others got the stop signal with the main: if it is the drain signal,
-                // the drain must not send it to them again.
-                let skip = match stop {
-                    Some(s) if s.sent == self.cfg.drain_signal => others.iter().map(|m| m.proc.pid).collect(),
-                    _ => Vec::new(),
-                };
-                State::Gone { status: code, groups, kill_at, skip }
+                State::Gone {
+                    status: code,
+                    groups,
+                    kill_at,
+                    skip: had_drain_signal(stop, &others),
+                    main: None,
+                }
             }
         }
     }
 
     fn on_batch_done(&mut self, state: State, children_left: bool, now: Instant) -> State {
         match state {
-            State::Gone { status, groups, kill_at, skip } if children_left => {
-                self.start_drain(status, groups, kill_at, skip, now)
+            State::Gone { status, groups, kill_at, skip, main } if children_left => {
+                self.start_drain(status, groups, kill_at, skip, main, now)
             }
             State::Draining { .. } if children_left => {
                 self.out.push(Effect::ListChildren);
@@ -646,7 +702,8 @@ impl Machine {
         status: i32,
         groups: Vec<i32>,
         kill_at: Option<Instant>,
-        skip: Vec<i32>,
+        skip: Vec<Target>,
+        main: Option<i32>,
         now: Instant,
     ) -> State {
         let drain = self.cfg.drain;
@@ -657,16 +714,25 @@ impl Machine {
                 record: true,
                 skip: Vec::new(),
             });
-            return State::Killing { status, groups, main: None };
+            return State::Killing { status, groups, main, give_up_at: now.checked_add(KILL_WAIT) };
         }
         let sig = self.cfg.drain_signal;
         self.debug(|| format!("draining leftovers: {} now, SIGKILL in {}", signals::name(sig), Human(drain)));
         self.out.push(Effect::SignalLeftovers { sig, groups: groups.clone(), record: true, skip });
-        State::Draining { status, groups, until: now.checked_add(drain), kill_at, signalled: Vec::new() }
+        State::Draining {
+            status,
+            groups,
+            until: now.checked_add(drain),
+            kill_at,
+            signalled: Vec::new(),
+            main,
+        }
     }
 
     fn on_children(&mut self, state: State, children: Vec<Id>) -> State {
-        let State::Draining { status, groups, until, kill_at, mut signalled } = state else { return state };
+        let State::Draining { status, groups, until, kill_at, mut signalled, main } = state else {
+            return state;
+        };
         for child in children {
             if let Err(at) = signalled.binary_search(&child) {
                 self.debug(|| format!("pid {} was orphaned during the drain", child.pid));
@@ -674,17 +740,19 @@ impl Machine {
                 signalled.insert(at, child);
             }
         }
-        State::Draining { status, groups, until, kill_at, signalled }
+        State::Draining { status, groups, until, kill_at, signalled, main }
     }
 
     fn on_timer(&mut self, mut state: State, now: Instant) -> State {
         let due = |t: Option<Instant>| t.is_some_and(|t| now >= t);
-        if stop_of(&mut state).is_some_and(|s| due(s.and_then(|s| s.release_at))) {
+        if stop_of(&mut state).is_some_and(|s| due(s.as_ref().and_then(|s| s.release_at))) {
             self.log(Level::Info, "--stop-delay is over: forwarding TERM".into());
             self.send_rewritten(&state, libc::SIGTERM);
-            return with_stop(state, self.forwarded(now, self.rewritten(libc::SIGTERM)));
+            let stop = self.forwarded(&state, now, None, self.rewritten(libc::SIGTERM));
+            return with_stop(state, stop);
         }
-        let kill_due = |stop: &Option<Stop>| due(stop.and_then(|s| s.kill_at));
+        let kill_due = |stop: &Option<Stop>| due(stop.as_ref().and_then(|s| s.kill_at));
+        let give_up_at = now.checked_add(KILL_WAIT);
         match state {
             State::Pausing { exit_at } if due(exit_at) => {
                 self.log(Level::Info, "--stop-delay is over: exiting".into());
@@ -703,7 +771,7 @@ impl Machine {
                     record: true,
                     skip: Vec::new(),
                 });
-                State::Killing { status: 128 + libc::SIGKILL, groups, main: Some(main.pid) }
+                State::Killing { status: 128 + libc::SIGKILL, groups, main: Some(main.pid), give_up_at }
             }
             State::Running { main, others, mut restarts, on_success, stop }
                 if restarts.iter().any(|r| now >= r.at) =>
@@ -722,13 +790,13 @@ impl Machine {
                     record: true,
                     skip: Vec::new(),
                 });
-                State::Killing { status: 128 + libc::SIGKILL, groups: Vec::new(), main: None }
+                State::Killing { status: 128 + libc::SIGKILL, groups: Vec::new(), main: None, give_up_at }
             }
             State::AwaitingPidfile { look_at, give_up_at, stop, reaped } if now >= look_at => {
                 self.out.push(Effect::ReadPidfile);
                 State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
             }
-            State::Draining { status, until, kill_at, groups, .. } if due(kill_at) || due(until) => {
+            State::Draining { status, until, kill_at, groups, main, .. } if due(kill_at) || due(until) => {
                 if due(kill_at) {
                     self.kill_after_fired();
                 } else {
@@ -745,7 +813,17 @@ impl Machine {
                     skip: Vec::new(),
                 };
                 self.out.push(effect);
-                State::Killing { status, groups, main: None }
+                State::Killing { status, groups, main, give_up_at }
+            }
+            State::Killing { status, give_up_at, .. } if due(give_up_at) => {
+                self.log(
+                    Level::Error,
+                    format!(
+                        "children still there {} after SIGKILL (/proc could not list them, or the kill was denied): exiting without them",
+                        Human(KILL_WAIT)
+                    ),
+                );
+                State::Exit(status)
             }
             other => other,
         }
@@ -766,7 +844,7 @@ impl Machine {
         now: Instant,
     ) -> State {
         let State::AwaitingPidfile { give_up_at, stop, reaped, .. } = state else { return state };
-        let kill_at = stop.and_then(|s| s.kill_at);
+        let kill_at = stop.as_ref().and_then(|s| s.kill_at);
         match found {
             Ok(main) => State::Running {
                 main,
@@ -779,11 +857,11 @@ impl Machine {
             Err((Some(pid), _)) if reaped.iter().any(|&(p, _)| p == pid) => {
                 let code = reaped.iter().find(|&&(p, _)| p == pid).map_or(1, |&(_, c)| c);
                 self.log(Level::Info, format!("followed pid {pid} had already exited with status {code}"));
-                State::Gone { status: code, groups: Vec::new(), kill_at, skip: Vec::new() }
+                State::Gone { status: code, groups: Vec::new(), kill_at, skip: Vec::new(), main: None }
             }
             Err((_, why)) if give_up_at.is_some_and(|t| now >= t) => {
                 self.log(Level::Error, format!("--follow-pidfile: {why}"));
-                self.start_drain(1, Vec::new(), kill_at, Vec::new(), now)
+                self.start_drain(1, Vec::new(), kill_at, Vec::new(), None, now)
             }
             Err(_) => State::AwaitingPidfile { look_at: now + PIDFILE_POLL, give_up_at, stop, reaped },
         }
@@ -822,6 +900,17 @@ fn next_delay(last: Duration, ran: Duration) -> Duration {
     if last.is_zero() || ran >= RESPAWN_RESET { RESPAWN_FIRST } else { (last * 2).min(RESPAWN_MAX) }
 }
 
+/// Who must not get the drain signal again, having had it as the stop signal: the commands
+/// still running, `others` (not a reaped command's pid: it may be reused already), or with -g
+/// every member of the groups it went to, an exited command's included.
+fn had_drain_signal(stop: Option<Stop>, others: &[Member]) -> Vec<Target> {
+    let running = |t: &Target| match t {
+        Target::Pid(pid) => others.iter().any(|m| m.proc.pid == *pid),
+        Target::Group(_) => true,
+    };
+    stop.map_or(Vec::new(), |s| s.reached.into_iter().filter(running).collect())
+}
+
 /// The stop record of the states that supervise a workload.
 fn stop_of(state: &mut State) -> Option<&mut Option<Stop>> {
     match state {
@@ -837,8 +926,8 @@ fn with_stop(mut state: State, new: Stop) -> State {
         *stop = Some(new);
     }
     // Once a stop signal went out, shutdown has begun: no helper is restarted.
-    if let State::Running { restarts, .. } = &mut state {
-        if began(&Some(new)) {
+    if let State::Running { restarts, stop: Some(stop), .. } = &mut state {
+        if stop.sent != 0 {
             restarts.clear();
         }
     }
@@ -848,7 +937,13 @@ fn with_stop(mut state: State, new: Stop) -> State {
 /// Whether a stop signal actually went out to the commands: not while `--stop-delay` holds
 /// it, nor when `-r` dropped it (which still arms `--kill-after`).
 fn began(stop: &Option<Stop>) -> bool {
-    stop.is_some_and(|s| s.sent != 0)
+    stop.as_ref().is_some_and(|s| s.sent != 0)
+}
+
+/// Whether a stop came from outside, which makes the main command's status reaper's: one
+/// that went out, or a TERM that `--stop-delay` holds (not one that `-r` dropped).
+fn from_outside(stop: &Option<Stop>) -> bool {
+    stop.as_ref().is_some_and(|s| s.sent != 0 || s.release_at.is_some())
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -984,7 +1079,15 @@ mod tests {
             t.at(secs(5), Timer),
             vec![Send { to: Target::Group(10), sig: KILL }, leftovers(KILL, vec![10], true)]
         );
-        assert_eq!(t.state(), &State::Killing { status: 137, groups: vec![10], main: Some(10) });
+        assert_eq!(
+            t.state(),
+            &State::Killing {
+                status: 137,
+                groups: vec![10],
+                main: Some(10),
+                give_up_at: Some(t.now + secs(5) + KILL_WAIT)
+            }
+        );
         t.go(Reaped { pid: 10, ended: Ended::Signaled(KILL), name: None });
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(137));
@@ -1002,7 +1105,12 @@ mod tests {
                 others: vec![],
                 restarts: vec![],
                 on_success: OnSuccess::Done,
-                stop: Some(Stop { kill_at: None, release_at: None, sent: TERM })
+                stop: Some(Stop {
+                    kill_at: None,
+                    release_at: None,
+                    sent: TERM,
+                    reached: vec![Target::Pid(10)]
+                })
             }
         );
     }
@@ -1011,7 +1119,10 @@ mod tests {
     fn exit_with_nothing_left_skips_the_drain() {
         let mut t = T::new(cfg());
         assert_eq!(t.go(exited(3)), vec![]);
-        assert_eq!(t.state(), &State::Gone { status: 3, groups: vec![10], kill_at: None, skip: vec![] });
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 3, groups: vec![10], kill_at: None, skip: vec![], main: None }
+        );
         assert_eq!(t.go(BatchDone { children_left: false }), vec![]);
         assert_eq!(t.m.exit_code(), Some(3));
     }
@@ -1025,7 +1136,15 @@ mod tests {
         t.go(Signalled(vec![id(30), id(20)]));
         assert_eq!(t.at(secs(2), Timer), vec![]);
         assert_eq!(t.at(secs(3), Timer), vec![leftovers(KILL, vec![10], false)]);
-        assert_eq!(t.state(), &State::Killing { status: 0, groups: vec![10], main: None });
+        assert_eq!(
+            t.state(),
+            &State::Killing {
+                status: 0,
+                groups: vec![10],
+                main: None,
+                give_up_at: Some(t.now + secs(3) + KILL_WAIT)
+            }
+        );
         // Forked between the scan and the SIGKILL: killed again on every batch until none is left.
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, vec![10], false)]);
         t.go(BatchDone { children_left: false });
@@ -1037,7 +1156,10 @@ mod tests {
         let mut t = T::new(Config { drain: Duration::ZERO, ..cfg() });
         t.go(exited(2));
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, vec![10], true)]);
-        assert_eq!(t.state(), &State::Killing { status: 2, groups: vec![10], main: None });
+        assert_eq!(
+            t.state(),
+            &State::Killing { status: 2, groups: vec![10], main: None, give_up_at: Some(t.now + KILL_WAIT) }
+        );
     }
 
     #[test]
@@ -1109,7 +1231,15 @@ mod tests {
         t.go(Signal(TERM));
         t.at(secs(1), Timer);
         t.go(exited(0));
-        assert_eq!(t.state(), &State::Killing { status: 0, groups: vec![10], main: None });
+        assert_eq!(
+            t.state(),
+            &State::Killing {
+                status: 0,
+                groups: vec![10],
+                main: None,
+                give_up_at: Some(t.now + secs(1) + KILL_WAIT)
+            }
+        );
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(0));
     }
@@ -1172,7 +1302,10 @@ mod tests {
         assert_eq!(t.go(Signal(TERM)), vec![Send { to: Target::Pid(40), sig: TERM }]);
         // The followed daemon's exit 0 ends the workload; nothing is followed twice.
         t.go(Reaped { pid: 40, ended: Ended::Exited(0), name: None });
-        assert_eq!(t.state(), &State::Gone { status: 0, groups: vec![39], kill_at: None, skip: vec![] });
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 0, groups: vec![39], kill_at: None, skip: vec![], main: None }
+        );
     }
 
     #[test]
@@ -1244,7 +1377,15 @@ mod tests {
         t.go(exited(0));
         t.go(Signal(TERM));
         assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, vec![], true)]);
-        assert_eq!(t.state(), &State::Killing { status: 137, groups: vec![], main: None });
+        assert_eq!(
+            t.state(),
+            &State::Killing {
+                status: 137,
+                groups: vec![],
+                main: None,
+                give_up_at: Some(t.now + secs(1) + KILL_WAIT)
+            }
+        );
     }
 
     #[test]
@@ -1254,7 +1395,10 @@ mod tests {
         // Nothing left: one last look at the pidfile decides.
         assert_eq!(t.go(BatchDone { children_left: false }), vec![ReadPidfile]);
         t.go(Pidfile(Err((Some(40), "not a live descendant".into()))));
-        assert_eq!(t.state(), &State::Gone { status: 4, groups: vec![], kill_at: None, skip: vec![] });
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 4, groups: vec![], kill_at: None, skip: vec![], main: None }
+        );
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(4));
     }
@@ -1326,7 +1470,10 @@ mod tests {
                 "php-fpm (pid 11) exited with status 5: stopping nginx (pid 10), logs (pid 12)".into()
             )]
         );
-        assert_eq!(t.state(), &State::Gone { status: 5, groups: vec![10, 12], kill_at: None, skip: vec![] });
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 5, groups: vec![10, 12], kill_at: None, skip: vec![], main: None }
+        );
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![10, 12], true)]);
         t.go(exited(0));
         t.go(BatchDone { children_left: false });
@@ -1343,11 +1490,22 @@ mod tests {
         // The helper got the forwarded TERM: the drain leaves it out.
         assert_eq!(
             t.state(),
-            &State::Gone { status: 143, groups: vec![10, 12], kill_at: None, skip: vec![12] }
+            &State::Gone {
+                status: 143,
+                groups: vec![10, 12],
+                kill_at: None,
+                skip: vec![Target::Pid(12)],
+                main: None
+            }
         );
         assert_eq!(
             t.go(BatchDone { children_left: true }),
-            vec![SignalLeftovers { sig: TERM, groups: vec![10, 12], record: true, skip: vec![12] }]
+            vec![SignalLeftovers {
+                sig: TERM,
+                groups: vec![10, 12],
+                record: true,
+                skip: vec![Target::Pid(12)]
+            }]
         );
     }
 
@@ -1357,7 +1515,7 @@ mod tests {
         t.go(exited(0));
         assert_eq!(
             t.state(),
-            &State::Gone { status: 0, groups: vec![10, 11, 12], kill_at: None, skip: vec![] }
+            &State::Gone { status: 0, groups: vec![10, 11, 12], kill_at: None, skip: vec![], main: None }
         );
     }
 
@@ -1517,7 +1675,10 @@ mod tests {
         let mut t = delayed(Config { kill_after: Some(secs(10)), ..cfg() });
         t.go(Signal(TERM));
         t.at(secs(1), exited(3));
-        assert_eq!(t.state(), &State::Gone { status: 3, groups: vec![10], kill_at: None, skip: vec![] });
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 3, groups: vec![10], kill_at: None, skip: vec![], main: None }
+        );
         assert_eq!(t.at(secs(1), BatchDone { children_left: true }), vec![leftovers(TERM, vec![10], true)]);
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(4)), "--drain's deadline, no held TERM");
         t.go(BatchDone { children_left: false });
@@ -1563,6 +1724,10 @@ mod tests {
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST), "restarted");
         t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(5), name: None });
         assert!(matches!(t.state(), State::Gone { status: 5, .. }), "{:?}", t.state());
+        // The --also command's status stands, whatever the command's.
+        t.at(secs(2), exited(0));
+        t.at(secs(2), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(5));
     }
 
     /// Review: the followed daemon reaped by an intermediate that lives on. Its pidfd says it
@@ -1574,7 +1739,10 @@ mod tests {
         assert_eq!(t.go(FollowedGone { pid: 99 }), vec![], "not the followed one");
         assert!(matches!(t.state(), State::Running { .. }));
         t.go(FollowedGone { pid: 40 });
-        assert_eq!(t.state(), &State::Gone { status: 1, groups: vec![39], kill_at: None, skip: vec![] });
+        assert_eq!(
+            t.state(),
+            &State::Gone { status: 1, groups: vec![39], kill_at: None, skip: vec![], main: None }
+        );
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![39], true)]);
     }
 
@@ -1621,7 +1789,15 @@ mod tests {
         t.go(Signal(TERM));
         t.at(secs(1), Timer);
         t.go(other_reaped(77));
-        assert_eq!(t.state(), &State::Killing { status: 137, groups: vec![10], main: Some(10) });
+        assert_eq!(
+            t.state(),
+            &State::Killing {
+                status: 137,
+                groups: vec![10],
+                main: Some(10),
+                give_up_at: Some(t.now + secs(1) + KILL_WAIT)
+            }
+        );
     }
 
     #[test]
@@ -1641,7 +1817,7 @@ mod tests {
         t.go(exited(131));
         assert_eq!(
             t.state(),
-            &State::Gone { status: 131, groups: vec![10, 11, 12], kill_at: None, skip: vec![] }
+            &State::Gone { status: 131, groups: vec![10, 11, 12], kill_at: None, skip: vec![], main: None }
         );
     }
 
@@ -1661,5 +1837,212 @@ mod tests {
         assert_eq!(t.at(late, Timer), vec![Spawn { index: 0, delay: RESPAWN_FIRST }]);
         assert_eq!(t.m.next_deadline(), None);
         assert_eq!(t.at(late, Timer), vec![]);
+    }
+
+    // --- issue 19, section 6: trust under hostile conditions ----------------------------------
+
+    /// A TERM that --stop-delay holds is a stop from outside: an --also command exiting during
+    /// the delay starts the drain at once, and COMMAND's status is reaper's, whichever way the
+    /// command ends (the drain signal, the drain's SIGKILL, --drain 0).
+    #[test]
+    fn an_also_command_exiting_during_the_stop_delay_leaves_the_status_to_the_command() {
+        let also_exits = |t: &mut T| t.at(secs(1), Reaped { pid: 11, ended: Ended::Exited(3), name: None });
+        // It ends on the drain signal.
+        let mut t = several(Config { stop_delay: secs(5), ..cfg() });
+        t.go(Signal(TERM));
+        let logs =
+            infos(t.m.handle(Reaped { pid: 11, ended: Ended::Exited(3), name: None }, t.now + secs(1)));
+        assert_eq!(
+            logs,
+            [
+                "php-fpm (pid 11) exited with status 3: stopping nginx (pid 10), logs (pid 12) during --stop-delay; nginx's status decides"
+            ]
+        );
+        assert_eq!(
+            t.at(secs(1), BatchDone { children_left: true }),
+            vec![leftovers(TERM, vec![10, 12], true)]
+        );
+        t.at(secs(2), exited(0));
+        t.at(secs(2), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(0));
+        // It outlives the drain: SIGKILL, its own status.
+        let mut t = several(Config { stop_delay: secs(5), ..cfg() });
+        t.go(Signal(TERM));
+        also_exits(&mut t);
+        t.at(secs(1), BatchDone { children_left: true });
+        assert_eq!(t.at(secs(4), Timer), vec![leftovers(KILL, vec![10, 12], false)]);
+        t.at(secs(4), Reaped { pid: 10, ended: Ended::Signaled(KILL), name: None });
+        t.at(secs(4), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(137));
+        // --drain 0: killed at once.
+        let mut t = several(Config { stop_delay: secs(5), drain: Duration::ZERO, ..cfg() });
+        t.go(Signal(TERM));
+        also_exits(&mut t);
+        t.at(secs(1), BatchDone { children_left: true });
+        t.at(secs(1), Reaped { pid: 10, ended: Ended::Signaled(KILL), name: None });
+        t.at(secs(1), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(137));
+        // The held TERM is not sent after that.
+        assert_eq!(t.at(secs(5), Timer), vec![]);
+        // Both in one reap batch, with a leftover: the command's status, not the leftover's.
+        let mut t = several(Config { stop_delay: secs(5), ..cfg() });
+        t.go(Signal(TERM));
+        also_exits(&mut t);
+        t.at(secs(1), other_reaped(77));
+        t.at(secs(1), Reaped { pid: 10, ended: Ended::Exited(6), name: None });
+        t.at(secs(1), Reaped { pid: 78, ended: Ended::Exited(9), name: None });
+        t.at(secs(1), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(6));
+    }
+
+    /// A stop signal that went out (no --stop-delay): an --also exit changes nothing, the
+    /// command's status is reaper's; an --also exit before any stop is reaper's status.
+    #[test]
+    fn the_command_decides_after_any_stop_and_the_first_exit_without_one() {
+        for stop in [TERM, INT, libc::SIGQUIT] {
+            let mut t = several(cfg());
+            t.go(Signal(stop));
+            t.go(Reaped { pid: 11, ended: Ended::Exited(3), name: None });
+            t.go(BatchDone { children_left: true });
+            assert_eq!(t.m.exit_code(), None);
+            t.go(exited(0));
+            t.go(BatchDone { children_left: false });
+            assert_eq!(t.m.exit_code(), Some(0), "{stop}");
+        }
+        let mut t = several(cfg());
+        t.go(Reaped { pid: 11, ended: Ended::Exited(3), name: None });
+        t.go(Signal(TERM));
+        t.go(BatchDone { children_left: true });
+        t.go(exited(0));
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(3), "the stop came after the --also exit");
+    }
+
+    /// After `-r TERM:0`, a stop signal that is forwarded (INT) begins the shutdown: helpers
+    /// are no longer restarted, an --also exit no longer decides the status; --kill-after
+    /// still counts from the dropped TERM.
+    #[test]
+    fn a_forwarded_stop_signal_after_a_dropped_one_begins_the_shutdown() {
+        let mut t = several(Config { rewrite: vec![(TERM, 0)], kill_after: Some(secs(9)), ..cfg() });
+        assert_eq!(t.go(Signal(TERM)), vec![]);
+        let to = |p: Proc| Send { to: Target::Pid(p.pid), sig: INT };
+        assert_eq!(t.at(secs(1), Signal(INT)), vec![to(MAIN), to(PHP), to(LOGS)]);
+        helper_exits(&mut t, secs(2), 12);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(9)), "no restart; kill-after unmoved");
+        t.at(secs(3), Reaped { pid: 11, ended: Ended::Exited(5), name: None });
+        t.at(secs(3), BatchDone { children_left: true });
+        assert_eq!(t.m.exit_code(), None, "the --also exit did not end the workload");
+        t.at(secs(4), exited(0));
+        t.at(secs(4), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(0));
+        // A helper waiting for its restart when the INT comes is not restarted either.
+        let mut t = several(Config { rewrite: vec![(TERM, 0)], ..cfg() });
+        t.go(Signal(TERM));
+        helper_exits(&mut t, secs(1), 12);
+        t.at(secs(1), Signal(INT));
+        assert_eq!(t.m.next_deadline(), None);
+    }
+
+    /// Never hang: when children are still there a while after the SIGKILL (/proc could not
+    /// list them and the group fallback missed them, or the kill was denied), reaper exits
+    /// with the status it has.
+    #[test]
+    fn killing_gives_up_after_a_bounded_wait() {
+        // From the drain deadline.
+        let mut t = T::new(cfg());
+        t.go(exited(4));
+        t.go(BatchDone { children_left: true });
+        t.at(secs(3), Timer);
+        let give_up = secs(3) + KILL_WAIT;
+        assert_eq!(t.m.next_deadline(), Some(t.now + give_up));
+        assert_eq!(t.at(secs(4), BatchDone { children_left: true }), vec![leftovers(KILL, vec![10], false)]);
+        assert_eq!(t.at(give_up - Duration::from_millis(1), Timer), vec![]);
+        assert_eq!(t.m.exit_code(), None);
+        let logs = logs_at(&mut t, give_up, Timer, Level::Error);
+        assert_eq!(
+            logs,
+            [
+                "children still there 5s after SIGKILL (/proc could not list them, or the kill was denied): exiting without them"
+            ]
+        );
+        assert_eq!(t.m.exit_code(), Some(4));
+        // From --kill-after, the command never reaped: 137.
+        let mut t = T::new(Config { kill_after: Some(secs(1)), ..cfg() });
+        t.go(Signal(TERM));
+        t.at(secs(1), Timer);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + KILL_WAIT));
+        t.at(secs(1) + KILL_WAIT, Timer);
+        assert_eq!(t.m.exit_code(), Some(137));
+        // From --drain 0.
+        let mut t = T::new(Config { drain: Duration::ZERO, ..cfg() });
+        t.go(exited(2));
+        t.go(BatchDone { children_left: true });
+        assert_eq!(t.m.next_deadline(), Some(t.now + KILL_WAIT));
+        t.at(KILL_WAIT, Timer);
+        assert_eq!(t.m.exit_code(), Some(2));
+        // From --kill-after while awaiting the pidfile.
+        let mut t =
+            T::new(Config { on_success: OnSuccess::FollowPidfile, kill_after: Some(secs(1)), ..cfg() });
+        t.go(exited(0));
+        t.go(Signal(TERM));
+        t.at(secs(1), Timer);
+        t.at(secs(1) + KILL_WAIT, Timer);
+        assert_eq!(t.m.exit_code(), Some(137));
+    }
+
+    /// -g: a stop signal goes to each command's group. When it is the drain signal, the drain
+    /// leaves out every member of those groups (an exited --also command's too): each gets it
+    /// once. Without -g, the commands still running are left out, whichever stop signal
+    /// brought it.
+    #[test]
+    fn the_drain_leaves_out_the_groups_that_had_the_drain_signal_as_the_stop() {
+        let drained = |skip: Vec<Target>, groups: Vec<i32>| {
+            vec![SignalLeftovers { sig: TERM, groups, record: true, skip }]
+        };
+        let g = Target::Group;
+        let pg = Config { process_group: true, ..cfg() };
+        let mut t = T::new(pg.clone());
+        assert_eq!(t.go(Signal(TERM)), vec![Send { to: g(10), sig: TERM }]);
+        t.go(exited(0));
+        assert_eq!(t.go(BatchDone { children_left: true }), drained(vec![g(10)], vec![10]));
+        // Several commands; the --also one exits first.
+        let mut t = several(pg.clone());
+        t.go(Signal(TERM));
+        t.go(Reaped { pid: 11, ended: Ended::Exited(0), name: None });
+        t.go(exited(0));
+        assert_eq!(t.go(BatchDone { children_left: true }), drained(vec![g(10), g(11), g(12)], vec![10, 12]));
+        // INT first, then the TERM: the TERM is what counts.
+        let mut t = T::new(pg.clone());
+        t.go(Signal(INT));
+        t.go(Signal(TERM));
+        t.go(exited(0));
+        assert_eq!(t.go(BatchDone { children_left: true }), drained(vec![g(10)], vec![10]));
+        // INT alone: nobody had the drain signal.
+        let mut t = T::new(pg.clone());
+        t.go(Signal(INT));
+        t.go(exited(0));
+        assert_eq!(t.go(BatchDone { children_left: true }), drained(vec![], vec![10]));
+        // The TERM --stop-delay held, released.
+        let mut t = T::new(Config { stop_delay: secs(5), ..pg.clone() });
+        t.go(Signal(TERM));
+        assert_eq!(t.at(secs(5), Timer), vec![Send { to: g(10), sig: TERM }]);
+        t.at(secs(6), exited(0));
+        assert_eq!(t.at(secs(6), BatchDone { children_left: true }), drained(vec![g(10)], vec![10]));
+        // A followed daemon reaped elsewhere: its group had it.
+        let mut t = T::new(Config { on_success: OnSuccess::FollowPidfile, ..pg });
+        t.go(exited(0));
+        t.go(Pidfile(Ok(DAEMON)));
+        assert_eq!(t.go(Signal(TERM)), vec![Send { to: g(39), sig: TERM }]);
+        t.go(FollowedGone { pid: 40 });
+        assert_eq!(t.go(BatchDone { children_left: true }), drained(vec![g(39)], vec![39]));
+        // Without -g: INT, then TERM; the commands still running are left out.
+        let mut t = several(cfg());
+        t.go(Signal(INT));
+        t.go(Signal(TERM));
+        t.go(exited(0));
+        assert_eq!(
+            t.go(BatchDone { children_left: true }),
+            drained(vec![Target::Pid(11), Target::Pid(12)], vec![10, 11, 12])
+        );
     }
 }

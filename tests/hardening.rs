@@ -847,6 +847,46 @@ fn subreaper_without_proc_drains_the_process_group_and_warns_once() {
     assert_eq!(stderr.matches(WARNING).count(), 1, "stderr: {stderr}");
 }
 
+/// Issue 19: drain, SIGKILL, exit, never hang. Without /proc the SIGKILL reaches only the
+/// command's group, and a leftover in a session of its own (`setsid`) survives it: reaper
+/// gives up on it `KILL_WAIT` (5 s) after the SIGKILL, says so, and exits with the command's
+/// status. (As PID 1, kill(-1) needs no /proc: only the subreaper can miss one this way.)
+#[test]
+fn subreaper_without_proc_gives_up_on_what_sigkill_cannot_reach() {
+    if !need_root("subreaper_without_proc_gives_up_on_what_sigkill_cannot_reach") {
+        return;
+    }
+    let dir = tempdir("noproc-kill");
+    let _cleanup = Guard::dir(&dir);
+    let mut cmd = in_namespace(
+        &["--mount"],
+        r#"mount -t tmpfs none /proc && exec "$0" "$@""#,
+        [
+            "--drain",
+            "1s",
+            "sh",
+            "-c",
+            "setsid sh -c ': > detached; exec sleep 120 2>/dev/null' & while [ ! -e detached ]; do sleep 0.01; done; exit 4",
+        ],
+    );
+    cmd.current_dir(&dir);
+    // Before the start: reaper may be asleep for the first time only while it waits in vain.
+    let start = Instant::now();
+    let (mut r, err) = start_capturing(Mode::Subreaper, &mut cmd);
+    let code = r.code(Duration::from_secs(40));
+    let took = start.elapsed();
+    let stderr = err.all();
+    assert_eq!(code, 4, "{stderr}");
+    assert!(took >= Duration::from_secs(6), "gave up after {took:?}, before --drain + KILL_WAIT: {stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?}: {stderr}");
+    assert!(
+        stderr.contains(
+            "children still there 5s after SIGKILL (/proc could not list them, or the kill was denied)"
+        ),
+        "{stderr}"
+    );
+}
+
 /// fork fails (RLIMIT_NPROC as nobody; root ignores it): exit 1 with a message, no hang.
 #[test]
 fn fork_failure_is_exit_1_with_a_message() {

@@ -203,7 +203,7 @@ both_modes!(drain_reaches_processes_forked_during_the_scan);
 fn shell_with_workers(mode: Mode) {
     let dir = tempdir("workers");
     // Cleanup takes 0.5 s and cannot be cut short: the trap ignores TERM first (and `sleep`
-    // inherits that), so a second TERM from the drain does not shorten it.
+    // inherits that). (The drain leaves the group's members out: they had the TERM.)
     std::fs::write(
         dir.join("worker.sh"),
         r#"trap 'trap "" TERM; sleep 0.5; touch "cleaned.$1"; exit 0' TERM
@@ -232,6 +232,24 @@ while :; do sleep 0.05; done
 }
 
 both_modes!(shell_with_workers);
+
+/// Issue 19: `-g`, TERM to reaper: the command's whole group gets it, and the drain after the
+/// command's exit does not send it to the group's members a second time (the stop signal is
+/// the drain signal). The member logs every signal and survives TERM: the drain's SIGKILL
+/// ends it, 2 s after any second TERM would have come.
+fn process_group_members_get_the_stop_signal_once(mode: Mode) {
+    let dir = tempdir("group-once");
+    let log = dir.join("probe.log");
+    std::fs::write(dir.join("probe.py"), &signal_probe(&log, None)[2]).unwrap();
+    let script = "python3 probe.py & trap 'exit 0' TERM; while :; do sleep 0.05; done";
+    let mut cmd = cmd_in(mode, &dir, ["-g", "--drain", "2s", "sh", "-c", script]);
+    let (mut r, _g, _main) = start(mode, &mut cmd, &dir, &["probe.ready"]);
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(LONG), 0, "{mode:?}: the command's status");
+    assert_eq!(probe_log(&log), [libc::SIGTERM], "{mode:?}: the group member's signals");
+}
+
+both_modes!(process_group_members_get_the_stop_signal_once);
 
 /// Not PID 1: processes outside reaper's tree are never signalled, whatever the shutdown path.
 #[test]

@@ -132,6 +132,25 @@ both_modes!(respawn_backs_off_and_stops_with_the_shutdown, |mode| {
     assert!(stderr_of(&dir).contains("exited with status 1: restarting it in 100ms"), "{}", stderr_of(&dir));
 });
 
+// Issue 19: after `-r TERM:0` a forwarded INT begins the shutdown: the helper it kills is not
+// restarted (before, only a stop signal that went out first counted, and a dropped TERM came
+// first). The main command takes a second to stop: a restart would have come after 100 ms.
+both_modes!(a_forwarded_int_after_a_dropped_term_stops_the_restarts, |mode| {
+    let dir = tempdir("respawn-int");
+    let helper = "sh -c 'echo started >> starts; exec sleep 60'";
+    let main = "trap 'sleep 1; exit 0' INT; : > main.ready; while :; do sleep 0.05; done";
+    let (mut r, _g) =
+        start_in(mode, &dir, &["-v", "-r", "TERM:0", "--respawn", helper, "--", "sh", "-c", main]);
+    assert!(wait_for_file(&dir.join("main.ready"), Duration::from_secs(20)));
+    assert!(wait_until(Duration::from_secs(20), || lines(&dir.join("starts")).len() == 1));
+    r.signal(libc::SIGTERM);
+    assert!(wait_no_pending_signals(r.pid, Duration::from_secs(20)), "reaper never read the TERM");
+    r.signal(libc::SIGINT);
+    assert_eq!(r.code(Duration::from_secs(30)), 0, "{}", stderr_of(&dir));
+    assert_eq!(lines(&dir.join("starts")), ["started"], "restarted after the INT: {}", stderr_of(&dir));
+    assert!(stderr_of(&dir).contains("killed by SIGINT"), "{}", stderr_of(&dir));
+});
+
 // An --also command that cannot be executed: 127, the main command (already running) is
 // stopped, nothing is left.
 both_modes!(exec_failure_of_an_also_command_stops_everything, |mode| {

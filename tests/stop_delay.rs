@@ -193,6 +193,26 @@ both_modes!(the_command_exiting_during_the_delay_drains_at_once, |mode| {
     assert_eq!(signals(&dir).len(), 1, "{:?}", signals(&dir));
 });
 
+// Issue 19: an --also command exits 3 during the delay. The TERM came first, so COMMAND's
+// status is reaper's (0 here, its answer to the drain signal), not the --also command's; the
+// drain starts at once, and the command gets one TERM, the drain's.
+both_modes!(an_also_command_exiting_during_the_delay_leaves_the_status_to_the_command, |mode| {
+    let dir = tempdir("also-during");
+    let cmd = probe(&dir, &[(libc::SIGTERM, 0)]);
+    let also = "sh -c 'while [ ! -e go ]; do sleep 0.02; done; exit 3'";
+    let mut args = vec!["-v", "--stop-delay", "10s", "--also", also, "--"];
+    args.extend(cmd.iter().map(String::as_str));
+    let (mut r, _g) = start_in(mode, &dir, &args);
+    assert!(wait_for_file(&dir.join("ready"), LONG), "{}", stderr_of(&dir));
+    term_held(&r, &dir, "10s");
+    std::fs::write(dir.join("go"), "").unwrap();
+    let t0 = Instant::now();
+    assert_eq!(r.code(LONG), 0, "{}", stderr_of(&dir));
+    assert!(t0.elapsed() < Duration::from_secs(5), "reaper took {:?}: it waited for the delay", t0.elapsed());
+    assert_eq!(signals(&dir).iter().map(|s| s.0).collect::<Vec<_>>(), [libc::SIGTERM]);
+    assert!(stderr_of(&dir).contains("exited with status 3: stopping python3 (pid "), "{}", stderr_of(&dir));
+});
+
 // --kill-after counts from the moment the TERM is forwarded: with a 1 s delay and a 1 s
 // kill-after, a TERM-ignoring command is SIGKILLed no earlier than 2 s after the TERM was sent.
 both_modes!(kill_after_counts_from_the_forward, |mode| {
