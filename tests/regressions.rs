@@ -297,3 +297,15 @@ both_modes!(a_fifo_as_the_followed_pidfile_never_blocks_reaper, |mode| {
     assert_eq!(r.code(Duration::from_secs(20)), 1, "{}", stderr_of(&dir));
     assert!(stderr_of(&dir).contains("d.pid: not a regular file"), "{}", stderr_of(&dir));
 });
+
+// Issue 19: the followed pidfile was there (with junk) and vanished before reaper gave up: the
+// error says what it held, not only that there is no such file.
+both_modes!(a_vanished_followed_pidfile_is_reported_with_what_it_held, |mode| {
+    let dir = tempdir("follow-vanished");
+    let script = "printf 'abc\\n' > d.pid; (sleep 1; rm d.pid) >/dev/null 2>&1 & exit 0";
+    let (mut r, _g) =
+        start_in(mode, &dir, &["--drain", "3s", "--follow-pidfile", "d.pid", "--", "sh", "-c", script]);
+    assert_eq!(r.code(Duration::from_secs(20)), 1, "{}", stderr_of(&dir));
+    let said = "(it was there before, with no pid on its first line: \"abc\")";
+    assert!(stderr_of(&dir).contains(said), "{}", stderr_of(&dir));
+});
