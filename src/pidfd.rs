@@ -3,15 +3,16 @@
 //! cannot be had, callers fall back to signalling by pid after checking /proc (see `send`).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use nix::errno::Errno;
 
 /// Set once the kernel said ENOSYS: from then on no pidfd syscall is tried again.
 static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
-/// The last errno that `open` warned about: each new reason is said once, not per process.
-static WARNED: AtomicI32 = AtomicI32::new(0);
+/// The errnos already warned about (bit N: errno N; bit 0: any above 63, and other notes):
+/// each reason is said once, not per process or per batch.
+static WARNED: AtomicU64 = AtomicU64::new(0);
 
 /// What `Pidfd::open` got.
 #[derive(Debug)]
@@ -119,8 +120,17 @@ pub fn supported() -> bool {
 
 /// Says once per errno, at warning level, that `call` failed and pids are used instead.
 pub fn fallback(call: &str, e: Errno) {
-    if WARNED.swap(e as i32, Ordering::Relaxed) != e as i32 {
+    let bit = 1u64 << (e as u32).clamp(1, 63);
+    if WARNED.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
         log::warn!("{call}: {e}; signalling by pid, checked in /proc just before");
+    }
+}
+
+/// Says `text` once at warning level (the first of these notes only: they are all one
+/// environment's trouble, and a shutdown pass may meet it for every process).
+pub fn fallback_note(text: &str) {
+    if WARNED.fetch_or(1, Ordering::Relaxed) & 1 == 0 {
+        log::warn!("{text}");
     }
 }
 

@@ -102,8 +102,10 @@ fn names(path: &Path, file: &File) -> bool {
 /// The error quotes what was there, escaped: the file is untrusted input.
 pub fn parse_pid(text: &str) -> Result<i32, String> {
     let first = text.lines().next().unwrap_or("").trim();
+    let digits = !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit());
     match first.parse::<i32>() {
-        Ok(pid) if pid > 1 => Ok(pid),
+        Ok(pid) if digits && pid > 1 => Ok(pid),
+        Ok(pid) if digits => Err(format!("pid {pid} on its first line cannot be a daemon's")),
         _ => {
             let shown: String = first.chars().take(40).collect();
             let more = if first.chars().count() > 40 { "…" } else { "" };
@@ -126,8 +128,9 @@ mod tests {
         );
         assert_eq!(parse_pid("2\r\n"), Ok(2));
         assert_eq!(parse_pid("\n123\n"), Err("no pid on its first line: \"\"".into()));
-        assert_eq!(parse_pid("1\n"), Err("no pid on its first line: \"1\"".into()));
-        assert_eq!(parse_pid("0"), Err("no pid on its first line: \"0\"".into()));
+        assert_eq!(parse_pid("1\n"), Err("pid 1 on its first line cannot be a daemon's".into()));
+        assert_eq!(parse_pid("0"), Err("pid 0 on its first line cannot be a daemon's".into()));
+        assert_eq!(parse_pid("+5"), Err("no pid on its first line: \"+5\"".into()));
         assert_eq!(parse_pid("-5"), Err("no pid on its first line: \"-5\"".into()));
         assert_eq!(parse_pid("12 34"), Err("no pid on its first line: \"12 34\"".into()));
         assert_eq!(parse_pid(""), Err("no pid on its first line: \"\"".into()));

@@ -27,7 +27,23 @@ pub struct Stat {
 
 /// /proc/PID/stat, or `None` if the process is gone (or the file unreadable).
 pub fn stat(pid: i32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    read_stat(pid).ok().flatten()
+}
+
+/// /proc/PID/stat: `Ok(None)` if the process is gone, `Err` if /proc could not tell (no
+/// descriptor left, /proc hidden, …): "cannot tell" is never "gone".
+pub fn read_stat(pid: i32) -> io::Result<Option<Stat>> {
+    let text = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(parse_stat(&text))
+}
+
+fn parse_stat(text: &str) -> Option<Stat> {
     // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
     let fields: Vec<&str> = text.rsplit_once(')')?.1.split_ascii_whitespace().collect();
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());

@@ -33,6 +33,10 @@ pub enum Purpose {
     Log,
     /// `--pidfile`: read and written; created 0644.
     Pidfile,
+    /// `--follow-pidfile`: someone else's file, only read, never created; a regular file,
+    /// reached through trusted links only (its first line is quoted in errors: another user's
+    /// link to a root-only file must not put that file's line in the log).
+    Followed,
 }
 
 /// The facts about an inode the rules look at (from stat(2)).
@@ -67,17 +71,26 @@ pub fn refusal(file: &Node, dir: Option<&Node>, euid: u32, purpose: Purpose) -> 
     let kind = file.mode & libc::S_IFMT;
     let allowed = match purpose {
         Purpose::Log => [libc::S_IFREG, libc::S_IFIFO, libc::S_IFCHR].contains(&kind),
-        Purpose::Pidfile => kind == libc::S_IFREG,
+        Purpose::Pidfile | Purpose::Followed => kind == libc::S_IFREG,
     };
     if !allowed {
         let wanted = match purpose {
             Purpose::Log => "a regular file, a FIFO or a character device",
-            Purpose::Pidfile => "a regular file",
+            Purpose::Pidfile | Purpose::Followed => "a regular file",
         };
         return Some(format!("is {}, not {wanted}", kind_name(kind)));
     }
-    // Elsewhere nobody else could have put the file there.
-    let dir = dir.filter(|d| shared(d))?;
+    // Elsewhere nobody else could have put the file there; in a directory another user owns,
+    // that user could (a hard link to a file of root's, where fs.protected_hardlinks is 0).
+    let dir = dir.filter(|d| shared(d) || !trusted_link(d.uid, euid))?;
+    let hard_link = kind == libc::S_IFREG && file.nlink > 1;
+    if purpose == Purpose::Followed {
+        // The daemon may well run as another user and own its pidfile: only read, only a
+        // hard link could make it show someone else's file.
+        return hard_link.then(|| {
+            "has other hard links, in a directory other users can write to: refusing it".to_owned()
+        });
+    }
     if ![0, euid, dir.uid].contains(&file.uid) {
         return Some(format!(
             "belongs to uid {} in a directory other users can write to: refusing it (remove it, \
@@ -85,7 +98,7 @@ pub fn refusal(file: &Node, dir: Option<&Node>, euid: u32, purpose: Purpose) -> 
             file.uid
         ));
     }
-    if kind == libc::S_IFREG && file.nlink > 1 {
+    if hard_link {
         return Some("has other hard links, in a directory other users can write to: refusing it".to_owned());
     }
     None
@@ -144,6 +157,7 @@ pub fn open(path: &Path, purpose: Purpose) -> Result<File, String> {
             Mode::empty(),
         ) {
             Ok(fd) => fd,
+            Err(Errno::ENOENT) if last && purpose == Purpose::Followed => return Err(text(Errno::ENOENT)),
             Err(Errno::ENOENT) if last => match create(&dir, &name, purpose) {
                 Err(Errno::EEXIST) if retries < ATTEMPTS => {
                     retries += 1;
@@ -259,6 +273,7 @@ fn flags(purpose: Purpose) -> OFlag {
     let access = match purpose {
         Purpose::Log => OFlag::O_WRONLY | OFlag::O_APPEND,
         Purpose::Pidfile => OFlag::O_RDWR,
+        Purpose::Followed => OFlag::O_RDONLY,
     };
     // Non-blocking: a FIFO without a reader, or a terminal waiting for carrier, must fail
     // rather than hang a reaper whose signals are already blocked.
@@ -269,7 +284,7 @@ fn create(dir: &OwnedFd, name: &[u8], purpose: Purpose) -> Result<File, Errno> {
     let mode = match purpose {
         // Logs are often not for everyone's eyes.
         Purpose::Log => 0o640,
-        Purpose::Pidfile => 0o644,
+        Purpose::Pidfile | Purpose::Followed => 0o644,
     };
     let fd = openat(
         dir,

@@ -184,12 +184,27 @@ impl Sender {
                     open => batch.push((pid, open)),
                 }
             }
+            // The batch may have taken the last descriptor without hitting the limit: the
+            // /proc reads below need one.
+            if batch.len() > 1 && !descriptor_left() {
+                batch.pop();
+            }
             rest.drain(..batch.len());
             for (pid, open) in batch {
                 // Read after opening: while the pidfd's process lives, /proc/PID is that
                 // process; its parent must be reaper or in the walk. A pid reused between the
                 // walk and the open (an outsider, or reparented out of the tree) fails this.
-                let stat = procfs::stat(pid).filter(|s| tree.binary_search(&s.ppid).is_ok());
+                let stat = match procfs::read_stat(pid) {
+                    Ok(stat) => stat.filter(|s| tree.binary_search(&s.ppid).is_ok()),
+                    // /proc cannot tell (it just listed it): the walk's word stands, rather than
+                    // a leftover left without its signal.
+                    Err(e) => {
+                        crate::pidfd::fallback_note(&format!(
+                            "reading /proc/{pid}/stat: {e}; signalling as the walk found it"
+                        ));
+                        Some(procfs::Stat { state: b'?', ppid: self.me, pgrp: 0, start: 0 })
+                    }
+                };
                 let Some(stat) = stat.filter(|_| !matches!(open, Open::Gone)) else {
                     log::debug!("pid {pid}: gone or no longer reaper's descendant, not signalled");
                     continue;
@@ -239,7 +254,20 @@ impl Sender {
             }
         }
         match self.live_member(pgid) {
-            Ok(true) => kill(-pgid, sig),
+            // A process may join any group of its session (setpgid checks nothing else): a
+            // followed daemon in its caller's group, with `-g`, must not take the caller down.
+            Ok(true) => match self.members_if_shared(pgid) {
+                Some(members) => {
+                    log::warn!(
+                        "group {pgid} holds processes outside reaper's tree: {} goes to reaper's members of it, one by one",
+                        signals::name(sig)
+                    );
+                    for held in members.into_iter().filter_map(Held::take) {
+                        held.signal(sig);
+                    }
+                }
+                None => kill(-pgid, sig),
+            },
             Ok(false) => {
                 log::debug!("{} to group {pgid}: no live member known, not sent", signals::name(sig))
             }
@@ -248,6 +276,19 @@ impl Sender {
                 kill(-pgid, sig)
             }
         }
+    }
+
+    /// Reaper's descendants in group `pgid`, if the group also holds a process outside
+    /// reaper's tree (a look at all of /proc); `None` if it does not, or /proc cannot tell.
+    fn members_if_shared(&self, pgid: i32) -> Option<Vec<i32>> {
+        let ours = procfs::descendants(self.me).ok()?;
+        let in_group = |pid: i32| procfs::stat(pid).is_some_and(|s| s.pgrp == pgid);
+        let outsider = std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .any(|pid| pid != self.me && !ours.contains(&pid) && in_group(pid));
+        outsider.then(|| ours.into_iter().filter(|&pid| in_group(pid)).collect())
     }
 
     /// Whether a descendant of reaper is in process group `pgid` and alive (rule 3 above).
@@ -270,6 +311,18 @@ impl Sender {
         }
         Ok(false)
     }
+}
+
+/// Whether one more descriptor can be opened (F_DUPFD_CLOEXEC of stdin, closed at once).
+fn descriptor_left() -> bool {
+    // SAFETY: fcntl(2) duplicating fd 0 (always open: lib::fill_stdio); the copy is closed.
+    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: closing the descriptor just made.
+    unsafe { libc::close(fd) };
+    true
 }
 
 /// pidfd_send_signal(2): reaches the process the pidfd holds, or nobody once it is reaped.

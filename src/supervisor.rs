@@ -284,18 +284,13 @@ impl Supervisor {
     }
 }
 
-/// The first 4 KB of the pidfile at most: someone else's file, read on every look. Opened
-/// non-blocking and read only if it is a regular file: a FIFO in its place would otherwise
-/// stop the whole loop in open(2) until someone writes to it.
-fn read_pid(path: &Path) -> io::Result<Result<i32, String>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file =
-        std::fs::File::options().read(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)?;
-    if !file.metadata()?.is_file() {
-        return Ok(Err("not a regular file".into()));
-    }
+/// The first 4 KB of the pidfile at most: someone else's file, read on every look, opened
+/// by the rules of `safe_open` (never blocking: a FIFO in its place would stop the whole loop
+/// in open(2); a regular file only; no link another user planted).
+fn read_pid(path: &Path) -> Result<Result<i32, String>, String> {
+    let file = crate::safe_open::open(path, crate::safe_open::Purpose::Followed)?;
     let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, 4096), &mut text)?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, 4096), &mut text).map_err(|e| e.to_string())?;
     Ok(crate::pidfile::parse_pid(&String::from_utf8_lossy(&text)))
 }
 

@@ -865,3 +865,23 @@ fn follow_pidfile_bogus_pid_is_not_followed() {
     assert_probe_got_nothing(opid, &log, "the outsider");
     assert!(outsider.try_wait().unwrap().is_none());
 }
+
+/// A hard link to root's 0600 file, in a directory another user owns (that user could make
+/// it where fs.protected_hardlinks is 0; root stands in for them here): refused as a log, the
+/// file stays unchanged.
+#[test]
+fn a_hard_link_in_another_users_directory_is_refused() {
+    if !need_root("a_hard_link_in_another_users_directory_is_refused") {
+        return;
+    }
+    let dir = tempdir("their-dir");
+    let _clean = Guard::dir(&dir);
+    let (secret, content) = root_secret(&dir);
+    let theirs = dir.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    std::fs::hard_link(&secret, theirs.join("out.log")).unwrap();
+    let fg = daemon_writing(&dir, "--stdout", &theirs.join("out.log"));
+    assert_start_error(&fg, "has other hard links", "--stdout in nobody's directory");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), content, "root's file was written");
+}

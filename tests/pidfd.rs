@@ -427,3 +427,40 @@ fn pidfile_three_starters_one_runs() {
     assert_eq!(exit_code(wait_child(&mut c, Duration::from_secs(20)).expect("C did not exit")), 143);
     assert!(!pf.exists(), "C left its pidfile behind");
 }
+
+// Review of issue 19: with `ulimit -n 16`, a batch could take the very last descriptor, and
+// the /proc read that confirms each process then failed and was read as "gone": one
+// grandchild in nine went without the drain signal. 50 parents, each keeping a child and
+// ignoring nothing: each of the 100 gets TERM once.
+both_modes!(every_leftover_gets_the_drain_signal_when_the_last_descriptor_is_taken, |mode| {
+    let dir = tempdir("drain-lastfd");
+    let child = "trap 'echo $$ >> got; exit 0' TERM; echo $$ >> ready; while :; do read x <> ff; done";
+    let parent = "sh ./child.sh & trap 'echo $$ >> pgot' TERM; while :; do read x <> ff; done";
+    std::fs::write(dir.join("child.sh"), child).unwrap();
+    std::fs::write(dir.join("parent.sh"), parent).unwrap();
+    let script = "mkfifo ff; for i in $(seq 50); do sh ./parent.sh & done; \\
+                  while [ \"$(wc -l < ready 2>/dev/null)\" != 50 ]; do sleep 0.05; done; exit 0";
+    let mut cmd = cmd_in(mode, &dir, ["--drain", "2s", "--", "sh", "-c", script]);
+    // SAFETY: setrlimit(2) between fork and exec, with a valid struct.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 16, rlim_max: 16 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    let code = r.wait_timeout(Duration::from_secs(60)).map(exit_code);
+    let count = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default().lines().count();
+    assert_eq!(code, Some(0), "{mode:?}: reaper's exit\n{}", stderr_of(&dir));
+    assert_eq!(
+        (count("got"), count("pgot")),
+        (50, 50),
+        "{mode:?}: children, parents that got TERM\n{}",
+        stderr_of(&dir)
+    );
+});

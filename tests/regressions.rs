@@ -295,7 +295,7 @@ both_modes!(a_fifo_as_the_followed_pidfile_never_blocks_reaper, |mode| {
     let (mut r, _g) =
         start_in(mode, &dir, &["--drain", "1s", "--follow-pidfile", "d.pid", "--", "sh", "-c", script]);
     assert_eq!(r.code(Duration::from_secs(20)), 1, "{}", stderr_of(&dir));
-    assert!(stderr_of(&dir).contains("d.pid: not a regular file"), "{}", stderr_of(&dir));
+    assert!(stderr_of(&dir).contains("d.pid: is a FIFO, not a regular file"), "{}", stderr_of(&dir));
 });
 
 // Issue 19: the followed pidfile was there (with junk) and vanished before reaper gave up: the
@@ -309,3 +309,55 @@ both_modes!(a_vanished_followed_pidfile_is_reported_with_what_it_held, |mode| {
     let said = "(it was there before, with no pid on its first line: \"abc\")";
     assert!(stderr_of(&dir).contains(said), "{}", stderr_of(&dir));
 });
+
+// Review of issue 19: --follow-pidfile through another user's link to a root-only file put
+// that file's first line in the log. The link is not followed now (as for --stdout).
+#[test]
+fn a_followed_pidfile_through_another_users_link_is_not_read() {
+    if !is_root() {
+        return eprintln!("a_followed_pidfile_through_another_users_link_is_not_read: skipped: needs root");
+    }
+    let dir = tempdir("follow-link");
+    write(&dir, "secret", "root:secret-hash:20228\n");
+    std::os::unix::fs::symlink(dir.join("secret"), dir.join("d.pid")).unwrap();
+    std::os::unix::fs::lchown(dir.join("d.pid"), Some(65534), Some(65534)).unwrap();
+    let (mut r, _g) =
+        start_in(Mode::Subreaper, &dir, &["--drain", "0.5s", "--follow-pidfile", "d.pid", "--", "true"]);
+    assert_eq!(r.code(Duration::from_secs(20)), 1, "{}", stderr_of(&dir));
+    assert!(stderr_of(&dir).contains("symbolic link owned by uid 65534"), "{}", stderr_of(&dir));
+    assert!(!stderr_of(&dir).contains("secret-hash"), "{}", stderr_of(&dir));
+}
+
+// Review of issue 19: with `-g`, a followed daemon that joined a group outside reaper's tree
+// (setpgid allows any group of its session: here reaper's own, with an outsider in it) gets
+// the forwarded TERM alone; the outsider is not signalled. Subreaper mode: the outsider must
+// share the daemon's session.
+#[test]
+fn with_g_a_group_shared_with_outsiders_is_not_signalled_whole() {
+    if which("python3").is_none() {
+        return eprintln!("with_g_a_group_shared_with_outsiders_is_not_signalled_whole: skipped: python3");
+    }
+    let dir = tempdir("g-foreign");
+    let daemon = "import os, sys, time\nos.setpgid(0, int(sys.argv[1]))\n\
+                  open('d.tmp', 'w').write(str(os.getpid()))\nos.rename('d.tmp', 'd.pid')\ntime.sleep(600)\n";
+    write(&dir, "daemon.py", daemon);
+    let mut cmd = cmd_in(
+        Mode::Subreaper,
+        &dir,
+        ["-g", "--follow-pidfile", "d.pid", "--", "sh", "-c", "python3 daemon.py $PPID & exit 0"],
+    );
+    cmd.env("REAPER_LOG", "info");
+    let mut r = Reaper::start(Mode::Subreaper, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    // The outsider: the test's own child, in reaper's group (which reaper_cmd made).
+    let mut outsider = Command::new("sleep").arg("600").process_group(r.pid).spawn().unwrap();
+    wait_for_log(&dir, "following pid");
+    r.signal(libc::SIGTERM);
+    let code = r.code(Duration::from_secs(20));
+    let alive = outsider.try_wait().unwrap().is_none();
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+    assert!(alive, "the outsider was signalled: {}", stderr_of(&dir));
+    assert_eq!(code, 143, "the daemon's status (killed by TERM): {}", stderr_of(&dir));
+    assert!(stderr_of(&dir).contains("holds processes outside reaper's tree"), "{}", stderr_of(&dir));
+}
