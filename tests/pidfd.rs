@@ -289,6 +289,26 @@ both_modes!(leftovers_are_drained_and_killed_without_pidfds, |mode| {
     }
 });
 
+/// Runs `reaper --drain DRAIN -- sh -c SCRIPT` in `dir` with `ulimit -n LIMIT` (reaper and its
+/// tree) and returns its exit code, `None` if it did not exit within a minute.
+fn drain_under_fd_limit(mode: Mode, dir: &Path, limit: u64, drain: &str, script: &str) -> Option<i32> {
+    let mut cmd = cmd_in(mode, dir, ["--drain", drain, "--", "sh", "-c", script]);
+    // SAFETY: setrlimit(2) between fork and exec, with a valid struct.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, dir);
+    r.wait_timeout(Duration::from_secs(60)).map(exit_code)
+}
+
 // With `ulimit -n 64` and 100 leftovers, every one gets the drain signal: the pidfd batch
 // ends where the descriptors do, and the next batch gets them back.
 both_modes!(every_leftover_gets_the_drain_signal_under_a_low_fd_limit, |mode| {
@@ -299,21 +319,7 @@ both_modes!(every_leftover_gets_the_drain_signal_under_a_low_fd_limit, |mode| {
     std::fs::write(dir.join("one.sh"), one).unwrap();
     let script = "mkfifo ff; for i in $(seq 100); do sh ./one.sh & done; \
                   while [ \"$(wc -l < ready 2>/dev/null)\" != 100 ]; do sleep 0.05; done; exit 0";
-    let mut cmd = cmd_in(mode, &dir, ["--drain", "20s", "--", "sh", "-c", script]);
-    // SAFETY: setrlimit(2) between fork and exec, with a valid struct.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    let mut r = Reaper::start(mode, &mut cmd);
-    let _g = Guard::new(&r, &dir);
-    let code = r.wait_timeout(Duration::from_secs(60)).map(exit_code);
+    let code = drain_under_fd_limit(mode, &dir, 64, "20s", script);
     let got = std::fs::read_to_string(dir.join("got")).unwrap_or_default();
     assert_eq!(code, Some(0), "{mode:?}: reaper's exit\n{}", stderr_of(&dir));
     assert_eq!(got.lines().count(), 100, "{mode:?}: leftovers that got TERM\n{}", stderr_of(&dir));
@@ -440,21 +446,7 @@ both_modes!(every_leftover_gets_the_drain_signal_when_the_last_descriptor_is_tak
     std::fs::write(dir.join("parent.sh"), parent).unwrap();
     let script = "mkfifo ff; for i in $(seq 50); do sh ./parent.sh & done; \\
                   while [ \"$(wc -l < ready 2>/dev/null)\" != 50 ]; do sleep 0.05; done; exit 0";
-    let mut cmd = cmd_in(mode, &dir, ["--drain", "2s", "--", "sh", "-c", script]);
-    // SAFETY: setrlimit(2) between fork and exec, with a valid struct.
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit { rlim_cur: 16, rlim_max: 16 };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    let mut r = Reaper::start(mode, &mut cmd);
-    let _g = Guard::new(&r, &dir);
-    let code = r.wait_timeout(Duration::from_secs(60)).map(exit_code);
+    let code = drain_under_fd_limit(mode, &dir, 16, "2s", script);
     let count = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default().lines().count();
     assert_eq!(code, Some(0), "{mode:?}: reaper's exit\n{}", stderr_of(&dir));
     assert_eq!(
