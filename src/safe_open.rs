@@ -45,7 +45,7 @@ pub struct Node {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
-    pub nlink: u64,
+    pub nlink: libc::nlink_t,
 }
 
 impl From<FileStat> for Node {
