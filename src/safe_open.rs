@@ -1,7 +1,7 @@
 //! Opens the files the user names (`--stdout`, `--stderr`, `--pidfile`) without trusting what
 //! other users put in the path: reaper often runs as root, and such paths often lie in /tmp.
 //!
-//! The rules (README "Files reaper opens" states them for users), stricter than the kernel's
+//! The rules (docs/daemons.md "Files reaper opens" states them for users), stricter than the kernel's
 //! protected_symlinks / protected_regular=2 and applied whatever those sysctls say:
 //! - a symbolic link, anywhere in the path, is followed only if it belongs to root or to
 //!   reaper's effective user. reaper resolves the path itself, one name at a time, so no link
