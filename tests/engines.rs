@@ -334,6 +334,10 @@ fn docker_run_init_is_reaper_with_a_private_dockerd() {
     assert_eq!(argv(&out.stdout), ["/sbin/docker-init", "--", "cat", "/proc/1/cmdline"]);
     let out = docker_run(&["--rm"], &["/sbin/docker-init", "--version"], t);
     assert_eq!(out.stdout, format!("reaper {} - git.{commit}\n", env!("CARGO_PKG_VERSION")), "{out:?}");
+    // README "Diagnosing zombies": under --init the listing is `/sbin/docker-init --ps`.
+    let out = docker_run(&["--rm"], &["/sbin/docker-init", "--ps"], t);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("PID 1 is reaper: it reaps orphans."), "{out:?}");
 
     // Exit codes pass through.
     for (script, want) in
@@ -538,6 +542,11 @@ fn podman_run_init_is_reaper() {
         t,
     );
     assert_eq!(out.stdout, version, "init_path in containers.conf: {out:?}");
+    // README "Diagnosing zombies": under podman's --init the listing is `/run/podman-init --ps`.
+    let out =
+        run(&mut p.podman(line("podman run --init my-image", &["--rm"], &["/run/podman-init", "--ps"])), t);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("PID 1 is reaper: it reaps orphans."), "{out:?}");
 
     // --init-path on the command line, with a containers.conf that does not name reaper.
     let args = line("podman run --init --init-path", &["--rm"], &["/run/podman-init", "--version"]);
