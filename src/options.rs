@@ -494,8 +494,8 @@ fn any_duration(v: &str) -> Result<Duration, Error> {
     with_units(v).ok_or_else(bad)
 }
 
-/// `1h 30m`, `500ms`, `1h30m`, `5 min`: numbers with units, summed. (Not the humantime crate: its
-/// parser cost 4 KB of binary for units like months that an init's timeouts never need.)
+/// `1h 30m`, `500ms`, `1h30m`, `5 min`: numbers with units, summed. (Not the humantime crate: it
+/// costs 2-4 KB for units like months that no timeout needs: docs/design.md.)
 fn with_units(mut rest: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     loop {
