@@ -5,12 +5,15 @@
 //! `imagePullPolicy: Never`, so nothing is pulled. For each manifest: the pods start (one per
 //! replica), reaper is PID 1 of each container as the manifest says (or a subreaper under the
 //! sandbox with `shareProcessNamespace`), with the manifest's command line, user and
-//! environment, the workload runs, and `podman kube down` ends it all: no container, pod,
-//! process or cgroup process of the test left.
+//! environment, the workload runs, `podman stop` of one container takes reaper's TERM path
+//! (held for `--stop-delay`, exit 143), and `podman kube down` ends it all: no container, pod,
+//! process or cgroup process of the test left. The copies also drop `ports` (podman 4.3
+//! publishes a containerPort on the host; Kubernetes does not) and play with `--network none`.
 //!
-//! What podman 4.3 does not do is said, not faked: lifecycle hooks, the grace period and native
-//! sidecars print `skipped: FILE: …` lines naming the check and why (`--nocapture`). The other
-//! files there (containerd-sandbox.toml, crio-pause.conf) configure a runtime, not a pod.
+//! What podman 4.3 does not do is said, not faked: lifecycle hooks, the grace period, readiness
+//! probes, native sidecars and a graceful kube down print `skipped: FILE: …` lines naming the
+//! check and why. The other files there (containerd-sandbox.toml, crio-pause.conf) configure a
+//! runtime, not a pod.
 
 mod common;
 
