@@ -168,6 +168,9 @@ impl Recipe {
 
 /// What reaper, and the server's own log, said: for failure messages.
 fn logs(dir: &Path, server_log: &str) -> String {
+    if server_log == STDERR {
+        return format!("reaper and the server:\n{}", stderr_of(dir));
+    }
     let server = std::fs::read_to_string(dir.join(server_log)).unwrap_or_default();
     format!("reaper:\n{}\n{server_log}:\n{server}", stderr_of(dir))
 }
@@ -226,36 +229,61 @@ with open(out, "w") as f:
     cmd.spawn().expect("spawn python3")
 }
 
-/// The graceful stop: a request is in flight (`started` exists) when TERM reaches reaper, and
-/// completes with 200 and `len` bytes.
-fn term_during_request(
-    r: &Reaper,
-    dir: &Path,
-    port: u16,
-    path: &str,
-    started: Option<&Path>,
+/// A slow request and how the server shows it is stopping.
+struct InFlight<'a> {
+    path: &'a str,
+    /// The body's length.
     len: usize,
-    log: &str,
-) {
+    /// The server's log (a file in the test's directory; reaper.stderr for servers that write
+    /// to stderr) and what it writes there when the stop signal arrives.
+    log: &'a str,
+    stopping: &'a str,
+    /// An application (PHP, WSGI) that creates `started` when the request reaches it and then
+    /// answers only once `release` exists; else a rate-limited download (2 s), under way once
+    /// the client has the first byte.
+    app: bool,
+}
+
+/// Where an application that waits (`InFlight::app`) is told to answer.
+const RELEASE: &str = "release";
+
+/// The graceful stop: a request is in flight when TERM reaches reaper, is still in flight
+/// when the server says it is stopping, and completes with 200 and its full length.
+fn term_during_request(r: &Reaper, dir: &Path, port: u16, req: InFlight) {
     let mode = r.mode;
     let out = dir.join("response");
-    let client_started = PathBuf::from(format!("{}.started", out.display()));
-    let mut client = http_get(dir, port, path, &out);
-    let started = started.unwrap_or(&client_started);
+    let started =
+        if req.app { dir.join("started") } else { PathBuf::from(format!("{}.started", out.display())) };
+    let mut client = http_get(dir, port, req.path, &out);
     assert!(
         wait_until(LONG, || started.exists() || out.exists()),
         "{mode:?}: the request never started\n{}",
-        logs(dir, log)
+        logs(dir, req.log)
     );
-    assert!(!out.exists(), "{mode:?}: the request was over before TERM: make it slower");
     r.signal(libc::SIGTERM);
+    let log = || std::fs::read_to_string(dir.join(req.log)).unwrap_or_default();
+    assert!(
+        wait_until(LONG, || log().contains(req.stopping)),
+        "{mode:?}: the server never logged {:?}\n{}",
+        req.stopping,
+        logs(dir, req.log)
+    );
+    assert!(!out.exists(), "{mode:?}: the request was over before the server stopping: make it slower");
+    if req.app {
+        write(dir, RELEASE, "");
+    }
     let done = wait_child(&mut client, LONG);
     if done.is_none() {
         let _ = client.kill();
         let _ = client.wait();
     }
     let response = std::fs::read_to_string(&out).unwrap_or_default();
-    assert_eq!(response, format!("200 {len}"), "{mode:?}: the request in flight at TERM\n{}", logs(dir, log));
+    assert_eq!(
+        response,
+        format!("200 {}", req.len),
+        "{mode:?}: the request in flight at TERM\n{}",
+        logs(dir, req.log)
+    );
 }
 
 /// reaper exits 0 and leaves nothing behind.
@@ -325,10 +353,19 @@ fn nginx_foreground_quits_gracefully(mode: Mode) {
     nginx_conf(&dir, port, "");
     let (mut r, _g) = recipe("nginx").config(&nginx_config(&dir)).start(mode, &dir);
     wait_serving(&r, &dir, port, false, "error.log");
-    term_during_request(&r, &dir, port, "/big", None, BIG, "error.log");
+    term_during_request(
+        &r,
+        &dir,
+        port,
+        InFlight {
+            path: "/big",
+            len: BIG,
+            log: "error.log",
+            stopping: "gracefully shutting down",
+            app: false,
+        },
+    );
     assert_clean_exit(&mut r, &dir, port, "error.log");
-    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    assert!(log.contains("gracefully shutting down"), "{mode:?}: {log}");
 }
 
 both_modes!(nginx_foreground_quits_gracefully);
@@ -347,11 +384,20 @@ fn nginx_daemon_is_followed_and_quits_gracefully(mode: Mode) {
         .config(&nginx_config(&dir))
         .start(mode, &dir);
     wait_serving(&r, &dir, port, true, "error.log");
-    term_during_request(&r, &dir, port, "/big", None, BIG, "error.log");
+    term_during_request(
+        &r,
+        &dir,
+        port,
+        InFlight {
+            path: "/big",
+            len: BIG,
+            log: "error.log",
+            stopping: "gracefully shutting down",
+            app: false,
+        },
+    );
     assert_clean_exit(&mut r, &dir, port, "error.log");
     assert!(!pidfile.exists(), "{mode:?}: nginx left its pidfile");
-    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    assert!(log.contains("gracefully shutting down"), "{mode:?}: {log}");
 }
 
 both_modes!(nginx_daemon_is_followed_and_quits_gracefully);
@@ -397,15 +443,16 @@ pm.max_children = 2
 "
         ),
     );
-    // A loop, not sleep(): PHP's sleep() returns early when a signal interrupts it.
+    // Waits for the test's word (at most 30 s), polling: PHP's sleep() would return early
+    // when the stop signal interrupts it.
     write(
         &dir,
         "www/slow.php",
         format!(
             "<?php
 touch('{d}/started');
-$end = microtime(true) + 2;
-while (microtime(true) < $end) usleep(20000);
+$end = microtime(true) + 30;
+while (!file_exists('{d}/{RELEASE}') && microtime(true) < $end) {{ usleep(20000); clearstatcache(); }}
 echo str_repeat('x', 1000);
 "
         ),
@@ -430,7 +477,8 @@ echo str_repeat('x', 1000);
         "{mode:?}: php-fpm never listened\n{}",
         logs(&dir, "php-fpm.log")
     );
-    term_during_request(&r, &dir, port, "/slow.php", Some(&dir.join("started")), 1000, "php-fpm.log");
+    let req = InFlight { path: "/slow.php", len: 1000, log: "php-fpm.log", stopping: "Finishing", app: true };
+    term_during_request(&r, &dir, port, req);
     assert_clean_exit(&mut r, &dir, port, "php-fpm.log");
     let log = std::fs::read_to_string(dir.join("php-fpm.log")).unwrap_or_default();
     assert!(log.contains("exiting, bye-bye"), "{mode:?}: {log}");
@@ -489,10 +537,10 @@ export APACHE_RUN_DIR={d} APACHE_LOCK_DIR={d} APACHE_LOG_DIR={d}
         .subst("/var/run/apache2/apache2.pid", pidfile.to_str().unwrap())
         .start_env(mode, &dir, &[("APACHE_CONFDIR", &dir)]);
     wait_serving(&r, &dir, port, true, "error.log");
-    term_during_request(&r, &dir, port, "/big", None, BIG, "error.log");
+    let stopping = "caught SIGWINCH, shutting down gracefully";
+    let req = InFlight { path: "/big", len: BIG, log: "error.log", stopping, app: false };
+    term_during_request(&r, &dir, port, req);
     assert_clean_exit(&mut r, &dir, port, "error.log");
-    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-    assert!(log.contains("caught SIGWINCH, shutting down gracefully"), "{mode:?}: {log}");
 }
 
 both_modes!(apache_is_followed_and_stops_gracefully);
@@ -516,15 +564,17 @@ fn gunicorn_stops_gracefully(mode: Mode) {
         &dir,
         "app.py",
         format!(
-            r#"import time
+            r#"import os, time
 def app(environ, start_response):
-    open("{}/started", "w").close()
-    time.sleep(1)
+    open("{d}/started", "w").close()
+    end = time.monotonic() + 30
+    while not os.path.exists("{d}/{RELEASE}") and time.monotonic() < end:
+        time.sleep(0.02)
     body = b"x" * 1000
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 "#,
-            dir.display()
+            d = dir.display()
         ),
     );
     let (mut r, _g) = recipe("gunicorn")
@@ -532,9 +582,10 @@ def app(environ, start_response):
         .program(bin.to_str().unwrap())
         .config(&["--chdir", dir.to_str().unwrap()])
         .start(mode, &dir);
-    wait_serving(&r, &dir, port, false, "none");
-    term_during_request(&r, &dir, port, "/", Some(&dir.join("started")), 1000, "none");
-    assert_clean_exit(&mut r, &dir, port, "none");
+    wait_serving(&r, &dir, port, false, STDERR);
+    let req = InFlight { path: "/", len: 1000, log: STDERR, stopping: "Handling signal: term", app: true };
+    term_during_request(&r, &dir, port, req);
+    assert_clean_exit(&mut r, &dir, port, STDERR);
     assert!(stderr_of(&dir).contains("Shutting down: Master"), "{mode:?}: {}", stderr_of(&dir));
 }
 
@@ -620,7 +671,7 @@ fn postgres_foreground_shuts_down_fast(mode: Mode) {
         .program(&tool("postgres"))
         .config(&["-D", data_s, "-c", "listen_addresses=127.0.0.1", "-p", &port_s, "-k", data_s])
         .start(mode, &dir);
-    wait_serving(&r, &dir, port, false, "none");
+    wait_serving(&r, &dir, port, false, STDERR);
     let mut ready = Command::new("setpriv");
     ready.args(&AS_NOBODY[1..]).args([&tool("pg_isready"), "-h", data_s, "-p", &port_s, "-U", "postgres"]);
     assert!(
@@ -629,7 +680,7 @@ fn postgres_foreground_shuts_down_fast(mode: Mode) {
         stderr_of(&dir)
     );
     r.signal(libc::SIGTERM);
-    assert_clean_exit(&mut r, &dir, port, "none");
+    assert_clean_exit(&mut r, &dir, port, STDERR);
     assert!(stderr_of(&dir).contains("fast shutdown request"), "{mode:?}: {}", stderr_of(&dir));
     let mut control = Command::new(tool("pg_controldata"));
     let (_, control, _) = run_with_timeout(control.args(["-D", data_s]), LONG);
