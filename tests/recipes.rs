@@ -65,14 +65,22 @@ fn listening(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
-/// `name: skipped: …` and false when not root or when `prog` is missing.
+/// Prints `NAME: skipped: WHY` straight to stderr, past the test harness's capture, so a
+/// normal run shows which recipes did not run.
+fn skip(name: &str, why: &str) {
+    use std::io::Write;
+    // One write: the tests of the other mode print theirs at the same time.
+    let _ = std::io::stderr().write_all(format!("{name}: skipped: {why}\n").as_bytes());
+}
+
+/// `NAME: skipped: …` and false when not root or when `prog` is missing.
 fn available(name: &str, prog: &str) -> bool {
     if !is_root() {
-        eprintln!("{name}: skipped: needs root (the server runs as nobody)");
+        skip(name, "needs root (the server runs as nobody)");
         return false;
     }
     if which(prog).is_none() && !Path::new(prog).is_file() {
-        eprintln!("{name}: skipped: {prog} not installed (scripts/install-deps)");
+        skip(name, &format!("{prog} not installed (scripts/install-deps)"));
         return false;
     }
     true
@@ -421,7 +429,7 @@ fn nginx_and_php_fpm_quit_gracefully(mode: Mode) {
         return;
     }
     let Some(fpm) = php_fpm() else {
-        return eprintln!("{name}: skipped: php-fpm not installed (scripts/install-deps)");
+        return skip(name, "php-fpm not installed (scripts/install-deps)");
     };
     let dir = server_dir("nginx-php");
     let d = dir.display();
@@ -650,10 +658,10 @@ fn postgres_bin() -> Option<PathBuf> {
 fn postgres_foreground_shuts_down_fast(mode: Mode) {
     let name = "postgres_foreground_shuts_down_fast";
     if !is_root() {
-        return eprintln!("{name}: skipped: needs root (the server runs as nobody)");
+        return skip(name, "needs root (the server runs as nobody)");
     }
     let Some(bin) = postgres_bin() else {
-        return eprintln!("{name}: skipped: postgresql not installed (scripts/install-deps)");
+        return skip(name, "postgresql not installed (scripts/install-deps)");
     };
     let tool = |t: &str| bin.join(t).to_str().unwrap().to_owned();
     let dir = server_dir("postgres-fg");
