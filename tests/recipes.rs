@@ -641,7 +641,7 @@ save 3600 1
 
 both_modes!(redis_daemon_is_followed_and_saves);
 
-// --- PostgreSQL in the foreground (pg_ctl start: tests/servers.rs) -------------------------
+// --- PostgreSQL -----------------------------------------------------------------------------
 
 /// The newest PostgreSQL's bin directory, if one is installed.
 fn postgres_bin() -> Option<PathBuf> {
@@ -655,16 +655,16 @@ fn postgres_bin() -> Option<PathBuf> {
     found.pop()
 }
 
-fn postgres_foreground_shuts_down_fast(mode: Mode) {
-    let name = "postgres_foreground_shuts_down_fast";
+/// Runs the PostgreSQL recipe `name` (postgres or pg_ctl) and checks the fast shutdown.
+fn postgres_shuts_down_fast(mode: Mode, test: &str, name: &str) {
     if !is_root() {
-        return skip(name, "needs root (the server runs as nobody)");
+        return skip(test, "needs root (the server runs as nobody)");
     }
     let Some(bin) = postgres_bin() else {
-        return skip(name, "postgresql not installed (scripts/install-deps)");
+        return skip(test, "postgresql not installed (scripts/install-deps)");
     };
     let tool = |t: &str| bin.join(t).to_str().unwrap().to_owned();
-    let dir = server_dir("postgres-fg");
+    let dir = server_dir(name);
     let data = dir.join("data");
     let data_s = data.to_str().unwrap();
     let mut initdb = Command::new("setpriv");
@@ -675,25 +675,44 @@ fn postgres_foreground_shuts_down_fast(mode: Mode) {
     let port_s = port.to_string();
     // TCP on a free port (to check that it is closed afterwards), the socket in the data
     // directory (the packaged default, /run/postgresql, is root's).
-    let (mut r, _g) = recipe("postgres")
-        .program(&tool("postgres"))
-        .config(&["-D", data_s, "-c", "listen_addresses=127.0.0.1", "-p", &port_s, "-k", data_s])
-        .start(mode, &dir);
-    wait_serving(&r, &dir, port, false, STDERR);
+    let server = ["-c", "listen_addresses=127.0.0.1", "-p", &port_s, "-k", data_s];
+    let (log, follows, recipe) = if name == "postgres" {
+        let config = [["-D", data_s].as_slice(), &server].concat();
+        (STDERR, false, recipe(name).program(&tool("postgres")).config(&config))
+    } else {
+        let log = dir.join("server.log");
+        let config = ["-o", &server.join(" "), "-l", log.to_str().unwrap()];
+        let recipe =
+            recipe(name).subst("/var/lib/postgresql/data", data_s).program(&tool("pg_ctl")).config(&config);
+        ("server.log", true, recipe)
+    };
+    let (mut r, _g) = recipe.start(mode, &dir);
+    wait_serving(&r, &dir, port, follows, log);
     let mut ready = Command::new("setpriv");
     ready.args(&AS_NOBODY[1..]).args([&tool("pg_isready"), "-h", data_s, "-p", &port_s, "-U", "postgres"]);
     assert!(
         wait_until(LONG, || run_with_timeout(ready.current_dir(&dir), LONG).0 == 0),
         "{mode:?}: never ready\n{}",
-        stderr_of(&dir)
+        logs(&dir, log)
     );
     r.signal(libc::SIGTERM);
-    assert_clean_exit(&mut r, &dir, port, STDERR);
-    assert!(stderr_of(&dir).contains("fast shutdown request"), "{mode:?}: {}", stderr_of(&dir));
+    assert_clean_exit(&mut r, &dir, port, log);
+    let server_log = std::fs::read_to_string(dir.join(log)).unwrap_or_default();
+    assert!(server_log.contains("fast shutdown request"), "{mode:?}: {}", logs(&dir, log));
     let mut control = Command::new(tool("pg_controldata"));
     let (_, control, _) = run_with_timeout(control.args(["-D", data_s]), LONG);
     let state = control.lines().find(|l| l.starts_with("Database cluster state:")).unwrap_or_default();
     assert!(state.ends_with(" shut down"), "{mode:?}: {state}\n{control}");
 }
 
+fn postgres_foreground_shuts_down_fast(mode: Mode) {
+    postgres_shuts_down_fast(mode, "postgres_foreground_shuts_down_fast", "postgres");
+}
+
 both_modes!(postgres_foreground_shuts_down_fast);
+
+fn pg_ctl_is_followed_and_shuts_down_fast(mode: Mode) {
+    postgres_shuts_down_fast(mode, "pg_ctl_is_followed_and_shuts_down_fast", "pg_ctl");
+}
+
+both_modes!(pg_ctl_is_followed_and_shuts_down_fast);
