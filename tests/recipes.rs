@@ -677,8 +677,8 @@ fn postgres_shuts_down_fast(mode: Mode, test: &str, name: &str) {
     // directory (the packaged default, /run/postgresql, is root's).
     let server = ["-c", "listen_addresses=127.0.0.1", "-p", &port_s, "-k", data_s];
     let (log, follows, recipe) = if name == "postgres" {
-        let config = [["-D", data_s].as_slice(), &server].concat();
-        (STDERR, false, recipe(name).program(&tool("postgres")).config(&config))
+        let recipe = recipe(name).subst("/var/lib/postgresql/data", data_s).program(&tool("postgres"));
+        (STDERR, false, recipe.config(&server))
     } else {
         let log = dir.join("server.log");
         let config = ["-o", &server.join(" "), "-l", log.to_str().unwrap()];
