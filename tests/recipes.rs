@@ -35,8 +35,9 @@ const LONG: Duration = Duration::from_secs(60);
 /// The prefix that runs a server as nobody.
 const AS_NOBODY: [&str; 5] = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"];
 
-/// A rate-limited download of this size at 64 KB/s lasts about 2 s.
-const BIG: usize = 128 * 1024;
+/// A rate-limited download of this size at 64 KB/s lasts about 4 s: time for the server to log
+/// its stop while the download is still under way, on a loaded machine.
+const BIG: usize = 256 * 1024;
 
 /// The test's directory, owned by nobody so the server can write its pidfile, logs and sockets.
 fn server_dir(tag: &str) -> PathBuf {
@@ -247,7 +248,7 @@ struct InFlight<'a> {
     log: &'a str,
     stopping: &'a str,
     /// An application (PHP, WSGI) that creates `started` when the request reaches it and then
-    /// answers only once `release` exists; else a rate-limited download (2 s), under way once
+    /// answers only once `release` exists; else a rate-limited download (4 s), under way once
     /// the client has the first byte.
     app: bool,
 }
