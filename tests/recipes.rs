@@ -118,6 +118,7 @@ struct Recipe {
 }
 
 fn recipe(name: &str) -> Recipe {
+    assert!(TESTED.contains(&name), "recipe {name:?} is not in TESTED");
     let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/recipes.md"))
         .expect("docs/recipes.md");
     let marker = format!("<!-- recipe: {name} ");
@@ -136,6 +137,26 @@ fn recipe(name: &str) -> Recipe {
         "recipe {name:?}: ENTRYPOINT is not [\"/reaper\", …, \"--\"]: {entry:?}"
     );
     Recipe { options: entry[1..entry.len() - 1].to_vec(), command: line("CMD ") }
+}
+
+/// The recipes the tests below run; the page has no other.
+const TESTED: [&str; 8] =
+    ["nginx", "nginx-daemon", "nginx-php-fpm", "apache", "gunicorn", "redis", "postgres", "pg_ctl"];
+
+#[test]
+fn every_recipe_on_the_page_is_tested() {
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/recipes.md"))
+        .expect("docs/recipes.md");
+    let mut names: Vec<&str> =
+        page.split("<!-- recipe: ").skip(1).filter_map(|rest| rest.split_whitespace().next()).collect();
+    names.sort_unstable();
+    let mut tested = TESTED.to_vec();
+    tested.sort_unstable();
+    assert_eq!(names, tested, "docs/recipes.md's recipes and the ones tests/recipes.rs runs");
+    // Each parses: an ENTRYPOINT of reaper's and a CMD.
+    for name in TESTED {
+        assert!(!recipe(name).command.is_empty(), "recipe {name:?}: empty CMD");
+    }
 }
 
 impl Recipe {
