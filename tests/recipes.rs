@@ -40,11 +40,36 @@ const AS_NOBODY: [&str; 5] = ["setpriv", "--reuid=nobody", "--regid=nogroup", "-
 const BIG: usize = 256 * 1024;
 
 /// The test's directory, owned by nobody so the server can write its pidfile, logs and sockets.
-fn server_dir(tag: &str) -> PathBuf {
+/// Removed when the test passes (a PostgreSQL cluster is 40 MB); kept for a look when it fails.
+/// Declared before the `Guard`, so it goes after the guard has killed what was left.
+struct ServerDir(PathBuf);
+
+impl std::ops::Deref for ServerDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for ServerDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ServerDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn server_dir(tag: &str) -> ServerDir {
     let dir = tempdir(tag);
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-    dir
+    ServerDir(dir)
 }
 
 /// Writes `name` under `dir` (readable by the server).
@@ -378,7 +403,7 @@ fn nginx_foreground_quits_gracefully(mode: Mode) {
     if !available(name, "nginx") {
         return;
     }
-    let dir = server_dir("nginx-fg");
+    let dir = server_dir("recipe-nginx-fg");
     let port = free_port();
     nginx_conf(&dir, port, "");
     let (mut r, _g) = recipe("nginx").config(&nginx_config(&dir)).start(mode, &dir);
@@ -405,7 +430,7 @@ fn nginx_daemon_is_followed_and_quits_gracefully(mode: Mode) {
     if !available(name, "nginx") {
         return;
     }
-    let dir = server_dir("nginx-daemon");
+    let dir = server_dir("recipe-nginx-daemon");
     let port = free_port();
     nginx_conf(&dir, port, "");
     let pidfile = dir.join("nginx.pid");
@@ -453,7 +478,7 @@ fn nginx_and_php_fpm_quit_gracefully(mode: Mode) {
     let Some(fpm) = php_fpm() else {
         return skip(name, "php-fpm not installed (scripts/install-deps)");
     };
-    let dir = server_dir("nginx-php");
+    let dir = server_dir("recipe-nginx-php");
     let d = dir.display();
     let port = free_port();
     // process_control_timeout: without it php-fpm's QUIT turns into TERM for its workers at
@@ -523,7 +548,7 @@ fn apache_is_followed_and_stops_gracefully(mode: Mode) {
     if !available(name, "apachectl") {
         return;
     }
-    let dir = server_dir("apache");
+    let dir = server_dir("recipe-apache");
     let d = dir.display();
     let port = free_port();
     let m = "/usr/lib/apache2/modules";
@@ -588,7 +613,7 @@ fn gunicorn_stops_gracefully(mode: Mode) {
     if !available(name, bin.to_str().unwrap()) {
         return;
     }
-    let dir = server_dir("gunicorn");
+    let dir = server_dir("recipe-gunicorn");
     let port = free_port();
     write(
         &dir,
@@ -628,7 +653,7 @@ fn redis_daemon_is_followed_and_saves(mode: Mode) {
     if !available(name, "redis-server") || !available(name, "redis-cli") {
         return;
     }
-    let dir = server_dir("redis");
+    let dir = server_dir("recipe-redis");
     let d = dir.display();
     let port = free_port();
     let pidfile = dir.join("redis.pid");
@@ -686,7 +711,7 @@ fn postgres_shuts_down_fast(mode: Mode, test: &str, name: &str) {
         return skip(test, "postgresql not installed (scripts/install-deps)");
     };
     let tool = |t: &str| bin.join(t).to_str().unwrap().to_owned();
-    let dir = server_dir(name);
+    let dir = server_dir(&format!("recipe-{name}"));
     let data = dir.join("data");
     let data_s = data.to_str().unwrap();
     let mut initdb = Command::new("setpriv");
