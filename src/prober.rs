@@ -105,7 +105,7 @@ fn connect_any(
                 false => found,
                 // No /etc/hosts (a bare chroot, a scratch image run by hand): localhost anyway.
                 true if name == "localhost" => vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()],
-                true => return Err(format!("no address for '{name}' in /etc/hosts (reaper does no DNS)")),
+                true => return Err(format!("no address for '{name}' in /etc/hosts; reaper does no DNS")),
             }
         }
     };
