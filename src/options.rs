@@ -716,6 +716,41 @@ mod tests {
     }
 
     #[test]
+    fn probe_collects_checks_in_order_with_its_two_options() {
+        let parse = |args: &[&str]| {
+            let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+            parse_with_env(&args, &[("REAPER_DRAIN", OsStr::new("bad"))])
+        };
+        let Ok(Parsed::Probe { checks, timeout, max_zombies }) =
+            parse(&["--probe", "tcp:h:1", "--max-zombies", "3", "--probe=file:/x", "--timeout", "500ms"])
+        else {
+            panic!("not a probe")
+        };
+        let specs: Vec<&str> = checks.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(specs, ["tcp:h:1", "file:/x"]);
+        assert_eq!(checks[1].1, Check::File { path: "/x".into(), within: None });
+        assert_eq!((timeout, max_zombies), (Duration::from_millis(500), Some(3)));
+        let Ok(Parsed::Probe { timeout, max_zombies, .. }) = parse(&["--probe", "file:/"]) else {
+            panic!("not a probe")
+        };
+        assert_eq!((timeout, max_zombies), (probe::DEFAULT_TIMEOUT, None));
+        let err = |args: &[&str]| parse(args).unwrap_err().message();
+        assert_eq!(err(&["--probe", "tcp:h"]), "--probe 'tcp:h': missing port (tcp:HOST:PORT)");
+        assert_eq!(
+            err(&["--probe", "fresh:1x:/f"]),
+            "--probe 'fresh:1x:/f': invalid duration '1x' (e.g. 500ms, 3s, 1m)"
+        );
+        assert_eq!(err(&["--probe", "file:/", "--timeout", "0s"]), "--timeout: must be more than 0");
+        assert_eq!(err(&["--timeout", "1s", "x"]), "--timeout needs --probe");
+        assert_eq!(
+            err(&["--probe", "file:/", "-v"]),
+            "--probe takes no other option than --timeout and --max-zombies"
+        );
+        assert_eq!(err(&["--probe", "file:/", "x"]), "--probe takes no COMMAND");
+        assert_eq!(err(&["--ps", "--timeout", "1s"]), "--ps takes no other option than --max-zombies");
+    }
+
+    #[test]
     fn also_and_respawn_collect_argv_in_order() {
         let o =
             run(&["--also", "php-fpm -F", "--respawn", "crond -f", "--also", "b", "--", "nginx"]).unwrap();

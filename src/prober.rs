@@ -121,8 +121,11 @@ fn connect_any(
 }
 
 fn read_hosts() -> Vec<u8> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut text = Vec::new();
-    if let Ok(f) = std::fs::File::open("/etc/hosts") {
+    // O_NONBLOCK: a FIFO put there must not hold the open past the deadline (it reads as empty).
+    let file = std::fs::File::options().read(true).custom_flags(libc::O_NONBLOCK).open("/etc/hosts");
+    if let Ok(f) = file {
         // A read error midway leaves what was read: names in it still resolve.
         let _ = f.take(HOSTS_LIMIT).read_to_end(&mut text);
     }
