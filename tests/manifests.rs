@@ -94,10 +94,13 @@ const PROBE_FIELDS: &[&str] = &[
     "timeoutSeconds",
 ];
 
+/// The CHECKs of a `reaper --probe` and its `--max-zombies`.
+type ReaperProbe = (Vec<String>, Option<u64>);
+
 /// A container's probe: its fields are known, it has one handler, and when that handler is an
 /// exec of `/reaper`, reaper takes it as `--probe` and its deadline comes before the
 /// kubelet's. `None` when there is no such probe.
-fn reaper_probe(probe: &Yaml) -> Result<Option<(Vec<String>, Option<u64>)>, String> {
+fn reaper_probe(probe: &Yaml) -> Result<Option<ReaperProbe>, String> {
     if probe.is_badvalue() {
         return Ok(None);
     }

@@ -352,10 +352,7 @@ fn bad_checks_are_usage_errors_naming_probe() {
         (&["--probe", "tcp::80"], "--probe 'tcp::80': empty host"),
         (&["--probe", "tcp:h"], "--probe 'tcp:h': missing port"),
         (&["--probe", "http://h/a b"], "--probe 'http://h/a b': the path must be printable ASCII"),
-        (
-            &["--probe", "http://h/\r\nX: y"],
-            "--probe 'http://h/\\r\\nX: y': the path must be printable ASCII",
-        ),
+        (&["--probe", "http://h/\r\nX: y"], "--probe 'http://h/\\r\\nX: y': control character in the check"),
         (&["--probe", "file:"], "--probe 'file:': empty path"),
         (&["--probe", "fresh:x:/f"], "--probe 'fresh:x:/f': invalid duration 'x'"),
         (&["--probe"], "missing argument for option '--probe'"),
