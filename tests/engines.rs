@@ -335,6 +335,15 @@ fn docker_run_init_is_reaper_with_a_private_dockerd() {
     let out = docker_run(&["--rm"], &["/sbin/docker-init", "--version"], t);
     assert_eq!(out.stdout, format!("reaper {} - git.{commit}\n", env!("CARGO_PKG_VERSION")), "{out:?}");
 
+    // The health check of docs/probe.md: under --init the binary is /sbin/docker-init.
+    let out =
+        docker_run(&["--rm"], &["/sbin/docker-init", "--probe", "file:/", "--probe", "tcp:127.0.0.1:1"], t);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (1, "unhealthy: file:/ ok (exists); tcp:127.0.0.1:1 failed (Connection refused)\n"),
+        "{out:?}"
+    );
+
     // Exit codes pass through.
     for (script, want) in
         [("exit 0", 0), ("exit 3", 3), ("kill -TERM $$", 143), ("exec /no/such/command", 127)]
