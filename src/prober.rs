@@ -296,11 +296,10 @@ fn status_line(fd: &OwnedFd, deadline: Instant) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-/// The error's text without Rust's " (os error N)": "Connection refused".
+/// The error's text as the shell prints it: "Connection refused".
 fn describe(e: std::io::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" (os error ") {
-        Some(end) => text[..end].to_owned(),
-        None => text,
+    match e.raw_os_error() {
+        Some(errno) => crate::error::describe(nix::errno::Errno::from_raw(errno)),
+        None => e.to_string(),
     }
 }
