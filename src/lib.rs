@@ -12,7 +12,8 @@
 //! names without trusting other users' links and files, [`error`] maps failures to exit codes,
 //! [`logger`] writes the log lines,
 //! [`ps`] lists the processes for `--ps`, [`text`] makes names from /proc printable.
-//! [`sleep`] is `reaper --sleep`.
+//! [`sleep`] is `reaper --sleep`; [`probe`] parses `reaper --probe`'s checks and [`prober`]
+//! runs them.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -24,6 +25,8 @@ pub mod logger;
 pub mod options;
 pub mod pidfd;
 pub mod pidfile;
+pub mod probe;
+pub mod prober;
 pub mod procfs;
 pub mod ps;
 pub mod reap;
@@ -55,6 +58,9 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     let mut opts = match options::parse(args.into_iter().skip(1), |k| std::env::var_os(k)) {
         Ok(Parsed::Run(o)) => *o,
         Ok(Parsed::Sleep(duration)) => return sleep::sleep(duration),
+        Ok(Parsed::Probe { checks, timeout, max_zombies }) => {
+            return prober::main(&checks, timeout, max_zombies);
+        }
         Ok(Parsed::Help) => return print(options::HELP),
         Ok(Parsed::Version) => return print(options::VERSION),
         Ok(Parsed::Ps { max_zombies }) => {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use log::LevelFilter;
 
 use crate::error::Error;
+use crate::probe::{self, Check};
 use crate::signals;
 
 pub const HELP: &str = "\
@@ -16,6 +17,7 @@ reaper - a tiny init for containers: forwards signals, reaps zombies, drains lef
 Usage: reaper [OPTIONS] [--also CMDLINE]... [--respawn CMDLINE]... [--] COMMAND [ARG...]
        reaper --pause [OPTIONS]
        reaper --ps [--max-zombies N]
+       reaper --probe CHECK... [--timeout DURATION] [--max-zombies N]
        reaper --sleep DURATION
 
 Options end at the first non-option; COMMAND is looked up on PATH.
@@ -64,7 +66,12 @@ Daemons:
 Diagnosis:
       --ps                 list this PID namespace's processes as a tree: whose each zombie is,
                            and whether PID 1 reaps orphans; runs no command
-      --max-zombies N      with --ps: exit 1 when more than N zombies exist (for HEALTHCHECK)
+      --max-zombies N      with --ps or --probe: exit 1 when more than N zombies exist
+      --probe CHECK        a health check, no init (repeatable): tcp:HOST:PORT, http://HOST[:PORT]/PATH,
+                           unix:PATH, file:PATH, fresh:DURATION:PATH (modified within DURATION);
+                           HOST an IP, localhost or in /etc/hosts (no DNS). Prints one line;
+                           exit 0 when all pass, else 1
+      --timeout DURATION   with --probe: for all checks together (default 2s)
 
 Logging:
   -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
@@ -156,6 +163,12 @@ pub enum Parsed {
     Ps {
         max_zombies: Option<u64>,
     },
+    /// `--probe CHECK...`: health checks (see `prober`), each with the text it was given.
+    Probe {
+        checks: Vec<(String, Check)>,
+        timeout: Duration,
+        max_zombies: Option<u64>,
+    },
 }
 
 fn usage(msg: impl std::fmt::Display) -> Error {
@@ -207,6 +220,10 @@ where
     // An option --ps does not take (environment variables do not count: a container's
     // `docker exec /reaper --ps` inherits the image's REAPER_*).
     let mut not_for_ps = false;
+    // The same for --probe: any option but --probe, --timeout and --max-zombies.
+    let mut not_for_probe = false;
+    let mut checks = Vec::new();
+    let mut timeout = None;
     let mut sleep = None;
     // --pause as a flag: REAPER_PAUSE (in `o.pause`) is a setting of the init, not of --sleep.
     let mut pause = false;
@@ -221,8 +238,19 @@ where
             _ => not_for_ps = true,
         }
         match arg {
+            Long("probe") | Long("timeout") | Long("max-zombies") | Value(_) => {}
+            _ => not_for_probe = true,
+        }
+        match arg {
             Long("ps") => ps = true,
             Long("max-zombies") => max_zombies = Some(zombie_count(&text(p.value())?)?),
+            Long("probe") => {
+                let spec = text(p.value())?;
+                let check = probe::parse(&spec, |d| duration(d).map_err(|e| e.message()))
+                    .map_err(|why| usage(format!("--probe '{spec}': {why}")))?;
+                checks.push((spec, check));
+            }
+            Long("timeout") => timeout = Some(duration_flag("--timeout", p.value())?),
             Short('s') | Long("subreaper") => o.subreaper = true,
             Long("no-subreaper") => o.subreaper = false,
             Short('g') | Long("process-group") => o.process_group = true,
@@ -267,8 +295,21 @@ where
         } else {
             Ok(Parsed::Ps { max_zombies })
         };
+    }
+    if !checks.is_empty() {
+        return if !o.command.is_empty() {
+            Err(usage("--probe takes no COMMAND"))
+        } else if not_for_probe {
+            Err(usage("--probe takes no other option than --timeout and --max-zombies"))
+        } else if timeout == Some(Duration::ZERO) {
+            Err(usage("--timeout: must be more than 0"))
+        } else {
+            Ok(Parsed::Probe { checks, timeout: timeout.unwrap_or(probe::DEFAULT_TIMEOUT), max_zombies })
+        };
     } else if max_zombies.is_some() {
-        return Err(usage("--max-zombies needs --ps"));
+        return Err(usage("--max-zombies needs --ps or --probe"));
+    } else if timeout.is_some() {
+        return Err(usage("--timeout needs --probe"));
     }
     if let Some(d) = sleep {
         if !o.command.is_empty() {
@@ -672,6 +713,41 @@ mod tests {
             Ok(other) => Err(format!("{other:?}")),
             Err(e) => Err(e.message()),
         }
+    }
+
+    #[test]
+    fn probe_collects_checks_in_order_with_its_two_options() {
+        let parse = |args: &[&str]| {
+            let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+            parse_with_env(&args, &[("REAPER_DRAIN", OsStr::new("bad"))])
+        };
+        let Ok(Parsed::Probe { checks, timeout, max_zombies }) =
+            parse(&["--probe", "tcp:h:1", "--max-zombies", "3", "--probe=file:/x", "--timeout", "500ms"])
+        else {
+            panic!("not a probe")
+        };
+        let specs: Vec<&str> = checks.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(specs, ["tcp:h:1", "file:/x"]);
+        assert_eq!(checks[1].1, Check::File { path: "/x".into(), within: None });
+        assert_eq!((timeout, max_zombies), (Duration::from_millis(500), Some(3)));
+        let Ok(Parsed::Probe { timeout, max_zombies, .. }) = parse(&["--probe", "file:/"]) else {
+            panic!("not a probe")
+        };
+        assert_eq!((timeout, max_zombies), (probe::DEFAULT_TIMEOUT, None));
+        let err = |args: &[&str]| parse(args).unwrap_err().message();
+        assert_eq!(err(&["--probe", "tcp:h"]), "--probe 'tcp:h': missing port (tcp:HOST:PORT)");
+        assert_eq!(
+            err(&["--probe", "fresh:1x:/f"]),
+            "--probe 'fresh:1x:/f': invalid duration '1x' (e.g. 500ms, 3s, 1m)"
+        );
+        assert_eq!(err(&["--probe", "file:/", "--timeout", "0s"]), "--timeout: must be more than 0");
+        assert_eq!(err(&["--timeout", "1s", "x"]), "--timeout needs --probe");
+        assert_eq!(
+            err(&["--probe", "file:/", "-v"]),
+            "--probe takes no other option than --timeout and --max-zombies"
+        );
+        assert_eq!(err(&["--probe", "file:/", "x"]), "--probe takes no COMMAND");
+        assert_eq!(err(&["--ps", "--timeout", "1s"]), "--ps takes no other option than --max-zombies");
     }
 
     #[test]

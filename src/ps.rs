@@ -565,7 +565,7 @@ mod tests {
             (&["--ps", "--", "sleep"], "--ps takes no COMMAND"),
             (&["--ps", "--pause"], "--ps takes no other option than --max-zombies"),
             (&["-d", "--ps"], "--ps takes no other option than --max-zombies"),
-            (&["--max-zombies", "1", "--", "true"], "--max-zombies needs --ps"),
+            (&["--max-zombies", "1", "--", "true"], "--max-zombies needs --ps or --probe"),
             (&["--ps", "--max-zombies", "-1"], "invalid zombie count '-1' (0 or more)"),
         ] {
             assert_eq!(parse(args).unwrap_err().message(), message, "{args:?}");

@@ -339,6 +339,15 @@ fn docker_run_init_is_reaper_with_a_private_dockerd() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("PID 1 is reaper: it reaps orphans."), "{out:?}");
 
+    // The health check of docs/probe.md: under --init the binary is /sbin/docker-init.
+    let out =
+        docker_run(&["--rm"], &["/sbin/docker-init", "--probe", "file:/", "--probe", "tcp:127.0.0.1:1"], t);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (1, "unhealthy: file:/ ok (exists); tcp:127.0.0.1:1 failed (Connection refused)\n"),
+        "{out:?}"
+    );
+
     // Exit codes pass through.
     for (script, want) in
         [("exit 0", 0), ("exit 3", 3), ("kill -TERM $$", 143), ("exec /no/such/command", 127)]

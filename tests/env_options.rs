@@ -30,8 +30,11 @@ fn docker_init(env: &[(&str, &str)]) -> Options {
 /// `REAPER_SUBREAPER=0`. `--ps` and `--max-zombies` are a diagnostic run beside the init.
 /// `--also` and `--respawn` name commands to run: they belong in the
 /// ENTRYPOINT beside COMMAND, not in a variable that a `docker run -e` could inject.
-/// `REAPER_SUBREAPER=0`. `--sleep` is a mode of its own, not a setting of the init.
+/// `REAPER_SUBREAPER=0`. `--sleep` is a mode of its own, not a setting of the init, and so are
+/// `--probe` and its `--timeout` (a health check run beside the init).
 const WITHOUT_VARIABLE: &[&str] = &[
+    "--probe",
+    "--timeout",
     "--ps",
     "--max-zombies",
     "--also",

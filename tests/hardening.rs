@@ -1073,6 +1073,8 @@ const OPTIONS: &[&str] = &[
     "-x",
     "--bogus",
     "--help=1",
+    "--probe",
+    "--timeout",
 ];
 
 const VALUES: &[&str] = &[
@@ -1119,6 +1121,15 @@ const VALUES: &[&str] = &[
     "/tmp/x",
     "true",
     "sh",
+    "tcp:127.0.0.1:80",
+    "tcp:[::1]:0",
+    "http://h:8080/a?b",
+    "http://h/a b",
+    "https://h/",
+    "unix:@x",
+    "file:/x",
+    "fresh:1s:/x",
+    "fresh:0:/x",
 ];
 
 const ENV_VARS: &[&str] = &[
@@ -1223,6 +1234,17 @@ fn fuzz_parse_never_panics() {
                 prop_assert!(o.kill_after.is_none_or(|d| d <= max), "{o:?}");
             }
             Ok(Parsed::Sleep(d)) => prop_assert!(d <= reaper::options::MAX_DURATION, "{d:?}"),
+            Ok(Parsed::Probe { checks, timeout, .. }) => {
+                prop_assert!(!checks.is_empty());
+                prop_assert!(!timeout.is_zero() && timeout <= reaper::options::MAX_DURATION, "{timeout:?}");
+                for (spec, check) in &checks {
+                    // Nothing that could forge a request line or header, or break the report.
+                    prop_assert!(!spec.chars().any(char::is_control), "{spec:?}");
+                    if let reaper::probe::Check::Http { path, .. } = check {
+                        prop_assert!(path.bytes().all(|b| b.is_ascii_graphic()), "{path:?}");
+                    }
+                }
+            }
             Ok(Parsed::Help | Parsed::Version | Parsed::Ps { .. }) => {}
             Err(e) => prop_assert_eq!(e.exit_code(), 2, "{}", e.report()),
         }

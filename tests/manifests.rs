@@ -3,6 +3,8 @@
 //! (so a misspelt field fails here, not in a user's cluster), and every reaper command line in
 //! them is one reaper accepts, with its shutdown budget inside the grace period: a preStop
 //! `reaper --sleep` + `--stop-delay` + `--kill-after` + `--drain` < terminationGracePeriodSeconds.
+//! An exec probe that runs `/reaper` must be a valid `reaper --probe` whose `--timeout` ends
+//! before the kubelet's `timeoutSeconds` (1 s by default).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -75,6 +77,62 @@ struct Summary {
     share_process_namespace: bool,
     /// (container name, how long its preStop hook sleeps)
     pre_stop: Vec<(String, Duration)>,
+    /// (container name, probe kind, the CHECKs, --max-zombies) of each `reaper --probe` probe.
+    probes: Vec<(String, String, Vec<String>, Option<u64>)>,
+}
+
+const PROBE_FIELDS: &[&str] = &[
+    "exec",
+    "failureThreshold",
+    "grpc",
+    "httpGet",
+    "initialDelaySeconds",
+    "periodSeconds",
+    "successThreshold",
+    "tcpSocket",
+    "terminationGracePeriodSeconds",
+    "timeoutSeconds",
+];
+
+/// The CHECKs of a `reaper --probe` and its `--max-zombies`.
+type ReaperProbe = (Vec<String>, Option<u64>);
+
+/// A container's probe: its fields are known, it has one handler, and when that handler is an
+/// exec of `/reaper`, reaper takes it as `--probe` and its deadline comes before the
+/// kubelet's. `None` when there is no such probe.
+fn reaper_probe(probe: &Yaml) -> Result<Option<ReaperProbe>, String> {
+    if probe.is_badvalue() {
+        return Ok(None);
+    }
+    let fields = keys(probe);
+    if let Some(bad) = fields.iter().find(|k| !PROBE_FIELDS.contains(&k.as_str())) {
+        return Err(format!("unknown probe field {bad:?}"));
+    }
+    let handlers = fields.iter().filter(|k| ["exec", "httpGet", "tcpSocket", "grpc"].contains(&k.as_str()));
+    if handlers.count() != 1 {
+        return Err("a probe needs exactly one of exec, httpGet, tcpSocket, grpc".into());
+    }
+    let kubelet = match &probe["timeoutSeconds"] {
+        Yaml::BadValue => 1,
+        Yaml::Integer(n) if *n >= 1 => *n as u64,
+        other => return Err(format!("bad timeoutSeconds {other:?}")),
+    };
+    let command = strings(&probe["exec"]["command"]).map_err(|e| format!("exec.command: {e}"))?;
+    if command.first().map(String::as_str) != Some("/reaper") {
+        return Ok(None);
+    }
+    match options::parse(command[1..].iter().map(OsString::from), |_| None) {
+        Ok(Parsed::Probe { checks, timeout, max_zombies }) => {
+            if timeout >= Duration::from_secs(kubelet) {
+                return Err(format!(
+                    "--timeout {timeout:?} must end before timeoutSeconds {kubelet}, or the kubelet \
+                     kills the probe before it can say what failed"
+                ));
+            }
+            Ok(Some((checks.into_iter().map(|(spec, _)| spec).collect(), max_zombies)))
+        }
+        other => Err(format!("{command:?}: not a reaper --probe: {other:?}")),
+    }
 }
 
 fn keys(map: &Yaml) -> Vec<String> {
@@ -168,6 +226,13 @@ fn check_manifest(text: &str) -> Result<Summary, String> {
             }
         };
         let pre_stop = pre_stop(&c["lifecycle"]).map_err(|e| format!("container {name}: {e}"))?;
+        for kind in ["livenessProbe", "readinessProbe", "startupProbe"] {
+            if let Some((checks, max_zombies)) =
+                reaper_probe(&c[kind]).map_err(|e| format!("container {name}: {kind}: {e}"))?
+            {
+                summary.probes.push((name.to_owned(), kind.to_owned(), checks, max_zombies));
+            }
+        }
         if !pre_stop.is_zero() {
             summary.pre_stop.push((name.to_owned(), pre_stop));
         }
@@ -412,5 +477,44 @@ fn dockerfile_entrypoints_are_valid_reaper_command_lines() {
             }
             other => panic!("{ep:?}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn probe_example_runs_reaper_probe_within_the_kubelet_timeout() {
+    let s = check_manifest(&manifest("probe-deployment.yaml")).expect("valid");
+    let probe = |name: &str, kind: &str, checks: &[&str], max: Option<u64>| {
+        (name.to_owned(), kind.to_owned(), checks.iter().map(|c| c.to_string()).collect::<Vec<_>>(), max)
+    };
+    assert_eq!(
+        s.probes,
+        [
+            probe("web", "livenessProbe", &["fresh:2m:/tmp/heartbeat"], Some(50)),
+            probe("web", "readinessProbe", &["http://127.0.0.1:9090/ready"], None),
+        ]
+    );
+    let good = manifest("probe-deployment.yaml");
+    for (from, to, why) in [
+        ("\"--timeout\", \"2s\"]", "\"--timeout\", \"3s\"]", "--timeout not below timeoutSeconds 3"),
+        (
+            "            periodSeconds: 5\n            timeoutSeconds: 3\n",
+            "            periodSeconds: 5\n",
+            "the kubelet's default 1 s",
+        ),
+        ("http://127.0.0.1:9090/ready", "https://127.0.0.1:9090/ready", "https"),
+        ("http://127.0.0.1:9090/ready", "http://127.0.0.1:9090/re ady", "a space in the path"),
+        ("fresh:2m:/tmp/heartbeat", "fresh:2 months:/tmp/heartbeat", "bad duration"),
+        ("\"/reaper\", \"--probe\"", "\"/reaper\", \"--prob\"", "unknown option"),
+        ("                - \"50\"", "                - \"lots\"", "bad zombie count"),
+        ("            periodSeconds: 30", "            periodSecond: 30", "misspelt probe field"),
+        (
+            "            exec:\n              command: [",
+            "            tcpSocket: {port: 8080}\n            exec:\n              command: [",
+            "two handlers",
+        ),
+    ] {
+        assert!(good.contains(from), "{from:?} not in the manifest");
+        let bad = good.replacen(from, to, 1);
+        assert!(check_manifest(&bad).is_err(), "{why}: accepted {from:?} -> {to:?}");
     }
 }

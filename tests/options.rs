@@ -819,7 +819,7 @@ fn help_lists_the_accepted_options() {
         .collect();
     listed.sort_unstable();
     listed.dedup();
-    assert_eq!(listed.len(), 29, "{listed:?}");
+    assert_eq!(listed.len(), 31, "{listed:?}");
     for opt in ["--subreaper", "--process-group", "--kill-after", "--drain", "--rewrite", "--version"] {
         assert!(listed.contains(&opt), "help lacks {opt}");
     }
@@ -831,6 +831,8 @@ fn help_lists_the_accepted_options() {
             "--drain" | "--kill-after" | "--stop-delay" | "--sleep" => &["1s"],
             "--also" | "--respawn" => &["true"],
             "--max-zombies" => &["0"],
+            "--probe" => &["tcp:127.0.0.1:80"],
+            "--timeout" => &["1s"],
             "--umask" => &["022"],
             "--pidfile" | "--chdir" | "--stdout" | "--stderr" | "--follow-pidfile" => &["/tmp/f"],
             _ => &[],
@@ -843,8 +845,11 @@ fn help_lists_the_accepted_options() {
         if opt == "--max-zombies" {
             args.push("--ps");
         }
+        if opt == "--timeout" {
+            args.extend(["--probe", "file:/"]);
+        }
         // The modes that run no command.
-        if !matches!(opt, "--pause" | "--ps" | "--max-zombies" | "--sleep") {
+        if !matches!(opt, "--pause" | "--ps" | "--max-zombies" | "--sleep" | "--probe" | "--timeout") {
             args.push("x");
         }
         assert!(try_parse(&args, &[]).is_ok(), "{args:?}: {:?}", try_parse(&args, &[]));

@@ -273,8 +273,8 @@ fn usage_errors() {
         (&["--daemon", "--ps"], "--ps takes no other option than --max-zombies"),
         (&["--ps", "--wait-all"], "--ps takes no other option than --max-zombies"),
         (&["--ps", "--pidfile", "/tmp/x"], "--ps takes no other option than --max-zombies"),
-        (&["--max-zombies", "1", "--", "true"], "--max-zombies needs --ps"),
-        (&["--max-zombies", "1"], "--max-zombies needs --ps"),
+        (&["--max-zombies", "1", "--", "true"], "--max-zombies needs --ps or --probe"),
+        (&["--max-zombies", "1"], "--max-zombies needs --ps or --probe"),
         (&["--ps", "--max-zombies", "x"], "invalid zombie count 'x' (0 or more)"),
         (&["--ps", "--max-zombies"], "missing argument for option '--max-zombies'"),
     ] {
