@@ -33,6 +33,7 @@ const PLAYED: &[&str] = &[
     "entrypoint-deployment.yaml",
     "native-sidecar.yaml",
     "prestop-sleep-deployment.yaml",
+    "probe-deployment.yaml",
     "shared-process-namespace.yaml",
     "stop-delay-deployment.yaml",
 ];
@@ -668,6 +669,11 @@ fn kube_play_entrypoint_deployment() {
 #[test]
 fn kube_play_stop_delay_deployment() {
     play_and_down("stop-delay-deployment.yaml", None);
+}
+
+#[test]
+fn kube_play_probe_deployment() {
+    play_and_down("probe-deployment.yaml", None);
 }
 
 #[test]
