@@ -39,7 +39,7 @@ impl Error {
         match self {
             Error::Usage(m) | Error::Start(m) => m.clone(),
             Error::Exec { command, errno } => {
-                format!("cannot run '{}': {}", command.to_string_lossy(), describe(*errno))
+                format!("cannot run '{}': {}", command.to_string_lossy(), os(*errno))
             }
         }
     }
@@ -59,19 +59,21 @@ impl Error {
         }
     }
 
-    /// A start failure from a system call: "what: error". (An io::Error: nix's Display for
-    /// Errno carries its own errno names and strerror table, 4 KB of binary beside musl's.)
+    /// A start failure from a system call: "what: error".
     pub fn start(what: impl fmt::Display, err: impl Into<std::io::Error>) -> Error {
-        Error::Start(format!("{what}: {}", err.into()))
+        Error::Start(format!("{what}: {}", os(err)))
     }
 }
 
-/// strerror's text for `errno`, as the shell prints it: "No such file or directory".
-pub fn describe(errno: Errno) -> String {
-    let text = std::io::Error::from(errno).to_string();
+/// An OS error in the one way reaper words them, strerror's text as the shell prints it:
+/// "Permission denied". Every message and log line with an errno goes through here: an
+/// io::Error's Display appends " (os error 13)", nix's Errno Display prefixes "EACCES: " (and
+/// its desc() carries nix's own strerror table, 4 KB of binary beside the C library's).
+pub fn os(err: impl Into<std::io::Error>) -> String {
+    let text = err.into().to_string();
     match text.rfind(" (os error ") {
-        Some(end) => text[..end].to_owned(),
-        None => text,
+        Some(end) if text.ends_with(')') => text[..end].to_owned(),
+        _ => text,
     }
 }
 

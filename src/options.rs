@@ -19,6 +19,7 @@ Usage: reaper [OPTIONS] [--also CMDLINE]... [--respawn CMDLINE]... [--] COMMAND 
        reaper --sleep DURATION
 
 Options end at the first non-option; COMMAND is looked up on PATH.
+Example: reaper --kill-after 10s -- nginx -g 'daemon off;'
 
 Process:
   -s, --subreaper          register as child subreaper (the default when not PID 1) [REAPER_SUBREAPER]
@@ -67,9 +68,14 @@ Diagnosis:
       --max-zombies N      with --ps: exit 1 when more than N zombies exist (for HEALTHCHECK)
 
 Logging:
-  -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
+  -v, --verbose            more logging (repeatable) [REAPER_LOG=FILTER overrides -v and -q]
+  -q, --quiet              less logging (repeatable) [REAPER_LOG]
   -h, --help               print this help
   -V, --version            print the version (reaper X.Y.Z - git.COMMIT)
+
+Environment: the REAPER_* variables in [ ] above (a flag wins over its variable; REAPER_REMAP_EXIT
+and REAPER_REWRITE take comma-separated lists), then tini's: TINI_SUBREAPER and
+TINI_KILL_PROCESS_GROUP (any value switches them on), TINI_VERBOSITY (0-4).
 
 Durations: 500ms, 3s, 1m, or a bare number of seconds; at most 365d.
 Signals: TERM, SIGTERM, 15, RTMIN+3.
