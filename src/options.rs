@@ -197,7 +197,11 @@ fn value(p: &mut lexopt::Parser, spelt: &str) -> Result<OsString, Error> {
 }
 
 /// A flag's value, parsed; errors name the flag (as the environment's name their variable).
-fn flag<T>(flag: &str, v: Result<OsString, Error>, parse: impl Fn(&str) -> Result<T, Error>) -> Result<T, Error> {
+fn flag<T>(
+    flag: &str,
+    v: Result<OsString, Error>,
+    parse: impl Fn(&str) -> Result<T, Error>,
+) -> Result<T, Error> {
     let named = |e: Error| usage(format!("{flag}: {}", e.message()));
     let v = v?
         .into_string()
@@ -218,7 +222,10 @@ fn one<T>(
         }
         let repeated: Vec<String> =
             v.split(',').filter(|i| !i.trim().is_empty()).map(|i| format!("{spelt} {}", i.trim())).collect();
-        Err(usage(format!("one {what} per flag: repeat it ({}); {var} takes a comma-separated list", repeated.join(" "))))
+        Err(usage(format!(
+            "one {what} per flag: repeat it ({}); {var} takes a comma-separated list",
+            repeated.join(" ")
+        )))
     })
 }
 
@@ -272,7 +279,9 @@ where
         };
         match arg {
             Long("ps") => ps = true,
-            Long("max-zombies") => max_zombies = Some(flag("--max-zombies", value(&mut p, &spelt), zombie_count)?),
+            Long("max-zombies") => {
+                max_zombies = Some(flag("--max-zombies", value(&mut p, &spelt), zombie_count)?)
+            }
             Short('s') | Long("subreaper") => o.subreaper = true,
             Long("no-subreaper") => o.subreaper = false,
             Short('g') | Long("process-group") => o.process_group = true,
@@ -403,7 +412,9 @@ where
     if !(o.also.is_empty() && o.respawn.is_empty()) {
         if o.pause {
             let pause = pause_src();
-            return Err(usage(format!("--also and --respawn need a COMMAND: they cannot be used with {pause}")));
+            return Err(usage(format!(
+                "--also and --respawn need a COMMAND: they cannot be used with {pause}"
+            )));
         }
         if o.wait_all || o.follow_pidfile.is_some() {
             // Both redefine when the workload ends around one command's exit 0.

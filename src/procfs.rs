@@ -90,7 +90,10 @@ pub fn children(pid: i32) -> io::Result<Vec<i32>> {
             }
             Err(e) => {
                 let kind = e.kind();
-                return Err(io::Error::new(kind, format!("{}/children: {}", task.display(), crate::error::os(e))));
+                return Err(io::Error::new(
+                    kind,
+                    format!("{}/children: {}", task.display(), crate::error::os(e)),
+                ));
             }
         }
     }

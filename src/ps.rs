@@ -252,8 +252,9 @@ fn slurp(path: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
 
 /// Every process in /proc. Fails only when /proc itself is missing or unreadable.
 pub fn read_proc() -> Result<Vec<Proc>, Error> {
-    let unreadable =
-        |what, e| Error::Start(format!("/proc is not mounted or not readable: {what}: {}", crate::error::os(e)));
+    let unreadable = |what, e| {
+        Error::Start(format!("/proc is not mounted or not readable: {what}: {}", crate::error::os(e)))
+    };
     let mut buf = Vec::new();
     slurp("/proc/uptime", &mut buf).map_err(|e| unreadable("/proc/uptime", e))?;
     // Unparsable (never seen): every age shows as `?`.

@@ -274,7 +274,10 @@ impl Sender {
                 log::debug!("{} to group {pgid}: no live member known, not sent", signals::name(sig))
             }
             Err(e) => {
-                log::debug!("group {pgid}: cannot look for members ({}); sending anyway", crate::error::os(e));
+                log::debug!(
+                    "group {pgid}: cannot look for members ({}); sending anyway",
+                    crate::error::os(e)
+                );
                 kill(-pgid, sig)
             }
         }

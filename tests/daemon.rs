@@ -429,7 +429,11 @@ fn daemon_bad_log_file_fails() {
         let mut args = args.to_vec();
         args.extend(["--", "sleep", "1000"]);
         let fg = run_fg(&mut reaper_in(&dir, &args));
-        assert_eq!((fg.code, fg.err.as_str()), (1, format!("reaper: {want}: {enoent}\n").as_str()), "{args:?}");
+        assert_eq!(
+            (fg.code, fg.err.as_str()),
+            (1, format!("reaper: {want}: {enoent}\n").as_str()),
+            "{args:?}"
+        );
     }
 }
 

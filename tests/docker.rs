@@ -370,12 +370,14 @@ fn default_build_needs_no_local_binary_and_local_targets_build_from_one() {
     let no_such_rust = ["--build-arg", "RUST_VERSION=reaper-test-no-such-tag"];
     let buildkit = run(&mut docker(["buildx", "version"]), Duration::from_secs(30)).code == 0;
     if !buildkit {
-        println!("skipped: the BuildKit builds: docker buildx is not installed (the classic builder is tested)");
+        println!(
+            "skipped: the BuildKit builds: docker buildx is not installed (the classic builder is tested)"
+        );
     }
     let builders = if buildkit { &["0", "1"][..] } else { &["0"][..] };
 
     let out = build("0", &no_such_rust);
-    let last_step = out.stdout.lines().filter(|l| l.starts_with("Step ")).last().unwrap_or("");
+    let last_step = out.stdout.lines().rfind(|l| l.starts_with("Step ")).unwrap_or("");
     assert!(!out.stderr.contains("COPY failed"), "{out:?}");
     assert!(last_step.ends_with(" : FROM rust:${RUST_VERSION}-alpine AS build"), "{out:?}");
     assert_eq!(out.code, 1, "{out:?}");
@@ -394,7 +396,9 @@ fn default_build_needs_no_local_binary_and_local_targets_build_from_one() {
     std::fs::copy(root().join(&rel), &dest).expect("copy the binary");
     let arg = format!("REAPER_BINARY={rel}");
     for builder in builders {
-        for (target, entrypoint) in [(None, r#"["/reaper","--"]"#), (Some("pause"), r#"["/reaper","--pause"]"#)] {
+        for (target, entrypoint) in
+            [(None, r#"["/reaper","--"]"#), (Some("pause"), r#"["/reaper","--pause"]"#)]
+        {
             let mut args = vec!["-f", "Dockerfile.local", "--build-arg", &arg];
             args.extend(target.iter().flat_map(|t| ["--target", t]));
             let out = build(builder, &args);

@@ -389,7 +389,8 @@ fn dockerfile_and_dockerfile_local_make_the_same_images() {
         let mut lines = Vec::new();
         let mut continued = false;
         for l in text.lines() {
-            let keep = continued || ["LABEL ", "USER ", "ENTRYPOINT ", "CMD "].iter().any(|k| l.starts_with(k));
+            let keep =
+                continued || ["LABEL ", "USER ", "ENTRYPOINT ", "CMD "].iter().any(|k| l.starts_with(k));
             let target = l.starts_with("FROM ").then(|| l.rsplit(' ').next().unwrap_or("").to_owned());
             lines.extend(target.filter(|t| t == "pause" || t == "runtime").map(|t| format!("target {t}")));
             if keep {

@@ -420,7 +420,10 @@ fn bad_signal_numbers_are_usage_errors() {
         "--pdeathsig: invalid signal 'RTMIN+31': not a signal number (1-31, 34-64)"
     );
     assert_eq!(usage_error(&["-p", "FOO", "x"], &[]), "--pdeathsig: invalid signal 'FOO'");
-    assert_eq!(usage_error(&["--drain-signal", "RTMIN+x", "x"], &[]), "--drain-signal: invalid signal 'RTMIN+x'");
+    assert_eq!(
+        usage_error(&["--drain-signal", "RTMIN+x", "x"], &[]),
+        "--drain-signal: invalid signal 'RTMIN+x'"
+    );
 }
 
 /// Durations that cannot be represented (past u64 seconds, or not a number at all) are usage
@@ -1081,7 +1084,11 @@ fn conflicts_name_the_variable_or_flag_that_set_them() {
     for (args, env, want) in [
         (&["--", "true"][..], &[("REAPER_PAUSE", "1")][..], "REAPER_PAUSE=1 takes no COMMAND"),
         (&["-d"], &[("REAPER_PAUSE", "yes")], "REAPER_PAUSE=yes cannot be combined with --daemon"),
-        (&[], &[("REAPER_PAUSE", "on"), ("REAPER_WAIT_ALL", "1")], "REAPER_PAUSE=on cannot be combined with REAPER_WAIT_ALL=1"),
+        (
+            &[],
+            &[("REAPER_PAUSE", "on"), ("REAPER_WAIT_ALL", "1")],
+            "REAPER_PAUSE=on cannot be combined with REAPER_WAIT_ALL=1",
+        ),
         (
             &[],
             &[("REAPER_PAUSE", "1"), ("REAPER_FOLLOW_PIDFILE", "/run/app.pid")],
@@ -1107,12 +1114,20 @@ fn conflicts_name_the_variable_or_flag_that_set_them() {
             &[("REAPER_FOLLOW_PIDFILE", "a.pid")],
             "--also and --respawn cannot be combined with REAPER_FOLLOW_PIDFILE=a.pid",
         ),
-        (&["--also", "a", "x"], &[("REAPER_WAIT_ALL", "1")], "--also and --respawn cannot be combined with REAPER_WAIT_ALL=1"),
+        (
+            &["--also", "a", "x"],
+            &[("REAPER_WAIT_ALL", "1")],
+            "--also and --respawn cannot be combined with REAPER_WAIT_ALL=1",
+        ),
         (&["-d", "x"], &[("REAPER_PDEATHSIG", "9")], "REAPER_PDEATHSIG=9 cannot be used with --daemon"),
         // A flag overrides its variable, and is what the message names.
         (&["--pause", "x"], &[("REAPER_PAUSE", "0")], "--pause takes no COMMAND"),
         (&["-P", "x"], &[("REAPER_PAUSE", "1")], "--pause takes no COMMAND"),
-        (&["-d", "-p", "TERM", "x"], &[("REAPER_PDEATHSIG", "9")], "--pdeathsig cannot be used with --daemon"),
+        (
+            &["-d", "-p", "TERM", "x"],
+            &[("REAPER_PDEATHSIG", "9")],
+            "--pdeathsig cannot be used with --daemon",
+        ),
         (
             &["--follow-pidfile", "b.pid", "x"],
             &[("REAPER_WAIT_ALL", "1"), ("REAPER_FOLLOW_PIDFILE", "a.pid")],

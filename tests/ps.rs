@@ -307,8 +307,7 @@ fn without_a_readable_proc_it_says_so_in_one_line_and_exits_1() {
         let (code, out, err) = run_with_timeout(cmd.stdin(Stdio::null()).process_group(0), T);
         assert_eq!((code, out.as_str()), (1, ""), "{how}: {err}");
         assert_eq!(
-            err,
-            "reaper: /proc is not mounted or not readable: /proc/uptime: No such file or directory\n",
+            err, "reaper: /proc is not mounted or not readable: /proc/uptime: No such file or directory\n",
             "{how}"
         );
     }

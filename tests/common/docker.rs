@@ -175,8 +175,18 @@ pub fn build_images() -> Result<Images, String> {
         let arg = format!("REAPER_BINARY={binary}");
         let out = try_run(
             docker([
-                "build", "-f", "Dockerfile.local", "--target", target, "--build-arg", &arg, "--label", &label,
-                "-t", image, ".",
+                "build",
+                "-f",
+                "Dockerfile.local",
+                "--target",
+                target,
+                "--build-arg",
+                &arg,
+                "--label",
+                &label,
+                "-t",
+                image,
+                ".",
             ])
             .current_dir(root()),
             Duration::from_secs(300),
