@@ -370,7 +370,9 @@ fn default_build_needs_no_local_binary_and_local_targets_build_from_one() {
     let no_such_rust = ["--build-arg", "RUST_VERSION=reaper-test-no-such-tag"];
     let buildkit = run(&mut docker(["buildx", "version"]), Duration::from_secs(30)).code == 0;
     if !buildkit {
-        println!(
+        // Straight to stderr (the harness captures println!): visible in a plain run.
+        let _ = writeln!(
+            std::io::stderr(),
             "skipped: the BuildKit builds: docker buildx is not installed (the classic builder is tested)"
         );
     }
