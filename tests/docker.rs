@@ -360,6 +360,11 @@ fn default_build_needs_no_local_binary_and_local_targets_build_from_one() {
     for f in ["Dockerfile", "Dockerfile.local", ".dockerignore", "Cargo.toml"] {
         std::fs::copy(root().join(f), ctx.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
+    // cargo-mutants output left in a checkout stays out of the context (.dockerignore).
+    for d in ["mutants.out", "mutants.out.old"] {
+        std::fs::create_dir(ctx.join(d)).expect("mkdir");
+        std::fs::write(ctx.join(d).join("outcomes.json"), vec![b'x'; 4 << 20]).expect("write");
+    }
     let label = format!("{LABEL}={}", std::process::id());
     let tag = format!("reaper-e2e-default-build:{}", std::process::id());
     let build = |buildkit: &str, args: &[&str]| {
@@ -380,6 +385,12 @@ fn default_build_needs_no_local_binary_and_local_targets_build_from_one() {
 
     let out = build("0", &no_such_rust);
     let last_step = out.stdout.lines().rfind(|l| l.starts_with("Step ")).unwrap_or("");
+    // The classic builder ends its progress line with carriage returns.
+    let sent = out.stdout.lines().find(|l| l.starts_with("Sending build context")).unwrap_or("").trim_end();
+    assert!(
+        sent.ends_with("kB") || sent.ends_with("B") && !sent.ends_with("MB"),
+        "{sent}: mutants.out* sent"
+    );
     assert!(!out.stderr.contains("COPY failed"), "{out:?}");
     assert!(last_step.ends_with(" : FROM rust:${RUST_VERSION}-alpine AS build"), "{out:?}");
     assert_eq!(out.code, 1, "{out:?}");
