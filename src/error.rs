@@ -84,3 +84,22 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_are_strerror_text_only() {
+        let eacces = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(os(eacces), "Permission denied");
+        assert_eq!(os(Errno::ENOENT), "No such file or directory");
+        // Not an errno: the message as it is, even one that quotes an errno's wording.
+        assert_eq!(os(std::io::Error::other("plain")), "plain");
+        let quoted = std::io::Error::other("/proc/1/children (os error 5) read");
+        assert_eq!(os(quoted), "/proc/1/children (os error 5) read");
+        assert_eq!(Error::start("fork", Errno::EAGAIN).message(), "fork: Resource temporarily unavailable");
+        let exec = Error::Exec { command: "x".into(), errno: Errno::EACCES };
+        assert_eq!(exec.message(), "cannot run 'x': Permission denied");
+    }
+}
