@@ -275,7 +275,7 @@ fn usage_errors() {
         (&["--ps", "--pidfile", "/tmp/x"], "--ps takes no other option than --max-zombies"),
         (&["--max-zombies", "1", "--", "true"], "--max-zombies needs --ps"),
         (&["--max-zombies", "1"], "--max-zombies needs --ps"),
-        (&["--ps", "--max-zombies", "x"], "invalid zombie count 'x' (0 or more)"),
+        (&["--ps", "--max-zombies", "x"], "--max-zombies: invalid zombie count 'x' (0 or more)"),
         (&["--ps", "--max-zombies"], "missing argument for option '--max-zombies'"),
     ] {
         let (code, out, err) = run_with_timeout(Command::new(REAPER).args(args).process_group(0), T);
