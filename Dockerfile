@@ -1,17 +1,17 @@
 # reaper container images: `FROM scratch` images holding only the static binary /reaper.
 #
 # Targets:
-#   runtime (default)  built from source; ENTRYPOINT ["/reaper", "--"]
-#   pause              built from source; ENTRYPOINT ["/reaper", "--pause"], a pod sandbox image
-#   local              like runtime, from a static binary already built (pulls nothing)
-#   pause-local        like pause, from a static binary already built (pulls nothing)
+#   runtime (default)  ENTRYPOINT ["/reaper", "--"]
+#   pause              ENTRYPOINT ["/reaper", "--pause"], a pod sandbox image
 #
-#   docker build -t reaper .                               # from source
+#   docker build -t reaper .                               # pulls rust:1-alpine, builds reaper in it
 #   docker build --target pause -t reaper-pause .
 #
+# Dockerfile.local builds the same images from a binary already built, pulling nothing:
+#
 #   scripts/build-static                                   # target/static/x86_64-unknown-linux-musl/release/reaper
-#   docker build --target local -t reaper .
-#   docker build --target local --build-arg REAPER_BINARY=target/static/x86_64-unknown-linux-gnu/release/reaper -t reaper .
+#   docker build -f Dockerfile.local -t reaper .
+#   docker build -f Dockerfile.local --target pause -t reaper-pause .
 #
 # Use it in your own image:
 #
@@ -22,11 +22,10 @@
 # reaper's options then come from REAPER_* variables (`docker run -e REAPER_KILL_AFTER=10s`), or
 # put them in the ENTRYPOINT: ["/reaper", "--kill-after", "10s", "--"].
 #
-# Stage order matters. The legacy builder (DOCKER_BUILDKIT=0, or a docker CLI without buildx)
-# builds every stage up to the requested target in file order, so the `local` stages come
-# first: `--target local` never touches the rust base image. BuildKit builds only the stages
-# the target needs, so its default build never looks at `local`; the legacy builder's default
-# build does build `local` on its way, and so needs the binary in REAPER_BINARY to exist too.
+# From source only: the classic builder (DOCKER_BUILDKIT=0, or a docker CLI without buildx)
+# builds every stage up to the target, so a stage here that copied a local binary would break
+# `docker build .` in a fresh clone. The targets that copy a binary you built yourself are in
+# Dockerfile.local, with the same names, labels, user and entrypoints.
 #
 # Non-root: every image runs as 65534:65534 (nobody) unless told otherwise. reaper needs no
 # privilege as PID 1: it reaps orphans whoever owns them, and signals only the command it
@@ -38,33 +37,11 @@ ARG SOURCE_URL=
 ARG RUST_VERSION=1
 
 # ---------------------------------------------------------------------------------------------
-# local: the runtime image from a binary in the build context. No pull, no RUN.
-FROM scratch AS local
-ARG VERSION
-ARG SOURCE_URL
-ARG REAPER_BINARY=target/static/x86_64-unknown-linux-musl/release/reaper
-LABEL org.opencontainers.image.title="reaper" \
-      org.opencontainers.image.description="A tiny init for containers: forwards signals, reaps zombies, drains leftovers, daemonizes." \
-      org.opencontainers.image.source="${SOURCE_URL}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.version="${VERSION}"
-COPY ${REAPER_BINARY} /reaper
-USER 65534:65534
-ENTRYPOINT ["/reaper", "--"]
-
-# ---------------------------------------------------------------------------------------------
-# pause-local: the same, running `reaper --pause` by default: a Kubernetes pod sandbox
-# ("pause") image for containerd's sandbox image or CRI-O's pause_image (deploy/kubernetes/).
-FROM local AS pause-local
-LABEL org.opencontainers.image.title="reaper-pause" \
-      org.opencontainers.image.description="reaper --pause: a pod sandbox (pause) image that reaps the pod's orphans."
-ENTRYPOINT ["/reaper", "--pause"]
-
-# ---------------------------------------------------------------------------------------------
 # build: the static binary from source, the same way as scripts/build-static on a host. On
 # Alpine the host target is musl, statically linked, on x86_64 and aarch64 alike. With rust-src
-# the standard library is rebuilt without its backtrace printer (174 KB instead of ~520 KB);
-# if that component cannot be fetched the script falls back to a plain build.
+# the standard library is rebuilt without its backtrace printer, which a panic=abort binary
+# never uses (`wc -c` below prints the size it comes to); if that component cannot be fetched
+# the script falls back to a plain build.
 FROM rust:${RUST_VERSION}-alpine AS build
 # The context has no .git: `--build-arg REAPER_BUILD_COMMIT=$(git rev-parse --short=12 HEAD)`
 # puts the commit into `reaper --version` (else it says git.unknown).
@@ -73,7 +50,7 @@ RUN apk add --no-cache musl-dev && (rustup component add rust-src || true)
 WORKDIR /src
 COPY . .
 RUN cp "$(scripts/build-static | tail -n 1)" /reaper \
- && /reaper --version
+ && /reaper --version && wc -c /reaper
 
 # ---------------------------------------------------------------------------------------------
 # from-source: only /reaper, built above; `runtime` and `pause` are this image.
@@ -90,7 +67,8 @@ USER 65534:65534
 ENTRYPOINT ["/reaper", "--"]
 
 # ---------------------------------------------------------------------------------------------
-# pause: the sandbox image built from source (see pause-local).
+# pause: a Kubernetes pod sandbox ("pause") image for containerd's sandbox image or CRI-O's
+# pause_image (deploy/kubernetes/): reaper only reaps, and exits 0 on TERM/INT/QUIT.
 FROM from-source AS pause
 LABEL org.opencontainers.image.title="reaper-pause" \
       org.opencontainers.image.description="reaper --pause: a pod sandbox (pause) image that reaps the pod's orphans."

@@ -39,7 +39,7 @@ impl Error {
         match self {
             Error::Usage(m) | Error::Start(m) => m.clone(),
             Error::Exec { command, errno } => {
-                format!("cannot run '{}': {}", command.to_string_lossy(), describe(*errno))
+                format!("cannot run '{}': {}", command.to_string_lossy(), os(*errno))
             }
         }
     }
@@ -59,19 +59,21 @@ impl Error {
         }
     }
 
-    /// A start failure from a system call: "what: error". (An io::Error: nix's Display for
-    /// Errno carries its own errno names and strerror table, 4 KB of binary beside musl's.)
+    /// A start failure from a system call: "what: error".
     pub fn start(what: impl fmt::Display, err: impl Into<std::io::Error>) -> Error {
-        Error::Start(format!("{what}: {}", err.into()))
+        Error::Start(format!("{what}: {}", os(err)))
     }
 }
 
-/// strerror's text for `errno`, as the shell prints it: "No such file or directory".
-pub fn describe(errno: Errno) -> String {
-    let text = std::io::Error::from(errno).to_string();
+/// An OS error in the one way reaper words them, strerror's text as the shell prints it:
+/// "Permission denied". Every message and log line with an errno goes through here: an
+/// io::Error's Display appends " (os error 13)", nix's Errno Display prefixes "EACCES: " (and
+/// its desc() carries nix's own strerror table, 4 KB of binary beside the C library's).
+pub fn os(err: impl Into<std::io::Error>) -> String {
+    let text = err.into().to_string();
     match text.rfind(" (os error ") {
-        Some(end) => text[..end].to_owned(),
-        None => text,
+        Some(end) if text.ends_with(')') => text[..end].to_owned(),
+        _ => text,
     }
 }
 
@@ -82,3 +84,22 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_are_strerror_text_only() {
+        let eacces = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(os(eacces), "Permission denied");
+        assert_eq!(os(Errno::ENOENT), "No such file or directory");
+        // Not an errno: the message as it is, even one that quotes an errno's wording.
+        assert_eq!(os(std::io::Error::other("plain")), "plain");
+        let quoted = std::io::Error::other("/proc/1/children (os error 5) read");
+        assert_eq!(os(quoted), "/proc/1/children (os error 5) read");
+        assert_eq!(Error::start("fork", Errno::EAGAIN).message(), "fork: Resource temporarily unavailable");
+        let exec = Error::Exec { command: "x".into(), errno: Errno::EACCES };
+        assert_eq!(exec.message(), "cannot run 'x': Permission denied");
+    }
+}

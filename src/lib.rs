@@ -137,7 +137,7 @@ fn start(opts: &Options, inherited: &Inherited) -> Result<Supervisor, Error> {
     if me != 1 {
         if opts.subreaper {
             if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-                log::warn!("cannot become a child subreaper: {}", std::io::Error::from(e));
+                log::warn!("cannot become a child subreaper: {}", crate::error::os(e));
             }
         }
         if !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {
@@ -157,7 +157,7 @@ fn start(opts: &Options, inherited: &Inherited) -> Result<Supervisor, Error> {
         .and_then(|d| std::ffi::CString::new(d.into_os_string().into_encoded_bytes()).ok());
     if dir.is_some() {
         if let Err(e) = std::env::set_current_dir("/") {
-            log::debug!("chdir /: {e}");
+            log::debug!("chdir /: {}", crate::error::os(e));
         }
     }
     let (main, others) =

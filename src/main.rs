@@ -14,7 +14,7 @@ pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int 
     let mask = match reaper::sigmask::block_all() {
         Ok(mask) => mask,
         Err(e) => {
-            eprintln!("reaper: cannot block signals: {e}");
+            eprintln!("reaper: cannot block signals: {}", reaper::error::os(e));
             return 1;
         }
     };

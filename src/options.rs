@@ -21,6 +21,7 @@ Usage: reaper [OPTIONS] [--also CMDLINE]... [--respawn CMDLINE]... [--] COMMAND 
        reaper --sleep DURATION
 
 Options end at the first non-option; COMMAND is looked up on PATH.
+Example: reaper --kill-after 10s -- nginx -g 'daemon off;'
 
 Process:
   -s, --subreaper          register as child subreaper (the default when not PID 1) [REAPER_SUBREAPER]
@@ -74,9 +75,14 @@ Diagnosis:
       --timeout DURATION   with --probe: for all checks together (default 2s)
 
 Logging:
-  -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
+  -v, --verbose            more logging (repeatable) [REAPER_LOG=FILTER overrides -v and -q]
+  -q, --quiet              less logging (repeatable) [REAPER_LOG]
   -h, --help               print this help
   -V, --version            print the version (reaper X.Y.Z - git.COMMIT)
+
+Environment: the REAPER_* variables in [ ] above (a flag wins over its variable; REAPER_REMAP_EXIT
+and REAPER_REWRITE take comma-separated lists), then tini's: TINI_SUBREAPER and
+TINI_KILL_PROCESS_GROUP (any value switches them on), TINI_VERBOSITY (0-4).
 
 Durations: 500ms, 3s, 1m, or a bare number of seconds; at most 365d.
 Signals: TERM, SIGTERM, 15, RTMIN+3.
@@ -194,6 +200,48 @@ fn bad_args(e: lexopt::Error) -> Error {
     })
 }
 
+/// An option's value. `--` is the end of the options, never a value: `reaper -t -- true` lacks
+/// -t's DURATION (lexopt would hand `--` over as one).
+fn value(p: &mut lexopt::Parser, spelt: &str) -> Result<OsString, Error> {
+    match p.value() {
+        Ok(v) if v == "--" => Err(usage(format!("missing argument for option '{spelt}'"))),
+        v => v.map_err(bad_args),
+    }
+}
+
+/// A flag's value, parsed; errors name the flag (as the environment's name their variable).
+fn flag<T>(
+    flag: &str,
+    v: Result<OsString, Error>,
+    parse: impl Fn(&str) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let named = |e: Error| usage(format!("{flag}: {}", e.message()));
+    let v = v?
+        .into_string()
+        .map_err(|v| named(usage(format!("invalid value '{}': not UTF-8", v.to_string_lossy()))))?;
+    parse(&v).map_err(named)
+}
+
+/// `-r` and `-e` take one item each; their variables take a comma-separated list. A flag given
+/// a list is told to repeat itself, with the line it meant.
+fn one<T>(
+    (long, spelt, what, var): (&str, &str, &str, &str),
+    v: Result<OsString, Error>,
+    item: fn(&str) -> Result<T, Error>,
+) -> Result<T, Error> {
+    flag(long, v, |v| {
+        if !v.contains(',') {
+            return item(v);
+        }
+        let repeated: Vec<String> =
+            v.split(',').filter(|i| !i.trim().is_empty()).map(|i| format!("{spelt} {}", i.trim())).collect();
+        Err(usage(format!(
+            "one {what} per flag: repeat it ({}); {var} takes a comma-separated list",
+            repeated.join(" ")
+        )))
+    })
+}
+
 /// `args` excludes argv[0]; `env` looks up one variable.
 pub fn parse<I, E>(args: I, env: E) -> Result<Parsed, Error>
 where
@@ -227,6 +275,9 @@ where
     let mut sleep = None;
     // --pause as a flag: REAPER_PAUSE (in `o.pause`) is a setting of the init, not of --sleep.
     let mut pause = false;
+    // The settings the combination rules below check, set by a flag (else by a variable, which
+    // the error then names: `REAPER_PAUSE=1 takes no COMMAND`, not `--pause ...`).
+    let (mut wait_all_flag, mut follow_flag, mut pdeathsig_flag) = (false, false, false);
 
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
@@ -237,43 +288,68 @@ where
             Long("ps") | Long("max-zombies") | Value(_) => {}
             _ => not_for_ps = true,
         }
+        // How the user spelt the option (`-t`, `--kill-after`), for a missing value.
+        let spelt = match &arg {
+            Short(c) => format!("-{c}"),
+            Long(l) => format!("--{l}"),
+            Value(_) => String::new(),
+        };
         match arg {
             Long("probe") | Long("timeout") | Long("max-zombies") | Value(_) => {}
             _ => not_for_probe = true,
         }
         match arg {
             Long("ps") => ps = true,
-            Long("max-zombies") => max_zombies = Some(zombie_count(&text(p.value())?)?),
+            Long("max-zombies") => {
+                max_zombies = Some(flag("--max-zombies", value(&mut p, &spelt), zombie_count)?)
+            }
             Long("probe") => {
-                let spec = text(p.value())?;
+                let spec = flag("--probe", value(&mut p, &spelt), |v| Ok(v.to_owned()))?;
                 let check = probe::parse(&spec, |d| duration(d).map_err(|e| e.message()))
                     .map_err(|why| usage(format!("--probe '{spec}': {why}")))?;
                 checks.push((spec, check));
             }
-            Long("timeout") => timeout = Some(duration_flag("--timeout", p.value())?),
+            Long("timeout") => timeout = Some(flag("--timeout", value(&mut p, &spelt), duration)?),
             Short('s') | Long("subreaper") => o.subreaper = true,
             Long("no-subreaper") => o.subreaper = false,
             Short('g') | Long("process-group") => o.process_group = true,
-            Short('p') | Long("pdeathsig") => o.pdeathsig = Some(signal(&text(p.value())?)?),
-            Short('e') | Long("remap-exit") => remap_from_flags.push(exit_code(&text(p.value())?)?),
+            Short('p') | Long("pdeathsig") => {
+                o.pdeathsig = Some(flag("--pdeathsig", value(&mut p, &spelt), signal)?);
+                pdeathsig_flag = true;
+            }
+            Short('e') | Long("remap-exit") => {
+                let names = ("--remap-exit", spelt.as_str(), "CODE", "REAPER_REMAP_EXIT");
+                remap_from_flags.push(one(names, value(&mut p, &spelt), exit_code)?)
+            }
             Short('w') | Long("warn-on-reap") => o.warn_on_reap = true,
-            Short('r') | Long("rewrite") => rewrite_from_flags.push(rewrite(&text(p.value())?)?),
-            Long("drain") => o.drain = duration_flag("--drain", p.value())?,
-            Long("drain-signal") => o.drain_signal = signal(&text(p.value())?)?,
-            Short('t') | Long("kill-after") => o.kill_after = Some(duration_flag("--kill-after", p.value())?),
-            Long("stop-delay") => o.stop_delay = duration_flag("--stop-delay", p.value())?,
+            Short('r') | Long("rewrite") => {
+                let names = ("--rewrite", spelt.as_str(), "FROM:TO", "REAPER_REWRITE");
+                rewrite_from_flags.push(one(names, value(&mut p, &spelt), rewrite)?)
+            }
+            Long("drain") => o.drain = flag("--drain", value(&mut p, &spelt), duration)?,
+            Long("drain-signal") => o.drain_signal = flag("--drain-signal", value(&mut p, &spelt), signal)?,
+            Short('t') | Long("kill-after") => {
+                o.kill_after = Some(flag("--kill-after", value(&mut p, &spelt), duration)?)
+            }
+            Long("stop-delay") => o.stop_delay = flag("--stop-delay", value(&mut p, &spelt), duration)?,
             Short('P') | Long("pause") => pause = true,
-            Long("sleep") => sleep = Some(duration_flag("--sleep", p.value())?),
+            Long("sleep") => sleep = Some(flag("--sleep", value(&mut p, &spelt), duration)?),
             Short('d') | Long("daemon") => daemon = true,
-            Long("pidfile") => o.pidfile = Some(path(p.value())?),
-            Long("chdir") => chdir = Some(path(p.value())?),
-            Long("umask") => umask = Some(mode(&text(p.value())?)?),
-            Long("stdout") => stdout = Some(path(p.value())?),
-            Long("stderr") => stderr = Some(path(p.value())?),
-            Long("wait-all") => o.wait_all = true,
-            Long("follow-pidfile") => o.follow_pidfile = Some(path(p.value())?),
-            Long("also") => o.also.push(cmdline("--also", &text(p.value())?)?),
-            Long("respawn") => o.respawn.push(cmdline("--respawn", &text(p.value())?)?),
+            Long("pidfile") => o.pidfile = Some(path("--pidfile", value(&mut p, &spelt))?),
+            Long("chdir") => chdir = Some(path("--chdir", value(&mut p, &spelt))?),
+            Long("umask") => umask = Some(flag("--umask", value(&mut p, &spelt), mode)?),
+            Long("stdout") => stdout = Some(path("--stdout", value(&mut p, &spelt))?),
+            Long("stderr") => stderr = Some(path("--stderr", value(&mut p, &spelt))?),
+            Long("wait-all") => {
+                o.wait_all = true;
+                wait_all_flag = true;
+            }
+            Long("follow-pidfile") => {
+                o.follow_pidfile = Some(path("--follow-pidfile", value(&mut p, &spelt))?);
+                follow_flag = true;
+            }
+            Long("also") => o.also.push(flag("--also", value(&mut p, &spelt), cmdline)?),
+            Long("respawn") => o.respawn.push(flag("--respawn", value(&mut p, &spelt), cmdline)?),
             Short('v') | Long("verbose") => verbosity += 1,
             Short('q') | Long("quiet") => verbosity -= 1,
             Short('h') | Long("help") => return Ok(Parsed::Help),
@@ -334,10 +410,22 @@ where
         o.log_level = level(level_index(LevelFilter::Warn) + verbosity);
     }
 
+    // Who set a setting: its flag, or its variable as the environment spelt it.
+    let source = |by_flag: bool, flag: &str, var: &str| match (by_flag, env(var)) {
+        (false, Some(v)) => format!("{var}={}", v.to_string_lossy()),
+        _ => flag.to_owned(),
+    };
+    let pause_src = || source(pause, "--pause", "REAPER_PAUSE");
+    let wait_all_src = || source(wait_all_flag, "--wait-all", "REAPER_WAIT_ALL");
+    let follow_src = || source(follow_flag, "--follow-pidfile", "REAPER_FOLLOW_PIDFILE");
+    // --wait-all or --follow-pidfile, whichever is set (the first when both are).
+    let on_success_src = |wait_all: bool| if wait_all { wait_all_src() } else { follow_src() };
+
     if daemon {
         if o.pdeathsig.is_some() {
             // The daemon's parent exits by design: the signal would fire at once.
-            return Err(usage("--pdeathsig cannot be used with --daemon"));
+            let src = source(pdeathsig_flag, "--pdeathsig", "REAPER_PDEATHSIG");
+            return Err(usage(format!("{src} cannot be used with --daemon")));
         }
         o.daemon = Some(Daemon {
             chdir: chdir.unwrap_or_else(|| PathBuf::from("/")),
@@ -350,24 +438,29 @@ where
     }
     if o.pause {
         if !o.command.is_empty() {
-            return Err(usage("--pause takes no COMMAND"));
+            return Err(usage(format!("{} takes no COMMAND", pause_src())));
         }
         if daemon || o.wait_all || o.follow_pidfile.is_some() {
-            return Err(usage("--pause cannot be combined with --daemon, --wait-all or --follow-pidfile"));
+            let other = if daemon { "--daemon".to_owned() } else { on_success_src(o.wait_all) };
+            return Err(usage(format!("{} cannot be combined with {other}", pause_src())));
         }
     } else if o.command.is_empty() {
         return Err(usage("missing COMMAND"));
     }
     if o.wait_all && o.follow_pidfile.is_some() {
-        return Err(usage("--wait-all and --follow-pidfile exclude each other"));
+        return Err(usage(format!("{} and {} exclude each other", wait_all_src(), follow_src())));
     }
     if !(o.also.is_empty() && o.respawn.is_empty()) {
         if o.pause {
-            return Err(usage("--also and --respawn need a COMMAND: they cannot be used with --pause"));
+            let pause = pause_src();
+            return Err(usage(format!(
+                "--also and --respawn need a COMMAND: they cannot be used with {pause}"
+            )));
         }
         if o.wait_all || o.follow_pidfile.is_some() {
             // Both redefine when the workload ends around one command's exit 0.
-            return Err(usage("--also and --respawn cannot be combined with --wait-all or --follow-pidfile"));
+            let with = on_success_src(o.wait_all);
+            return Err(usage(format!("--also and --respawn cannot be combined with {with}")));
         }
     }
     Ok(Parsed::Run(Box::new(o)))
@@ -421,7 +514,7 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     if let Some(v) = var(env, "REAPER_WAIT_ALL", boolean)? {
         o.wait_all = v;
     }
-    if let Some(v) = var(env, "REAPER_FOLLOW_PIDFILE", |v| path(Ok(v.into())))? {
+    if let Some(v) = var(env, "REAPER_FOLLOW_PIDFILE", nonempty_path)? {
         o.follow_pidfile = Some(v);
     }
     o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
@@ -441,16 +534,18 @@ fn var<T, E: Fn(&str) -> Option<OsString>>(
     parse(&value).map(Some).map_err(|e| usage(format!("{name}: {}", e.message())))
 }
 
-fn text(v: Result<OsString, lexopt::Error>) -> Result<String, Error> {
-    v.map_err(bad_args)?
-        .into_string()
-        .map_err(|v| usage(format!("invalid value '{}': not UTF-8", v.to_string_lossy())))
-}
-
-fn path(v: Result<OsString, lexopt::Error>) -> Result<PathBuf, Error> {
-    let v = v.map_err(bad_args)?;
+fn nonempty_path(v: &str) -> Result<PathBuf, Error> {
     if v.is_empty() {
         return Err(usage("empty path"));
+    }
+    Ok(PathBuf::from(v))
+}
+
+/// A flag's FILE or DIR, kept as given (paths need not be UTF-8); errors name the flag.
+fn path(flag: &str, v: Result<OsString, Error>) -> Result<PathBuf, Error> {
+    let v = v?;
+    if v.is_empty() {
+        return Err(usage(format!("{flag}: empty path")));
     }
     Ok(PathBuf::from(v))
 }
@@ -500,11 +595,6 @@ fn mode(v: &str) -> Result<u32, Error> {
 /// deadline are capped by their syscalls anyway (poll: i32 ms, sigtimedwait: i32 s) and loop.
 /// A year is more than any drain, stop delay or preStop sleep needs.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
-
-/// A flag's DURATION; errors name the flag (as the environment's name their variable).
-fn duration_flag(flag: &str, v: Result<OsString, lexopt::Error>) -> Result<Duration, Error> {
-    duration(&text(v)?).map_err(|e| usage(format!("{flag}: {}", e.message())))
-}
 
 /// `500ms`, `3s`, `1m`, `1h 30m`, or a bare number of seconds (`2`, `0.5`); at most
 /// `MAX_DURATION`.
@@ -589,11 +679,11 @@ fn rewrite(v: &str) -> Result<(i32, i32), Error> {
 
 /// `--also`/`--respawn`'s command line as argv: split into words by the POSIX shell's quoting
 /// rules, without running a shell and without expansion.
-fn cmdline(option: &str, v: &str) -> Result<Vec<OsString>, Error> {
+fn cmdline(v: &str) -> Result<Vec<OsString>, Error> {
     match split_words(v) {
-        Ok(words) if words.is_empty() => Err(usage(format!("{option}: empty command line"))),
+        Ok(words) if words.is_empty() => Err(usage("empty command line")),
         Ok(words) => Ok(words.into_iter().map(OsString::from).collect()),
-        Err(why) => Err(usage(format!("{option} '{v}': {why}"))),
+        Err(why) => Err(usage(format!("'{v}': {why}"))),
     }
 }
 
@@ -763,14 +853,13 @@ mod tests {
     #[test]
     fn also_and_respawn_refuse_what_they_cannot_combine_with() {
         assert_eq!(run(&["--also", "", "x"]), Err("--also: empty command line".into()));
-        assert_eq!(run(&["--respawn", "'", "x"]), Err("--respawn ''': unterminated single quote".into()));
+        assert_eq!(run(&["--respawn", "'", "x"]), Err("--respawn: ''': unterminated single quote".into()));
         let pause = Err("--also and --respawn need a COMMAND: they cannot be used with --pause".into());
         assert_eq!(run(&["--also", "a", "--pause"]), pause);
         assert_eq!(run(&["--respawn", "a", "--pause"]), pause);
-        let exclusive =
-            Err("--also and --respawn cannot be combined with --wait-all or --follow-pidfile".into());
-        assert_eq!(run(&["--also", "a", "--wait-all", "x"]), exclusive);
-        assert_eq!(run(&["--respawn", "a", "--follow-pidfile", "f", "x"]), exclusive);
+        let exclusive = |with: &str| Err(format!("--also and --respawn cannot be combined with {with}"));
+        assert_eq!(run(&["--also", "a", "--wait-all", "x"]), exclusive("--wait-all"));
+        assert_eq!(run(&["--respawn", "a", "--follow-pidfile", "f", "x"]), exclusive("--follow-pidfile"));
         assert!(run(&["--also", "a", "--daemon", "x"]).is_ok(), "a daemon supervises the set");
     }
 }

@@ -122,7 +122,7 @@ pub fn supported() -> bool {
 pub fn fallback(call: &str, e: Errno) {
     let bit = 1u64 << (e as u32).clamp(1, 63);
     if WARNED.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
-        log::warn!("{call}: {e}; signalling by pid, checked in /proc just before");
+        log::warn!("{call}: {}; signalling by pid, checked in /proc just before", crate::error::os(e));
     }
 }
 

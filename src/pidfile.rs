@@ -29,7 +29,7 @@ impl Pidfile {
             true => path,
             false => std::env::current_dir().map_err(|e| Error::start(path.display(), e))?.join(path),
         };
-        let what = || format!("pidfile {}", path.display());
+        let what = || format!("--pidfile {}", path.display());
         for _ in 0..ATTEMPTS {
             let mut lock = Self::lock(&path, &what)?;
             // Between our open and our flock, the reaper that held the file may have exited
@@ -83,7 +83,7 @@ impl Pidfile {
             return;
         }
         if let Err(e) = std::fs::remove_file(&self.path) {
-            log::warn!("removing pidfile {}: {e}", self.path.display());
+            log::warn!("removing pidfile {}: {}", self.path.display(), crate::error::os(e));
         }
     }
 }

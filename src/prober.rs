@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::error::os;
 use crate::probe::{self, Check, Host, Outcome};
 
 /// At most this much of /etc/hosts is read (it is the container's, but a mounted one is
@@ -83,7 +84,7 @@ fn run(check: &Check, deadline: Instant, hosts: &mut Option<Vec<u8>>) -> Result<
             Ok((true, "connected".into()))
         }
         Check::File { path, within } => {
-            let modified = std::fs::metadata(path).and_then(|m| m.modified()).map_err(describe)?;
+            let modified = std::fs::metadata(path).and_then(|m| m.modified()).map_err(os)?;
             let age = SystemTime::now().duration_since(modified).ok();
             Ok(probe::file_outcome(age, *within))
         }
@@ -187,7 +188,7 @@ fn connect(
     // SAFETY: socket(2) takes plain integers.
     let fd = unsafe { libc::socket(family, flags, 0) };
     if fd < 0 {
-        return Err(format!("socket: {}", describe(std::io::Error::last_os_error())));
+        return Err(format!("socket: {}", os(std::io::Error::last_os_error())));
     }
     // SAFETY: fd is a new descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -198,7 +199,7 @@ fn connect(
     let e = std::io::Error::last_os_error();
     // A Unix socket whose backlog is full says EAGAIN: it is not accepting, a failure.
     if e.raw_os_error() != Some(libc::EINPROGRESS) {
-        return Err(describe(e));
+        return Err(os(e));
     }
     if !wait(&fd, libc::POLLOUT, deadline)? {
         return Err("timed out connecting".into());
@@ -217,8 +218,8 @@ fn connect(
     };
     match (got, err) {
         (0, 0) => Ok(fd),
-        (0, err) => Err(describe(std::io::Error::from_raw_os_error(err))),
-        _ => Err(describe(std::io::Error::last_os_error())),
+        (0, err) => Err(os(std::io::Error::from_raw_os_error(err))),
+        _ => Err(os(std::io::Error::last_os_error())),
     }
 }
 
@@ -240,7 +241,7 @@ fn wait(fd: &OwnedFd, events: libc::c_short, deadline: Instant) -> Result<bool, 
             _ => {
                 let e = std::io::Error::last_os_error();
                 if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(format!("poll: {}", describe(e)));
+                    return Err(format!("poll: {}", os(e)));
                 }
             }
         }
@@ -258,7 +259,7 @@ fn send_all(fd: &OwnedFd, mut data: &[u8], deadline: Instant) -> Result<(), Stri
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(describe(e));
+                return Err(os(e));
             }
         } else {
             data = &data[n as usize..];
@@ -287,19 +288,11 @@ fn status_line(fd: &OwnedFd, deadline: Instant) -> Result<Vec<u8>, String> {
             _ => {
                 let e = std::io::Error::last_os_error();
                 if e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(describe(e));
+                    return Err(os(e));
                 }
             }
         }
     }
     buf.truncate(len);
     Ok(buf)
-}
-
-/// The error's text as the shell prints it: "Connection refused".
-fn describe(e: std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(errno) => crate::error::describe(nix::errno::Errno::from_raw(errno)),
-        None => e.to_string(),
-    }
 }

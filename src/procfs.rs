@@ -88,7 +88,13 @@ pub fn children(pid: i32) -> io::Result<Vec<i32>> {
                     return Err(io::Error::new(io::ErrorKind::Unsupported, why));
                 }
             }
-            Err(e) => return Err(io::Error::new(e.kind(), format!("{}/children: {e}", task.display()))),
+            Err(e) => {
+                let kind = e.kind();
+                return Err(io::Error::new(
+                    kind,
+                    format!("{}/children: {}", task.display(), crate::error::os(e)),
+                ));
+            }
         }
     }
     Ok(found)

@@ -252,7 +252,9 @@ fn slurp(path: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
 
 /// Every process in /proc. Fails only when /proc itself is missing or unreadable.
 pub fn read_proc() -> Result<Vec<Proc>, Error> {
-    let unreadable = |what, e| Error::Start(format!("/proc is not mounted or not readable: {what}: {e}"));
+    let unreadable = |what, e| {
+        Error::Start(format!("/proc is not mounted or not readable: {what}: {}", crate::error::os(e)))
+    };
     let mut buf = Vec::new();
     slurp("/proc/uptime", &mut buf).map_err(|e| unreadable("/proc/uptime", e))?;
     // Unparsable (never seen): every age shows as `?`.
@@ -566,7 +568,7 @@ mod tests {
             (&["--ps", "--pause"], "--ps takes no other option than --max-zombies"),
             (&["-d", "--ps"], "--ps takes no other option than --max-zombies"),
             (&["--max-zombies", "1", "--", "true"], "--max-zombies needs --ps or --probe"),
-            (&["--ps", "--max-zombies", "-1"], "invalid zombie count '-1' (0 or more)"),
+            (&["--ps", "--max-zombies", "-1"], "--max-zombies: invalid zombie count '-1' (0 or more)"),
         ] {
             assert_eq!(parse(args).unwrap_err().message(), message, "{args:?}");
         }

@@ -133,9 +133,9 @@ impl From<Errno> for Fail {
     }
 }
 
-/// "No such file or directory (os error 2)", as reaper's other start failures say it.
+/// "No such file or directory", as reaper's other start failures say it.
 fn text(e: Errno) -> String {
-    std::io::Error::from(e).to_string()
+    crate::error::os(e)
 }
 
 /// Opens (or creates) `path` for `purpose` under the rules above. The error is the reason,

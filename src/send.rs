@@ -143,7 +143,8 @@ impl Sender {
                 let level = if record { log::Level::Warn } else { log::Level::Debug };
                 log::log!(
                     level,
-                    "cannot list descendants in /proc ({e}); signalling only the commands' process groups"
+                    "cannot list descendants in /proc ({}); signalling only the commands' process groups",
+                    crate::error::os(e)
                 );
                 // A group that had it already is left out; a command that had it alone cannot
                 // be, its group's other members need it.
@@ -200,7 +201,8 @@ impl Sender {
                     // a leftover left without its signal.
                     Err(e) => {
                         crate::pidfd::fallback_note(&format!(
-                            "reading /proc/{pid}/stat: {e}; signalling as the walk found it"
+                            "reading /proc/{pid}/stat: {}; signalling as the walk found it",
+                            crate::error::os(e)
                         ));
                         Some(procfs::Stat { state: b'?', ppid: self.me, pgrp: 0, start: 0 })
                     }
@@ -272,7 +274,10 @@ impl Sender {
                 log::debug!("{} to group {pgid}: no live member known, not sent", signals::name(sig))
             }
             Err(e) => {
-                log::debug!("group {pgid}: cannot look for members ({e}); sending anyway");
+                log::debug!(
+                    "group {pgid}: cannot look for members ({}); sending anyway",
+                    crate::error::os(e)
+                );
                 kill(-pgid, sig)
             }
         }
@@ -354,6 +359,6 @@ pub fn kill(target: i32, sig: i32) {
     }
     match Errno::last() {
         Errno::ESRCH => log::debug!("{} to {target}: already gone", signals::name(sig)),
-        e => log::warn!("sending {} to {target}: {}", signals::name(sig), e.desc()),
+        e => log::warn!("sending {} to {target}: {}", signals::name(sig), crate::error::os(e)),
     }
 }

@@ -103,14 +103,17 @@ pub fn spawn(
             for rec in records.chunks_exact(5) {
                 let errno = Errno::from_raw(i32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]));
                 if rec[0] == TTY_FAILED {
-                    log::warn!("cannot make the command the terminal's foreground group: {}", errno.desc());
+                    log::warn!(
+                        "cannot make the command the terminal's foreground group: {}",
+                        crate::error::os(errno)
+                    );
                 } else if rec[0] == CHDIR_FAILED {
                     let _ = nix::sys::wait::waitpid(child, None);
                     let dir = dir.map(|d| d.to_string_lossy()).unwrap_or_default();
                     return Err(Error::Start(format!(
                         "cannot run '{}' in {dir}: {}",
                         command[0].to_string_lossy(),
-                        errno.desc()
+                        crate::error::os(errno)
                     )));
                 } else {
                     let _ = nix::sys::wait::waitpid(child, None);

@@ -401,7 +401,8 @@ impl Machine {
         let delay = self.cfg.stop_delay;
         if let State::Pausing { exit_at } = state {
             if sig == libc::SIGTERM && exit_at.is_none() && !delay.is_zero() {
-                self.log(Level::Info, format!("TERM received: exiting in {} (--stop-delay)", Human(delay)));
+                // At the default level: a `docker stop` that takes the delay explains itself.
+                self.log(Level::Warn, format!("TERM received: exiting in {} (--stop-delay)", Human(delay)));
                 return State::Pausing { exit_at: now.checked_add(delay) };
             }
             if signals::is_stop(sig) {
@@ -413,7 +414,7 @@ impl Machine {
         let held = stop_of(&mut state).map(|s| s.clone());
         let delaying = matches!(held, Some(Some(Stop { release_at: Some(_), .. })));
         if sig == libc::SIGTERM && held == Some(None) && !delay.is_zero() {
-            self.log(Level::Info, format!("TERM received: forwarding in {} (--stop-delay)", Human(delay)));
+            self.log(Level::Warn, format!("TERM received: forwarding in {} (--stop-delay)", Human(delay)));
             let release_at = now.checked_add(delay);
             return with_stop(state, Stop { kill_at: None, release_at, sent: 0, reached: Vec::new() });
         }
@@ -1606,8 +1607,9 @@ mod tests {
     fn stop_delay_holds_the_first_term_then_forwards_it_and_arms_kill_after() {
         let mut t = delayed(Config { kill_after: Some(secs(10)), ..cfg() });
         assert_eq!(t.m.next_deadline(), None, "no timer before a stop");
-        let logs = infos(t.m.handle(Signal(TERM), t.now));
-        assert_eq!(logs, vec!["TERM received: forwarding in 5s (--stop-delay)".to_string()]);
+        let logs = t.m.handle(Signal(TERM), t.now);
+        let held = Log(Level::Warn, "TERM received: forwarding in 5s (--stop-delay)".into());
+        assert_eq!(logs.iter().filter(|e| !matches!(e, Log(Level::Debug, _))).collect::<Vec<_>>(), [&held]);
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(5)));
         assert_eq!(t.at(secs(4), Timer), vec![]);
         assert_eq!(t.at(secs(5), Timer), vec![TO_MAIN(TERM)]);
@@ -1697,8 +1699,9 @@ mod tests {
     fn pause_mode_exits_at_the_end_of_the_delay() {
         let mut t = T::pause(Config { stop_delay: secs(5), ..cfg() });
         assert_eq!(t.m.next_deadline(), None);
-        let logs = infos(t.m.handle(Signal(TERM), t.now));
-        assert_eq!(logs, vec!["TERM received: exiting in 5s (--stop-delay)".to_string()]);
+        let logs = t.m.handle(Signal(TERM), t.now);
+        let held = Log(Level::Warn, "TERM received: exiting in 5s (--stop-delay)".into());
+        assert_eq!(logs.iter().filter(|e| !matches!(e, Log(Level::Debug, _))).collect::<Vec<_>>(), [&held]);
         assert_eq!(t.at(secs(1), Signal(USR1)), vec![]);
         assert_eq!(t.at(secs(4), Timer), vec![]);
         assert_eq!(t.m.exit_code(), None);

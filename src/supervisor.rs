@@ -4,7 +4,6 @@
 //! lifecycle state itself, only resources: the processes `send` holds on to.
 
 use std::collections::VecDeque;
-use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -111,7 +110,7 @@ impl Supervisor {
             }
             if let Err(e) = poll(&mut fds, timeout(deadline)) {
                 if e != Errno::EINTR {
-                    log::error!("poll: {}", io::Error::from(e));
+                    log::error!("poll: {}", crate::error::os(e));
                 }
             }
             drop(fds);
@@ -142,7 +141,7 @@ impl Supervisor {
                 Ok(Some(sig)) => self.feed(Event::Signal(sig)),
                 Ok(None) => return,
                 Err(e) => {
-                    log::error!("reading signals: {e}");
+                    log::error!("reading signals: {}", crate::error::os(e));
                     return;
                 }
             }
@@ -158,7 +157,7 @@ impl Supervisor {
         let first = match reap::peek() {
             Ok(first) => first,
             Err(e) => {
-                log::error!("waitid: {e}");
+                log::error!("waitid: {}", crate::error::os(e));
                 return;
             }
         };
@@ -188,7 +187,7 @@ impl Supervisor {
                         Ok(Reaped::NoneExited) => break true,
                         Ok(Reaped::NoChildren) => break false,
                         Err(e) => {
-                            log::error!("waitpid: {e}");
+                            log::error!("waitpid: {}", crate::error::os(e));
                             return;
                         }
                     }
@@ -229,7 +228,7 @@ impl Supervisor {
             }
             Effect::ListChildren => match procfs::children(std::process::id() as i32) {
                 Ok(pids) => return Some(Event::Children(pids.into_iter().map(procfs::id).collect())),
-                Err(e) => log::debug!("listing children: {e}"),
+                Err(e) => log::debug!("listing children: {}", crate::error::os(e)),
             },
             Effect::ReadPidfile => return Some(Event::Pidfile(self.read_pidfile())),
             Effect::Spawn { index, delay } => {
@@ -263,7 +262,7 @@ impl Supervisor {
             }
             Err(e) => Err(match &self.pidfile_seen {
                 Some(seen) => format!("{e} (it was there before, with {seen})"),
-                None => e.to_string(),
+                None => e,
             }),
         };
         let pid = pid.map_err(|why| (None, what(why)))?;
@@ -273,7 +272,7 @@ impl Supervisor {
         let held = Held::take(pid).ok_or_else(not_ours)?;
         let me = std::process::id() as i32;
         let ours = procfs::descendants(me)
-            .map_err(|e| (Some(pid), what(format!("cannot list descendants: {e}"))))?;
+            .map_err(|e| (Some(pid), what(format!("cannot list descendants: {}", crate::error::os(e)))))?;
         if !ours.contains(&pid) || held.exited() {
             return Err(not_ours());
         }
@@ -290,7 +289,7 @@ impl Supervisor {
 fn read_pid(path: &Path) -> Result<Result<i32, String>, String> {
     let file = crate::safe_open::open(path, crate::safe_open::Purpose::Followed)?;
     let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, 4096), &mut text).map_err(|e| e.to_string())?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, 4096), &mut text).map_err(crate::error::os)?;
     Ok(crate::pidfile::parse_pid(&String::from_utf8_lossy(&text)))
 }
 

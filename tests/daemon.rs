@@ -413,16 +413,52 @@ fn exec_failure_removes_pidfile() {
     }
 }
 
-/// A log file that cannot be opened is a start failure: exit 1 with a message.
+/// A file or directory that cannot be opened is a start failure: exit 1 with one line that
+/// names the option and the path, and the C library's words for the error (no errno number).
 #[test]
 fn daemon_bad_log_file_fails() {
     let dir = tempdir("daemon-badlog");
-    let fg = run_fg(&mut reaper_in(
-        &dir,
-        &["--daemon", "--stdout", "/nonexistent/dir/out.log", "--", "sleep", "1000"],
-    ));
-    assert_eq!(fg.code, 1, "{fg:?}");
-    assert!(fg.err.contains("/nonexistent/dir/out.log"), "{fg:?}");
+    let enoent = reaper::error::os(std::io::Error::from_raw_os_error(libc::ENOENT));
+    for (args, want) in [
+        (&["--daemon", "--stdout", "/nonexistent/dir/out.log"][..], "--stdout /nonexistent/dir/out.log"),
+        (&["--daemon", "--stderr", "/nonexistent/dir/err.log"], "--stderr /nonexistent/dir/err.log"),
+        (&["--pidfile", "/nonexistent/dir/r.pid"], "--pidfile /nonexistent/dir/r.pid"),
+        (&["--daemon", "--pidfile", "/nonexistent/dir/r.pid"], "--pidfile /nonexistent/dir/r.pid"),
+        (&["--daemon", "--chdir", "/nonexistent/dir"], "--chdir /nonexistent/dir"),
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--", "sleep", "1000"]);
+        let fg = run_fg(&mut reaper_in(&dir, &args));
+        assert_eq!(
+            (fg.code, fg.err.as_str()),
+            (1, format!("reaper: {want}: {enoent}\n").as_str()),
+            "{args:?}"
+        );
+    }
+}
+
+/// `--stdout /root/out.log` as a user who cannot write there: the option, the path and
+/// strerror's words, on one line (issue 23: the option was missing, and "(os error 13)" ended it).
+#[test]
+fn log_file_permission_denied_names_the_option() {
+    if !need_root("log_file_permission_denied_names_the_option") {
+        return;
+    }
+    let dir = tempdir("daemon-eacces");
+    let _clean = Guard::dir(&dir);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let private = dir.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let log = private.join("out.log");
+    let eacces = reaper::error::os(std::io::Error::from_raw_os_error(libc::EACCES));
+    for flag in ["--stdout", "--stderr"] {
+        let mut cmd = reaper_in(&dir, &["--daemon", flag, s(&log), "--", "sleep", "1000"]);
+        cmd.uid(NOBODY).gid(NOBODY);
+        let fg = run_fg(&mut cmd);
+        let want = format!("reaper: {flag} {}: {eacces}\n", log.display());
+        assert_eq!((fg.code, fg.err.as_str()), (1, want.as_str()), "{flag}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

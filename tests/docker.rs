@@ -344,3 +344,83 @@ fn pause_container_reaps_orphans_of_a_shared_pid_namespace() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(adopted(&out.stdout) >= 40, "{out:?}");
 }
+
+/// `docker build -t reaper .` from a fresh clone (no target/static) with the classic builder,
+/// which builds every stage up to the target: it must need no local binary, only the Rust
+/// image. The machines that run this have no registry, and the test must not depend on one,
+/// so the tag asked for does not exist: the build has to get as far as that pull and fail
+/// there. Dockerfile.local's default and `pause` targets then build from the binary, with the
+/// classic builder here and, where it is installed, with BuildKit.
+#[test]
+fn default_build_needs_no_local_binary_and_local_targets_build_from_one() {
+    let Some((_serial, _img)) = setup() else {
+        return;
+    };
+    let ctx = tempdir("clean-context");
+    for f in ["Dockerfile", "Dockerfile.local", ".dockerignore", "Cargo.toml"] {
+        std::fs::copy(root().join(f), ctx.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    // cargo-mutants output left in a checkout stays out of the context (.dockerignore).
+    for d in ["mutants.out", "mutants.out.old"] {
+        std::fs::create_dir(ctx.join(d)).expect("mkdir");
+        std::fs::write(ctx.join(d).join("outcomes.json"), vec![b'x'; 4 << 20]).expect("write");
+    }
+    let label = format!("{LABEL}={}", std::process::id());
+    let tag = format!("reaper-e2e-default-build:{}", std::process::id());
+    let build = |buildkit: &str, args: &[&str]| {
+        let mut c = docker(["build", "--label", &label, "-t", &tag]);
+        c.args(args).arg(".").current_dir(&ctx).env("DOCKER_BUILDKIT", buildkit);
+        run(&mut c, Duration::from_secs(300))
+    };
+    let no_such_rust = ["--build-arg", "RUST_VERSION=reaper-test-no-such-tag"];
+    let buildkit = run(&mut docker(["buildx", "version"]), Duration::from_secs(30)).code == 0;
+    if !buildkit {
+        // Straight to stderr (the harness captures println!): visible in a plain run.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: the BuildKit builds: docker buildx is not installed (the classic builder is tested)"
+        );
+    }
+    let builders = if buildkit { &["0", "1"][..] } else { &["0"][..] };
+
+    let out = build("0", &no_such_rust);
+    let last_step = out.stdout.lines().rfind(|l| l.starts_with("Step ")).unwrap_or("");
+    // The classic builder ends its progress line with carriage returns.
+    let sent = out.stdout.lines().find(|l| l.starts_with("Sending build context")).unwrap_or("").trim_end();
+    assert!(
+        sent.ends_with("kB") || sent.ends_with("B") && !sent.ends_with("MB"),
+        "{sent}: mutants.out* sent"
+    );
+    assert!(!out.stderr.contains("COPY failed"), "{out:?}");
+    assert!(last_step.ends_with(" : FROM rust:${RUST_VERSION}-alpine AS build"), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
+    let why = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    println!("figure: classic builder, default target, no local binary: stops at the pull: {why}");
+    if buildkit {
+        let out = build("1", &no_such_rust);
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(out.stderr.contains("rust:reaper-test-no-such-tag-alpine"), "{out:?}");
+    }
+
+    // Dockerfile.local's targets, from the binary at its usual place in the same context.
+    let rel = build_static_binary().expect("static binary");
+    let dest = ctx.join(&rel);
+    std::fs::create_dir_all(dest.parent().expect("a parent")).expect("mkdir");
+    std::fs::copy(root().join(&rel), &dest).expect("copy the binary");
+    let arg = format!("REAPER_BINARY={rel}");
+    for builder in builders {
+        for (target, entrypoint) in
+            [(None, r#"["/reaper","--"]"#), (Some("pause"), r#"["/reaper","--pause"]"#)]
+        {
+            let mut args = vec!["-f", "Dockerfile.local", "--build-arg", &arg];
+            args.extend(target.iter().flat_map(|t| ["--target", t]));
+            let out = build(builder, &args);
+            assert_eq!(out.code, 0, "DOCKER_BUILDKIT={builder} {args:?}: {out:?}");
+            let f = "{{json .Config.Entrypoint}}";
+            let inspect = docker_ok(&["image", "inspect", "-f", f, &tag], Duration::from_secs(30));
+            assert_eq!(inspect, entrypoint, "DOCKER_BUILDKIT={builder} {args:?}");
+        }
+    }
+    let _ = run(&mut docker(["rmi", "-f", &tag]), Duration::from_secs(60));
+    let _ = std::fs::remove_dir_all(&ctx);
+}

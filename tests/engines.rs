@@ -611,11 +611,11 @@ fn podman_pod_with_reaper_as_infra_reaps_the_orphans() {
         recipe_line("podman", prefix, extra, &subst, command)[1..].to_vec()
     };
 
-    // reaper's pause image, from the Dockerfile (the pause-local target pulls nothing).
+    // reaper's pause image, from Dockerfile.local (pulls nothing).
     let arg = format!("REAPER_BINARY={}", rel.display());
     let build = Instant::now();
     ok(
-        p.podman(line("podman build --target pause-local", &["-q", "--build-arg", &arg], &[]))
+        p.podman(line("podman build -f Dockerfile.local --target pause", &["-q", "--build-arg", &arg], &[]))
             .current_dir(root()),
         t,
     );

@@ -141,9 +141,9 @@ fn follow_pidfile_from_the_environment() {
         (&[("REAPER_FOLLOW_PIDFILE", "")][..], "REAPER_FOLLOW_PIDFILE: empty path"),
         (
             &[("REAPER_FOLLOW_PIDFILE", "/x.pid"), ("REAPER_WAIT_ALL", "1")],
-            "--wait-all and --follow-pidfile exclude each other",
+            "REAPER_WAIT_ALL=1 and REAPER_FOLLOW_PIDFILE=/x.pid exclude each other",
         ),
-        (&[("REAPER_FOLLOW_PIDFILE", "/x.pid"), ("REAPER_PAUSE", "1")], "--pause takes no COMMAND"),
+        (&[("REAPER_FOLLOW_PIDFILE", "/x.pid"), ("REAPER_PAUSE", "1")], "REAPER_PAUSE=1 takes no COMMAND"),
     ] {
         match try_parse(&["--", "sleep", "1"], env) {
             Err(e @ Error::Usage(_)) => assert_eq!(e.message(), want, "{env:?}"),

@@ -445,7 +445,32 @@ fn runtime_snippets_name_the_pause_image() {
     assert!(crio.contains("\npause_command = \"\"\n"));
 }
 
-/// The Dockerfile's ENTRYPOINTs are command lines reaper accepts: `/reaper --` plus the
+/// Dockerfile (from source) and Dockerfile.local (from a built binary) make the same images:
+/// the same targets, labels, user and entrypoints, in the same order.
+#[test]
+fn dockerfile_and_dockerfile_local_make_the_same_images() {
+    let read = |f: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(f)).expect(f);
+    let image_lines = |text: &str| -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut continued = false;
+        for l in text.lines() {
+            let keep =
+                continued || ["LABEL ", "USER ", "ENTRYPOINT ", "CMD "].iter().any(|k| l.starts_with(k));
+            let target = l.starts_with("FROM ").then(|| l.rsplit(' ').next().unwrap_or("").to_owned());
+            lines.extend(target.filter(|t| t == "pause" || t == "runtime").map(|t| format!("target {t}")));
+            if keep {
+                lines.push(l.trim().to_owned());
+            }
+            continued = keep && l.ends_with('\\');
+        }
+        lines
+    };
+    let from_source = image_lines(&read("Dockerfile"));
+    assert!(from_source.iter().any(|l| l.contains("licenses=\"MIT\"")), "{from_source:?}");
+    assert_eq!(image_lines(&read("Dockerfile.local")), from_source);
+}
+
+/// The Dockerfiles' ENTRYPOINTs are command lines reaper accepts: `/reaper --` plus the
 /// user's command, and `/reaper --pause` alone.
 #[test]
 fn dockerfile_entrypoints_are_valid_reaper_command_lines() {

@@ -180,9 +180,9 @@ fn remap_exit_values() {
     assert_eq!(opts(&["-e", "0", "x"], &[]).remap_exit, [0]);
     assert_eq!(opts(&["-e", "255", "x"], &[]).remap_exit, [255]);
     assert_eq!(opts(&["-e", "1", "-e", "2", "-e", "143", "x"], &[]).remap_exit, [1, 2, 143]);
-    for bad in ["256", "-1", "x", "", "1.5", "1,2"] {
+    for bad in ["256", "-1", "x", "", "1.5"] {
         let msg = usage_error(&["-e", bad, "x"], &[]);
-        assert!(msg.contains("exit code"), "{bad}: {msg}");
+        assert_eq!(msg, format!("--remap-exit: invalid exit code '{bad}' (0-255)"));
     }
 }
 
@@ -413,14 +413,17 @@ fn bad_signal_numbers_are_usage_errors() {
     // Which message: a number out of range, or not a signal at all.
     assert_eq!(
         usage_error(&["-p", "65", "x"], &[]),
-        "invalid signal '65': not a signal number (1-31, 34-64)"
+        "--pdeathsig: invalid signal '65': not a signal number (1-31, 34-64)"
     );
     assert_eq!(
         usage_error(&["-p", "RTMIN+31", "x"], &[]),
-        "invalid signal 'RTMIN+31': not a signal number (1-31, 34-64)"
+        "--pdeathsig: invalid signal 'RTMIN+31': not a signal number (1-31, 34-64)"
     );
-    assert_eq!(usage_error(&["-p", "FOO", "x"], &[]), "invalid signal 'FOO'");
-    assert_eq!(usage_error(&["-p", "RTMIN+x", "x"], &[]), "invalid signal 'RTMIN+x'");
+    assert_eq!(usage_error(&["-p", "FOO", "x"], &[]), "--pdeathsig: invalid signal 'FOO'");
+    assert_eq!(
+        usage_error(&["--drain-signal", "RTMIN+x", "x"], &[]),
+        "--drain-signal: invalid signal 'RTMIN+x'"
+    );
 }
 
 /// Durations that cannot be represented (past u64 seconds, or not a number at all) are usage
@@ -679,10 +682,10 @@ fn rewrite_rules() {
         usage_error(&["-r", rule, "true"], &[]);
     }
     for (rule, msg) in [
-        ("CHLD:TERM", "cannot rewrite SIGCHLD: reaper never receives it"),
-        ("KILL:TERM", "cannot rewrite SIGKILL: reaper never receives it"),
-        ("STOP:TERM", "cannot rewrite SIGSTOP: reaper never receives it"),
-        ("TERM", "invalid rewrite 'TERM' (FROM:TO, e.g. TERM:QUIT)"),
+        ("CHLD:TERM", "--rewrite: cannot rewrite SIGCHLD: reaper never receives it"),
+        ("KILL:TERM", "--rewrite: cannot rewrite SIGKILL: reaper never receives it"),
+        ("STOP:TERM", "--rewrite: cannot rewrite SIGSTOP: reaper never receives it"),
+        ("TERM", "--rewrite: invalid rewrite 'TERM' (FROM:TO, e.g. TERM:QUIT)"),
     ] {
         assert_eq!(usage_error(&["-r", rule, "true"], &[]), msg);
     }
@@ -700,12 +703,17 @@ fn pause_mode() {
     assert!(!opts(&["x"], &[]).pause);
     assert_eq!(usage_error(&["--pause", "sleep", "1"], &[]), "--pause takes no COMMAND");
     assert_eq!(usage_error(&["-P", "--", "true"], &[]), "--pause takes no COMMAND");
-    assert_eq!(usage_error(&["x"], &[("REAPER_PAUSE", "1")]), "--pause takes no COMMAND");
-    let combined = "--pause cannot be combined with --daemon, --wait-all or --follow-pidfile";
-    assert_eq!(usage_error(&["-P", "-d"], &[]), combined);
-    assert_eq!(usage_error(&["-P", "--wait-all"], &[]), combined);
-    assert_eq!(usage_error(&["-P"], &[("REAPER_WAIT_ALL", "1")]), combined);
-    assert_eq!(usage_error(&["-P", "--follow-pidfile", "f"], &[]), combined);
+    assert_eq!(usage_error(&["x"], &[("REAPER_PAUSE", "1")]), "REAPER_PAUSE=1 takes no COMMAND");
+    assert_eq!(usage_error(&["-P", "-d"], &[]), "--pause cannot be combined with --daemon");
+    assert_eq!(usage_error(&["-P", "--wait-all"], &[]), "--pause cannot be combined with --wait-all");
+    assert_eq!(
+        usage_error(&["-P"], &[("REAPER_WAIT_ALL", "1")]),
+        "--pause cannot be combined with REAPER_WAIT_ALL=1"
+    );
+    assert_eq!(
+        usage_error(&["-P", "--follow-pidfile", "f"], &[]),
+        "--pause cannot be combined with --follow-pidfile"
+    );
 }
 
 #[test]
@@ -733,7 +741,7 @@ fn daemon_options() {
     }
     for bad in ["1000", "778", "8", "-1", "x", "", "0o22"] {
         let e = usage_error(&["-d", "--umask", bad, "x"], &[]);
-        assert_eq!(e, format!("invalid umask '{bad}' (octal, 000-777)"));
+        assert_eq!(e, format!("--umask: invalid umask '{bad}' (octal, 000-777)"));
     }
     for opt in ["--chdir", "--umask", "--stdout", "--stderr"] {
         let value = if opt == "--umask" { "022" } else { "/tmp" };
@@ -743,12 +751,13 @@ fn daemon_options() {
     assert_eq!(usage_error(&["-d", "-p", "TERM", "x"], &[]), "--pdeathsig cannot be used with --daemon");
     assert_eq!(
         usage_error(&["-d", "x"], &[("REAPER_PDEATHSIG", "TERM")]),
-        "--pdeathsig cannot be used with --daemon"
+        "REAPER_PDEATHSIG=TERM cannot be used with --daemon"
     );
     // Paths.
     for opt in ["--pidfile", "--chdir", "--stdout", "--stderr", "--follow-pidfile"] {
-        assert_eq!(usage_error(&["-d", opt, "", "x"], &[]), "empty path", "{opt}");
+        assert_eq!(usage_error(&["-d", opt, "", "x"], &[]), format!("{opt}: empty path"));
     }
+    assert_eq!(usage_error(&["x"], &[("REAPER_FOLLOW_PIDFILE", "")]), "REAPER_FOLLOW_PIDFILE: empty path");
     assert_eq!(opts(&["--pidfile", "r.pid", "x"], &[]).pidfile, Some("r.pid".into()));
     assert_eq!(opts(&["x"], &[]).pidfile, None);
     let raw = OsString::from_vec(b"p\xff.pid".to_vec());
@@ -768,7 +777,10 @@ fn wait_all_and_follow_pidfile() {
     assert_eq!(opts(&["x"], &[]).follow_pidfile, None);
     let e = "--wait-all and --follow-pidfile exclude each other";
     assert_eq!(usage_error(&["--wait-all", "--follow-pidfile", "f", "x"], &[]), e);
-    assert_eq!(usage_error(&["--follow-pidfile", "f", "x"], &[("REAPER_WAIT_ALL", "1")]), e);
+    assert_eq!(
+        usage_error(&["--follow-pidfile", "f", "x"], &[("REAPER_WAIT_ALL", "1")]),
+        "REAPER_WAIT_ALL=1 and --follow-pidfile exclude each other"
+    );
 }
 
 #[test]
@@ -998,5 +1010,180 @@ fn command_line_shape_errors() {
         (&["-t"], "missing argument for option '-t'"),
     ] {
         assert_eq!(usage_error(args, &[]), want, "{args:?}");
+    }
+}
+
+/// Every option that takes a value says so when it has none: at the end of the line, and
+/// before `--`, which ends the options and is never a value (`reaper -t -- true` said
+/// "invalid duration '--'").
+#[test]
+fn a_missing_value_is_named_for_every_option_that_takes_one() {
+    let takes_a_value = [
+        "-p",
+        "--pdeathsig",
+        "-e",
+        "--remap-exit",
+        "-r",
+        "--rewrite",
+        "--drain",
+        "--drain-signal",
+        "-t",
+        "--kill-after",
+        "--stop-delay",
+        "--sleep",
+        "--pidfile",
+        "--chdir",
+        "--umask",
+        "--stdout",
+        "--stderr",
+        "--follow-pidfile",
+        "--also",
+        "--respawn",
+        "--max-zombies",
+    ];
+    for opt in takes_a_value {
+        let want = format!("missing argument for option '{opt}'");
+        assert_eq!(usage_error(&[opt, "--", "true"], &[]), want);
+        assert_eq!(usage_error(&[opt], &[]), want);
+        assert_eq!(usage_error(&["-v", opt, "--"], &[]), want);
+    }
+    // `--` after a value is the usual end of the options.
+    assert_eq!(opts(&["-t", "5s", "--", "true"], &[]).kill_after, Some(Duration::from_secs(5)));
+}
+
+/// `-r` and `-e` take one item; their variables take a list. A list given to the flag says
+/// how to write it, in the spelling the user chose.
+#[test]
+fn a_list_given_to_a_flag_says_to_repeat_the_flag() {
+    for (args, want) in [
+        (
+            &["-r", "TERM:QUIT,INT:0", "true"][..],
+            "--rewrite: one FROM:TO per flag: repeat it (-r TERM:QUIT -r INT:0); \
+             REAPER_REWRITE takes a comma-separated list",
+        ),
+        (
+            &["--rewrite", "TERM:QUIT, INT:0,", "true"],
+            "--rewrite: one FROM:TO per flag: repeat it (--rewrite TERM:QUIT --rewrite INT:0); \
+             REAPER_REWRITE takes a comma-separated list",
+        ),
+        (
+            &["-e", "1,143", "true"],
+            "--remap-exit: one CODE per flag: repeat it (-e 1 -e 143); \
+             REAPER_REMAP_EXIT takes a comma-separated list",
+        ),
+        (
+            &["--remap-exit=1,2", "true"],
+            "--remap-exit: one CODE per flag: repeat it (--remap-exit 1 --remap-exit 2); \
+             REAPER_REMAP_EXIT takes a comma-separated list",
+        ),
+    ] {
+        assert_eq!(usage_error(args, &[]), want, "{args:?}");
+    }
+}
+
+/// A setting that conflicts with another is named the way it was set: its flag, or its
+/// variable with the value the environment gave it (`REAPER_PAUSE=1 reaper -- true` said
+/// "--pause takes no COMMAND", though no --pause was written).
+#[test]
+fn conflicts_name_the_variable_or_flag_that_set_them() {
+    for (args, env, want) in [
+        (&["--", "true"][..], &[("REAPER_PAUSE", "1")][..], "REAPER_PAUSE=1 takes no COMMAND"),
+        (&["-d"], &[("REAPER_PAUSE", "yes")], "REAPER_PAUSE=yes cannot be combined with --daemon"),
+        (
+            &[],
+            &[("REAPER_PAUSE", "on"), ("REAPER_WAIT_ALL", "1")],
+            "REAPER_PAUSE=on cannot be combined with REAPER_WAIT_ALL=1",
+        ),
+        (
+            &[],
+            &[("REAPER_PAUSE", "1"), ("REAPER_FOLLOW_PIDFILE", "/run/app.pid")],
+            "REAPER_PAUSE=1 cannot be combined with REAPER_FOLLOW_PIDFILE=/run/app.pid",
+        ),
+        (
+            &["x"],
+            &[("REAPER_WAIT_ALL", "true"), ("REAPER_FOLLOW_PIDFILE", "a.pid")],
+            "REAPER_WAIT_ALL=true and REAPER_FOLLOW_PIDFILE=a.pid exclude each other",
+        ),
+        (
+            &["--wait-all", "x"],
+            &[("REAPER_FOLLOW_PIDFILE", "a.pid")],
+            "--wait-all and REAPER_FOLLOW_PIDFILE=a.pid exclude each other",
+        ),
+        (
+            &["--also", "a"],
+            &[("REAPER_PAUSE", "1")],
+            "--also and --respawn need a COMMAND: they cannot be used with REAPER_PAUSE=1",
+        ),
+        (
+            &["--respawn", "a", "x"],
+            &[("REAPER_FOLLOW_PIDFILE", "a.pid")],
+            "--also and --respawn cannot be combined with REAPER_FOLLOW_PIDFILE=a.pid",
+        ),
+        (
+            &["--also", "a", "x"],
+            &[("REAPER_WAIT_ALL", "1")],
+            "--also and --respawn cannot be combined with REAPER_WAIT_ALL=1",
+        ),
+        (&["-d", "x"], &[("REAPER_PDEATHSIG", "9")], "REAPER_PDEATHSIG=9 cannot be used with --daemon"),
+        // A flag overrides its variable, and is what the message names.
+        (&["--pause", "x"], &[("REAPER_PAUSE", "0")], "--pause takes no COMMAND"),
+        (&["-P", "x"], &[("REAPER_PAUSE", "1")], "--pause takes no COMMAND"),
+        (
+            &["-d", "-p", "TERM", "x"],
+            &[("REAPER_PDEATHSIG", "9")],
+            "--pdeathsig cannot be used with --daemon",
+        ),
+        (
+            &["--follow-pidfile", "b.pid", "x"],
+            &[("REAPER_WAIT_ALL", "1"), ("REAPER_FOLLOW_PIDFILE", "a.pid")],
+            "REAPER_WAIT_ALL=1 and --follow-pidfile exclude each other",
+        ),
+    ] {
+        assert_eq!(usage_error(args, env), want, "{args:?} {env:?}");
+    }
+    // The variable's value is the user's text: a control character in it stays on the line.
+    match try_parse(&["x"], &[("REAPER_PAUSE", "1\n")]) {
+        Err(e) => assert_eq!(e.report(), "reaper: REAPER_PAUSE=1\\n takes no COMMAND\nTry 'reaper --help'."),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The messages above as the real binary prints them: one line (and the help hint), exit 2.
+#[test]
+fn the_binary_prints_each_usage_error_on_one_line_with_status_2() {
+    for (args, env, want) in [
+        (&["--", "true"][..], &[("REAPER_PAUSE", "1")][..], "REAPER_PAUSE=1 takes no COMMAND"),
+        (&["-t", "--", "true"], &[], "missing argument for option '-t'"),
+        (
+            &["-r", "TERM:QUIT,INT:0", "true"],
+            &[],
+            "--rewrite: one FROM:TO per flag: repeat it (-r TERM:QUIT -r INT:0); \
+             REAPER_REWRITE takes a comma-separated list",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_reaper"))
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .expect("run reaper");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            (out.status.code(), stderr.as_ref()),
+            (Some(2), format!("reaper: {want}\nTry 'reaper --help'.\n").as_str()),
+            "{args:?} {env:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// `--help` shows an example, `-q` on a line of its own, and tini's variables.
+#[test]
+fn help_has_an_example_quiet_and_the_tini_variables() {
+    let help = reaper::options::HELP;
+    assert!(help.lines().any(|l| l.starts_with("Example: reaper ") && l.contains(" -- ")), "{help}");
+    assert!(help.lines().any(|l| l.starts_with("  -q, --quiet ")), "{help}");
+    for var in ["TINI_SUBREAPER", "TINI_KILL_PROCESS_GROUP", "TINI_VERBOSITY"] {
+        assert!(help.contains(var), "help lacks {var}");
     }
 }

@@ -241,7 +241,7 @@ both_modes!(socket_activation_goes_to_the_main_command_only, |mode| {
 #[test]
 fn bad_command_lines_are_usage_errors() {
     for (args, want) in [
-        (vec!["--also", "sh -c 'echo", "true"], "reaper: --also 'sh -c 'echo': unterminated single quote"),
+        (vec!["--also", "sh -c 'echo", "true"], "reaper: --also: 'sh -c 'echo': unterminated single quote"),
         (vec!["--respawn", "   ", "true"], "reaper: --respawn: empty command line"),
         (
             vec!["--also", "x", "--pause"],
@@ -249,7 +249,7 @@ fn bad_command_lines_are_usage_errors() {
         ),
         (
             vec!["--respawn", "x", "--wait-all", "true"],
-            "reaper: --also and --respawn cannot be combined with --wait-all or --follow-pidfile",
+            "reaper: --also and --respawn cannot be combined with --wait-all",
         ),
     ] {
         let (code, _, err) =

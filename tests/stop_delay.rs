@@ -301,3 +301,17 @@ fn sleep_usage_errors_exit_2() {
         assert!(err.starts_with("reaper: ") && err.ends_with("Try 'reaper --help'.\n"), "{args:?}: {err}");
     }
 }
+
+// At the default level (no -v), the hold is one line when it begins: what is held, and for
+// how long, so that a `docker stop` that takes the delay explains itself in the logs.
+both_modes!(the_hold_is_logged_at_the_default_level, |mode| {
+    let dir = tempdir("held-quiet");
+    let cmd = probe(&dir, &[(libc::SIGTERM, 42)]);
+    let mut args = vec!["--stop-delay", "1s", "--"];
+    args.extend(cmd.iter().map(String::as_str));
+    let (mut r, _g) = start_in(mode, &dir, &args);
+    assert!(wait_for_file(&dir.join("ready"), LONG), "probe not ready: {}", stderr_of(&dir));
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(LONG), 42, "{}", stderr_of(&dir));
+    assert_eq!(stderr_of(&dir), "reaper: WARN TERM received: forwarding in 1s (--stop-delay)\n");
+});

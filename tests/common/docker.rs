@@ -1,5 +1,5 @@
 //! The Docker Engine side of the end-to-end tests (tests/docker.rs, tests/docker_ps.rs): the
-//! images from the repository's Dockerfile (its `local` and `pause-local` targets, which pull
+//! images from the repository's Dockerfile.local (its `runtime` and `pause` targets, which pull
 //! nothing) plus a busybox test image, containers removed when dropped, and the docker CLI
 //! run with timeouts.
 //!
@@ -27,9 +27,9 @@ pub const BUSYBOX: &str = "/bin/busybox";
 
 /// The images one test process built.
 pub struct Images {
-    /// `--target local`: only /reaper, ENTRYPOINT ["/reaper", "--"].
+    /// Dockerfile.local, `--target runtime`: only /reaper, ENTRYPOINT ["/reaper", "--"].
     pub reaper: String,
-    /// `--target pause-local`: ENTRYPOINT ["/reaper", "--pause"].
+    /// Dockerfile.local, `--target pause`: ENTRYPOINT ["/reaper", "--pause"].
     pub pause: String,
     /// `reaper` plus busybox as /bin/sh and friends.
     pub test: String,
@@ -171,15 +171,28 @@ pub fn build_images() -> Result<Images, String> {
     let tag = |what: &str| format!("reaper-e2e-{what}:{pid}-{stamp}");
     let images = Images { reaper: tag("local"), pause: tag("pause"), test: tag("busybox") };
     let label = format!("{LABEL}={pid}");
-    for (target, image) in [("local", &images.reaper), ("pause-local", &images.pause)] {
+    for (target, image) in [("runtime", &images.reaper), ("pause", &images.pause)] {
         let arg = format!("REAPER_BINARY={binary}");
         let out = try_run(
-            docker(["build", "--target", target, "--build-arg", &arg, "--label", &label, "-t", image, "."])
-                .current_dir(root()),
+            docker([
+                "build",
+                "-f",
+                "Dockerfile.local",
+                "--target",
+                target,
+                "--build-arg",
+                &arg,
+                "--label",
+                &label,
+                "-t",
+                image,
+                ".",
+            ])
+            .current_dir(root()),
             Duration::from_secs(300),
         )?;
         if out.code != 0 {
-            return Err(format!("docker build --target {target}: {out:?}"));
+            return Err(format!("docker build -f Dockerfile.local --target {target}: {out:?}"));
         }
     }
 
