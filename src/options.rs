@@ -113,6 +113,10 @@ pub struct Options {
     pub also: Vec<Vec<OsString>>,
     /// `--respawn`: helpers restarted whenever they exit, as argv.
     pub respawn: Vec<Vec<OsString>>,
+    /// `--user`/`REAPER_USER`: who every command runs as, and which of the two said so.
+    pub user: Option<(crate::user::Spec, &'static str)>,
+    /// `--no-new-privs`: PR_SET_NO_NEW_PRIVS for every command.
+    pub no_new_privs: bool,
     pub log_level: LevelFilter,
     /// `REAPER_LOG`, env_logger filter syntax; overrides `log_level`.
     pub log_filter: Option<String>,
@@ -139,6 +143,8 @@ impl Default for Options {
             follow_pidfile: None,
             also: Vec::new(),
             respawn: Vec::new(),
+            user: None,
+            no_new_privs: false,
             log_level: LevelFilter::Warn,
             log_filter: None,
         }
@@ -246,6 +252,8 @@ where
             Long("follow-pidfile") => o.follow_pidfile = Some(path(p.value())?),
             Long("also") => o.also.push(cmdline("--also", &text(p.value())?)?),
             Long("respawn") => o.respawn.push(cmdline("--respawn", &text(p.value())?)?),
+            Long("user") => o.user = Some((user_spec("--user", &text(p.value())?)?, "--user")),
+            Long("no-new-privs") => o.no_new_privs = true,
             Short('v') | Long("verbose") => verbosity += 1,
             Short('q') | Long("quiet") => verbosity -= 1,
             Short('h') | Long("help") => return Ok(Parsed::Help),
@@ -306,6 +314,9 @@ where
         });
     } else if chdir.is_some() || umask.is_some() || stdout.is_some() || stderr.is_some() {
         return Err(usage("--chdir, --umask, --stdout and --stderr need --daemon"));
+    }
+    if o.pause && (o.user.is_some() || o.no_new_privs) {
+        return Err(usage("--user and --no-new-privs apply to commands: they cannot be used with --pause"));
     }
     if o.pause {
         if !o.command.is_empty() {
@@ -383,6 +394,17 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     if let Some(v) = var(env, "REAPER_FOLLOW_PIDFILE", |v| path(Ok(v.into())))? {
         o.follow_pidfile = Some(v);
     }
+    // Empty is unset: an image may pass an empty build argument through.
+    if let Some(v) = var(env, "REAPER_USER", |v| {
+        (!v.is_empty()).then(|| crate::user::parse_spec(v).map_err(usage)).transpose()
+    })?
+    .flatten()
+    {
+        o.user = Some((v, "REAPER_USER"));
+    }
+    if let Some(v) = var(env, "REAPER_NO_NEW_PRIVS", boolean)? {
+        o.no_new_privs = v;
+    }
     o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
     Ok(())
 }
@@ -412,6 +434,11 @@ fn path(v: Result<OsString, lexopt::Error>) -> Result<PathBuf, Error> {
         return Err(usage("empty path"));
     }
     Ok(PathBuf::from(v))
+}
+
+/// `USER[:GROUP]`; errors name `source`, the flag or the variable.
+fn user_spec(source: &str, v: &str) -> Result<crate::user::Spec, Error> {
+    crate::user::parse_spec(v).map_err(|why| usage(format!("{source}: {why}")))
 }
 
 fn signal(v: &str) -> Result<i32, Error> {
