@@ -39,6 +39,12 @@ Several processes:
   commands to exit, or with COMMAND's when a stop signal from outside came first (not one
   that -r drops).
 
+User:
+      --user USER[:GROUP]  run every command as USER (name or uid; /etc/passwd, /etc/group) with its
+                           group and groups, or GROUP alone; a non-root USER gets no capabilities.
+                           reaper stays root [REAPER_USER]
+      --no-new-privs       the commands cannot gain privileges (set-uid, file capabilities) [REAPER_NO_NEW_PRIVS]
+
 Shutdown:
       --drain DURATION     when the command exits, give leftovers this long after the drain
                            signal before SIGKILL (default 3s; 0 kills at once) [REAPER_DRAIN]
@@ -74,7 +80,7 @@ Logging:
 Durations: 500ms, 3s, 1m, or a bare number of seconds; at most 365d.
 Signals: TERM, SIGTERM, 15, RTMIN+3.
 Exit status: the command's, or 128+N if signal N killed it; 127 command not found,
-126 not executable, 2 usage error, 1 reaper failed before the command ran.
+126 not executable or the --user switch failed, 2 usage error, 1 reaper failed before the command ran.
 ";
 
 /// `--version`: the format dockerd parses (`X - git.COMMIT`) for `docker info`'s init version;
@@ -723,5 +729,51 @@ mod tests {
         assert_eq!(run(&["--also", "a", "--wait-all", "x"]), exclusive);
         assert_eq!(run(&["--respawn", "a", "--follow-pidfile", "f", "x"]), exclusive);
         assert!(run(&["--also", "a", "--daemon", "x"]).is_ok(), "a daemon supervises the set");
+    }
+
+    fn with_env(args: &[&str], env: &[(&str, &str)]) -> Result<Options, String> {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, OsStr::new(v))).collect();
+        match parse_with_env(&args, &env) {
+            Ok(Parsed::Run(o)) => Ok(*o),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.message()),
+        }
+    }
+
+    #[test]
+    fn user_comes_from_the_flag_or_the_variable() {
+        use crate::user::{Id, Spec};
+        let app = Spec { user: Id::Name("app".into()), group: Some(Id::Num(33)) };
+        assert_eq!(run(&["--user", "app:33", "x"]).unwrap().user, Some((app.clone(), "--user")));
+        assert_eq!(with_env(&["x"], &[("REAPER_USER", "app:33")]).unwrap().user, Some((app, "REAPER_USER")));
+        let flag = with_env(&["--user", "0", "x"], &[("REAPER_USER", "app")]).unwrap().user;
+        assert_eq!(flag, Some((Spec { user: Id::Num(0), group: None }, "--user")));
+        assert_eq!(with_env(&["x"], &[("REAPER_USER", "")]).unwrap().user, None);
+        assert_eq!(run(&["x"]).unwrap().user, None);
+        assert!(run(&["--no-new-privs", "x"]).unwrap().no_new_privs);
+        assert!(with_env(&["x"], &[("REAPER_NO_NEW_PRIVS", "1")]).unwrap().no_new_privs);
+        assert!(!run(&["x"]).unwrap().no_new_privs);
+    }
+
+    #[test]
+    fn bad_users_name_their_source() {
+        assert_eq!(
+            run(&["--user", "app:", "x"]),
+            Err("--user: empty group (USER[:GROUP], names or numbers)".into())
+        );
+        assert_eq!(
+            run(&["--user", "", "x"]),
+            Err("--user: empty user (USER[:GROUP], names or numbers)".into())
+        );
+        assert_eq!(
+            with_env(&["x"], &[("REAPER_USER", "a b")]),
+            Err("REAPER_USER: invalid user name 'a b'".into())
+        );
+        let pause =
+            Err("--user and --no-new-privs apply to commands: they cannot be used with --pause".into());
+        assert_eq!(run(&["--user", "app", "--pause"]), pause);
+        assert_eq!(run(&["--no-new-privs", "--pause"]), pause);
+        assert!(run(&["--user", "app", "--daemon", "x"]).is_ok());
     }
 }

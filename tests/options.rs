@@ -819,7 +819,7 @@ fn help_lists_the_accepted_options() {
         .collect();
     listed.sort_unstable();
     listed.dedup();
-    assert_eq!(listed.len(), 29, "{listed:?}");
+    assert_eq!(listed.len(), 31, "{listed:?}");
     for opt in ["--subreaper", "--process-group", "--kill-after", "--drain", "--rewrite", "--version"] {
         assert!(listed.contains(&opt), "help lacks {opt}");
     }
@@ -832,6 +832,7 @@ fn help_lists_the_accepted_options() {
             "--also" | "--respawn" => &["true"],
             "--max-zombies" => &["0"],
             "--umask" => &["022"],
+            "--user" => &["0"],
             "--pidfile" | "--chdir" | "--stdout" | "--stderr" | "--follow-pidfile" => &["/tmp/f"],
             _ => &[],
         };
