@@ -35,8 +35,10 @@ CMD ["/bin/busybox", "sh", "-c", "/bin/busybox id; echo HOME=$HOME USER=$USER"]
     .unwrap();
     let image = format!("reaper-e2e-user:{}", std::process::id());
     let label = label();
-    let built =
-        run(docker(["build", "--label", &label, "-t", &image, "."]).current_dir(&ctx), Duration::from_secs(300));
+    let built = run(
+        docker(["build", "--label", &label, "-t", &image, "."]).current_dir(&ctx),
+        Duration::from_secs(300),
+    );
     let _ = std::fs::remove_dir_all(&ctx);
     assert_eq!(built.code, 0, "{built:?}");
     let c = Container::new("user");

@@ -341,3 +341,55 @@ fn no_new_privs_alone() {
     );
     assert_eq!((code, out.split_whitespace().collect::<Vec<_>>()), (0, vec!["NoNewPrivs:", "1"]), "{err}");
 }
+
+/// In a user namespace whose /proc/self/setgroups says "deny", setgroups cannot work: exit 126
+/// saying so, rather than leave the caller's groups to the command.
+#[test]
+fn setgroups_denied_in_a_user_namespace_is_exit_126() {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", common::REAPER, "--user", "0", "--", "true"]).stdin(Stdio::null());
+    let (code, _, err) = run_with_timeout(&mut cmd, T);
+    if code == 1 && err.starts_with("unshare:") {
+        return eprintln!("skipped: no user namespaces here ({})", err.trim());
+    }
+    assert_eq!(code, 126, "{err}");
+    assert!(
+        err.trim().ends_with(
+            "(/proc/self/setgroups is \"deny\" in this user namespace: supplementary groups cannot be set)"
+        ),
+        "{err}"
+    );
+}
+
+/// With --daemon, the files reaper opens stay root's; the command, as the user, writes to the
+/// inherited stdout.
+#[test]
+fn daemon_files_stay_reapers() {
+    if !need_root("daemon_files_stay_reapers") {
+        return;
+    }
+    let dir = etc("daemon");
+    let (log, pidfile) = (dir.join("out.log"), dir.join("reaper.pid"));
+    let args = [
+        "--daemon",
+        "--stdout",
+        log.to_str().unwrap(),
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "--user",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "id -u; id -G",
+    ];
+    let (code, _, err) = run_with_timeout(&mut reaper_with_etc(Mode::Subreaper, &dir, &args), T);
+    assert_eq!(code, 0, "{err}");
+    // The pidfile goes when the daemon exits, after the command's output is written.
+    assert!(wait_until(T, || std::fs::read_to_string(&log).is_ok_and(|l| l.lines().count() == 2)
+        && !pidfile.exists()));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "1234\n2345 3000 3001\n");
+    let m = std::fs::metadata(&log).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
