@@ -393,3 +393,31 @@ fn daemon_files_stay_reapers() {
     assert_eq!((m.uid(), m.gid()), (0, 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On a terminal, the command run as the user still leads the foreground process group.
+#[test]
+fn the_users_command_is_the_terminal_foreground_group() {
+    if !need_root("the_users_command_is_the_terminal_foreground_group") {
+        return;
+    }
+    if which("script").is_none() {
+        return eprintln!("skipped: no script (util-linux)");
+    }
+    for mode in MODES {
+        let reaper = format!("{} --user 4242 -- sh -c 'id -u; exec cat /proc/self/stat'", common::REAPER);
+        let line = match mode {
+            Mode::Pid1 => format!("unshare --pid --fork --mount-proc --kill-child {reaper}"),
+            Mode::Subreaper => reaper,
+        };
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]).stdin(Stdio::null()).process_group(0);
+        let (code, out, err) = run_with_timeout(&mut script, T);
+        assert_eq!(code, 0, "{mode:?}: {out} {err}");
+        assert!(out.lines().any(|l| l.trim() == "4242"), "{mode:?}: {out}");
+        let stat = out.lines().find(|l| l.contains(" (cat) ")).unwrap_or_else(|| panic!("{mode:?}: {out:?}"));
+        let pid = stat.split(' ').next().unwrap();
+        let f: Vec<&str> = stat[stat.rfind(") ").unwrap() + 2..].split_whitespace().collect();
+        assert_ne!(f[4], "0", "{mode:?}: no controlling terminal: {stat}");
+        assert_eq!((f[2], f[5]), (pid, pid), "{mode:?}: not the foreground group: {stat}");
+    }
+}
