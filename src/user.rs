@@ -28,7 +28,7 @@ pub struct Spec {
 pub struct Target {
     pub uid: u32,
     pub gid: u32,
-    /// The supplementary groups (setgroups), primary first when taken from /etc/group.
+    /// The supplementary groups (setgroups), in ascending order.
     pub groups: Vec<u32>,
     /// The passwd entry's name and home, when there is one.
     pub name: Option<String>,
@@ -157,16 +157,18 @@ pub fn resolve(spec: &Spec, passwd_file: &[u8], group_file: &[u8]) -> Result<Tar
     Ok(Target { uid, gid, groups, name, home })
 }
 
-/// `primary`, then every other group that lists `name` as a member, each once.
+/// `primary` and every group that lists `name` as a member, each once, in ascending order
+/// (as the kernel keeps them). Sorted rather than checked one by one: a file listing the user
+/// in tens of thousands of groups must not cost PID 1 a quadratic scan.
 fn member_of(name: &[u8], primary: u32, group_file: &[u8]) -> Result<Vec<u32>, String> {
     let mut groups = vec![primary];
-    for g in group(group_file) {
-        if g.members.split(|&b| b == b',').any(|m| m == name) && !groups.contains(&g.gid) {
-            if groups.len() == MAX_GROUPS {
-                return Err(format!("more than {MAX_GROUPS} groups in /etc/group for this user"));
-            }
-            groups.push(g.gid);
-        }
+    groups.extend(
+        group(group_file).filter(|g| g.members.split(|&b| b == b',').any(|m| m == name)).map(|g| g.gid),
+    );
+    groups.sort_unstable();
+    groups.dedup();
+    if groups.len() > MAX_GROUPS {
+        return Err(format!("more than {MAX_GROUPS} groups in /etc/group for this user"));
     }
     Ok(groups)
 }
@@ -302,7 +304,7 @@ mod tests {
             Target {
                 uid: 1000,
                 gid: 1000,
-                groups: vec![1000, 10, 29, 50],
+                groups: vec![10, 29, 50, 1000],
                 name: Some("app".into()),
                 home: Some(b"/home/app".to_vec()),
             }
@@ -336,7 +338,7 @@ mod tests {
     fn a_number_with_an_entry_is_that_entry() {
         let t = resolve_str("1000").unwrap();
         assert_eq!(t.name.as_deref(), Some("app"));
-        assert_eq!((t.gid, t.groups), (1000, vec![1000, 10, 29, 50]));
+        assert_eq!((t.gid, t.groups), (1000, vec![10, 29, 50, 1000]));
         assert_eq!(resolve_str("0").unwrap().home, Some(b"/root".to_vec()));
     }
 
@@ -347,6 +349,8 @@ mod tests {
         // Lines whose uid field does not parse are not entries for any number.
         assert_eq!(resolve_str("12").unwrap().name, None);
         assert_eq!(resolve_str("7").unwrap().name, None);
+        // Nor is a line without a name.
+        assert_eq!(resolve_str("1005").unwrap().name, None);
         assert_eq!(resolve(&spec("0"), b"", b"").unwrap().gid, 0);
     }
 
@@ -366,7 +370,7 @@ mod tests {
         // "application" and "ap" in video's list are not "app"; "app2" is in no group.
         let t = resolve_str("app2").unwrap();
         assert_eq!((t.uid, t.gid, t.groups), (1000, 77, vec![77]));
-        let many: Vec<u8> = (0..MAX_GROUPS as u32 + 5)
+        let many: Vec<u8> = (0..MAX_GROUPS as u32)
             .flat_map(|g| format!("g{g}:x:{}:app\n", g + 100_000).into_bytes())
             .collect();
         assert_eq!(
