@@ -13,6 +13,9 @@ pub enum Error {
     Exec { command: OsString, errno: Errno },
     /// reaper failed before the command ran (fork, pidfile, log file…): exit 1.
     Start(String),
+    /// The command could not be given the user or privileges asked for (--user,
+    /// --no-new-privs): exit 126, as a command that cannot be run.
+    Privs(String),
 }
 
 pub const EXIT_USAGE: i32 = 2;
@@ -25,6 +28,7 @@ impl Error {
         match self {
             Error::Usage(_) => EXIT_USAGE,
             Error::Start(_) => EXIT_START,
+            Error::Privs(_) => EXIT_CANNOT_EXEC,
             // The shell's convention: 127 "not found" (including a bad path), 126 "found but
             // cannot be run" (permission, directory, bad format, …).
             Error::Exec { errno, .. } => match errno {
@@ -37,7 +41,7 @@ impl Error {
     /// The message without the `reaper:` prefix.
     pub fn message(&self) -> String {
         match self {
-            Error::Usage(m) | Error::Start(m) => m.clone(),
+            Error::Usage(m) | Error::Start(m) | Error::Privs(m) => m.clone(),
             Error::Exec { command, errno } => {
                 format!("cannot run '{}': {}", command.to_string_lossy(), os(*errno))
             }

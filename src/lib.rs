@@ -13,7 +13,8 @@
 //! [`logger`] writes the log lines,
 //! [`ps`] lists the processes for `--ps`, [`text`] makes names from /proc printable.
 //! [`sleep`] is `reaper --sleep`; [`probe`] parses `reaper --probe`'s checks and [`prober`]
-//! runs them.
+//! runs them. [`user`] resolves `--user` from /etc/passwd and /etc/group, [`privs`] gives
+//! each command that user and drops its privileges.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -25,6 +26,7 @@ pub mod logger;
 pub mod options;
 pub mod pidfd;
 pub mod pidfile;
+pub mod privs;
 pub mod probe;
 pub mod prober;
 pub mod procfs;
@@ -40,6 +42,7 @@ pub mod spawn;
 pub mod state;
 pub mod supervisor;
 pub mod text;
+pub mod user;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -84,6 +87,12 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
         // components(): "/a/./b//c" as "/a/b/c", as std::path::absolute printed it.
         *path = cwd.join(&*path).components().collect();
     }
+    // Before anything starts (and before a daemon detaches): an unknown name is a usage error
+    // on the caller's terminal.
+    let privs = match privs::Privs::prepare(opts.user.as_ref().map(|(s, src)| (s, *src)), opts.no_new_privs) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
     let inherited = match sigmask::set_own_dispositions(mask) {
         Ok(i) => i,
         Err(e) => return fail(&Error::start("sigaction", e)),
@@ -92,7 +101,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    match launch(&opts, &inherited) {
+    match launch(&opts, &inherited, privs) {
         Ok((supervisor, pidfile)) => {
             if let Some(r) = report {
                 r.started();
@@ -115,9 +124,13 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
 
 /// Everything up to and including exec of the command; any failure here is exit 1, 2, 126
 /// or 127. After this returns, reaper never exits because of its own error.
-fn launch(opts: &Options, inherited: &Inherited) -> Result<(Supervisor, Option<Pidfile>), Error> {
+fn launch(
+    opts: &Options,
+    inherited: &Inherited,
+    privs: privs::Privs,
+) -> Result<(Supervisor, Option<Pidfile>), Error> {
     let pidfile = opts.pidfile.clone().map(Pidfile::acquire).transpose()?;
-    match start(opts, inherited) {
+    match start(opts, inherited, privs) {
         Ok(supervisor) => Ok((supervisor, pidfile)),
         Err(e) => {
             // Nothing runs: a pidfile naming this soon-dead process would only mislead.
@@ -129,7 +142,7 @@ fn launch(opts: &Options, inherited: &Inherited) -> Result<(Supervisor, Option<P
     }
 }
 
-fn start(opts: &Options, inherited: &Inherited) -> Result<Supervisor, Error> {
+fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<Supervisor, Error> {
     let me = nix::unistd::getpid().as_raw();
     if let Some(sig) = opts.pdeathsig {
         set_pdeathsig(sig)?;
@@ -161,8 +174,8 @@ fn start(opts: &Options, inherited: &Inherited) -> Result<Supervisor, Error> {
         }
     }
     let (main, others) =
-        if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited, dir.as_deref())? };
-    Ok(Supervisor::new(opts, signals, *inherited, dir, main, others))
+        if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited, dir.as_deref(), &privs)? };
+    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, main, others))
 }
 
 /// The main command first (it may take the terminal), then every `--also` and `--respawn`.
@@ -171,8 +184,9 @@ fn spawn_all(
     opts: &Options,
     inherited: &Inherited,
     dir: Option<&std::ffi::CStr>,
+    privs: &privs::Privs,
 ) -> Result<(Option<i32>, Vec<Member>), Error> {
-    let main = spawn::spawn(&opts.command, inherited, true, dir)?;
+    let main = spawn::spawn(&opts.command, inherited, true, dir, privs)?;
     let now = std::time::Instant::now();
     let kinds = (opts.also.iter().map(|c| (c, Kind::Also))).chain(
         opts.respawn
@@ -182,7 +196,7 @@ fn spawn_all(
     );
     let mut others = Vec::new();
     for (command, kind) in kinds {
-        match spawn::spawn(command, inherited, false, dir) {
+        match spawn::spawn(command, inherited, false, dir, privs) {
             Ok(pid) => {
                 others.push(Member { name: spawn::name(command), proc: Proc { pid, pgid: pid }, kind })
             }

@@ -42,6 +42,12 @@ Several processes:
   commands to exit, or with COMMAND's when a stop signal from outside came first (not one
   that -r drops).
 
+User:
+      --user USER[:GROUP]  run every command as USER (name or uid; /etc/passwd, /etc/group) with its
+                           group and groups, or GROUP alone; a non-root USER gets no capabilities.
+                           reaper stays root [REAPER_USER]
+      --no-new-privs       the commands cannot gain privileges (set-uid, file capabilities) [REAPER_NO_NEW_PRIVS]
+
 Shutdown:
       --drain DURATION     when the command exits, give leftovers this long after the drain
                            signal before SIGKILL (default 3s; 0 kills at once) [REAPER_DRAIN]
@@ -87,7 +93,7 @@ TINI_KILL_PROCESS_GROUP (any value switches them on), TINI_VERBOSITY (0-4).
 Durations: 500ms, 3s, 1m, or a bare number of seconds; at most 365d.
 Signals: TERM, SIGTERM, 15, RTMIN+3.
 Exit status: the command's, or 128+N if signal N killed it; 127 command not found,
-126 not executable, 2 usage error, 1 reaper failed before the command ran.
+126 not executable or the --user switch failed, 2 usage error, 1 reaper failed before the command ran.
 ";
 
 /// `--version`: the format dockerd parses (`X - git.COMMIT`) for `docker info`'s init version;
@@ -126,6 +132,10 @@ pub struct Options {
     pub also: Vec<Vec<OsString>>,
     /// `--respawn`: helpers restarted whenever they exit, as argv.
     pub respawn: Vec<Vec<OsString>>,
+    /// `--user`/`REAPER_USER`: who every command runs as, and which of the two said so.
+    pub user: Option<(crate::user::Spec, &'static str)>,
+    /// `--no-new-privs`: PR_SET_NO_NEW_PRIVS for every command.
+    pub no_new_privs: bool,
     pub log_level: LevelFilter,
     /// `REAPER_LOG`, env_logger filter syntax; overrides `log_level`.
     pub log_filter: Option<String>,
@@ -152,6 +162,8 @@ impl Default for Options {
             follow_pidfile: None,
             also: Vec::new(),
             respawn: Vec::new(),
+            user: None,
+            no_new_privs: false,
             log_level: LevelFilter::Warn,
             log_filter: None,
         }
@@ -350,6 +362,12 @@ where
             }
             Long("also") => o.also.push(flag("--also", value(&mut p, &spelt), cmdline)?),
             Long("respawn") => o.respawn.push(flag("--respawn", value(&mut p, &spelt), cmdline)?),
+            Long("user") => {
+                let spec =
+                    flag("--user", value(&mut p, &spelt), |v| crate::user::parse_spec(v).map_err(usage))?;
+                o.user = Some((spec, "--user"));
+            }
+            Long("no-new-privs") => o.no_new_privs = true,
             Short('v') | Long("verbose") => verbosity += 1,
             Short('q') | Long("quiet") => verbosity -= 1,
             Short('h') | Long("help") => return Ok(Parsed::Help),
@@ -436,6 +454,9 @@ where
     } else if chdir.is_some() || umask.is_some() || stdout.is_some() || stderr.is_some() {
         return Err(usage("--chdir, --umask, --stdout and --stderr need --daemon"));
     }
+    if o.pause && (o.user.is_some() || o.no_new_privs) {
+        return Err(usage("--user and --no-new-privs apply to commands: they cannot be used with --pause"));
+    }
     if o.pause {
         if !o.command.is_empty() {
             return Err(usage(format!("{} takes no COMMAND", pause_src())));
@@ -516,6 +537,17 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     }
     if let Some(v) = var(env, "REAPER_FOLLOW_PIDFILE", nonempty_path)? {
         o.follow_pidfile = Some(v);
+    }
+    // Empty is unset: an image may pass an empty build argument through.
+    if let Some(v) = var(env, "REAPER_USER", |v| {
+        (!v.is_empty()).then(|| crate::user::parse_spec(v).map_err(usage)).transpose()
+    })?
+    .flatten()
+    {
+        o.user = Some((v, "REAPER_USER"));
+    }
+    if let Some(v) = var(env, "REAPER_NO_NEW_PRIVS", boolean)? {
+        o.no_new_privs = v;
     }
     o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
     Ok(())
@@ -861,5 +893,51 @@ mod tests {
         assert_eq!(run(&["--also", "a", "--wait-all", "x"]), exclusive("--wait-all"));
         assert_eq!(run(&["--respawn", "a", "--follow-pidfile", "f", "x"]), exclusive("--follow-pidfile"));
         assert!(run(&["--also", "a", "--daemon", "x"]).is_ok(), "a daemon supervises the set");
+    }
+
+    fn with_env(args: &[&str], env: &[(&str, &str)]) -> Result<Options, String> {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, OsStr::new(v))).collect();
+        match parse_with_env(&args, &env) {
+            Ok(Parsed::Run(o)) => Ok(*o),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.message()),
+        }
+    }
+
+    #[test]
+    fn user_comes_from_the_flag_or_the_variable() {
+        use crate::user::{Id, Spec};
+        let app = Spec { user: Id::Name("app".into()), group: Some(Id::Num(33)) };
+        assert_eq!(run(&["--user", "app:33", "x"]).unwrap().user, Some((app.clone(), "--user")));
+        assert_eq!(with_env(&["x"], &[("REAPER_USER", "app:33")]).unwrap().user, Some((app, "REAPER_USER")));
+        let flag = with_env(&["--user", "0", "x"], &[("REAPER_USER", "app")]).unwrap().user;
+        assert_eq!(flag, Some((Spec { user: Id::Num(0), group: None }, "--user")));
+        assert_eq!(with_env(&["x"], &[("REAPER_USER", "")]).unwrap().user, None);
+        assert_eq!(run(&["x"]).unwrap().user, None);
+        assert!(run(&["--no-new-privs", "x"]).unwrap().no_new_privs);
+        assert!(with_env(&["x"], &[("REAPER_NO_NEW_PRIVS", "1")]).unwrap().no_new_privs);
+        assert!(!run(&["x"]).unwrap().no_new_privs);
+    }
+
+    #[test]
+    fn bad_users_name_their_source() {
+        assert_eq!(
+            run(&["--user", "app:", "x"]),
+            Err("--user: empty group (USER[:GROUP], names or numbers)".into())
+        );
+        assert_eq!(
+            run(&["--user", "", "x"]),
+            Err("--user: empty user (USER[:GROUP], names or numbers)".into())
+        );
+        assert_eq!(
+            with_env(&["x"], &[("REAPER_USER", "a b")]),
+            Err("REAPER_USER: invalid user name 'a b'".into())
+        );
+        let pause =
+            Err("--user and --no-new-privs apply to commands: they cannot be used with --pause".into());
+        assert_eq!(run(&["--user", "app", "--pause"]), pause);
+        assert_eq!(run(&["--no-new-privs", "--pause"]), pause);
+        assert!(run(&["--user", "app", "--daemon", "x"]).is_ok());
     }
 }

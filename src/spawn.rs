@@ -16,6 +16,7 @@ use nix::fcntl::OFlag;
 use nix::unistd::{ForkResult, Pid, fork, getpgrp, getpid, isatty, pipe2, setpgid, tcgetpgrp, tcsetpgrp};
 
 use crate::error::Error;
+use crate::privs::Privs;
 use crate::sigmask::Inherited;
 
 const EXEC_FAILED: u8 = b'E';
@@ -26,12 +27,14 @@ const LISTEN_PID: &[u8] = b"LISTEN_PID=";
 /// Starts `command` and returns its pid once exec has succeeded. Only the `main` command (not
 /// an `--also` or `--respawn` one) may become the terminal's foreground group, and only it is
 /// handed systemd socket activation (see `environment`). `dir`: where it runs, if not in
-/// reaper's own working directory (helpers restarted after reaper moved to `/`).
+/// reaper's own working directory (helpers restarted after reaper moved to `/`). `privs`: the
+/// user and privileges it starts with (`--user`, `--no-new-privs`).
 pub fn spawn(
     command: &[OsString],
     inherited: &Inherited,
     main: bool,
     dir: Option<&CStr>,
+    privs: &Privs,
 ) -> Result<i32, Error> {
     let cstr = |s: &OsStr| {
         CString::new(s.as_bytes()).map_err(|_| Error::Usage("argument contains a NUL byte".into()))
@@ -43,7 +46,7 @@ pub fn spawn(
     let mut argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
 
-    let (mut envp, listen_pid) = environment(main);
+    let (mut envp, listen_pid) = environment(main, privs.env());
     let listen_pid_ptr = listen_pid.map(|i| envp[i].as_mut_ptr());
     let mut envp_ptrs: Vec<*const c_char> = envp.iter().map(|e| e.as_ptr().cast()).collect();
     envp_ptrs.push(std::ptr::null());
@@ -57,8 +60,9 @@ pub fn spawn(
     let (report_rd, report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
 
     // SAFETY: reaper is single-threaded. Between fork and exec the child only makes
-    // async-signal-safe calls (setpgid, tcsetpgrp, sigaction, rt_sigprocmask, write, execvpe,
-    // _exit) and writes into memory it already owns; nothing allocates.
+    // async-signal-safe calls (setpgid, tcsetpgrp, chdir, the raw calls of Privs::apply,
+    // sigaction, rt_sigprocmask, write, execvpe, _exit) and writes into memory it already
+    // owns; nothing allocates.
     match unsafe { fork() }.map_err(|e| Error::start("fork", e))? {
         ForkResult::Child => {
             let report = |tag: u8, errno: Errno| {
@@ -86,6 +90,14 @@ pub fn spawn(
                     // SAFETY: as below.
                     unsafe { libc::_exit(127) }
                 }
+            }
+            // After the directory (the caller's, which the new user may not be allowed to
+            // enter: the command keeps it as with gosu) and the terminal; before exec. A
+            // failed step is never followed by exec.
+            if let Err((step, errno)) = privs.apply() {
+                report(step, errno);
+                // SAFETY: as below.
+                unsafe { libc::_exit(126) }
             }
             inherited.restore();
             // SAFETY: NUL-terminated argv/envp arrays of valid C strings built before fork.
@@ -115,6 +127,9 @@ pub fn spawn(
                         command[0].to_string_lossy(),
                         crate::error::os(errno)
                     )));
+                } else if let Some(why) = privs.failure(&command[0], rec[0], errno) {
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    return Err(Error::Privs(why));
                 } else {
                     let _ = nix::sys::wait::waitpid(child, None);
                     return Err(Error::Exec { command: command[0].clone(), errno });
@@ -131,15 +146,18 @@ pub fn spawn(
 /// LISTEN_PID entry gets room for its own pid. The other commands get no LISTEN_PID,
 /// LISTEN_FDS or LISTEN_FDNAMES at all, or each would take the sockets for its own. (They
 /// still inherit the descriptors, as every other one reaper was given: closing descriptors it
-/// did not open, counted by a variable, is not reaper's business.)
-fn environment(main: bool) -> (Vec<Vec<u8>>, Option<usize>) {
+/// did not open, counted by a variable, is not reaper's business.) `changes` (from `--user`)
+/// set or, with `None`, remove variables.
+fn environment(main: bool, changes: &[(&str, Option<Vec<u8>>)]) -> (Vec<Vec<u8>>, Option<usize>) {
     let me = getpid().to_string();
     let activated = std::env::var_os("LISTEN_PID").is_some_and(|v| v == me.as_str());
     let activation =
         |k: &OsStr| [&b"LISTEN_PID"[..], b"LISTEN_FDS", b"LISTEN_FDNAMES"].contains(&k.as_bytes());
     let mut listen = None;
-    let envp = std::env::vars_os()
+    let changed = |k: &OsStr| changes.iter().any(|(c, _)| c.as_bytes() == k.as_bytes());
+    let mut envp: Vec<Vec<u8>> = std::env::vars_os()
         .filter(|(k, _)| main || !activated || !activation(k))
+        .filter(|(k, _)| !changed(k))
         .enumerate()
         .map(|(i, (k, v))| {
             let mut e = Vec::with_capacity(k.len() + v.len() + 2);
@@ -155,6 +173,11 @@ fn environment(main: bool) -> (Vec<Vec<u8>>, Option<usize>) {
             e
         })
         .collect();
+    for (k, v) in changes {
+        if let Some(v) = v {
+            envp.push([k.as_bytes(), b"=", v, b"\0"].concat());
+        }
+    }
     (envp, listen)
 }
 

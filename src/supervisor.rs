@@ -13,6 +13,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::options::Options;
 use crate::pidfd::{Open, Pidfd};
+use crate::privs::Privs;
 use crate::procfs;
 use crate::reap::{self, Peek, Reaped};
 use crate::send::{Held, Sender};
@@ -35,6 +36,8 @@ pub struct Supervisor {
     respawn: Vec<Vec<std::ffi::OsString>>,
     inherited: Inherited,
     dir: Option<std::ffi::CString>,
+    /// The user and privileges restarted helpers get, resolved once before the first start.
+    privs: Privs,
     /// Signals, and the processes held for them. Nothing is held while reaper just waits for
     /// its command: no descriptor while idle.
     send: Sender,
@@ -53,6 +56,7 @@ impl Supervisor {
         signals: SignalFd,
         inherited: Inherited,
         dir: Option<std::ffi::CString>,
+        privs: Privs,
         main: Option<i32>,
         others: Vec<Member>,
     ) -> Self {
@@ -82,6 +86,7 @@ impl Supervisor {
             respawn: opts.respawn.clone(),
             inherited,
             dir,
+            privs,
             send: Sender::new(main),
             follow_pidfile: opts.follow_pidfile.clone(),
             pidfile_seen: None,
@@ -233,7 +238,7 @@ impl Supervisor {
             Effect::ReadPidfile => return Some(Event::Pidfile(self.read_pidfile())),
             Effect::Spawn { index, delay } => {
                 let command = self.respawn.get(index).map_or(&[][..], |c| c.as_slice());
-                let result = spawn::spawn(command, &self.inherited, false, self.dir.as_deref())
+                let result = spawn::spawn(command, &self.inherited, false, self.dir.as_deref(), &self.privs)
                     .map(|pid| Proc { pid, pgid: pid })
                     .map_err(|e| e.message());
                 return Some(Event::Spawned { index, delay, result });

@@ -67,7 +67,7 @@ fn help_options() -> Vec<(&'static str, Option<&'static str>)> {
         .filter_map(|entry| {
             let entry: &'static str = entry.leak();
             let long = entry.split_whitespace().find(|w| w.starts_with("--") && w.len() > 2)?;
-            let var = entry.split('[').nth(1).and_then(|v| v.split([']', '=', ' ']).next());
+            let var = entry.rsplit_once('[').and_then(|(_, v)| v.split([']', '=', ' ']).next());
             Some((long.trim_end_matches(','), var.filter(|v| v.starts_with("REAPER_"))))
         })
         .collect()
@@ -111,6 +111,8 @@ fn every_variable_in_help_takes_effect() {
             o.follow_pidfile.as_deref() == Some(std::path::Path::new("/run/app.pid"))
         }),
         ("REAPER_LOG", "debug", |o| o.log_filter.as_deref() == Some("debug")),
+        ("REAPER_USER", "app", |o| o.user.as_ref().is_some_and(|(_, source)| *source == "REAPER_USER")),
+        ("REAPER_NO_NEW_PRIVS", "1", |o| o.no_new_privs),
     ];
     for (var, value, effect) in cases {
         let o = docker_init(&[(var, value)]);

@@ -846,6 +846,7 @@ fn help_lists_the_accepted_options() {
             "--probe" => &["tcp:127.0.0.1:80"],
             "--timeout" => &["1s"],
             "--umask" => &["022"],
+            "--user" => &["0"],
             "--pidfile" | "--chdir" | "--stdout" | "--stderr" | "--follow-pidfile" => &["/tmp/f"],
             _ => &[],
         };
