@@ -39,7 +39,6 @@ use std::time::{Duration, Instant};
 
 use log::Level;
 
-use crate::reap::Ended;
 use crate::signals;
 
 /// How often `--follow-pidfile` looks for the pidfile, only while waiting for it.
@@ -120,6 +119,33 @@ pub enum OnSuccess {
     WaitAll,
     /// `--follow-pidfile`: the daemon it started, named in the pidfile, is the workload now.
     FollowPidfile,
+}
+
+/// How a process ended. The signal stays a raw number: nix's `WaitStatus` cannot represent a
+/// death by a real-time signal and would lose the child's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Ended {
+    /// The shell's convention: the exit code, or 128+N for death by signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            Ended::Exited(c) => c,
+            Ended::Signaled(s) => (128 + s) & 0xff,
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Ended::Exited(c) => write!(f, "exited with status {c}"),
+            Ended::Signaled(s) => write!(f, "killed by {}", signals::name(s)),
+        }
+    }
 }
 
 /// A supervised process and its process group.

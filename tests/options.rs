@@ -531,7 +531,7 @@ fn durations_above_365_days_are_usage_errors() {
 /// a pause exits on a second TERM.
 #[test]
 fn deadlines_at_the_longest_duration_are_armed() {
-    use reaper::reap::Ended;
+    use reaper::state::Ended;
     use reaper::state::{Config, Effect, Event, Machine, Proc, State, Target};
     let max = reaper::options::MAX_DURATION;
     let o = opts(&["--stop-delay", "365d", "--kill-after", "365d", "--drain", "365d", "x"], &[]);
