@@ -20,7 +20,7 @@ use crate::send::{Held, Sender};
 use crate::sigfd::SignalFd;
 use crate::sigmask::Inherited;
 use crate::spawn;
-use crate::state::{Config, Effect, Event, Machine, Member, OnSuccess, Proc, State};
+use crate::state::{Config, Effect, Event, Machine, Member, OnSuccess, Proc};
 
 const SIGNAL_BATCH: usize = 64;
 
@@ -43,7 +43,6 @@ pub struct Supervisor {
     /// What the last successful read of the followed pidfile found.
     pidfile_seen: Option<String>,
     warn_on_reap: bool,
-    remap_exit: Vec<u8>,
 }
 
 impl Supervisor {
@@ -75,6 +74,7 @@ impl Supervisor {
             main_name: spawn::name(&opts.command),
             respawn_names: opts.respawn.iter().map(|c| spawn::name(c)).collect(),
             stop_delay: opts.stop_delay,
+            remap_exit: opts.remap_exit.clone(),
             debug_logs: log::log_enabled!(target: "reaper::state", log::Level::Debug),
         };
         Supervisor {
@@ -87,7 +87,6 @@ impl Supervisor {
             follow_pidfile: opts.follow_pidfile.clone(),
             pidfile_seen: None,
             warn_on_reap: opts.warn_on_reap,
-            remap_exit: opts.remap_exit.clone(),
         }
     }
 
@@ -95,7 +94,6 @@ impl Supervisor {
     pub fn run(mut self) -> i32 {
         loop {
             if let Some(code) = self.machine.exit_code() {
-                let code = if self.remap_exit.contains(&(code as u8)) { 0 } else { code };
                 log::info!("exiting with status {code}");
                 return code;
             }
@@ -173,7 +171,7 @@ impl Supervisor {
             }
         }
         loop {
-            let before = std::mem::discriminant(self.machine.state());
+            let before = self.machine.transitions();
             let children_left = match first {
                 Peek::NoneExited => true,
                 Peek::NoChildren => false,
@@ -197,13 +195,10 @@ impl Supervisor {
             self.feed(Event::BatchDone { children_left });
             // Only a shutdown signals the command's group after its exit; a followed daemon
             // or the orphans of --wait-all have groups of their own.
-            if !matches!(
-                self.machine.state(),
-                State::Gone { .. } | State::Draining { .. } | State::Killing { .. }
-            ) {
+            if !self.machine.workload_ended() {
                 self.send.leader = None;
             }
-            if std::mem::discriminant(self.machine.state()) == before {
+            if self.machine.transitions() == before {
                 return;
             }
         }
