@@ -48,6 +48,11 @@ use crate::signals;
 /// How often `--follow-pidfile` looks for the pidfile, only while waiting for it.
 pub const PIDFILE_POLL: Duration = Duration::from_millis(20);
 
+/// How often a followed process held without a pidfd is looked for in /proc: no event
+/// announces its exit when its own parent reaps it. Only in that fallback; with a pidfd the
+/// loop sleeps until something happens.
+pub const FOLLOWED_CHECK: Duration = Duration::from_millis(500);
+
 /// How many exits `AwaitingPidfile` remembers, the latest ones (a daemon that wrote its pid
 /// and exited before a look is found among them): a bound on what orphans can make it hold.
 pub const REAPED_KEPT: usize = 256;
@@ -202,12 +207,14 @@ pub enum Deadline {
     PidfileGiveUp,
     /// [`KILL_WAIT`] after the SIGKILL: exit, whatever is left.
     KillWait,
+    /// A followed daemon that no pidfd watches is looked for again ([`FOLLOWED_CHECK`]).
+    FollowedCheck,
     /// `--respawn` helper `i` starts again.
     Respawn(usize),
 }
 
 /// The fixed timers' slots; `Respawn(i)` has slots of its own, one per helper.
-const FIXED_TIMERS: usize = 7;
+const FIXED_TIMERS: usize = 8;
 
 /// Every armed deadline, keyed by what it is for (quinn-proto's `TimerTable`): arming or
 /// disarming one is one call, and the machine sleeps until the earliest.
@@ -291,6 +298,7 @@ const FIXED: [Deadline; FIXED_TIMERS] = [
     Deadline::PidfilePoll,
     Deadline::PidfileGiveUp,
     Deadline::KillWait,
+    Deadline::FollowedCheck,
 ];
 
 /// Where the stop stands, in the states that supervise a workload.
@@ -383,7 +391,7 @@ fn owns(state: &State, timer: Deadline) -> bool {
         Deadline::Drain => matches!(state, Draining { .. }),
         Deadline::PidfilePoll | Deadline::PidfileGiveUp => matches!(state, AwaitingPidfile { .. }),
         Deadline::KillWait => matches!(state, Killing { .. }),
-        Deadline::Respawn(_) => matches!(state, Running { .. }),
+        Deadline::FollowedCheck | Deadline::Respawn(_) => matches!(state, Running { .. }),
     }
 }
 
@@ -406,6 +414,9 @@ pub enum Event {
     Pidfile(Result<Proc, (Option<i32>, String)>),
     /// The followed daemon's pidfd says it exited, and this reap batch did not reap it.
     FollowedGone { pid: i32 },
+    /// After `Pidfile(Ok(…))`: no pidfd watches the followed daemon, so the driver looks for
+    /// it after each wake-up, and wants one at least every [`FOLLOWED_CHECK`].
+    Unwatched,
     /// Reply to `Spawn`: the restarted helper, or why it could not be started.
     Spawned { index: usize, delay: Duration, result: Result<Proc, String> },
 }
@@ -538,6 +549,12 @@ impl Machine {
                 other => other,
             },
             Event::Spawned { index, delay, result } => self.on_spawned(state, index, delay, result, now),
+            Event::Unwatched => {
+                if let State::Running { .. } = state {
+                    self.deadlines.set(Deadline::FollowedCheck, now.checked_add(FOLLOWED_CHECK));
+                }
+                state
+            }
         };
         if std::mem::discriminant(&state) != before {
             self.transitions += 1;
@@ -950,6 +967,9 @@ impl Machine {
                 self.killing(128 + libc::SIGKILL, groups, Some(main.pid), now)
             }
             State::Running { .. } => {
+                if self.deadlines.expired(Deadline::FollowedCheck, now) {
+                    self.deadlines.set(Deadline::FollowedCheck, now.checked_add(FOLLOWED_CHECK));
+                }
                 for index in self.deadlines.take_due_respawns(now) {
                     let delay = self.backoff.get(index).copied().unwrap_or_default();
                     self.out.push(Effect::Spawn { index, delay });
@@ -1846,6 +1866,74 @@ mod tests {
         assert_eq!(t.m.next_deadline(), None);
         assert_eq!(t.batch_end().1, Some(1));
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![39], true)]);
+    }
+
+    #[test]
+    fn the_deadline_table_arms_disarms_and_gives_the_earliest() {
+        let now = Instant::now();
+        let mut d = Deadlines::default();
+        assert_eq!(d.next(), None);
+        d.set(Deadline::Drain, Some(now + secs(3)));
+        d.set(Deadline::KillAfter, Some(now + secs(5)));
+        d.set(Deadline::Respawn(2), Some(now + secs(1)));
+        assert_eq!(d.get(Deadline::Drain), Some(now + secs(3)));
+        assert_eq!(d.get(Deadline::KillAfter), Some(now + secs(5)));
+        assert_eq!(d.get(Deadline::Respawn(2)), Some(now + secs(1)));
+        assert_eq!((d.get(Deadline::Respawn(0)), d.get(Deadline::Respawn(9))), (None, None));
+        assert_eq!(d.next(), Some(now + secs(1)));
+        // Each key its own slot.
+        for other in [
+            Deadline::StopDelay,
+            Deadline::PauseExit,
+            Deadline::PidfilePoll,
+            Deadline::PidfileGiveUp,
+            Deadline::KillWait,
+            Deadline::FollowedCheck,
+        ] {
+            assert_eq!(d.get(other), None, "{other:?}");
+            let mut e = d.clone();
+            e.set(other, Some(now));
+            assert_eq!(e.get(other), Some(now), "{other:?}");
+            assert_eq!(e.next(), Some(now));
+            assert_eq!(
+                (e.get(Deadline::Drain), e.get(Deadline::KillAfter)),
+                (Some(now + secs(3)), Some(now + secs(5)))
+            );
+        }
+        assert!(!d.expired(Deadline::Drain, now + secs(2)));
+        assert!(d.expired(Deadline::Drain, now + secs(3)));
+        assert!(!d.expired(Deadline::StopDelay, now + secs(99)), "not armed: never due");
+        assert_eq!(d.take_due_respawns(now), Vec::<usize>::new());
+        assert_eq!(d.take_due_respawns(now + secs(1)), vec![2]);
+        assert_eq!(d.get(Deadline::Respawn(2)), None, "taken");
+        assert_eq!(d.next(), Some(now + secs(3)));
+        d.stop(Deadline::Drain);
+        assert_eq!(d.next(), Some(now + secs(5)));
+        d.set(Deadline::Respawn(0), Some(now));
+        d.set(Deadline::Respawn(1), Some(now + secs(1)));
+        d.retain(|t| t != Deadline::KillAfter);
+        assert_eq!(d.get(Deadline::KillAfter), None);
+        assert_eq!(d.next(), Some(now), "the helpers' kept");
+        d.retain(|t| !matches!(t, Deadline::Respawn(_)));
+        assert_eq!(d.next(), None);
+    }
+
+    /// A followed daemon that no pidfd watches: the machine wants a wake-up every
+    /// FOLLOWED_CHECK while it follows, and none once the workload ended.
+    #[test]
+    fn an_unwatched_followed_daemon_is_looked_for_periodically() {
+        let mut t = follow();
+        assert_eq!(t.go(Unwatched), vec![], "not following yet");
+        t.go(Pidfile(Ok(DAEMON)));
+        assert_eq!(t.m.next_deadline(), None);
+        t.go(Unwatched);
+        assert_eq!(t.m.next_deadline(), Some(t.now + FOLLOWED_CHECK));
+        assert_eq!(t.at(FOLLOWED_CHECK / 2, Timer), vec![]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + FOLLOWED_CHECK), "not due yet");
+        assert_eq!(t.at(FOLLOWED_CHECK, Timer), vec![]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + FOLLOWED_CHECK * 2));
+        t.go(FollowedGone { pid: 40 });
+        assert_eq!(t.m.next_deadline(), None);
     }
 
     // --- rows that pin down what the mutation run found untested -------------------------

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -23,11 +23,6 @@ use crate::spawn;
 use crate::state::{Config, Effect, Event, Machine, Member, OnSuccess, Proc};
 
 const SIGNAL_BATCH: usize = 64;
-
-/// How often a followed process held without a pidfd is looked for in /proc: no event
-/// announces its exit when its own parent reaps it. Only in that fallback; with a pidfd the
-/// loop sleeps until something happens.
-const FOLLOWED_CHECK: Duration = Duration::from_millis(500);
 
 pub struct Supervisor {
     machine: Machine,
@@ -102,12 +97,7 @@ impl Supervisor {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let followed = self.send.followed.as_ref();
             fds.extend(followed.and_then(Held::pollable).map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
-            let mut deadline = self.machine.next_deadline();
-            if followed.is_some_and(|h| h.pollable().is_none()) {
-                let check = Instant::now() + FOLLOWED_CHECK;
-                deadline = Some(deadline.map_or(check, |d| d.min(check)));
-            }
-            if let Err(e) = poll(&mut fds, timeout(deadline)) {
+            if let Err(e) = poll(&mut fds, timeout(self.machine.next_deadline())) {
                 if e != Errno::EINTR {
                     log::error!("poll: {}", io::Error::from(e));
                 }
@@ -210,33 +200,39 @@ impl Supervisor {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             for effect in self.machine.handle(event, Instant::now()) {
-                queue.extend(self.perform(effect));
+                self.perform(effect, &mut queue);
             }
         }
     }
 
-    fn perform(&mut self, effect: Effect) -> Option<Event> {
+    /// Carries out one effect; its replies go to `replies`.
+    fn perform(&mut self, effect: Effect, replies: &mut VecDeque<Event>) {
         match effect {
             Effect::Send { to, sig } => self.send.send(to, sig),
             Effect::SignalLeftovers { sig, groups, record, skip } => {
                 let signalled = self.send.leftovers(sig, &groups, record, &skip);
-                return record.then_some(Event::Signalled(signalled));
+                replies.extend(record.then_some(Event::Signalled(signalled)));
             }
             Effect::ListChildren => match procfs::children(std::process::id() as i32) {
-                Ok(pids) => return Some(Event::Children(pids.into_iter().map(procfs::id).collect())),
+                Ok(pids) => replies.push_back(Event::Children(pids.into_iter().map(procfs::id).collect())),
                 Err(e) => log::debug!("listing children: {e}"),
             },
-            Effect::ReadPidfile => return Some(Event::Pidfile(self.read_pidfile())),
+            Effect::ReadPidfile => {
+                replies.push_back(Event::Pidfile(self.read_pidfile()));
+                // Without a pidfd, nothing announces its exit if its own parent reaps it.
+                if self.send.followed.as_ref().is_some_and(|h| h.pollable().is_none()) {
+                    replies.push_back(Event::Unwatched);
+                }
+            }
             Effect::Spawn { index, delay } => {
                 let command = self.respawn.get(index).map_or(&[][..], |c| c.as_slice());
                 let result = spawn::spawn(command, &self.inherited, false, self.dir.as_deref())
                     .map(|pid| Proc { pid, pgid: pid })
                     .map_err(|e| e.message());
-                return Some(Event::Spawned { index, delay, result });
+                replies.push_back(Event::Spawned { index, delay, result });
             }
             Effect::Log(level, text) => log::log!(level, "{text}"),
         }
-        None
     }
 
     /// `--follow-pidfile`: the pid in the file, if it names a live descendant; held as a
