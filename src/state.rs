@@ -1918,6 +1918,34 @@ mod tests {
         assert_eq!(d.next(), None);
     }
 
+    #[test]
+    fn remap_exit_makes_the_listed_statuses_0() {
+        for (code, want) in [(143, 0), (3, 3), (0, 0)] {
+            let mut t = T::new(Config { remap_exit: vec![143], ..cfg() });
+            t.go(exited(code));
+            t.go(BatchDone { children_left: false });
+            assert_eq!(t.m.exit_code(), Some(want), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_workload_has_ended_from_the_exit_to_the_last_leftover() {
+        let mut t = T::new(Config { drain: secs(1), ..cfg() });
+        assert!(!t.m.workload_ended());
+        t.go(Signal(TERM));
+        assert!(!t.m.workload_ended(), "stopping, not ended");
+        t.go(exited(0));
+        assert!(t.m.workload_ended(), "gone");
+        t.go(BatchDone { children_left: true });
+        assert!(t.m.workload_ended(), "draining");
+        t.at(secs(1), Timer);
+        assert!(t.m.workload_ended(), "killing");
+        t.go(BatchDone { children_left: false });
+        assert!(!t.m.workload_ended(), "exiting");
+        assert_eq!(t.m.exit_code(), Some(0));
+        assert_eq!(t.m.transitions(), 4, "gone, draining, killing, exit");
+    }
+
     /// A followed daemon that no pidfd watches: the machine wants a wake-up every
     /// FOLLOWED_CHECK while it follows, and none once the workload ended.
     #[test]
