@@ -479,8 +479,14 @@ impl Machine {
             Some(main) => State::Running { main, others, on_success: cfg.on_success, stop: Stop::NotAsked },
             None => State::Pausing,
         };
-        let backoff = vec![Duration::ZERO; cfg.respawn_names.len()];
-        Machine { cfg, state, deadlines: Deadlines::default(), backoff, transitions: 0, out: Vec::new() }
+        Machine {
+            cfg,
+            state,
+            deadlines: Deadlines::default(),
+            backoff: Vec::new(),
+            transitions: 0,
+            out: Vec::new(),
+        }
     }
 
     /// Reaper's exit code once the machine is done, after `--remap-exit`.
@@ -1944,6 +1950,19 @@ mod tests {
         assert!(!t.m.workload_ended(), "exiting");
         assert_eq!(t.m.exit_code(), Some(0));
         assert_eq!(t.m.transitions(), 4, "gone, draining, killing, exit");
+    }
+
+    /// Once a stop signal went out, one that `-r` drops later does not take the shutdown back.
+    #[test]
+    fn a_dropped_stop_signal_after_a_forwarded_one_changes_nothing() {
+        let mut t = several(Config { rewrite: vec![(INT, 0)], ..cfg() });
+        t.go(Signal(TERM));
+        assert_eq!(t.go(Signal(INT)), vec![]);
+        helper_exits(&mut t, secs(1), 12);
+        assert_eq!(t.m.next_deadline(), None, "not restarted");
+        t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(5), name: None });
+        t.at(secs(3), exited(0));
+        assert_eq!(t.batch_end().1, Some(0), "the --also exit did not decide");
     }
 
     /// A followed daemon that no pidfd watches: the machine wants a wake-up every
