@@ -31,25 +31,33 @@ pub fn stat(pid: i32) -> Option<Stat> {
 }
 
 /// /proc/PID/stat: `Ok(None)` if the process is gone, `Err` if /proc could not tell (no
-/// descriptor left, /proc hidden, …): "cannot tell" is never "gone".
+/// descriptor left, /proc hidden, …): "cannot tell" is never "gone". Read as bytes: the
+/// command name is the process's choice, not necessarily UTF-8.
 pub fn read_stat(pid: i32) -> io::Result<Option<Stat>> {
-    let text = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    let text = match std::fs::read(format!("/proc/{pid}/stat")) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => {
             return Ok(None);
         }
         Err(e) => return Err(e),
     };
-    Ok(parse_stat(&text))
+    Ok(parse_stat(&text).map(|(stat, _)| stat))
 }
 
-fn parse_stat(text: &str) -> Option<Stat> {
-    // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
-    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_ascii_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-    let pid = |n: usize| field(n).and_then(|v| i32::try_from(v).ok());
-    let state = fields.first()?.bytes().next()?;
-    Some(Stat { state, ppid: pid(4)?, pgrp: pid(5)?, start: field(22)? })
+/// The fields of a /proc/PID/stat reaper needs, and the command name's raw bytes (field 2).
+/// The name may hold any byte but NUL, parentheses and newlines too, so it runs from the
+/// first `(` to the last `)`; the fields are counted from that `)`.
+pub fn parse_stat(stat: &[u8]) -> Option<(Stat, &[u8])> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = stat.get(stat.iter().position(|&b| b == b'(')? + 1..close)?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    // Field 3 first: each field n is at index n - 3.
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.bytes().next()?;
+    let mut pid = || i32::try_from(text::number(fields.next()?)?).ok();
+    let (ppid, pgrp) = (pid()?, pid()?);
+    let start = text::number(fields.nth(22 - 6)?)?;
+    Some((Stat { state, ppid, pgrp, start }, comm))
 }
 
 /// Whether `id` still names a running process: the pid is there, with the same start time
@@ -142,6 +150,27 @@ mod tests {
         assert_eq!(start, s.start);
         assert_eq!(start_time(pid), 0, "reaped: gone");
         assert_eq!(stat(i32::MAX), None);
+    }
+
+    #[test]
+    fn stat_with_spaces_parentheses_and_any_byte_in_the_name() {
+        let stat = b"17 (a) b (c)) S 1 16 17 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 200";
+        let want = Stat { state: b'S', ppid: 1, pgrp: 16, start: 4242 };
+        assert_eq!(parse_stat(stat), Some((want, &b"a) b (c)"[..])));
+        // Not UTF-8: the fields are read all the same.
+        let stat = b"9 (\xff\xfe) Z 2 3 3 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0 0";
+        let want = Stat { state: b'Z', ppid: 2, pgrp: 3, start: 77 };
+        assert_eq!(parse_stat(stat), Some((want, &b"\xff\xfe"[..])));
+        // Cut short, or no name: nothing.
+        assert_eq!(parse_stat(b"17 (x) Z 3"), None);
+        assert_eq!(parse_stat(b"17 (x) Z 3 4 4 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0"), None);
+        assert_eq!(parse_stat(b"17 (x) Z 3 4 4 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5"), None);
+        assert_eq!(parse_stat(b"17 (x) Z 3 x 4 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5"), None);
+        assert_eq!(parse_stat(b"17 (x) Z 99999999999 4 4 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5"), None);
+        assert_eq!(parse_stat(b"17 (x)  "), None);
+        assert_eq!(parse_stat(b"17 x) S 1 1 1"), None);
+        assert_eq!(parse_stat(b""), None);
+        assert_eq!(parse_stat(b") ("), None);
     }
 
     #[test]

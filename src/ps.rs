@@ -6,12 +6,14 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 
 use crate::error::Error;
+use crate::procfs;
 use crate::text;
+pub use crate::text::number;
 
-/// What could be read about one process. Fields that could not be read keep their defaults
+/// One process of the listing: what could be read about it. Fields that could not be read keep their defaults
 /// (`?` state, no uid, no age): a process is listed with what is readable, never an error.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Proc {
+pub struct Entry {
     pub pid: i32,
     /// 0 when the parent is outside this PID namespace (or unknown).
     pub ppid: i32,
@@ -48,7 +50,7 @@ const INITS: [&str; 12] = [
 
 /// The listing of `procs` (any order) for a terminal `width` columns wide, and the number of
 /// zombies.
-pub fn render(mut procs: Vec<Proc>, width: usize) -> (String, usize) {
+pub fn render(mut procs: Vec<Entry>, width: usize) -> (String, usize) {
     // Insertion sort: /proc lists processes in pid order already, so this is one pass there,
     // and it costs none of the 2 KB of binary that the standard sort does.
     for i in 1..procs.len() {
@@ -111,7 +113,7 @@ pub fn render(mut procs: Vec<Proc>, width: usize) -> (String, usize) {
 }
 
 /// The summary's verdict on PID 1.
-fn pid1(p: Option<&Proc>) -> String {
+fn pid1(p: Option<&Entry>) -> String {
     let Some(p) = p else {
         return "PID 1 is not visible in /proc.".to_owned();
     };
@@ -132,7 +134,7 @@ fn pid1(p: Option<&Proc>) -> String {
 /// and the note. The command is cut to fit `width` columns of a terminal (a wide character
 /// counts 2, never split; a combining one 0); the note, the answer to "whose zombie is this",
 /// is never cut, and the command beside it keeps at least 16 columns (a comm's).
-fn line(out: &mut String, p: &Proc, depth: usize, note: &str, width: usize) {
+fn line(out: &mut String, p: &Entry, depth: usize, note: &str, width: usize) {
     let start = out.len();
     let age = p.age.map_or_else(|| "?".to_owned(), age);
     let uid = p.uid.map_or_else(|| "?".to_owned(), |u| u.to_string());
@@ -186,28 +188,6 @@ pub fn age(secs: u64) -> String {
     }
 }
 
-/// A decimal number (by hand: each integer type's `parse` costs binary size).
-pub fn number(s: &str) -> Option<u64> {
-    let digit = |b: u8| Some(b.wrapping_sub(b'0')).filter(|d| *d < 10);
-    s.bytes().try_fold(None, |n: Option<u64>, b| {
-        Some(n.unwrap_or(0).checked_mul(10)?.checked_add(digit(b)?.into()))
-    })?
-}
-
-/// /proc/PID/stat: (comm, state, ppid, starttime in clock ticks after boot). The comm may hold
-/// any byte but NUL, parentheses and newlines too, so it runs from the first `(` to the last
-/// `)`, and comes out through [`text::printable`].
-pub fn parse_stat(stat: &[u8]) -> Option<(String, char, i32, u64)> {
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let comm = stat.get(stat.iter().position(|&b| b == b'(')? + 1..close)?;
-    let mut fields = std::str::from_utf8(stat.get(close + 1..)?).ok()?.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = i32::try_from(number(fields.next()?)?).ok()?;
-    // starttime is field 22 of stat(5); the state is field 3.
-    let start = number(fields.nth(22 - 3 - 2)?)?;
-    Some((text::printable(comm), state, ppid, start))
-}
-
 /// The real uid: the first number of the `Uid:` line of /proc/PID/status.
 pub fn parse_uid(status: &str) -> Option<u32> {
     let uid =
@@ -251,7 +231,7 @@ fn slurp(path: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
 }
 
 /// Every process in /proc. Fails only when /proc itself is missing or unreadable.
-pub fn read_proc() -> Result<Vec<Proc>, Error> {
+pub fn read_proc() -> Result<Vec<Entry>, Error> {
     let unreadable = |what, e| {
         Error::Start(format!("/proc is not mounted or not readable: {what}: {}", crate::error::os(e)))
     };
@@ -277,12 +257,16 @@ pub fn read_proc() -> Result<Vec<Proc>, Error> {
         };
         let mut path = format!("/proc/{pid}/");
         let dir = path.len();
-        let mut p = Proc { pid, state: '?', ..Proc::default() };
+        let mut p = Entry { pid, state: '?', ..Entry::default() };
         match slurp(name(&mut path, dir, "stat"), &mut buf) {
             Ok(()) => {
-                if let Some((comm, state, ppid, start)) = parse_stat(&buf) {
-                    (p.comm, p.state, p.ppid, p.age) =
-                        (comm, state, ppid, uptime.map(|u| age_secs(start, u, hz)));
+                if let Some((stat, comm)) = procfs::parse_stat(&buf) {
+                    (p.comm, p.state, p.ppid, p.age) = (
+                        text::printable(comm),
+                        char::from(stat.state),
+                        stat.ppid,
+                        uptime.map(|u| age_secs(stat.start, u, hz)),
+                    );
                 }
             }
             // It exited since readdir: nothing to show.
@@ -341,8 +325,8 @@ pub fn main(max_zombies: Option<u64>) -> Result<bool, Error> {
 mod tests {
     use super::*;
 
-    fn proc(pid: i32, ppid: i32, state: char, comm: &str, cmdline: &str) -> Proc {
-        Proc {
+    fn proc(pid: i32, ppid: i32, state: char, comm: &str, cmdline: &str) -> Entry {
+        Entry {
             pid,
             ppid,
             state,
@@ -359,18 +343,10 @@ mod tests {
     }
 
     #[test]
-    fn stat_with_spaces_and_parentheses_in_comm() {
-        let stat = b"17 (a) b (c)) S 1 17 17 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 200";
-        assert_eq!(parse_stat(stat), Some(("a) b (c)".into(), 'S', 1, 4242)));
-        assert_eq!(parse_stat(b"17 (x) Z 3"), None);
-        assert_eq!(parse_stat(b""), None);
-        assert_eq!(parse_stat(b") ("), None);
-    }
-
-    #[test]
     fn a_comm_from_stat_is_printable() {
         let stat = b"17 (\x1b]0;x\x07\n\xe2\x80\xae\xe4\xb8) S 1 17 17 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 42 1 2";
-        assert_eq!(parse_stat(stat), Some(("?]0;x?????".into(), 'S', 1, 42)));
+        let (_, comm) = procfs::parse_stat(stat).unwrap();
+        assert_eq!(text::printable(comm), "?]0;x?????");
     }
 
     #[test]
@@ -447,7 +423,7 @@ mod tests {
 
     #[test]
     fn pid1_verdicts() {
-        let reaper = Proc { reaper: true, ..proc(1, 0, 'S', "reaper", "/reaper -- app") };
+        let reaper = Entry { reaper: true, ..proc(1, 0, 'S', "reaper", "/reaper -- app") };
         assert_eq!(pid1(Some(&reaper)), "PID 1 is reaper: it reaps orphans.");
         for (comm, cmdline) in
             [("tini", "/tini -- x"), ("docker-init", "/sbin/docker-init -- x"), ("catatonit", "/catatonit")]
@@ -462,7 +438,7 @@ mod tests {
 
     #[test]
     fn other_reapers_are_subreapers_but_not_the_listing_itself() {
-        let r = |pid, ppid, cmdline: &str| Proc { reaper: true, ..proc(pid, ppid, 'S', "reaper", cmdline) };
+        let r = |pid, ppid, cmdline: &str| Entry { reaper: true, ..proc(pid, ppid, 'S', "reaper", cmdline) };
         let procs = vec![
             r(1, 0, "/reaper -- sh"),
             r(5, 1, "/reaper -- app"),
@@ -524,9 +500,9 @@ mod tests {
     #[test]
     fn unreadable_fields_show_as_question_marks_and_control_characters_are_replaced() {
         let procs = vec![
-            Proc { pid: 1, state: '?', ..Proc::default() },
+            Entry { pid: 1, state: '?', ..Entry::default() },
             proc(2, 1, 'S', "evil", &command_line(b"printf\0\x1b[2J\nrm\xc2\x9b1m\xc2\xa0\xff\0".to_vec())),
-            Proc { cmdline: String::new(), ..proc(3, 1, 'I', "kworker/0:1", "") },
+            Entry { cmdline: String::new(), ..proc(3, 1, 'I', "kworker/0:1", "") },
         ];
         let (text, _) = render(procs, 80);
         let l = lines(&text);
@@ -544,7 +520,7 @@ mod tests {
 
     #[test]
     fn a_deep_chain_does_not_overflow_the_stack() {
-        let procs: Vec<Proc> = (1..20_000).map(|p| proc(p, p - 1, 'S', "s", "s")).collect();
+        let procs: Vec<Entry> = (1..20_000).map(|p| proc(p, p - 1, 'S', "s", "s")).collect();
         let (text, _) = render(procs, 80);
         assert!(text.contains("19999 processes, 0 zombies"));
         // The indentation stops at the edge: the deepest lines are 80 spaces and columns.

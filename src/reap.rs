@@ -4,38 +4,14 @@ use std::io;
 
 use nix::errno::Errno;
 
-/// How a process ended. The signal stays a raw number: nix's `WaitStatus` cannot represent a
-/// death by a real-time signal and would lose the child's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    Exited(i32),
-    Signaled(i32),
-}
+use crate::state::Ended;
 
-impl Ended {
-    fn from_raw(status: libc::c_int) -> Ended {
-        if libc::WIFSIGNALED(status) {
-            Ended::Signaled(libc::WTERMSIG(status))
-        } else {
-            Ended::Exited(libc::WEXITSTATUS(status))
-        }
-    }
-
-    /// The shell's convention: the exit code, or 128+N for death by signal N.
-    pub fn code(self) -> i32 {
-        match self {
-            Ended::Exited(c) => c,
-            Ended::Signaled(s) => (128 + s) & 0xff,
-        }
-    }
-}
-
-impl std::fmt::Display for Ended {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            Ended::Exited(c) => write!(f, "exited with status {c}"),
-            Ended::Signaled(s) => write!(f, "killed by {}", crate::signals::name(s)),
-        }
+/// What a raw `waitpid` status says.
+fn ended(status: libc::c_int) -> Ended {
+    if libc::WIFSIGNALED(status) {
+        Ended::Signaled(libc::WTERMSIG(status))
+    } else {
+        Ended::Exited(libc::WEXITSTATUS(status))
     }
 }
 
@@ -101,7 +77,7 @@ pub fn reap_one(want_name: bool) -> io::Result<Reaped> {
     let pid = unsafe { libc::waitpid(target, &mut status, libc::WNOHANG) };
     match pid {
         0 => Ok(Reaped::NoneExited),
-        p if p > 0 => Ok(Reaped::Child { pid: p, ended: Ended::from_raw(status), name }),
+        p if p > 0 => Ok(Reaped::Child { pid: p, ended: ended(status), name }),
         _ => classify(Errno::last()),
     }
 }

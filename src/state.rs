@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   Pausing ──stop signal──────────────────────────────────────────────────────► Exit(0)
-//!           ──TERM with --stop-delay──► Pausing{exit_at} ──deadline, or another stop──► Exit(0)
+//!           ──TERM with --stop-delay──► Pausing (PauseExit armed) ──deadline, or another stop──► Exit(0)
 //!
 //!   Running{main, stop} ──main exits 0, no stop, --wait-all──► Orphans{stop}
 //!      ▲   │            ──main exits 0, no stop, --follow-pidfile──► AwaitingPidfile{stop}
@@ -23,27 +23,35 @@
 //!           ──KILL_WAIT after the SIGKILL, children still there──► Exit(status)
 //! ```
 //!
-//! A stop signal (TERM, INT, QUIT) sets `stop` once; with `--kill-after` that arms the kill
-//! deadline, which every later state carries until it fires or reaper exits. The shutdown
+//! Every deadline lives in one table ([`Deadlines`]) keyed by what it is for ([`Deadline`]);
+//! each state keeps the ones it owns (`owns`) and the others are disarmed as it is entered.
+//! A stop signal (TERM, INT, QUIT) moves the stop on (`Stop`: not asked, held, dropped,
+//! sent); the first one forwarded or dropped arms `--kill-after` ([`Deadline::KillAfter`]),
+//! which stays armed through the later states until it fires or the kill begins. The shutdown
 //! begins (no helper restarted, an --also exit no longer ends the workload) with the first
 //! stop signal that goes out to the commands: one that `-r` drops arms `--kill-after` only.
 //! Once a stop came from outside (held by `--stop-delay` too, not dropped), the main
 //! command's status is reaper's, whatever exits first (`main` in the states that follow).
 //!
-//! `--stop-delay`: the first TERM is held instead (`stop.release_at`), the command untouched.
+//! `--stop-delay`: the first TERM is held instead (`Stop::Held` until
+//! [`Deadline::StopDelay`]), the command untouched.
 //! At that deadline, or at an earlier TERM, INT or QUIT (forwarded at once; the held TERM is
 //! then dropped, the one stop signal the command gets), the stop is forwarded and only then
-//! arms `kill_at`. Other signals pass at once; the command exiting meanwhile drains at once.
+//! arms `--kill-after`. Other signals pass at once; the command exiting meanwhile drains at once.
 
 use std::time::{Duration, Instant};
 
 use log::Level;
 
-use crate::reap::Ended;
 use crate::signals;
 
 /// How often `--follow-pidfile` looks for the pidfile, only while waiting for it.
 pub const PIDFILE_POLL: Duration = Duration::from_millis(20);
+
+/// How often a followed process held without a pidfd is looked for in /proc: no event
+/// announces its exit when its own parent reaps it. Only in that fallback; with a pidfd the
+/// loop sleeps until something happens.
+pub const FOLLOWED_CHECK: Duration = Duration::from_millis(500);
 
 /// How many exits `AwaitingPidfile` remembers, the latest ones (a daemon that wrote its pid
 /// and exited before a look is found among them): a bound on what orphans can make it hold.
@@ -99,6 +107,8 @@ pub struct Config {
     /// The `--respawn` helpers' names, by index.
     pub respawn_names: Vec<String>,
     pub stop_delay: Duration,
+    /// `--remap-exit`: these statuses of the workload make reaper exit 0.
+    pub remap_exit: Vec<u8>,
     /// Debug lines wanted: they are formatted only then, as some come once per forwarded
     /// signal or reaped orphan.
     pub debug_logs: bool,
@@ -120,6 +130,33 @@ pub enum OnSuccess {
     WaitAll,
     /// `--follow-pidfile`: the daemon it started, named in the pidfile, is the workload now.
     FollowPidfile,
+}
+
+/// How a process ended. The signal stays a raw number: nix's `WaitStatus` cannot represent a
+/// death by a real-time signal and would lose the child's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Ended {
+    /// The shell's convention: the exit code, or 128+N for death by signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            Ended::Exited(c) => c,
+            Ended::Signaled(s) => (128 + s) & 0xff,
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Ended::Exited(c) => write!(f, "exited with status {c}"),
+            Ended::Signaled(s) => write!(f, "killed by {}", signals::name(s)),
+        }
+    }
 }
 
 /// A supervised process and its process group.
@@ -145,14 +182,6 @@ pub enum Kind {
     Respawn { index: usize, started: Instant, delay: Duration },
 }
 
-/// A `--respawn` helper waiting to be started again at `at`, after a delay of `delay`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Restart {
-    pub index: usize,
-    pub at: Instant,
-    pub delay: Duration,
-}
-
 /// A process as /proc showed it: pid and start time, so that a reused pid is a new process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Id {
@@ -160,47 +189,160 @@ pub struct Id {
     pub start: u64,
 }
 
-/// A stop signal was received. `kill_at`: the `--kill-after` deadline armed when it was
-/// forwarded; `release_at`: while `--stop-delay` holds the TERM back, when it goes out; `sent`:
-/// the first stop signal forwarded to the commands (after `-r`; 0 while held or while every
-/// one was dropped); `reached`: the commands (each one's group with `-g`) that got the drain
-/// signal as a stop signal, so that the drain does not send it to them again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stop {
-    pub kill_at: Option<Instant>,
-    pub release_at: Option<Instant>,
-    pub sent: i32,
-    pub reached: Vec<Target>,
+/// What a deadline is for: the key of the machine's one table of deadlines ([`Deadlines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// `--kill-after`: SIGKILL to everything, counted from the first stop signal that went out
+    /// (or that `-r` dropped).
+    KillAfter,
+    /// `--stop-delay`: the held TERM goes out.
+    StopDelay,
+    /// `--stop-delay` in pause mode: reaper exits.
+    PauseExit,
+    /// `--drain`: SIGKILL to the leftovers.
+    Drain,
+    /// `--follow-pidfile`: the next look at the pidfile.
+    PidfilePoll,
+    /// `--follow-pidfile`: no live daemon named by then (the `--drain` deadline), give up.
+    PidfileGiveUp,
+    /// [`KILL_WAIT`] after the SIGKILL: exit, whatever is left.
+    KillWait,
+    /// A followed daemon that no pidfd watches is looked for again ([`FOLLOWED_CHECK`]).
+    FollowedCheck,
+    /// `--respawn` helper `i` starts again.
+    Respawn(usize),
 }
 
+/// The fixed timers' slots; `Respawn(i)` has slots of its own, one per helper.
+const FIXED_TIMERS: usize = 8;
+
+/// Every armed deadline, keyed by what it is for (quinn-proto's `TimerTable`): arming or
+/// disarming one is one call, and the machine sleeps until the earliest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deadlines {
+    fixed: [Option<Instant>; FIXED_TIMERS],
+    respawn: Vec<Option<Instant>>,
+}
+
+impl Deadlines {
+    /// Arms `timer` for `at`, or disarms it with `None` (a deadline past what `Instant` can
+    /// hold never comes).
+    pub fn set(&mut self, timer: Deadline, at: Option<Instant>) {
+        match timer {
+            Deadline::Respawn(i) => {
+                if self.respawn.len() <= i {
+                    self.respawn.resize(i + 1, None);
+                }
+                self.respawn[i] = at;
+            }
+            fixed => {
+                if let Some(i) = FIXED.iter().position(|&t| t == fixed) {
+                    self.fixed[i] = at;
+                }
+            }
+        }
+    }
+
+    pub fn stop(&mut self, timer: Deadline) {
+        self.set(timer, None);
+    }
+
+    pub fn get(&self, timer: Deadline) -> Option<Instant> {
+        match timer {
+            Deadline::Respawn(i) => self.respawn.get(i).copied().flatten(),
+            fixed => FIXED.iter().position(|&t| t == fixed).and_then(|i| self.fixed[i]),
+        }
+    }
+
+    /// Whether `timer` is armed and due at `now`.
+    pub fn expired(&self, timer: Deadline, now: Instant) -> bool {
+        self.get(timer).is_some_and(|at| now >= at)
+    }
+
+    /// The earliest armed deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.fixed.iter().chain(&self.respawn).flatten().min().copied()
+    }
+
+    /// Disarms every timer for which `keep` is false (`Respawn(0)` stands for every helper's).
+    fn retain(&mut self, keep: impl Fn(Deadline) -> bool) {
+        for (slot, timer) in self.fixed.iter_mut().zip(FIXED) {
+            if !keep(timer) {
+                *slot = None;
+            }
+        }
+        if !keep(Deadline::Respawn(0)) {
+            self.respawn.clear();
+        }
+    }
+
+    /// The `--respawn` helpers whose restart is due at `now`, in index order, disarmed.
+    fn take_due_respawns(&mut self, now: Instant) -> Vec<usize> {
+        let mut due = Vec::new();
+        for (i, at) in self.respawn.iter_mut().enumerate() {
+            if at.is_some_and(|at| now >= at) {
+                *at = None;
+                due.push(i);
+            }
+        }
+        due
+    }
+}
+
+/// The fixed timers, in slot order.
+const FIXED: [Deadline; FIXED_TIMERS] = [
+    Deadline::KillAfter,
+    Deadline::StopDelay,
+    Deadline::PauseExit,
+    Deadline::Drain,
+    Deadline::PidfilePoll,
+    Deadline::PidfileGiveUp,
+    Deadline::KillWait,
+    Deadline::FollowedCheck,
+];
+
+/// Where the stop stands, in the states that supervise a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stop {
+    /// No stop signal received.
+    NotAsked,
+    /// `--stop-delay` holds the first TERM until [`Deadline::StopDelay`]; the commands are
+    /// untouched, but the stop came from outside: the main command's status is reaper's.
+    Held,
+    /// Every stop signal so far was dropped by `-r`: `--kill-after` is armed all the same,
+    /// but no shutdown has begun.
+    Dropped,
+    /// A stop signal went out: the shutdown has begun (no helper restarted, an `--also` exit
+    /// no longer ends the workload). `reached`: the commands (each one's group with `-g`) that
+    /// got the drain signal as a stop signal, so that the drain does not send it to them again.
+    Sent { reached: Vec<Target> },
+}
+
+/// Each state's deadlines live in [`Deadlines`], keyed by [`Deadline`]; [`owns`] says which
+/// timers each state keeps.
 #[derive(Debug, Clone, PartialEq)]
-pub enum State {
+enum State {
     /// `--pause`: nothing to supervise; reap until a stop signal (or, after a TERM with
-    /// `--stop-delay`, until `exit_at`).
-    Pausing {
-        exit_at: Option<Instant>,
-    },
+    /// `--stop-delay`, until [`Deadline::PauseExit`]).
+    Pausing,
     /// Signals go to `main` and the `others`. `on_success` says what the main's exit 0 means
-    /// (a followed daemon's exit always ends the workload). `restarts`: helpers waiting for
-    /// their back-off to pass.
+    /// (a followed daemon's exit always ends the workload). Helpers waiting for their back-off
+    /// to pass have a [`Deadline::Respawn`] armed.
     Running {
         main: Proc,
         others: Vec<Member>,
-        restarts: Vec<Restart>,
         on_success: OnSuccess,
-        stop: Option<Stop>,
+        stop: Stop,
     },
     /// `--wait-all`: the command exited 0; signals go to every descendant until none is left.
     Orphans {
-        stop: Option<Stop>,
+        stop: Stop,
     },
-    /// `--follow-pidfile`: the command exited 0; the pidfile is read at `look_at`, until
-    /// `give_up_at`. `reaped`: children reaped meanwhile (pid, status), in case the daemon
-    /// was one of them.
+    /// `--follow-pidfile`: the command exited 0; the pidfile is read at each
+    /// [`Deadline::PidfilePoll`], until [`Deadline::PidfileGiveUp`]. `reaped`: children reaped
+    /// meanwhile (pid, status), in case the daemon was one of them.
     AwaitingPidfile {
-        look_at: Instant,
-        give_up_at: Option<Instant>,
-        stop: Option<Stop>,
+        stop: Stop,
         reaped: Vec<(i32, i32)>,
     },
     /// The workload ended with `status`; at the end of this reap batch we either exit (no
@@ -213,30 +355,44 @@ pub enum State {
     Gone {
         status: i32,
         groups: Vec<i32>,
-        kill_at: Option<Instant>,
         skip: Vec<Target>,
         main: Option<i32>,
     },
     /// Leftovers got the drain signal; `signalled` are those that did (sorted), so that a
-    /// process orphaned to reaper later gets it exactly once. SIGKILL at `until` / `kill_at`.
+    /// process orphaned to reaper later gets it exactly once. SIGKILL at [`Deadline::Drain`] or
+    /// [`Deadline::KillAfter`].
     Draining {
         status: i32,
         groups: Vec<i32>,
-        until: Option<Instant>,
-        kill_at: Option<Instant>,
         signalled: Vec<Id>,
         main: Option<i32>,
     },
-    /// Everything got SIGKILL; exit once no child is left, or at `give_up_at` (`KILL_WAIT`
-    /// later) whatever is left: a process that SIGKILL cannot end or reaper cannot reach
-    /// (not listed in /proc, the kill denied) must not keep reaper from exiting.
+    /// Everything got SIGKILL; exit once no child is left, or at [`Deadline::KillWait`]
+    /// whatever is left: a process that SIGKILL cannot end or reaper cannot reach (not listed
+    /// in /proc, the kill denied) must not keep reaper from exiting.
     Killing {
         status: i32,
         groups: Vec<i32>,
         main: Option<i32>,
-        give_up_at: Option<Instant>,
     },
     Exit(i32),
+}
+
+/// Whether `state` keeps `timer` armed: every other is disarmed when the machine enters it.
+fn owns(state: &State, timer: Deadline) -> bool {
+    use State::*;
+    match timer {
+        Deadline::KillAfter => matches!(
+            state,
+            Running { .. } | Orphans { .. } | AwaitingPidfile { .. } | Gone { .. } | Draining { .. }
+        ),
+        Deadline::StopDelay => matches!(state, Running { .. } | Orphans { .. } | AwaitingPidfile { .. }),
+        Deadline::PauseExit => matches!(state, Pausing),
+        Deadline::Drain => matches!(state, Draining { .. }),
+        Deadline::PidfilePoll | Deadline::PidfileGiveUp => matches!(state, AwaitingPidfile { .. }),
+        Deadline::KillWait => matches!(state, Killing { .. }),
+        Deadline::FollowedCheck | Deadline::Respawn(_) => matches!(state, Running { .. }),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,6 +414,9 @@ pub enum Event {
     Pidfile(Result<Proc, (Option<i32>, String)>),
     /// The followed daemon's pidfd says it exited, and this reap batch did not reap it.
     FollowedGone { pid: i32 },
+    /// After `Pidfile(Ok(…))`: no pidfd watches the followed daemon, so the driver looks for
+    /// it after each wake-up, and wants one at least every [`FOLLOWED_CHECK`].
+    Unwatched,
     /// Reply to `Spawn`: the restarted helper, or why it could not be started.
     Spawned { index: usize, delay: Duration, result: Result<Proc, String> },
 }
@@ -300,9 +459,15 @@ pub enum Effect {
     Log(Level, String),
 }
 
+#[cfg_attr(test, derive(Clone))]
 pub struct Machine {
     cfg: Config,
     state: State,
+    deadlines: Deadlines,
+    /// Each `--respawn` helper's last back-off, for its next restart's.
+    backoff: Vec<Duration>,
+    /// How many times the machine entered another state.
+    transitions: u64,
     out: Vec<Effect>,
 }
 
@@ -311,55 +476,64 @@ impl Machine {
     /// beside it.
     pub fn new(cfg: Config, main: Option<Proc>, others: Vec<Member>) -> Machine {
         let state = match main {
-            Some(main) => {
-                State::Running { main, others, restarts: Vec::new(), on_success: cfg.on_success, stop: None }
-            }
-            None => State::Pausing { exit_at: None },
+            Some(main) => State::Running { main, others, on_success: cfg.on_success, stop: Stop::NotAsked },
+            None => State::Pausing,
         };
-        Machine { cfg, state, out: Vec::new() }
+        Machine {
+            cfg,
+            state,
+            deadlines: Deadlines::default(),
+            backoff: Vec::new(),
+            transitions: 0,
+            out: Vec::new(),
+        }
     }
 
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
+    /// Reaper's exit code once the machine is done, after `--remap-exit`.
     pub fn exit_code(&self) -> Option<i32> {
         match self.state {
+            State::Exit(code) if self.cfg.remap_exit.contains(&(code as u8)) => Some(0),
             State::Exit(code) => Some(code),
             _ => None,
         }
     }
 
+    /// The workload ended and its leftovers are being drained or killed (reaper has not
+    /// decided to exit yet).
+    pub fn workload_ended(&self) -> bool {
+        matches!(self.state, State::Gone { .. } | State::Draining { .. } | State::Killing { .. })
+    }
+
+    /// How many times the machine entered another state: the driver compares it around a reap
+    /// batch, as a state entered during the batch must see the batch's outcome too.
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
     /// The earliest armed deadline: the driver sleeps until then, or for ever if `None`.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let stop_at = |stop: &Option<Stop>| stop.as_ref().and_then(|s| earliest(s.kill_at, s.release_at));
-        match &self.state {
-            State::Running { stop, restarts, .. } => {
-                restarts.iter().map(|r| Some(r.at)).fold(stop_at(stop), earliest)
-            }
-            State::Orphans { stop } => stop_at(stop),
-            State::AwaitingPidfile { look_at, stop, .. } => earliest(Some(*look_at), stop_at(stop)),
-            State::Gone { kill_at, .. } => *kill_at,
-            State::Draining { until, kill_at, .. } => earliest(*until, *kill_at),
-            State::Pausing { exit_at } => *exit_at,
-            State::Killing { give_up_at, .. } => *give_up_at,
-            State::Exit(_) => None,
-        }
+        self.deadlines.next()
+    }
+
+    /// When `timer` is due, if it is armed.
+    pub fn deadline(&self, timer: Deadline) -> Option<Instant> {
+        self.deadlines.get(timer)
     }
 
     /// One transition. Returns the effects to carry out, in order.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         let state = std::mem::replace(&mut self.state, State::Exit(0));
-        self.state = match event {
+        let before = std::mem::discriminant(&state);
+        let state = match event {
             Event::Signal(sig) => self.on_signal(state, sig, now),
             Event::Reaped { pid, ended, name } => self.on_reaped(state, pid, ended, name, now),
             Event::BatchDone { children_left } => self.on_batch_done(state, children_left, now),
             Event::Timer => self.on_timer(state, now),
             Event::Signalled(ids) => match state {
-                State::Draining { status, groups, until, kill_at, main, .. } => {
+                State::Draining { status, groups, main, .. } => {
                     // BinaryHeap's heapsort: sort_unstable costs 2 KB of binary per type.
                     let signalled = std::collections::BinaryHeap::from(ids).into_sorted_vec();
-                    State::Draining { status, groups, until, kill_at, signalled, main }
+                    State::Draining { status, groups, signalled, main }
                 }
                 other => other,
             },
@@ -374,7 +548,6 @@ impl Machine {
                     State::Gone {
                         status: 1,
                         groups: vec![main.pgid],
-                        kill_at: stop.as_ref().and_then(|s| s.kill_at),
                         skip: had_drain_signal(stop, &[]),
                         main: None,
                     }
@@ -382,7 +555,18 @@ impl Machine {
                 other => other,
             },
             Event::Spawned { index, delay, result } => self.on_spawned(state, index, delay, result, now),
+            Event::Unwatched => {
+                if let State::Running { .. } = state {
+                    self.deadlines.set(Deadline::FollowedCheck, now.checked_add(FOLLOWED_CHECK));
+                }
+                state
+            }
         };
+        if std::mem::discriminant(&state) != before {
+            self.transitions += 1;
+        }
+        self.deadlines.retain(|timer| owns(&state, timer));
+        self.state = state;
         std::mem::take(&mut self.out)
     }
 
@@ -396,14 +580,15 @@ impl Machine {
         }
     }
 
-    fn on_signal(&mut self, mut state: State, sig: i32, now: Instant) -> State {
+    fn on_signal(&mut self, state: State, sig: i32, now: Instant) -> State {
         self.debug(|| format!("received {}", signals::name(sig)));
         let delay = self.cfg.stop_delay;
-        if let State::Pausing { exit_at } = state {
-            if sig == libc::SIGTERM && exit_at.is_none() && !delay.is_zero() {
+        if let State::Pausing = state {
+            if sig == libc::SIGTERM && self.deadlines.get(Deadline::PauseExit).is_none() && !delay.is_zero() {
                 // At the default level: a `docker stop` that takes the delay explains itself.
                 self.log(Level::Warn, format!("TERM received: exiting in {} (--stop-delay)", Human(delay)));
-                return State::Pausing { exit_at: now.checked_add(delay) };
+                self.deadlines.set(Deadline::PauseExit, now.checked_add(delay));
+                return state;
             }
             if signals::is_stop(sig) {
                 self.log(Level::Info, format!("{} in pause mode: exiting", signals::name(sig)));
@@ -411,15 +596,15 @@ impl Machine {
             }
             return state;
         }
-        let held = stop_of(&mut state).map(|s| s.clone());
-        let delaying = matches!(held, Some(Some(Stop { release_at: Some(_), .. })));
-        if sig == libc::SIGTERM && held == Some(None) && !delay.is_zero() {
+        let stop = stop_of(&state).cloned();
+        let held = stop == Some(Stop::Held);
+        if sig == libc::SIGTERM && stop == Some(Stop::NotAsked) && !delay.is_zero() {
             self.log(Level::Warn, format!("TERM received: forwarding in {} (--stop-delay)", Human(delay)));
-            let release_at = now.checked_add(delay);
-            return with_stop(state, Stop { kill_at: None, release_at, sent: 0, reached: Vec::new() });
+            self.deadlines.set(Deadline::StopDelay, now.checked_add(delay));
+            return with_stop(state, Stop::Held);
         }
         // A stop signal that -r drops would end the delay with nothing sent: the TERM stays held.
-        if delaying && signals::is_stop(sig) && self.rewritten(sig) == 0 {
+        if held && signals::is_stop(sig) && self.rewritten(sig) == 0 {
             return state;
         }
         self.send_rewritten(&state, sig);
@@ -427,17 +612,16 @@ impl Machine {
         if !signals::is_stop(sig) {
             return state;
         }
-        let Some(held) = held else { return state };
-        if delaying {
+        let Some(stop) = stop else { return state };
+        if held {
             let dropped = if sig == libc::SIGTERM { "" } else { "; the held TERM is dropped" };
             self.log(
                 Level::Info,
                 format!("{} ends --stop-delay: forwarded now{dropped}", signals::name(sig)),
             );
+            self.deadlines.stop(Deadline::StopDelay);
         }
-        // After an earlier stop, this one adds to its record; a held TERM leaves none.
-        let earlier = held.filter(|s| s.release_at.is_none());
-        let stop = self.forwarded(&state, now, earlier, self.rewritten(sig));
+        let stop = self.forwarded(&state, now, stop, self.rewritten(sig));
         with_stop(state, stop)
     }
 
@@ -453,27 +637,35 @@ impl Machine {
         }
     }
 
-    /// The stop record once a stop signal went out at `now` (as `sent`, 0 if `-r` dropped it),
-    /// after the `earlier` ones if any. `--kill-after` counts from the first; the first one not
-    /// dropped begins the shutdown; the commands it reached with the drain signal are noted.
-    fn forwarded(&mut self, state: &State, now: Instant, earlier: Option<Stop>, sent: i32) -> Stop {
-        let mut stop = earlier.unwrap_or_else(|| {
-            let kill_at = self.cfg.kill_after.and_then(|after| {
+    /// Where the stop stands once a stop signal went out at `now` as `sent` (0 if `-r`
+    /// dropped it). `--kill-after` counts from the first (a held TERM is not one yet); the
+    /// first one not dropped begins the shutdown; the commands it reached with the drain
+    /// signal are noted.
+    fn forwarded(&mut self, state: &State, now: Instant, stop: Stop, sent: i32) -> Stop {
+        if matches!(stop, Stop::NotAsked | Stop::Held) {
+            if let Some(after) = self.cfg.kill_after {
                 self.log(
                     Level::Info,
                     format!("stop requested: SIGKILL in {} if the command still runs", Human(after)),
                 );
-                now.checked_add(after)
-            });
-            Stop { kill_at, release_at: None, sent: 0, reached: Vec::new() }
-        });
-        if stop.sent == 0 {
-            stop.sent = sent;
+                self.deadlines.set(Deadline::KillAfter, now.checked_add(after));
+            }
         }
+        let mut stop = match stop {
+            Stop::Sent { .. } => stop,
+            _ if sent == 0 => Stop::Dropped,
+            _ => {
+                // The shutdown has begun: no helper is restarted.
+                self.deadlines.retain(|timer| !matches!(timer, Deadline::Respawn(_)));
+                Stop::Sent { reached: Vec::new() }
+            }
+        };
         // Noted at the first: no command starts after it (the shutdown has begun), and one
         // that exits later leaves its group's members behind, which had the signal too.
-        if sent == self.cfg.drain_signal && stop.reached.is_empty() {
-            stop.reached = self.targets(state);
+        if let Stop::Sent { reached } = &mut stop {
+            if sent == self.cfg.drain_signal && reached.is_empty() {
+                *reached = self.targets(state);
+            }
         }
         stop
     }
@@ -542,24 +734,25 @@ impl Machine {
             self.debug(|| format!("reaped pid {pid}: {ended}"));
         }
         match state {
-            State::Running { main, others, on_success, stop, .. } if main.pid == pid => {
+            State::Running { main, others, on_success, stop } if main.pid == pid => {
                 self.workload_exited(main, others, on_success, stop, ended.code(), now)
             }
-            State::Running { main, mut others, mut restarts, on_success, stop } => {
+            State::Running { main, mut others, on_success, stop } => {
                 let Some(at) = member else {
-                    return State::Running { main, others, restarts, on_success, stop };
+                    return State::Running { main, others, on_success, stop };
                 };
                 let gone = others.remove(at);
                 let what = format!("{} (pid {pid}) {ended}", gone.name);
+                let began = matches!(stop, Stop::Sent { .. });
                 match gone.kind {
-                    Kind::Respawn { index, started, delay } if !began(&stop) => {
+                    Kind::Respawn { index, started, delay } if !began => {
                         let delay = next_delay(delay, now.saturating_duration_since(started));
                         self.log(Level::Info, format!("{what}: restarting it in {}", Human(delay)));
-                        restarts.push(Restart { index, at: now + delay, delay });
+                        self.restart_in(index, delay, now);
                     }
                     Kind::Respawn { .. } => self.log(Level::Info, what),
                     // Stopping already: the main command's status decides.
-                    Kind::Also if began(&stop) => self.log(Level::Info, what),
+                    Kind::Also if began => self.log(Level::Info, what),
                     Kind::Also => {
                         let running: Vec<String> =
                             std::iter::once(format!("{} (pid {})", self.cfg.main_name, main.pid))
@@ -567,7 +760,7 @@ impl Machine {
                                 .collect();
                         // A TERM held by --stop-delay is a stop from outside: the drain starts
                         // now, as if the command itself had exited, but its status is reaper's.
-                        let held = from_outside(&stop);
+                        let held = stop == Stop::Held;
                         let decides = match held {
                             true => format!(" during --stop-delay; {}'s status decides", self.cfg.main_name),
                             false => String::new(),
@@ -575,36 +768,44 @@ impl Machine {
                         self.log(Level::Info, format!("{what}: stopping {}{decides}", running.join(", ")));
                         let groups =
                             std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
-                        let kill_at = stop.as_ref().and_then(|s| s.kill_at);
                         let main = held.then_some(main.pid);
-                        return State::Gone { status: ended.code(), groups, kill_at, skip: Vec::new(), main };
+                        return State::Gone { status: ended.code(), groups, skip: Vec::new(), main };
                     }
                 }
-                State::Running { main, others, restarts, on_success, stop }
+                State::Running { main, others, on_success, stop }
             }
-            State::Gone { main: Some(p), groups, kill_at, skip, .. } if p == pid => {
-                State::Gone { status: ended.code(), groups, kill_at, skip, main: None }
+            State::Gone { main: Some(p), groups, skip, .. } if p == pid => {
+                State::Gone { status: ended.code(), groups, skip, main: None }
             }
-            State::Killing { main: Some(p), groups, give_up_at, .. } if p == pid => {
-                State::Killing { status: ended.code(), groups, main: None, give_up_at }
+            State::Killing { main: Some(p), groups, .. } if p == pid => {
+                State::Killing { status: ended.code(), groups, main: None }
             }
-            State::AwaitingPidfile { look_at, give_up_at, stop, mut reaped } => {
+            State::AwaitingPidfile { stop, mut reaped } => {
                 // Bounded: orphans keep coming while reaper waits. The daemon that wrote the
                 // file and exited before a look is among the latest.
                 if reaped.len() >= REAPED_KEPT {
                     reaped.remove(0);
                 }
                 reaped.push((pid, ended.code()));
-                State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
+                State::AwaitingPidfile { stop, reaped }
             }
-            State::Draining { status, groups, until, kill_at, mut signalled, main } => {
+            State::Draining { status, groups, mut signalled, main } => {
                 // Its pid may be reused by a process that has not had the signal.
                 signalled.retain(|id| id.pid != pid);
                 let (status, main) = if main == Some(pid) { (ended.code(), None) } else { (status, main) };
-                State::Draining { status, groups, until, kill_at, signalled, main }
+                State::Draining { status, groups, signalled, main }
             }
             other => other,
         }
+    }
+
+    /// Arms `--respawn` helper `index`'s restart after a back-off of `delay`.
+    fn restart_in(&mut self, index: usize, delay: Duration, now: Instant) {
+        self.deadlines.set(Deadline::Respawn(index), now.checked_add(delay));
+        if self.backoff.len() <= index {
+            self.backoff.resize(index + 1, Duration::ZERO);
+        }
+        self.backoff[index] = delay;
     }
 
     fn workload_exited(
@@ -612,24 +813,20 @@ impl Machine {
         main: Proc,
         others: Vec<Member>,
         on_success: OnSuccess,
-        stop: Option<Stop>,
+        stop: Stop,
         code: i32,
         now: Instant,
     ) -> State {
-        let kill_at = stop.as_ref().and_then(|s| s.kill_at);
         match (code, &stop, on_success) {
-            (0, None, OnSuccess::WaitAll) => {
+            (0, Stop::NotAsked, OnSuccess::WaitAll) => {
                 self.log(Level::Info, "--wait-all: staying until the command's descendants are gone".into());
                 State::Orphans { stop }
             }
-            (0, None, OnSuccess::FollowPidfile) => {
+            (0, Stop::NotAsked, OnSuccess::FollowPidfile) => {
                 self.out.push(Effect::ReadPidfile);
-                State::AwaitingPidfile {
-                    look_at: now,
-                    give_up_at: now.checked_add(self.cfg.drain),
-                    stop,
-                    reaped: Vec::new(),
-                }
+                self.deadlines.set(Deadline::PidfilePoll, Some(now));
+                self.deadlines.set(Deadline::PidfileGiveUp, now.checked_add(self.cfg.drain));
+                State::AwaitingPidfile { stop, reaped: Vec::new() }
             }
             _ => {
                 if !others.is_empty() {
@@ -641,21 +838,15 @@ impl Machine {
                     );
                 }
                 let groups = std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
-                State::Gone {
-                    status: code,
-                    groups,
-                    kill_at,
-                    skip: had_drain_signal(stop, &others),
-                    main: None,
-                }
+                State::Gone { status: code, groups, skip: had_drain_signal(stop, &others), main: None }
             }
         }
     }
 
     fn on_batch_done(&mut self, state: State, children_left: bool, now: Instant) -> State {
         match state {
-            State::Gone { status, groups, kill_at, skip, main } if children_left => {
-                self.start_drain(status, groups, kill_at, skip, main, now)
+            State::Gone { status, groups, skip, main } if children_left => {
+                self.start_drain(status, groups, skip, main, now)
             }
             State::Draining { .. } if children_left => {
                 self.out.push(Effect::ListChildren);
@@ -672,7 +863,7 @@ impl Machine {
                 state
             }
             _ if children_left => state,
-            State::Pausing { .. } => state,
+            State::Pausing => state,
             State::Running { main, .. } => {
                 // Only a followed daemon can vanish like this: its own parent reaped it.
                 self.log(
@@ -687,9 +878,11 @@ impl Machine {
             State::Orphans { .. } => State::Exit(0),
             // Nothing alive can be followed any more: one last look decides (the daemon may have
             // written its pid and exited, and been reaped by us, before we read the file).
-            State::AwaitingPidfile { stop, reaped, .. } => {
+            State::AwaitingPidfile { .. } => {
                 self.out.push(Effect::ReadPidfile);
-                State::AwaitingPidfile { look_at: now, give_up_at: Some(now), stop, reaped }
+                self.deadlines.set(Deadline::PidfilePoll, Some(now));
+                self.deadlines.set(Deadline::PidfileGiveUp, Some(now));
+                state
             }
             State::Gone { status, .. } | State::Draining { status, .. } | State::Killing { status, .. } => {
                 State::Exit(status)
@@ -702,7 +895,6 @@ impl Machine {
         &mut self,
         status: i32,
         groups: Vec<i32>,
-        kill_at: Option<Instant>,
         skip: Vec<Target>,
         main: Option<i32>,
         now: Instant,
@@ -715,23 +907,23 @@ impl Machine {
                 record: true,
                 skip: Vec::new(),
             });
-            return State::Killing { status, groups, main, give_up_at: now.checked_add(KILL_WAIT) };
+            return self.killing(status, groups, main, now);
         }
         let sig = self.cfg.drain_signal;
         self.debug(|| format!("draining leftovers: {} now, SIGKILL in {}", signals::name(sig), Human(drain)));
         self.out.push(Effect::SignalLeftovers { sig, groups: groups.clone(), record: true, skip });
-        State::Draining {
-            status,
-            groups,
-            until: now.checked_add(drain),
-            kill_at,
-            signalled: Vec::new(),
-            main,
-        }
+        self.deadlines.set(Deadline::Drain, now.checked_add(drain));
+        State::Draining { status, groups, signalled: Vec::new(), main }
+    }
+
+    /// Everything got SIGKILL at `now`: `KILL_WAIT` for the last children.
+    fn killing(&mut self, status: i32, groups: Vec<i32>, main: Option<i32>, now: Instant) -> State {
+        self.deadlines.set(Deadline::KillWait, now.checked_add(KILL_WAIT));
+        State::Killing { status, groups, main }
     }
 
     fn on_children(&mut self, state: State, children: Vec<Id>) -> State {
-        let State::Draining { status, groups, until, kill_at, mut signalled, main } = state else {
+        let State::Draining { status, groups, mut signalled, main } = state else {
             return state;
         };
         for child in children {
@@ -741,25 +933,32 @@ impl Machine {
                 signalled.insert(at, child);
             }
         }
-        State::Draining { status, groups, until, kill_at, signalled, main }
+        State::Draining { status, groups, signalled, main }
     }
 
-    fn on_timer(&mut self, mut state: State, now: Instant) -> State {
-        let due = |t: Option<Instant>| t.is_some_and(|t| now >= t);
-        if stop_of(&mut state).is_some_and(|s| due(s.as_ref().and_then(|s| s.release_at))) {
+    fn on_timer(&mut self, state: State, now: Instant) -> State {
+        let deadlines = &self.deadlines;
+        let due = |timer| deadlines.expired(timer, now);
+        let (kill_due, drain_due, look_due, wait_due, exit_due) = (
+            due(Deadline::KillAfter),
+            due(Deadline::Drain),
+            due(Deadline::PidfilePoll) || due(Deadline::PidfileGiveUp),
+            due(Deadline::KillWait),
+            due(Deadline::PauseExit),
+        );
+        if stop_of(&state) == Some(&Stop::Held) && due(Deadline::StopDelay) {
             self.log(Level::Info, "--stop-delay is over: forwarding TERM".into());
+            self.deadlines.stop(Deadline::StopDelay);
             self.send_rewritten(&state, libc::SIGTERM);
-            let stop = self.forwarded(&state, now, None, self.rewritten(libc::SIGTERM));
+            let stop = self.forwarded(&state, now, Stop::Held, self.rewritten(libc::SIGTERM));
             return with_stop(state, stop);
         }
-        let kill_due = |stop: &Option<Stop>| due(stop.as_ref().and_then(|s| s.kill_at));
-        let give_up_at = now.checked_add(KILL_WAIT);
         match state {
-            State::Pausing { exit_at } if due(exit_at) => {
+            State::Pausing if exit_due => {
                 self.log(Level::Info, "--stop-delay is over: exiting".into());
                 State::Exit(0)
             }
-            State::Running { main, others, stop, .. } if kill_due(&stop) => {
+            State::Running { main, others, .. } if kill_due => {
                 self.kill_after_fired();
                 let groups: Vec<i32> =
                     std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
@@ -772,18 +971,19 @@ impl Machine {
                     record: true,
                     skip: Vec::new(),
                 });
-                State::Killing { status: 128 + libc::SIGKILL, groups, main: Some(main.pid), give_up_at }
+                self.killing(128 + libc::SIGKILL, groups, Some(main.pid), now)
             }
-            State::Running { main, others, mut restarts, on_success, stop }
-                if restarts.iter().any(|r| now >= r.at) =>
-            {
-                for r in restarts.iter().filter(|r| now >= r.at) {
-                    self.out.push(Effect::Spawn { index: r.index, delay: r.delay });
+            State::Running { .. } => {
+                if self.deadlines.expired(Deadline::FollowedCheck, now) {
+                    self.deadlines.set(Deadline::FollowedCheck, now.checked_add(FOLLOWED_CHECK));
                 }
-                restarts.retain(|r| now < r.at);
-                State::Running { main, others, restarts, on_success, stop }
+                for index in self.deadlines.take_due_respawns(now) {
+                    let delay = self.backoff.get(index).copied().unwrap_or_default();
+                    self.out.push(Effect::Spawn { index, delay });
+                }
+                state
             }
-            State::Orphans { stop } | State::AwaitingPidfile { stop, .. } if kill_due(&stop) => {
+            State::Orphans { .. } | State::AwaitingPidfile { .. } if kill_due => {
                 self.kill_after_fired();
                 self.out.push(Effect::SignalLeftovers {
                     sig: libc::SIGKILL,
@@ -791,14 +991,15 @@ impl Machine {
                     record: true,
                     skip: Vec::new(),
                 });
-                State::Killing { status: 128 + libc::SIGKILL, groups: Vec::new(), main: None, give_up_at }
+                self.killing(128 + libc::SIGKILL, Vec::new(), None, now)
             }
-            State::AwaitingPidfile { look_at, give_up_at, stop, reaped } if now >= look_at => {
+            // The give-up deadline is one last look too: a pidfile found then is followed.
+            State::AwaitingPidfile { .. } if look_due => {
                 self.out.push(Effect::ReadPidfile);
-                State::AwaitingPidfile { look_at, give_up_at, stop, reaped }
+                state
             }
-            State::Draining { status, until, kill_at, groups, main, .. } if due(kill_at) || due(until) => {
-                if due(kill_at) {
+            State::Draining { status, groups, main, .. } if kill_due || drain_due => {
+                if kill_due {
                     self.kill_after_fired();
                 } else {
                     let drain = self.cfg.drain;
@@ -814,9 +1015,9 @@ impl Machine {
                     skip: Vec::new(),
                 };
                 self.out.push(effect);
-                State::Killing { status, groups, main, give_up_at }
+                self.killing(status, groups, main, now)
             }
-            State::Killing { status, give_up_at, .. } if due(give_up_at) => {
+            State::Killing { status, .. } if wait_due => {
                 self.log(
                     Level::Error,
                     format!(
@@ -844,27 +1045,23 @@ impl Machine {
         found: Result<Proc, (Option<i32>, String)>,
         now: Instant,
     ) -> State {
-        let State::AwaitingPidfile { give_up_at, stop, reaped, .. } = state else { return state };
-        let kill_at = stop.as_ref().and_then(|s| s.kill_at);
+        let State::AwaitingPidfile { stop, reaped } = state else { return state };
         match found {
-            Ok(main) => State::Running {
-                main,
-                others: Vec::new(),
-                restarts: Vec::new(),
-                on_success: OnSuccess::Done,
-                stop,
-            },
+            Ok(main) => State::Running { main, others: Vec::new(), on_success: OnSuccess::Done, stop },
             // The daemon wrote its pid and exited before we looked: we reaped it already.
             Err((Some(pid), _)) if reaped.iter().any(|&(p, _)| p == pid) => {
                 let code = reaped.iter().find(|&&(p, _)| p == pid).map_or(1, |&(_, c)| c);
                 self.log(Level::Info, format!("followed pid {pid} had already exited with status {code}"));
-                State::Gone { status: code, groups: Vec::new(), kill_at, skip: Vec::new(), main: None }
+                State::Gone { status: code, groups: Vec::new(), skip: Vec::new(), main: None }
             }
-            Err((_, why)) if give_up_at.is_some_and(|t| now >= t) => {
+            Err((_, why)) if self.deadlines.expired(Deadline::PidfileGiveUp, now) => {
                 self.log(Level::Error, format!("--follow-pidfile: {why}"));
-                self.start_drain(1, Vec::new(), kill_at, Vec::new(), None, now)
+                self.start_drain(1, Vec::new(), Vec::new(), None, now)
             }
-            Err(_) => State::AwaitingPidfile { look_at: now + PIDFILE_POLL, give_up_at, stop, reaped },
+            Err(_) => {
+                self.deadlines.set(Deadline::PidfilePoll, now.checked_add(PIDFILE_POLL));
+                State::AwaitingPidfile { stop, reaped }
+            }
         }
     }
 
@@ -878,10 +1075,8 @@ impl Machine {
         now: Instant,
     ) -> State {
         let name = self.cfg.respawn_names.get(index).cloned().unwrap_or_default();
-        let State::Running { main, mut others, mut restarts, on_success, stop } = state else {
-            // Shutdown began meanwhile: a started helper is one more leftover to drain.
-            return state;
-        };
+        // Shutdown began meanwhile: a started helper is one more leftover to drain.
+        let State::Running { main, mut others, on_success, stop } = state else { return state };
         match result {
             Ok(proc) => {
                 others.push(Member { name, proc, kind: Kind::Respawn { index, started: now, delay } })
@@ -889,10 +1084,10 @@ impl Machine {
             Err(why) => {
                 let delay = next_delay(delay, Duration::ZERO);
                 self.log(Level::Error, format!("cannot restart {name}: {why}; next try in {}", Human(delay)));
-                restarts.push(Restart { index, at: now + delay, delay });
+                self.restart_in(index, delay, now);
             }
         }
-        State::Running { main, others, restarts, on_success, stop }
+        State::Running { main, others, on_success, stop }
     }
 }
 
@@ -904,16 +1099,19 @@ fn next_delay(last: Duration, ran: Duration) -> Duration {
 /// Who must not get the drain signal again, having had it as the stop signal: the commands
 /// still running, `others` (not a reaped command's pid: it may be reused already), or with -g
 /// every member of the groups it went to, an exited command's included.
-fn had_drain_signal(stop: Option<Stop>, others: &[Member]) -> Vec<Target> {
+fn had_drain_signal(stop: Stop, others: &[Member]) -> Vec<Target> {
     let running = |t: &Target| match t {
         Target::Pid(pid) => others.iter().any(|m| m.proc.pid == *pid),
         Target::Group(_) => true,
     };
-    stop.map_or(Vec::new(), |s| s.reached.into_iter().filter(running).collect())
+    match stop {
+        Stop::Sent { reached } => reached.into_iter().filter(running).collect(),
+        _ => Vec::new(),
+    }
 }
 
-/// The stop record of the states that supervise a workload.
-fn stop_of(state: &mut State) -> Option<&mut Option<Stop>> {
+/// Where the stop stands in the states that supervise a workload.
+fn stop_of(state: &State) -> Option<&Stop> {
     match state {
         State::Running { stop, .. } | State::Orphans { stop } | State::AwaitingPidfile { stop, .. } => {
             Some(stop)
@@ -923,35 +1121,12 @@ fn stop_of(state: &mut State) -> Option<&mut Option<Stop>> {
 }
 
 fn with_stop(mut state: State, new: Stop) -> State {
-    if let Some(stop) = stop_of(&mut state) {
-        *stop = Some(new);
-    }
-    // Once a stop signal went out, shutdown has begun: no helper is restarted.
-    if let State::Running { restarts, stop: Some(stop), .. } = &mut state {
-        if stop.sent != 0 {
-            restarts.clear();
-        }
+    if let State::Running { stop, .. } | State::Orphans { stop } | State::AwaitingPidfile { stop, .. } =
+        &mut state
+    {
+        *stop = new;
     }
     state
-}
-
-/// Whether a stop signal actually went out to the commands: not while `--stop-delay` holds
-/// it, nor when `-r` dropped it (which still arms `--kill-after`).
-fn began(stop: &Option<Stop>) -> bool {
-    stop.as_ref().is_some_and(|s| s.sent != 0)
-}
-
-/// Whether a stop came from outside, which makes the main command's status reaper's: one
-/// that went out, or a TERM that `--stop-delay` holds (not one that `-r` dropped).
-fn from_outside(stop: &Option<Stop>) -> bool {
-    stop.as_ref().is_some_and(|s| s.sent != 0 || s.release_at.is_some())
-}
-
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 #[cfg(test)]
@@ -1034,8 +1209,14 @@ mod tests {
         fn go(&mut self, e: Event) -> Vec<Effect> {
             self.at(Duration::ZERO, e)
         }
-        fn state(&self) -> &State {
-            self.m.state()
+        /// The end of the reap batch, tried on copies of the machine: the effects with children
+        /// left (the drain starting, the SIGKILL repeated, …) and reaper's exit code with none.
+        fn batch_end(&self) -> (Vec<Effect>, Option<i32>) {
+            let mut left = self.m.clone();
+            let effects = acts(left.handle(BatchDone { children_left: true }, self.now));
+            let mut none = self.m.clone();
+            none.handle(BatchDone { children_left: false }, self.now);
+            (effects, none.exit_code())
         }
     }
 
@@ -1045,7 +1226,7 @@ mod tests {
             let mut t = T::pause(cfg());
             assert_eq!(t.go(Signal(libc::SIGHUP)), vec![]);
             assert_eq!(t.go(BatchDone { children_left: false }), vec![]);
-            assert_eq!(t.state(), &State::Pausing { exit_at: None });
+            assert_eq!(t.m.exit_code(), None);
             assert_eq!(t.m.next_deadline(), None);
             assert_eq!(t.go(Signal(sig)), vec![]);
             assert_eq!(t.m.exit_code(), Some(0));
@@ -1059,11 +1240,12 @@ mod tests {
         let mut t = T::new(Config { process_group: true, ..cfg() });
         assert_eq!(t.go(Signal(libc::SIGHUP)), vec![Send { to: Target::Group(10), sig: libc::SIGHUP }]);
         let rewrite = vec![(TERM, libc::SIGQUIT), (libc::SIGWINCH, 0)];
-        let mut t = T::new(Config { rewrite, ..cfg() });
-        assert_eq!(t.go(Signal(TERM)), vec![Send { to: Target::Pid(10), sig: libc::SIGQUIT }]);
+        let mut t = T::new(Config { rewrite, kill_after: Some(secs(1)), ..cfg() });
         assert_eq!(t.go(Signal(libc::SIGWINCH)), vec![]);
+        assert_eq!(t.m.deadline(Deadline::KillAfter), None, "not a stop");
+        assert_eq!(t.go(Signal(TERM)), vec![Send { to: Target::Pid(10), sig: libc::SIGQUIT }]);
         // A rewritten stop signal is still a stop.
-        assert!(matches!(t.state(), State::Running { stop: Some(_), .. }));
+        assert_eq!(t.m.deadline(Deadline::KillAfter), Some(t.now + secs(1)));
     }
 
     #[test]
@@ -1080,15 +1262,9 @@ mod tests {
             t.at(secs(5), Timer),
             vec![Send { to: Target::Group(10), sig: KILL }, leftovers(KILL, vec![10], true)]
         );
-        assert_eq!(
-            t.state(),
-            &State::Killing {
-                status: 137,
-                groups: vec![10],
-                main: Some(10),
-                give_up_at: Some(t.now + secs(5) + KILL_WAIT)
-            }
-        );
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(5) + KILL_WAIT));
+        assert_eq!(t.m.deadline(Deadline::KillWait), Some(t.now + secs(5) + KILL_WAIT));
+        assert_eq!(t.batch_end(), (vec![leftovers(KILL, vec![10], false)], Some(137)));
         t.go(Reaped { pid: 10, ended: Ended::Signaled(KILL), name: None });
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(137));
@@ -1097,33 +1273,19 @@ mod tests {
     #[test]
     fn without_kill_after_a_stop_arms_nothing() {
         let mut t = T::new(cfg());
-        t.go(Signal(TERM));
+        assert_eq!(t.go(Signal(TERM)), vec![TO_MAIN(TERM)]);
         assert_eq!(t.m.next_deadline(), None);
-        assert_eq!(
-            t.state(),
-            &State::Running {
-                main: MAIN,
-                others: vec![],
-                restarts: vec![],
-                on_success: OnSuccess::Done,
-                stop: Some(Stop {
-                    kill_at: None,
-                    release_at: None,
-                    sent: TERM,
-                    reached: vec![Target::Pid(10)]
-                })
-            }
-        );
+        t.go(exited(143));
+        assert_eq!(t.m.next_deadline(), None);
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10], true)], Some(143)));
     }
 
     #[test]
     fn exit_with_nothing_left_skips_the_drain() {
         let mut t = T::new(cfg());
         assert_eq!(t.go(exited(3)), vec![]);
-        assert_eq!(
-            t.state(),
-            &State::Gone { status: 3, groups: vec![10], kill_at: None, skip: vec![], main: None }
-        );
+        assert_eq!(t.m.next_deadline(), None);
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10], true)], Some(3)));
         assert_eq!(t.go(BatchDone { children_left: false }), vec![]);
         assert_eq!(t.m.exit_code(), Some(3));
     }
@@ -1137,15 +1299,8 @@ mod tests {
         t.go(Signalled(vec![id(30), id(20)]));
         assert_eq!(t.at(secs(2), Timer), vec![]);
         assert_eq!(t.at(secs(3), Timer), vec![leftovers(KILL, vec![10], false)]);
-        assert_eq!(
-            t.state(),
-            &State::Killing {
-                status: 0,
-                groups: vec![10],
-                main: None,
-                give_up_at: Some(t.now + secs(3) + KILL_WAIT)
-            }
-        );
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(3) + KILL_WAIT));
+        assert_eq!(t.m.deadline(Deadline::Drain), None, "fired");
         // Forked between the scan and the SIGKILL: killed again on every batch until none is left.
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, vec![10], false)]);
         t.go(BatchDone { children_left: false });
@@ -1157,10 +1312,8 @@ mod tests {
         let mut t = T::new(Config { drain: Duration::ZERO, ..cfg() });
         t.go(exited(2));
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(KILL, vec![10], true)]);
-        assert_eq!(
-            t.state(),
-            &State::Killing { status: 2, groups: vec![10], main: None, give_up_at: Some(t.now + KILL_WAIT) }
-        );
+        assert_eq!(t.m.next_deadline(), Some(t.now + KILL_WAIT));
+        assert_eq!(t.batch_end(), (vec![leftovers(KILL, vec![10], false)], Some(2)));
     }
 
     #[test]
@@ -1232,15 +1385,8 @@ mod tests {
         t.go(Signal(TERM));
         t.at(secs(1), Timer);
         t.go(exited(0));
-        assert_eq!(
-            t.state(),
-            &State::Killing {
-                status: 0,
-                groups: vec![10],
-                main: None,
-                give_up_at: Some(t.now + secs(1) + KILL_WAIT)
-            }
-        );
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + KILL_WAIT));
+        assert_eq!(t.batch_end(), (vec![leftovers(KILL, vec![10], false)], Some(0)));
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(0));
     }
@@ -1249,8 +1395,9 @@ mod tests {
     fn wait_all_follows_the_orphans() {
         let mut t = T::new(Config { on_success: OnSuccess::WaitAll, kill_after: Some(secs(2)), ..cfg() });
         t.go(exited(0));
-        assert_eq!(t.state(), &State::Orphans { stop: None });
+        assert_eq!(t.m.next_deadline(), None);
         assert_eq!(t.go(BatchDone { children_left: true }), vec![]);
+        assert_eq!(t.m.exit_code(), None, "staying while descendants are there");
         assert_eq!(t.go(Signal(TERM)), vec![leftovers(TERM, vec![], false)]);
         assert_eq!(t.at(secs(2), Timer), vec![leftovers(KILL, vec![], true)]);
         t.go(BatchDone { children_left: false });
@@ -1266,12 +1413,12 @@ mod tests {
     fn wait_all_or_follow_only_after_a_clean_exit_without_stop() {
         for on_success in [OnSuccess::WaitAll, OnSuccess::FollowPidfile] {
             let mut t = T::new(Config { on_success, ..cfg() });
-            t.go(exited(1));
-            assert!(matches!(t.state(), State::Gone { status: 1, .. }), "{on_success:?}");
+            assert_eq!(t.go(exited(1)), vec![], "{on_success:?}");
+            assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10], true)], Some(1)), "{on_success:?}");
             let mut t = T::new(Config { on_success, ..cfg() });
             t.go(Signal(TERM));
-            t.go(exited(0));
-            assert!(matches!(t.state(), State::Gone { status: 0, .. }), "{on_success:?}");
+            assert_eq!(t.go(exited(0)), vec![], "{on_success:?}");
+            assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10], true)], Some(0)), "{on_success:?}");
         }
     }
 
@@ -1290,35 +1437,26 @@ mod tests {
         assert_eq!(t.m.next_deadline(), Some(t.now + PIDFILE_POLL));
         assert_eq!(t.at(PIDFILE_POLL, Timer), vec![ReadPidfile]);
         t.go(Pidfile(Ok(DAEMON)));
-        assert_eq!(
-            t.state(),
-            &State::Running {
-                main: DAEMON,
-                others: vec![],
-                restarts: vec![],
-                on_success: OnSuccess::Done,
-                stop: None
-            }
-        );
+        assert_eq!(t.m.next_deadline(), None, "no more looks");
         assert_eq!(t.go(Signal(TERM)), vec![Send { to: Target::Pid(40), sig: TERM }]);
         // The followed daemon's exit 0 ends the workload; nothing is followed twice.
-        t.go(Reaped { pid: 40, ended: Ended::Exited(0), name: None });
-        assert_eq!(
-            t.state(),
-            &State::Gone { status: 0, groups: vec![39], kill_at: None, skip: vec![], main: None }
-        );
+        assert_eq!(t.go(Reaped { pid: 40, ended: Ended::Exited(0), name: None }), vec![]);
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![39], true)], Some(0)));
     }
 
     #[test]
     fn follow_pidfile_gives_up_at_the_drain_deadline() {
         let mut t = follow();
-        t.at(secs(2), Pidfile(Err((None, "missing".into()))));
-        assert!(matches!(t.state(), State::AwaitingPidfile { .. }));
+        assert_eq!(t.m.deadline(Deadline::PidfileGiveUp), Some(t.now + secs(3)));
+        assert_eq!(t.at(secs(2), Pidfile(Err((None, "missing".into())))), vec![]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(2) + PIDFILE_POLL));
         assert_eq!(
             t.at(secs(3), Pidfile(Err((Some(99), "not ours".into())))),
             vec![leftovers(TERM, vec![], true)]
         );
-        assert!(matches!(t.state(), State::Draining { status: 1, .. }));
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(6)), "the drain's");
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(1));
     }
 
     /// Orphans reaped during the wait are remembered up to a bound; the latest exits, the
@@ -1330,12 +1468,16 @@ mod tests {
             t.go(Reaped { pid, ended: Ended::Exited(pid % 7), name: None });
         }
         t.go(Reaped { pid: 40, ended: Ended::Exited(5), name: None });
-        let State::AwaitingPidfile { reaped, .. } = t.state() else { panic!("{:?}", t.state()) };
-        assert_eq!(reaped.len(), REAPED_KEPT);
-        assert_eq!(reaped.first(), Some(&(101, 101 % 7)), "the oldest went");
-        t.go(Pidfile(Err((Some(40), "not ours".into()))));
-        assert_eq!(t.m.exit_code(), None);
-        assert!(matches!(t.state(), State::Gone { status: 5, .. }), "{:?}", t.state());
+        // The file names `pid`, which is not running: its remembered status, if any, is reaper's.
+        let named = |t: &T, pid| {
+            let mut m = t.m.clone();
+            m.handle(Pidfile(Err((Some(pid), "not ours".into()))), t.now);
+            m.handle(BatchDone { children_left: false }, t.now);
+            m.exit_code()
+        };
+        assert_eq!(named(&t, 100), None, "the oldest went");
+        assert_eq!(named(&t, 101), Some(101 % 7));
+        assert_eq!(named(&t, 40), Some(5));
     }
 
     /// Bug 1: the followed pid is a grandchild, reaped by its own parent; once no child is
@@ -1378,15 +1520,8 @@ mod tests {
         t.go(exited(0));
         t.go(Signal(TERM));
         assert_eq!(t.at(secs(1), Timer), vec![leftovers(KILL, vec![], true)]);
-        assert_eq!(
-            t.state(),
-            &State::Killing {
-                status: 137,
-                groups: vec![],
-                main: None,
-                give_up_at: Some(t.now + secs(1) + KILL_WAIT)
-            }
-        );
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + KILL_WAIT));
+        assert_eq!(t.batch_end(), (vec![leftovers(KILL, vec![], false)], Some(137)));
     }
 
     #[test]
@@ -1396,10 +1531,8 @@ mod tests {
         // Nothing left: one last look at the pidfile decides.
         assert_eq!(t.go(BatchDone { children_left: false }), vec![ReadPidfile]);
         t.go(Pidfile(Err((Some(40), "not a live descendant".into()))));
-        assert_eq!(
-            t.state(),
-            &State::Gone { status: 4, groups: vec![], kill_at: None, skip: vec![], main: None }
-        );
+        assert_eq!(t.m.next_deadline(), None);
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![], true)], Some(4)));
         t.go(BatchDone { children_left: false });
         assert_eq!(t.m.exit_code(), Some(4));
     }
@@ -1416,12 +1549,16 @@ mod tests {
     #[test]
     fn replies_out_of_place_change_nothing() {
         let mut t = T::new(cfg());
-        let before = t.state().clone();
         for e in [Signalled(vec![id(1)]), Children(vec![id(1)]), Pidfile(Ok(DAEMON)), Timer, other_reaped(77)]
         {
             assert_eq!(t.go(e), vec![]);
-            assert_eq!(t.state(), &before);
+            assert_eq!(t.m.next_deadline(), None);
+            assert_eq!(t.m.transitions(), 0);
         }
+        // Still running the command, not the daemon of the stray reply.
+        assert_eq!(t.go(Signal(libc::SIGHUP)), vec![TO_MAIN(libc::SIGHUP)]);
+        assert!(!t.m.workload_ended());
+        assert_eq!(t.batch_end().0, vec![]);
     }
 
     #[test]
@@ -1471,10 +1608,8 @@ mod tests {
                 "php-fpm (pid 11) exited with status 5: stopping nginx (pid 10), logs (pid 12)".into()
             )]
         );
-        assert_eq!(
-            t.state(),
-            &State::Gone { status: 5, groups: vec![10, 12], kill_at: None, skip: vec![], main: None }
-        );
+        assert_eq!(t.m.next_deadline(), None);
+        assert_eq!(t.batch_end().1, Some(5));
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![10, 12], true)]);
         t.go(exited(0));
         t.go(BatchDone { children_left: false });
@@ -1486,19 +1621,16 @@ mod tests {
         let mut t = several(cfg());
         t.go(Signal(TERM));
         t.go(Reaped { pid: 11, ended: Ended::Exited(5), name: None });
-        assert!(matches!(t.state(), State::Running { others, .. } if others.len() == 1));
-        t.go(exited(143));
-        // The helper got the forwarded TERM: the drain leaves it out.
+        assert!(!t.m.workload_ended(), "the workload goes on");
+        assert_eq!(t.batch_end().0, vec![]);
+        // Without it now.
         assert_eq!(
-            t.state(),
-            &State::Gone {
-                status: 143,
-                groups: vec![10, 12],
-                kill_at: None,
-                skip: vec![Target::Pid(12)],
-                main: None
-            }
+            t.go(Signal(libc::SIGHUP)),
+            vec![TO_MAIN(libc::SIGHUP), Send { to: Target::Pid(12), sig: libc::SIGHUP }]
         );
+        t.go(exited(143));
+        assert_eq!(t.batch_end().1, Some(143));
+        // The helper got the forwarded TERM: the drain leaves it out.
         assert_eq!(
             t.go(BatchDone { children_left: true }),
             vec![SignalLeftovers {
@@ -1514,10 +1646,7 @@ mod tests {
     fn the_main_command_exiting_stops_the_others() {
         let mut t = several(cfg());
         t.go(exited(0));
-        assert_eq!(
-            t.state(),
-            &State::Gone { status: 0, groups: vec![10, 11, 12], kill_at: None, skip: vec![], main: None }
-        );
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10, 11, 12], true)], Some(0)));
     }
 
     #[test]
@@ -1584,8 +1713,11 @@ mod tests {
         t.go(Signal(TERM));
         helper_exits(&mut t, secs(1), 12);
         assert_eq!(t.m.next_deadline(), None);
-        assert!(
-            matches!(t.state(), State::Running { others, restarts, .. } if others.len() == 1 && restarts.is_empty())
+        assert_eq!(t.at(secs(9), Timer), vec![], "never restarted");
+        // The helper is gone from the commands signals go to.
+        assert_eq!(
+            t.go(Signal(libc::SIGHUP)),
+            vec![TO_MAIN(libc::SIGHUP), Send { to: Target::Pid(11), sig: libc::SIGHUP }]
         );
     }
 
@@ -1677,10 +1809,8 @@ mod tests {
         let mut t = delayed(Config { kill_after: Some(secs(10)), ..cfg() });
         t.go(Signal(TERM));
         t.at(secs(1), exited(3));
-        assert_eq!(
-            t.state(),
-            &State::Gone { status: 3, groups: vec![10], kill_at: None, skip: vec![], main: None }
-        );
+        assert_eq!(t.m.next_deadline(), None, "no held TERM, no --kill-after");
+        assert_eq!(t.batch_end().1, Some(3));
         assert_eq!(t.at(secs(1), BatchDone { children_left: true }), vec![leftovers(TERM, vec![10], true)]);
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(4)), "--drain's deadline, no held TERM");
         t.go(BatchDone { children_left: false });
@@ -1726,7 +1856,7 @@ mod tests {
         helper_exits(&mut t, secs(1), 12);
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST), "restarted");
         t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(5), name: None });
-        assert!(matches!(t.state(), State::Gone { status: 5, .. }), "{:?}", t.state());
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10], true)], Some(5)));
         // The --also command's status stands, whatever the command's.
         t.at(secs(2), exited(0));
         t.at(secs(2), BatchDone { children_left: false });
@@ -1740,13 +1870,120 @@ mod tests {
         let mut t = follow();
         t.go(Pidfile(Ok(DAEMON)));
         assert_eq!(t.go(FollowedGone { pid: 99 }), vec![], "not the followed one");
-        assert!(matches!(t.state(), State::Running { .. }));
+        assert_eq!(t.m.transitions(), 2, "still following, as after the pidfile was read");
         t.go(FollowedGone { pid: 40 });
-        assert_eq!(
-            t.state(),
-            &State::Gone { status: 1, groups: vec![39], kill_at: None, skip: vec![], main: None }
-        );
+        assert_eq!(t.m.next_deadline(), None);
+        assert_eq!(t.batch_end().1, Some(1));
         assert_eq!(t.go(BatchDone { children_left: true }), vec![leftovers(TERM, vec![39], true)]);
+    }
+
+    #[test]
+    fn the_deadline_table_arms_disarms_and_gives_the_earliest() {
+        let now = Instant::now();
+        let mut d = Deadlines::default();
+        assert_eq!(d.next(), None);
+        d.set(Deadline::Drain, Some(now + secs(3)));
+        d.set(Deadline::KillAfter, Some(now + secs(5)));
+        d.set(Deadline::Respawn(2), Some(now + secs(1)));
+        assert_eq!(d.get(Deadline::Drain), Some(now + secs(3)));
+        assert_eq!(d.get(Deadline::KillAfter), Some(now + secs(5)));
+        assert_eq!(d.get(Deadline::Respawn(2)), Some(now + secs(1)));
+        assert_eq!((d.get(Deadline::Respawn(0)), d.get(Deadline::Respawn(9))), (None, None));
+        assert_eq!(d.next(), Some(now + secs(1)));
+        // Each key its own slot.
+        for other in [
+            Deadline::StopDelay,
+            Deadline::PauseExit,
+            Deadline::PidfilePoll,
+            Deadline::PidfileGiveUp,
+            Deadline::KillWait,
+            Deadline::FollowedCheck,
+        ] {
+            assert_eq!(d.get(other), None, "{other:?}");
+            let mut e = d.clone();
+            e.set(other, Some(now));
+            assert_eq!(e.get(other), Some(now), "{other:?}");
+            assert_eq!(e.next(), Some(now));
+            assert_eq!(
+                (e.get(Deadline::Drain), e.get(Deadline::KillAfter)),
+                (Some(now + secs(3)), Some(now + secs(5)))
+            );
+        }
+        assert!(!d.expired(Deadline::Drain, now + secs(2)));
+        assert!(d.expired(Deadline::Drain, now + secs(3)));
+        assert!(!d.expired(Deadline::StopDelay, now + secs(99)), "not armed: never due");
+        assert_eq!(d.take_due_respawns(now), Vec::<usize>::new());
+        assert_eq!(d.take_due_respawns(now + secs(1)), vec![2]);
+        assert_eq!(d.get(Deadline::Respawn(2)), None, "taken");
+        assert_eq!(d.next(), Some(now + secs(3)));
+        d.stop(Deadline::Drain);
+        assert_eq!(d.next(), Some(now + secs(5)));
+        d.set(Deadline::Respawn(0), Some(now));
+        d.set(Deadline::Respawn(1), Some(now + secs(1)));
+        d.retain(|t| t != Deadline::KillAfter);
+        assert_eq!(d.get(Deadline::KillAfter), None);
+        assert_eq!(d.next(), Some(now), "the helpers' kept");
+        d.retain(|t| !matches!(t, Deadline::Respawn(_)));
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn remap_exit_makes_the_listed_statuses_0() {
+        for (code, want) in [(143, 0), (3, 3), (0, 0)] {
+            let mut t = T::new(Config { remap_exit: vec![143], ..cfg() });
+            t.go(exited(code));
+            t.go(BatchDone { children_left: false });
+            assert_eq!(t.m.exit_code(), Some(want), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_workload_has_ended_from_the_exit_to_the_last_leftover() {
+        let mut t = T::new(Config { drain: secs(1), ..cfg() });
+        assert!(!t.m.workload_ended());
+        t.go(Signal(TERM));
+        assert!(!t.m.workload_ended(), "stopping, not ended");
+        t.go(exited(0));
+        assert!(t.m.workload_ended(), "gone");
+        t.go(BatchDone { children_left: true });
+        assert!(t.m.workload_ended(), "draining");
+        t.at(secs(1), Timer);
+        assert!(t.m.workload_ended(), "killing");
+        t.go(BatchDone { children_left: false });
+        assert!(!t.m.workload_ended(), "exiting");
+        assert_eq!(t.m.exit_code(), Some(0));
+        assert_eq!(t.m.transitions(), 4, "gone, draining, killing, exit");
+    }
+
+    /// Once a stop signal went out, one that `-r` drops later does not take the shutdown back.
+    #[test]
+    fn a_dropped_stop_signal_after_a_forwarded_one_changes_nothing() {
+        let mut t = several(Config { rewrite: vec![(INT, 0)], ..cfg() });
+        t.go(Signal(TERM));
+        assert_eq!(t.go(Signal(INT)), vec![]);
+        helper_exits(&mut t, secs(1), 12);
+        assert_eq!(t.m.next_deadline(), None, "not restarted");
+        t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(5), name: None });
+        t.at(secs(3), exited(0));
+        assert_eq!(t.batch_end().1, Some(0), "the --also exit did not decide");
+    }
+
+    /// A followed daemon that no pidfd watches: the machine wants a wake-up every
+    /// FOLLOWED_CHECK while it follows, and none once the workload ended.
+    #[test]
+    fn an_unwatched_followed_daemon_is_looked_for_periodically() {
+        let mut t = follow();
+        assert_eq!(t.go(Unwatched), vec![], "not following yet");
+        t.go(Pidfile(Ok(DAEMON)));
+        assert_eq!(t.m.next_deadline(), None);
+        t.go(Unwatched);
+        assert_eq!(t.m.next_deadline(), Some(t.now + FOLLOWED_CHECK));
+        assert_eq!(t.at(FOLLOWED_CHECK / 2, Timer), vec![]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + FOLLOWED_CHECK), "not due yet");
+        assert_eq!(t.at(FOLLOWED_CHECK, Timer), vec![]);
+        assert_eq!(t.m.next_deadline(), Some(t.now + FOLLOWED_CHECK * 2));
+        t.go(FollowedGone { pid: 40 });
+        assert_eq!(t.m.next_deadline(), None);
     }
 
     // --- rows that pin down what the mutation run found untested -------------------------
@@ -1792,15 +2029,10 @@ mod tests {
         t.go(Signal(TERM));
         t.at(secs(1), Timer);
         t.go(other_reaped(77));
-        assert_eq!(
-            t.state(),
-            &State::Killing {
-                status: 137,
-                groups: vec![10],
-                main: Some(10),
-                give_up_at: Some(t.now + secs(1) + KILL_WAIT)
-            }
-        );
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + KILL_WAIT));
+        assert_eq!(t.batch_end(), (vec![leftovers(KILL, vec![10], false)], Some(137)));
+        t.go(exited(0));
+        assert_eq!(t.batch_end().1, Some(0), "the command's own status");
     }
 
     #[test]
@@ -1818,10 +2050,7 @@ mod tests {
         let mut t = several(Config { rewrite: vec![(TERM, libc::SIGQUIT)], ..cfg() });
         t.go(Signal(TERM));
         t.go(exited(131));
-        assert_eq!(
-            t.state(),
-            &State::Gone { status: 131, groups: vec![10, 11, 12], kill_at: None, skip: vec![], main: None }
-        );
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10, 11, 12], true)], Some(131)));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -20,14 +20,9 @@ use crate::send::{Held, Sender};
 use crate::sigfd::SignalFd;
 use crate::sigmask::Inherited;
 use crate::spawn;
-use crate::state::{Config, Effect, Event, Machine, Member, OnSuccess, Proc, State};
+use crate::state::{Config, Effect, Event, Machine, Member, OnSuccess, Proc};
 
 const SIGNAL_BATCH: usize = 64;
-
-/// How often a followed process held without a pidfd is looked for in /proc: no event
-/// announces its exit when its own parent reaps it. Only in that fallback; with a pidfd the
-/// loop sleeps until something happens.
-const FOLLOWED_CHECK: Duration = Duration::from_millis(500);
 
 pub struct Supervisor {
     machine: Machine,
@@ -45,7 +40,6 @@ pub struct Supervisor {
     /// What the last successful read of the followed pidfile found.
     pidfile_seen: Option<String>,
     warn_on_reap: bool,
-    remap_exit: Vec<u8>,
 }
 
 impl Supervisor {
@@ -78,6 +72,7 @@ impl Supervisor {
             main_name: spawn::name(&opts.command),
             respawn_names: opts.respawn.iter().map(|c| spawn::name(c)).collect(),
             stop_delay: opts.stop_delay,
+            remap_exit: opts.remap_exit.clone(),
             debug_logs: log::log_enabled!(target: "reaper::state", log::Level::Debug),
         };
         Supervisor {
@@ -91,7 +86,6 @@ impl Supervisor {
             follow_pidfile: opts.follow_pidfile.clone(),
             pidfile_seen: None,
             warn_on_reap: opts.warn_on_reap,
-            remap_exit: opts.remap_exit.clone(),
         }
     }
 
@@ -99,7 +93,6 @@ impl Supervisor {
     pub fn run(mut self) -> i32 {
         loop {
             if let Some(code) = self.machine.exit_code() {
-                let code = if self.remap_exit.contains(&(code as u8)) { 0 } else { code };
                 log::info!("exiting with status {code}");
                 return code;
             }
@@ -108,12 +101,7 @@ impl Supervisor {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let followed = self.send.followed.as_ref();
             fds.extend(followed.and_then(Held::pollable).map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
-            let mut deadline = self.machine.next_deadline();
-            if followed.is_some_and(|h| h.pollable().is_none()) {
-                let check = Instant::now() + FOLLOWED_CHECK;
-                deadline = Some(deadline.map_or(check, |d| d.min(check)));
-            }
-            if let Err(e) = poll(&mut fds, timeout(deadline)) {
+            if let Err(e) = poll(&mut fds, timeout(self.machine.next_deadline())) {
                 if e != Errno::EINTR {
                     log::error!("poll: {}", crate::error::os(e));
                 }
@@ -177,7 +165,7 @@ impl Supervisor {
             }
         }
         loop {
-            let before = std::mem::discriminant(self.machine.state());
+            let before = self.machine.transitions();
             let children_left = match first {
                 Peek::NoneExited => true,
                 Peek::NoChildren => false,
@@ -201,13 +189,10 @@ impl Supervisor {
             self.feed(Event::BatchDone { children_left });
             // Only a shutdown signals the command's group after its exit; a followed daemon
             // or the orphans of --wait-all have groups of their own.
-            if !matches!(
-                self.machine.state(),
-                State::Gone { .. } | State::Draining { .. } | State::Killing { .. }
-            ) {
+            if !self.machine.workload_ended() {
                 self.send.leader = None;
             }
-            if std::mem::discriminant(self.machine.state()) == before {
+            if self.machine.transitions() == before {
                 return;
             }
         }
@@ -219,33 +204,39 @@ impl Supervisor {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             for effect in self.machine.handle(event, Instant::now()) {
-                queue.extend(self.perform(effect));
+                self.perform(effect, &mut queue);
             }
         }
     }
 
-    fn perform(&mut self, effect: Effect) -> Option<Event> {
+    /// Carries out one effect; its replies go to `replies`.
+    fn perform(&mut self, effect: Effect, replies: &mut VecDeque<Event>) {
         match effect {
             Effect::Send { to, sig } => self.send.send(to, sig),
             Effect::SignalLeftovers { sig, groups, record, skip } => {
                 let signalled = self.send.leftovers(sig, &groups, record, &skip);
-                return record.then_some(Event::Signalled(signalled));
+                replies.extend(record.then_some(Event::Signalled(signalled)));
             }
             Effect::ListChildren => match procfs::children(std::process::id() as i32) {
-                Ok(pids) => return Some(Event::Children(pids.into_iter().map(procfs::id).collect())),
+                Ok(pids) => replies.push_back(Event::Children(pids.into_iter().map(procfs::id).collect())),
                 Err(e) => log::debug!("listing children: {}", crate::error::os(e)),
             },
-            Effect::ReadPidfile => return Some(Event::Pidfile(self.read_pidfile())),
+            Effect::ReadPidfile => {
+                replies.push_back(Event::Pidfile(self.read_pidfile()));
+                // Without a pidfd, nothing announces its exit if its own parent reaps it.
+                if self.send.followed.as_ref().is_some_and(|h| h.pollable().is_none()) {
+                    replies.push_back(Event::Unwatched);
+                }
+            }
             Effect::Spawn { index, delay } => {
                 let command = self.respawn.get(index).map_or(&[][..], |c| c.as_slice());
                 let result = spawn::spawn(command, &self.inherited, false, self.dir.as_deref(), &self.privs)
                     .map(|pid| Proc { pid, pgid: pid })
                     .map_err(|e| e.message());
-                return Some(Event::Spawned { index, delay, result });
+                replies.push_back(Event::Spawned { index, delay, result });
             }
             Effect::Log(level, text) => log::log!(level, "{text}"),
         }
-        None
     }
 
     /// `--follow-pidfile`: the pid in the file, if it names a live descendant; held as a

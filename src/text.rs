@@ -101,6 +101,14 @@ pub fn fit(s: &str, cols: usize) -> &str {
     s
 }
 
+/// A decimal number (by hand: each integer type's `parse` costs binary size).
+pub fn number(s: &str) -> Option<u64> {
+    let digit = |b: u8| Some(b.wrapping_sub(b'0')).filter(|d| *d < 10);
+    s.bytes().try_fold(None, |n: Option<u64>, b| {
+        Some(n.unwrap_or(0).checked_mul(10)?.checked_add(digit(b)?.into()))
+    })?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -534,8 +534,8 @@ fn durations_above_365_days_are_usage_errors() {
 /// a pause exits on a second TERM.
 #[test]
 fn deadlines_at_the_longest_duration_are_armed() {
-    use reaper::reap::Ended;
-    use reaper::state::{Config, Effect, Event, Machine, Proc, State, Target};
+    use reaper::state::Ended;
+    use reaper::state::{Config, Deadline, Effect, Event, Machine, Proc, Target};
     let max = reaper::options::MAX_DURATION;
     let o = opts(&["--stop-delay", "365d", "--kill-after", "365d", "--drain", "365d", "x"], &[]);
     let cfg = Config {
@@ -569,16 +569,12 @@ fn deadlines_at_the_longest_duration_are_armed() {
         // The command exits, a leftover remains: the drain's deadline is armed too.
         m.handle(Event::Reaped { pid: 10, ended: Ended::Exited(0), name: None }, later);
         m.handle(Event::BatchDone { children_left: true }, later);
-        assert!(
-            matches!(m.state(), State::Draining { until: Some(u), .. } if *u == later + max),
-            "{:?}",
-            m.state()
-        );
+        assert_eq!(m.deadline(Deadline::Drain), Some(later + max));
 
         // --pause with the longest --stop-delay: the first TERM arms the exit, a second exits.
         let mut m = Machine::new(cfg.clone(), None, Vec::new());
         m.handle(Event::Signal(libc::SIGTERM), now);
-        assert_eq!(m.state(), &State::Pausing { exit_at: Some(now + max) });
+        assert_eq!(m.deadline(Deadline::PauseExit), Some(now + max));
         m.handle(Event::Signal(libc::SIGTERM), later);
         assert_eq!(m.exit_code(), Some(0));
     }
