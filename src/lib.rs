@@ -12,12 +12,14 @@
 //! names without trusting other users' links and files, [`error`] maps failures to exit codes,
 //! [`logger`] writes the log lines,
 //! [`ps`] lists the processes for `--ps`, [`text`] makes names from /proc printable.
-//! [`sleep`] is `reaper --sleep`.
+//! [`sleep`] is `reaper --sleep`. [`cgroup`] reads the memory cgroup (OOM kills, limit),
+//! [`termlog`] writes why reaper ended to the termination log.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cgroup;
 pub mod daemon;
 pub mod error;
 pub mod logger;
@@ -36,6 +38,7 @@ pub mod sleep;
 pub mod spawn;
 pub mod state;
 pub mod supervisor;
+pub mod termlog;
 pub mod text;
 
 use std::ffi::OsString;

@@ -48,7 +48,12 @@ const INITS: [&str; 12] = [
 
 /// The listing of `procs` (any order) for a terminal `width` columns wide, and the number of
 /// zombies.
-pub fn render(mut procs: Vec<Proc>, width: usize) -> (String, usize) {
+pub fn render(procs: Vec<Proc>, width: usize) -> (String, usize) {
+    render_with(procs, width, None)
+}
+
+/// [`render`], with `memory` (the cgroup's summary line) above the counts.
+pub fn render_with(mut procs: Vec<Proc>, width: usize, memory: Option<String>) -> (String, usize) {
     // Insertion sort: /proc lists processes in pid order already, so this is one pass there,
     // and it costs none of the 2 KB of binary that the standard sort does.
     for i in 1..procs.len() {
@@ -100,6 +105,10 @@ pub fn render(mut procs: Vec<Proc>, width: usize) -> (String, usize) {
         };
         line(&mut out, p, depth, &note, width);
         stack.extend([(next[i], depth), (first[i], depth + 1)]);
+    }
+    if let Some(memory) = memory {
+        out += &memory;
+        out.push('\n');
     }
     out += &format!(
         "{listed} process{}, {zombies} zombie{}\n{}\n",
@@ -318,7 +327,10 @@ fn width() -> usize {
 
 /// Prints the listing. `Ok(false)` when there are more than `max_zombies` zombies.
 pub fn main(max_zombies: Option<u64>) -> Result<bool, Error> {
-    let (text, zombies) = render(read_proc()?, width());
+    let memory = crate::cgroup::Cgroup::find().and_then(|cg| {
+        crate::cgroup::summary(cg.current(), cg.limit(), cg.oom_kills())
+    });
+    let (text, zombies) = render_with(read_proc()?, width(), memory);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();

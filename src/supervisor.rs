@@ -20,7 +20,7 @@ use crate::send::{Held, Sender};
 use crate::sigfd::SignalFd;
 use crate::sigmask::Inherited;
 use crate::spawn;
-use crate::state::{Config, Effect, Event, Machine, Member, OnSuccess, Proc, State};
+use crate::state::{Config, Effect, Event, Kind, Machine, Member, OnSuccess, Proc, State};
 
 const SIGNAL_BATCH: usize = 64;
 
@@ -44,6 +44,10 @@ pub struct Supervisor {
     pidfile_seen: Option<String>,
     warn_on_reap: bool,
     remap_exit: Vec<u8>,
+    /// Tells OOM kills from other SIGKILLs; `None` without a readable memory cgroup.
+    oom: Option<crate::cgroup::Oom>,
+    /// Why reaper ends, for the termination log.
+    ending: crate::termlog::Ending,
 }
 
 impl Supervisor {
@@ -77,6 +81,10 @@ impl Supervisor {
             stop_delay: opts.stop_delay,
             debug_logs: log::log_enabled!(target: "reaper::state", log::Level::Debug),
         };
+        let ending = crate::termlog::Ending::new(
+            main.map(|pid| (pid, spawn::name(&opts.command))),
+            others.iter().filter(|m| matches!(m.kind, Kind::Also)).map(|m| (m.proc.pid, m.name.clone())).collect(),
+        );
         Supervisor {
             machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid }), others),
             signals,
@@ -88,6 +96,8 @@ impl Supervisor {
             pidfile_seen: None,
             warn_on_reap: opts.warn_on_reap,
             remap_exit: opts.remap_exit.clone(),
+            oom: crate::cgroup::Oom::start(),
+            ending,
         }
     }
 
@@ -97,6 +107,7 @@ impl Supervisor {
             if let Some(code) = self.machine.exit_code() {
                 let code = if self.remap_exit.contains(&(code as u8)) { 0 } else { code };
                 log::info!("exiting with status {code}");
+                crate::termlog::write(&self.ending.line(code));
                 return code;
             }
             // The followed daemon's pidfd turns readable when it exits, also when it is not
@@ -139,7 +150,10 @@ impl Supervisor {
             match self.signals.next_signal() {
                 // Children are reaped after every wake-up anyway.
                 Ok(Some(libc::SIGCHLD)) => {}
-                Ok(Some(sig)) => self.feed(Event::Signal(sig)),
+                Ok(Some(sig)) => {
+                    self.ending.signal(sig);
+                    self.feed(Event::Signal(sig))
+                }
                 Ok(None) => return,
                 Err(e) => {
                     log::error!("reading signals: {e}");
@@ -178,8 +192,17 @@ impl Supervisor {
                 Peek::NoneExited => true,
                 Peek::NoChildren => false,
                 Peek::Exited(_) => loop {
-                    match reap::reap_one(self.warn_on_reap) {
+                    let names = match (self.warn_on_reap, self.oom.is_some()) {
+                        (true, _) => reap::Names::All,
+                        (false, true) => reap::Names::Killed,
+                        (false, false) => reap::Names::None,
+                    };
+                    match reap::reap_one(names) {
                         Ok(Reaped::Child { pid, ended, name }) => {
+                            if let Some(oom) = &mut self.oom {
+                                oom.reaped(pid, ended, name.as_deref());
+                            }
+                            self.ending.reaped(pid, ended);
                             if self.send.command == Some(pid) {
                                 self.send.command = None;
                             }
@@ -194,6 +217,9 @@ impl Supervisor {
                     }
                 },
             };
+            if let Some(blame) = self.oom.as_mut().and_then(crate::cgroup::Oom::batch_done) {
+                self.ending.oom(&blame);
+            }
             self.feed(Event::BatchDone { children_left });
             // Only a shutdown signals the command's group after its exit; a followed daemon
             // or the orphans of --wait-all have groups of their own.
@@ -239,7 +265,10 @@ impl Supervisor {
                     .map_err(|e| e.message());
                 return Some(Event::Spawned { index, delay, result });
             }
-            Effect::Log(level, text) => log::log!(level, "{text}"),
+            Effect::Log(level, text) => {
+                self.ending.logged(&text);
+                log::log!(level, "{text}")
+            }
         }
         None
     }
