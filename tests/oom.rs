@@ -32,7 +32,10 @@ impl Cgroup {
             return Err("needs root to create a memory cgroup".into());
         }
         let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
-        let name = format!("reaper-test-{tag}-{}", std::process::id());
+        // Both modes of a test run at once, in the same test process.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("reaper-test-{tag}-{}-{n}", std::process::id());
         let v1 = own.lines().find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()));
         let v1_root = Path::new("/sys/fs/cgroup/memory");
         if let Some(path) = v1.filter(|_| v1_root.join("memory.oom_control").exists()) {
