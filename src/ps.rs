@@ -398,6 +398,21 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_line_goes_above_the_counts() {
+        let procs = vec![proc(1, 0, 'S', "init", "/sbin/init")];
+        let (text, _) = render_with(procs, 80, Some("Memory (cgroup): 2 OOM kills.".into()));
+        assert_eq!(
+            lines(&text)[1..],
+            [
+                "      1       0 S     5s     0 /sbin/init",
+                "Memory (cgroup): 2 OOM kills.",
+                "1 process, 0 zombies",
+                "PID 1 is init, an init: it reaps orphans.",
+            ]
+        );
+    }
+
+    #[test]
     fn tree_indents_children_under_their_parent_in_pid_order() {
         let procs = vec![
             proc(30, 1, 'S', "c", "c"),
