@@ -65,6 +65,8 @@ Diagnosis:
       --ps                 list this PID namespace's processes as a tree: whose each zombie is,
                            and whether PID 1 reaps orphans; runs no command
       --max-zombies N      with --ps: exit 1 when more than N zombies exist (for HEALTHCHECK)
+  A SIGKILL death that the memory cgroup counts as an OOM kill is logged as one. At exit, why
+  reaper ended goes to /dev/termination-log if it exists [REAPER_TERMINATION_LOG; empty: off]
 
 Logging:
   -v, --verbose            more logging (repeatable); -q, --quiet: less. [REAPER_LOG filter overrides]
