@@ -12,7 +12,6 @@
 //! error.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 
 /// Which cgroup hierarchy holds the memory controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +36,13 @@ const SMALL_FILE: u64 = 4096;
 const MOUNTINFO_MAX: u64 = 1 << 20;
 
 /// The cgroup reaper's memory controller put it in: `mount` is where its hierarchy is mounted,
-/// `dir` the cgroup's directory below it.
+/// `dir` the cgroup's directory below it. (Strings, not paths: `std::path`'s component
+/// walking costs binary that a `/`-joined string does not.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cgroup {
     pub version: Version,
-    pub mount: PathBuf,
-    pub dir: PathBuf,
+    pub mount: String,
+    pub dir: String,
 }
 
 /// The memory controller's entry in /proc/self/cgroup: v1's `N:...memory...:/path` wins over
@@ -92,8 +92,8 @@ pub fn locate(mountinfo: &str, version: Version, path: &str) -> Option<Cgroup> {
         let Some(rest) = below(path, &root) else {
             continue;
         };
-        let mount = PathBuf::from(unescape(mount));
-        let dir = rest.split('/').filter(|c| !c.is_empty()).fold(mount.clone(), |d, c| d.join(c));
+        let mount = unescape(mount).trim_end_matches('/').to_owned();
+        let dir = rest.split('/').filter(|c| !c.is_empty()).fold(mount.clone(), |d, c| d + "/" + c);
         return Some(Cgroup { version, mount, dir });
     }
     None
@@ -207,7 +207,7 @@ pub fn summary(current: Option<u64>, limit: Option<Limit>, kills: Option<u64>) -
 }
 
 /// The first `max` bytes of a file, as text; `None` if unreadable.
-fn read(path: &Path, max: u64) -> Option<String> {
+fn read(path: &str, max: u64) -> Option<String> {
     let mut text = Vec::new();
     std::fs::File::open(path).ok()?.take(max).read_to_end(&mut text).ok()?;
     Some(String::from_utf8_lossy(&text).into_owned())
@@ -216,8 +216,8 @@ fn read(path: &Path, max: u64) -> Option<String> {
 impl Cgroup {
     /// reaper's memory cgroup, if /proc says where it is and it is mounted here.
     pub fn find() -> Option<Cgroup> {
-        let (version, path) = own_path(&read(Path::new("/proc/self/cgroup"), SMALL_FILE * 16)?)?;
-        let mut mountinfo = read(Path::new("/proc/self/mountinfo"), MOUNTINFO_MAX)?;
+        let (version, path) = own_path(&read("/proc/self/cgroup", SMALL_FILE * 16)?)?;
+        let mut mountinfo = read("/proc/self/mountinfo", MOUNTINFO_MAX)?;
         // A line cut by the bound is dropped, not misread.
         mountinfo.truncate(mountinfo.rfind('\n').map_or(0, |i| i + 1));
         let found = locate(&mountinfo, version, &path);
@@ -227,8 +227,8 @@ impl Cgroup {
         found
     }
 
-    fn file(&self, dir: &Path, v1: &str, v2: &str) -> Option<String> {
-        read(&dir.join(if self.version == Version::V1 { v1 } else { v2 }), SMALL_FILE)
+    fn file(&self, dir: &str, v1: &str, v2: &str) -> Option<String> {
+        read(&format!("{dir}/{}", if self.version == Version::V1 { v1 } else { v2 }), SMALL_FILE)
     }
 
     /// OOM kills counted in this cgroup (v1 needs Linux 4.13).
@@ -243,16 +243,14 @@ impl Cgroup {
     /// The limit that applies: the lowest of this cgroup's and its visible ancestors' (a
     /// container's limit often sits on a parent, the pod's).
     pub fn limit(&self) -> Option<Limit> {
-        let mut dir = self.dir.as_path();
+        let mut dir = self.dir.as_str();
         let mut found = self.limit_of(dir)?;
         for _ in 0..MAX_DEPTH {
-            if dir == self.mount {
-                break;
+            // `dir` is `mount` followed by `/NAME`s (see `locate`).
+            match dir.rfind('/') {
+                Some(end) if dir.len() > self.mount.len() && end >= self.mount.len() => dir = &dir[..end],
+                _ => break,
             }
-            let Some(parent) = dir.parent().filter(|p| p.starts_with(&self.mount)) else {
-                break;
-            };
-            dir = parent;
             if let Some(Some(n)) = self.limit_of(dir) {
                 found = Some(found.map_or(n, |f| f.min(n)));
             }
@@ -260,7 +258,7 @@ impl Cgroup {
         Some(found)
     }
 
-    fn limit_of(&self, dir: &Path) -> Option<Limit> {
+    fn limit_of(&self, dir: &str) -> Option<Limit> {
         parse_limit(&self.file(dir, "memory.limit_in_bytes", "memory.max")?)
     }
 }
@@ -286,7 +284,7 @@ impl Oom {
     pub fn start() -> Option<Oom> {
         let cgroup = Cgroup::find()?;
         let Some(seen) = cgroup.oom_kills() else {
-            log::debug!("no OOM-kill counter in {}: no OOM reports", cgroup.dir.display());
+            log::debug!("no OOM-kill counter in {}: no OOM reports", cgroup.dir);
             return None;
         };
         Some(Oom { cgroup, seen, killed: Vec::new() })
@@ -485,18 +483,19 @@ mod tests {
 
     #[test]
     fn the_effective_limit_is_the_lowest_up_to_the_mount() {
-        let root = std::env::temp_dir().join(format!("reaper-cgroup-test-{}", std::process::id()));
-        let dir = root.join("pod/ctr");
+        let root = format!("{}/reaper-cgroup-test-{}", std::env::temp_dir().display(), std::process::id());
+        let pod = format!("{root}/pod");
+        let dir = format!("{pod}/ctr");
         let _ = std::fs::create_dir_all(&dir);
-        let write = |d: &Path, f: &str, t: &str| {
-            let _ = std::fs::write(d.join(f), t);
+        let write = |d: &str, f: &str, t: &str| {
+            let _ = std::fs::write(format!("{d}/{f}"), t);
         };
         write(&root, "memory.max", "1024\n");
-        write(&root.join("pod"), "memory.max", "4096\n");
+        write(&pod, "memory.max", "4096\n");
         write(&dir, "memory.max", "max\n");
         write(&dir, "memory.current", "77\n");
         write(&dir, "memory.events", V2_EVENTS);
-        let cg = Cgroup { version: Version::V2, mount: root.join("pod"), dir: dir.clone() };
+        let cg = Cgroup { version: Version::V2, mount: pod.clone(), dir: dir.clone() };
         // The mount's own file counts; above the mount (the hierarchy's root) is not looked at.
         assert_eq!(cg.limit(), Some(Some(4096)));
         assert_eq!(cg.current(), Some(77));
@@ -505,7 +504,7 @@ mod tests {
         assert_eq!(cg.limit(), Some(Some(2048)));
         let all = Cgroup { version: Version::V2, mount: root.clone(), dir: dir.clone() };
         assert_eq!(all.limit(), Some(Some(1024)));
-        let _ = std::fs::remove_file(dir.join("memory.max"));
+        let _ = std::fs::remove_file(format!("{dir}/memory.max"));
         assert_eq!(all.limit(), None);
         let v1 = Cgroup { version: Version::V1, mount: root.clone(), dir: dir.clone() };
         write(&dir, "memory.limit_in_bytes", "9223372036854771712\n");
