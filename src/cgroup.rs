@@ -76,13 +76,15 @@ pub fn locate(mountinfo: &str, version: Version, path: &str) -> Option<Cgroup> {
         let Some((before, after)) = line.split_once(" - ") else {
             continue;
         };
-        let fields: Vec<&str> = before.split(' ').collect();
-        let after: Vec<&str> = after.split(' ').collect();
-        let (Some(root), Some(mount), Some(&fstype)) = (fields.get(3), fields.get(4), after.first()) else {
+        let mut fields = before.split(' ').skip(3);
+        let mut after = after.split(' ');
+        let (Some(root), Some(mount), Some(fstype)) = (fields.next(), fields.next(), after.next()) else {
             continue;
         };
         let ours = match version {
-            Version::V1 => fstype == "cgroup" && after.get(2).is_some_and(|o| o.split(',').any(|o| o == "memory")),
+            Version::V1 => {
+                fstype == "cgroup" && after.nth(1).is_some_and(|o| o.split(',').any(|o| o == "memory"))
+            }
             Version::V2 => fstype == "cgroup2",
         };
         if !ours {
@@ -149,7 +151,7 @@ pub fn size(bytes: u64) -> String {
     }
     let whole = bytes >> (10 * unit);
     // One decimal, rounded down, shown only when not zero.
-    let tenths = ((bytes - (whole << (10 * unit))) as u128 * 10 >> (10 * unit)) as u64;
+    let tenths = (((bytes - (whole << (10 * unit))) as u128 * 10) >> (10 * unit)) as u64;
     match tenths {
         0 => format!("{whole} {}", UNITS[unit]),
         t => format!("{whole}.{t} {}", UNITS[unit]),
@@ -310,7 +312,11 @@ impl Oom {
         let limit = self.cgroup.limit();
         let line = report(rose, &killed, limit)?;
         log::warn!("{line}");
-        Some(Blame { pids: killed.iter().map(|k| k.0).collect(), certain: killed.len() == 1, limit: limit_text(limit) })
+        Some(Blame {
+            pids: killed.iter().map(|k| k.0).collect(),
+            certain: killed.len() == 1,
+            limit: limit_text(limit),
+        })
     }
 }
 
@@ -378,7 +384,10 @@ mod tests {
         );
         // A sibling whose name starts the same is not below the root.
         assert_eq!(locate(V1_DOCKER_MOUNTINFO, Version::V1, "/docker/4c1f2"), None);
-        assert_eq!(locate(V2_K8S_MOUNTINFO, Version::V2, "/"), cg(Version::V2, "/sys/fs/cgroup", "/sys/fs/cgroup"));
+        assert_eq!(
+            locate(V2_K8S_MOUNTINFO, Version::V2, "/"),
+            cg(Version::V2, "/sys/fs/cgroup", "/sys/fs/cgroup")
+        );
         assert_eq!(
             locate(HYBRID_MOUNTINFO, Version::V1, "/process_api/19d3"),
             cg(Version::V1, "/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/process_api/19d3")
@@ -459,7 +468,10 @@ mod tests {
         );
         let many: Vec<(i32, String)> = (1..=10).map(|p| (p, format!("p{p}"))).collect();
         let line = report(2, &many, Some(None)).unwrap_or_default();
-        assert!(line.starts_with("the OOM killer killed 2 processes (no memory limit) while 10 died"), "{line}");
+        assert!(
+            line.starts_with("the OOM killer killed 2 processes (no memory limit) while 10 died"),
+            "{line}"
+        );
         assert!(line.ends_with(": p1 (pid 1), p2 (pid 2), p3 (pid 3), p4 (pid 4), p5 (pid 5), p6 (pid 6), p7 (pid 7), p8 (pid 8), and 2 more"), "{line}");
         let nine: Vec<(i32, String)> = (1..=9).map(|p| (p, format!("p{p}"))).collect();
         assert!(report(1, &nine, None).unwrap_or_default().ends_with("p8 (pid 8), and 1 more"));

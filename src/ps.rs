@@ -327,9 +327,8 @@ fn width() -> usize {
 
 /// Prints the listing. `Ok(false)` when there are more than `max_zombies` zombies.
 pub fn main(max_zombies: Option<u64>) -> Result<bool, Error> {
-    let memory = crate::cgroup::Cgroup::find().and_then(|cg| {
-        crate::cgroup::summary(cg.current(), cg.limit(), cg.oom_kills())
-    });
+    let memory = crate::cgroup::Cgroup::find()
+        .and_then(|cg| crate::cgroup::summary(cg.current(), cg.limit(), cg.oom_kills()));
     let (text, zombies) = render_with(read_proc()?, width(), memory);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());

@@ -99,7 +99,8 @@ pub fn reap_one(names: Names) -> io::Result<Reaped> {
         // SAFETY: siginfo_t is plain old data; waitid fills it in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
-        let rc = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        let rc =
+            unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
         if rc < 0 {
             return classify(Errno::last());
         }

@@ -83,7 +83,11 @@ impl Supervisor {
         };
         let ending = crate::termlog::Ending::new(
             main.map(|pid| (pid, spawn::name(&opts.command))),
-            others.iter().filter(|m| matches!(m.kind, Kind::Also)).map(|m| (m.proc.pid, m.name.clone())).collect(),
+            others
+                .iter()
+                .filter(|m| matches!(m.kind, Kind::Also))
+                .map(|m| (m.proc.pid, m.name.clone()))
+                .collect(),
         );
         Supervisor {
             machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid }), others),

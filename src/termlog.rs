@@ -91,7 +91,10 @@ impl Ending {
         }
         let others = self.oom.iter().filter(|(p, ..)| self.first.as_ref().is_none_or(|f| f.0 != *p)).count();
         if others > 0 {
-            line += &format!("; the OOM killer killed {others} other process{}", if others == 1 { "" } else { "es" });
+            line += &format!(
+                "; the OOM killer killed {others} other process{}",
+                if others == 1 { "" } else { "es" }
+            );
         }
         line += &format!("; exit status {code}");
         if line.len() > MAX_LINE {
@@ -150,7 +153,10 @@ mod tests {
         e.signal(libc::SIGINT);
         e.signal(libc::SIGTERM);
         e.reaped(7, Ended::Signaled(libc::SIGINT));
-        assert_eq!(e.line(130), "python3 (pid 7) killed by SIGINT after reaper received SIGINT; exit status 130");
+        assert_eq!(
+            e.line(130),
+            "python3 (pid 7) killed by SIGINT after reaper received SIGINT; exit status 130"
+        );
     }
 
     #[test]
@@ -176,7 +182,10 @@ mod tests {
         let mut e = ending();
         e.oom(&Blame { pids: vec![7], certain: true, limit: "memory limit 64 MiB".into() });
         e.reaped(7, Ended::Signaled(libc::SIGKILL));
-        assert_eq!(e.line(137), "python3 (pid 7) killed by the OOM killer (memory limit 64 MiB); exit status 137");
+        assert_eq!(
+            e.line(137),
+            "python3 (pid 7) killed by the OOM killer (memory limit 64 MiB); exit status 137"
+        );
         let mut e = ending();
         e.oom(&Blame { pids: vec![9, 7], certain: false, limit: "no memory limit".into() });
         e.reaped(7, Ended::Signaled(libc::SIGKILL));

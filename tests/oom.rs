@@ -28,14 +28,23 @@ impl Cgroup {
     /// Under this process's v1 memory cgroup, else under the v2 hierarchy's root when it
     /// delegates the memory controller; `Err` says why neither can be had.
     fn new(tag: &str) -> Result<Cgroup, String> {
-        if !is_root() {
-            return Err("needs root to create a memory cgroup".into());
-        }
-        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+        Cgroup::v1(tag).or_else(|why| Cgroup::v2(tag).map_err(|also| format!("{why}; {also}")))
+    }
+
+    fn name(tag: &str) -> String {
         // Both modes of a test run at once, in the same test process.
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let name = format!("reaper-test-{tag}-{}-{n}", std::process::id());
+        format!("reaper-test-{tag}-{}-{n}", std::process::id())
+    }
+
+    fn v1(tag: &str) -> Result<Cgroup, String> {
+        if !is_root() {
+            return Err("needs root to create a memory cgroup".into());
+        }
+        let own =
+            std::fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+        let name = Cgroup::name(tag);
         let v1 = own.lines().find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()));
         let v1_root = Path::new("/sys/fs/cgroup/memory");
         if let Some(path) = v1.filter(|_| v1_root.join("memory.oom_control").exists()) {
@@ -49,10 +58,23 @@ impl Cgroup {
             }
             return Ok(cg);
         }
-        let v2_root = v2_mount().ok_or("no cgroup v1 memory controller and no cgroup v2 mount")?;
+        Err("no cgroup v1 memory controller".into())
+    }
+
+    /// A child of the v2 hierarchy's root (the root cgroup may hold processes and delegate
+    /// controllers at once).
+    fn v2(tag: &str) -> Result<Cgroup, String> {
+        if !is_root() {
+            return Err("needs root to create a memory cgroup".into());
+        }
+        let name = Cgroup::name(tag);
+        let v2_root = v2_mount().ok_or("no cgroup v2 mount")?;
         let delegated = std::fs::read_to_string(v2_root.join("cgroup.subtree_control")).unwrap_or_default();
         if !delegated.split_whitespace().any(|c| c == "memory") {
-            return Err(format!("cgroup v2 at {} does not delegate the memory controller", v2_root.display()));
+            return Err(format!(
+                "cgroup v2 at {} does not delegate the memory controller",
+                v2_root.display()
+            ));
         }
         let dir = v2_root.join(name);
         std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
@@ -170,7 +192,10 @@ both_modes!(the_oom_killer_is_named_and_the_limit_given, |mode: Mode| {
     assert_eq!(lines.len(), 1, "{err}");
     let pid = pid_after(lines[0], "reaper: WARN python3 (pid ").unwrap_or_else(|| panic!("{err}"));
     assert_eq!(lines[0], format!("reaper: WARN python3 (pid {pid}{OOM_LINE}"));
-    assert_eq!(log, format!("python3 (pid {pid}) killed by the OOM killer (memory limit 64 MiB); exit status 137\n"));
+    assert_eq!(
+        log,
+        format!("python3 (pid {pid}) killed by the OOM killer (memory limit 64 MiB); exit status 137\n")
+    );
 });
 
 both_modes!(a_leftover_killed_by_the_oom_killer_is_named_too, |mode: Mode| {
@@ -185,7 +210,12 @@ both_modes!(a_leftover_killed_by_the_oom_killer_is_named_too, |mode: Mode| {
     assert_eq!(lines.len(), 1, "{err}");
     let pid = pid_after(lines[0], "reaper: WARN python3 (pid ").unwrap_or_else(|| panic!("{err}"));
     assert_eq!(lines[0], format!("reaper: WARN python3 (pid {pid}{OOM_LINE}"));
-    assert!(log.starts_with("sh (pid ") && log.ends_with(") exited with status 0; the OOM killer killed 1 other process; exit status 0\n"), "{log}");
+    assert!(
+        log.starts_with("sh (pid ")
+            && log
+                .ends_with(") exited with status 0; the OOM killer killed 1 other process; exit status 0\n"),
+        "{log}"
+    );
 });
 
 both_modes!(an_ordinary_kill_9_is_not_blamed_on_the_oom_killer, |mode: Mode| {
@@ -195,8 +225,7 @@ both_modes!(an_ordinary_kill_9_is_not_blamed_on_the_oom_killer, |mode: Mode| {
     let mut cmd = cmd_in(mode, &dir, ["--", "sleep", "1000"]);
     cmd.env("REAPER_TERMINATION_LOG", &log);
     let mut cmd = cg.wrap(&cmd);
-    cmd.stdout(Stdio::null())
-        .stderr(std::fs::File::options().append(true).open(dir.join(STDERR)).unwrap());
+    cmd.stdout(Stdio::null()).stderr(std::fs::File::options().append(true).open(dir.join(STDERR)).unwrap());
     let mut r = Reaper::start(mode, &mut cmd);
     let _g = Guard::new(&r, &dir);
     let sleep = r.command_pid();
@@ -211,6 +240,27 @@ both_modes!(an_ordinary_kill_9_is_not_blamed_on_the_oom_killer, |mode: Mode| {
     let pid = pid_after(&text, "sleep (pid ").unwrap_or_else(|| panic!("{text}"));
     assert_eq!(text, format!("sleep (pid {pid}) killed by SIGKILL; exit status 137\n"));
 });
+
+/// cgroup v2 for real, wherever the unified hierarchy has the memory controller (the tests
+/// above use v1 first, where it is mounted).
+#[test]
+fn cgroup_v2_oom_kill_is_named() {
+    let cg = match Cgroup::v2("v2") {
+        Ok(cg) => cg,
+        Err(why) => return eprintln!("cgroup_v2_oom_kill_is_named: skipped: {why}"),
+    };
+    let Some(_) = which("python3") else { return eprintln!("skipped: no python3") };
+    let dir = tempdir("oom-v2");
+    let (code, err, log) = run(Mode::Subreaper, Some(&cg), &dir, &["--", "python3", "-c", HOG]);
+    assert_eq!(code, 137, "{err}");
+    assert_eq!(cg.oom_kills(), 1, "{err}");
+    let pid = pid_after(&err, "reaper: WARN python3 (pid ").unwrap_or_else(|| panic!("{err}"));
+    assert!(err.contains(&format!("reaper: WARN python3 (pid {pid}{OOM_LINE}\n")), "{err}");
+    assert_eq!(
+        log,
+        format!("python3 (pid {pid}) killed by the OOM killer (memory limit 64 MiB); exit status 137\n")
+    );
+}
 
 /// `--ps` in the cgroup: its limit, use and OOM-kill count.
 #[test]
@@ -245,11 +295,18 @@ both_modes!(the_termination_log_says_why_reaper_ended, |mode: Mode| {
     assert_eq!(r.code(Duration::from_secs(20)), 143);
     let text = std::fs::read_to_string(&log).unwrap();
     let pid = pid_after(&text, "sleep (pid ").unwrap_or_else(|| panic!("{text}"));
-    assert_eq!(text, format!("sleep (pid {pid}) killed by SIGTERM after reaper received SIGTERM; exit status 143\n"));
+    assert_eq!(
+        text,
+        format!("sleep (pid {pid}) killed by SIGTERM after reaper received SIGTERM; exit status 143\n")
+    );
 
     // --kill-after: the command ignores TERM.
     let log = termination_log(&dir);
-    let mut cmd = cmd_in(mode, &dir, ["--kill-after", "1s", "--", "sh", "-c", "trap '' TERM; echo > ready; while :; do sleep 1; done"]);
+    let mut cmd = cmd_in(
+        mode,
+        &dir,
+        ["--kill-after", "1s", "--", "sh", "-c", "trap '' TERM; echo > ready; while :; do sleep 1; done"],
+    );
     cmd.env("REAPER_TERMINATION_LOG", &log);
     let mut r = Reaper::start(mode, &mut cmd);
     let _g2 = Guard::new(&r, &dir);
@@ -260,7 +317,9 @@ both_modes!(the_termination_log_says_why_reaper_ended, |mode: Mode| {
     let pid = pid_after(&text, "sh (pid ").unwrap_or_else(|| panic!("{text}"));
     assert_eq!(
         text,
-        format!("sh (pid {pid}) killed by SIGKILL after reaper received SIGTERM, SIGKILL by --kill-after; exit status 137\n")
+        format!(
+            "sh (pid {pid}) killed by SIGKILL after reaper received SIGTERM, SIGKILL by --kill-after; exit status 137\n"
+        )
     );
 });
 
@@ -291,5 +350,8 @@ fn the_termination_log_is_never_created() {
     );
     assert_eq!(code, 0);
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.starts_with("true (pid ") && text.ends_with(") exited with status 0; exit status 0\n"), "{text}");
+    assert!(
+        text.starts_with("true (pid ") && text.ends_with(") exited with status 0; exit status 0\n"),
+        "{text}"
+    );
 }
