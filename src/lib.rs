@@ -100,13 +100,18 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
             }
             code
         }
-        Err(e) => match report {
-            Some(r) => {
-                r.failed(&e);
-                e.exit_code()
+        Err(e) => {
+            termlog::write(&text::printable(
+                format!("{}; exit status {}", e.message(), e.exit_code()).as_bytes(),
+            ));
+            match report {
+                Some(r) => {
+                    r.failed(&e);
+                    e.exit_code()
+                }
+                None => fail(&e),
             }
-            None => fail(&e),
-        },
+        }
     }
 }
 

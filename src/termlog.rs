@@ -97,6 +97,8 @@ impl Ending {
             );
         }
         line += &format!("; exit status {code}");
+        // One line whatever the commands' names hold.
+        let mut line = crate::text::printable(line.as_bytes());
         if line.len() > MAX_LINE {
             let mut cut = MAX_LINE;
             while !line.is_char_boundary(cut) {
@@ -220,6 +222,13 @@ mod tests {
             e.oom(&Blame { pids: vec![pid + 100], certain: true, limit: String::new() });
         }
         assert_eq!(e.oom.len(), 64);
+    }
+
+    #[test]
+    fn names_cannot_break_the_line() {
+        let mut e = Ending::new(Some((7, "a\nb\x1b[2J".into())), Vec::new());
+        e.reaped(7, Ended::Exited(0));
+        assert_eq!(e.line(0), "a?b?[2J (pid 7) exited with status 0; exit status 0");
     }
 
     #[test]

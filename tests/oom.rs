@@ -354,4 +354,15 @@ fn the_termination_log_is_never_created() {
         text.starts_with("true (pid ") && text.ends_with(") exited with status 0; exit status 0\n"),
         "{text}"
     );
+    // A command that cannot be started.
+    let (code, _, _) = run_with_timeout(
+        Command::new(REAPER).env("REAPER_TERMINATION_LOG", &log).args(["/nonexistent/cmd"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, 127);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("cannot run '/nonexistent/cmd': ") && text.ends_with("; exit status 127\n"),
+        "{text}"
+    );
 }
