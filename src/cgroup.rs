@@ -218,15 +218,20 @@ fn read(path: &str, max: u64) -> Option<String> {
 impl Cgroup {
     /// reaper's memory cgroup, if /proc says where it is and it is mounted here.
     pub fn find() -> Option<Cgroup> {
-        let (version, path) = own_path(&read("/proc/self/cgroup", SMALL_FILE * 16)?)?;
-        let mut mountinfo = read("/proc/self/mountinfo", MOUNTINFO_MAX)?;
-        // A line cut by the bound is dropped, not misread.
-        mountinfo.truncate(mountinfo.rfind('\n').map_or(0, |i| i + 1));
-        let found = locate(&mountinfo, version, &path);
+        let proc_cgroup = read("/proc/self/cgroup", SMALL_FILE * 16)?;
+        let found = Cgroup::from(&proc_cgroup, &read("/proc/self/mountinfo", MOUNTINFO_MAX)?);
         if found.is_none() {
-            log::debug!("memory cgroup {path} is not mounted here: no OOM reports");
+            log::debug!("no memory cgroup of reaper's is mounted here: no OOM reports");
         }
         found
+    }
+
+    /// From the texts of /proc/self/cgroup and /proc/self/mountinfo (read up to a bound: a
+    /// last line without its newline was cut, and is dropped rather than misread).
+    fn from(proc_cgroup: &str, mountinfo: &str) -> Option<Cgroup> {
+        let (version, path) = own_path(proc_cgroup)?;
+        let whole = &mountinfo[..mountinfo.rfind('\n').map_or(0, |i| i + 1)];
+        locate(whole, version, &path)
     }
 
     fn file(&self, dir: &str, v1: &str, v2: &str) -> Option<String> {
@@ -249,8 +254,9 @@ impl Cgroup {
         let mut found = self.limit_of(dir)?;
         for _ in 0..MAX_DEPTH {
             // `dir` is `mount` followed by `/NAME`s (see `locate`).
+            // (`mount` has no trailing slash: at `mount` itself, its last slash is before the end.)
             match dir.rfind('/') {
-                Some(end) if dir.len() > self.mount.len() && end >= self.mount.len() => dir = &dir[..end],
+                Some(end) if end >= self.mount.len() => dir = &dir[..end],
                 _ => break,
             }
             if let Some(Some(n)) = self.limit_of(dir) {
@@ -491,6 +497,68 @@ mod tests {
         );
         assert_eq!(summary(None, None, Some(2)).as_deref(), Some("Memory (cgroup): 2 OOM kills."));
         assert_eq!(summary(None, None, None), None);
+    }
+
+    #[test]
+    fn from_the_proc_files_dropping_a_cut_line() {
+        let found = Cgroup::from(HYBRID_CGROUP, HYBRID_MOUNTINFO);
+        assert_eq!(found, cg(Version::V1, "/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/process_api/19d3"));
+        let cut = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory";
+        assert_eq!(Cgroup::from(HYBRID_CGROUP, cut), None);
+        assert!(Cgroup::from(HYBRID_CGROUP, &format!("{cut}\n")).is_some());
+        assert_eq!(Cgroup::from("garbage", HYBRID_MOUNTINFO), None);
+    }
+
+    #[test]
+    fn reads_are_bounded() {
+        let path = format!("{}/reaper-cgroup-read-{}", std::env::temp_dir().display(), std::process::id());
+        let _ = std::fs::write(&path, "12345\n");
+        assert_eq!(read(&path, 3).as_deref(), Some("123"));
+        assert_eq!(read(&path, SMALL_FILE).as_deref(), Some("12345\n"));
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(read(&path, 3), None);
+    }
+
+    #[test]
+    fn a_sigkill_death_is_blamed_only_when_the_counter_rose() {
+        let dir = format!("{}/reaper-cgroup-oom-{}", std::env::temp_dir().display(), std::process::id());
+        let _ = std::fs::create_dir_all(&dir);
+        let counter = |n: u64| {
+            let _ =
+                std::fs::write(format!("{dir}/memory.oom_control"), format!("under_oom 0\noom_kill {n}\n"));
+        };
+        let _ = std::fs::write(format!("{dir}/memory.limit_in_bytes"), "67108864\n");
+        counter(3);
+        let cgroup = Cgroup { version: Version::V1, mount: dir.clone(), dir: dir.clone() };
+        let mut oom = Oom { seen: cgroup.oom_kills().unwrap_or(0), cgroup, killed: Vec::new() };
+        let kill = crate::reap::Ended::Signaled(libc::SIGKILL);
+        // Nothing died of SIGKILL: the counter is not even read.
+        counter(4);
+        oom.reaped(5, crate::reap::Ended::Exited(0), Some("sh"));
+        oom.reaped(6, crate::reap::Ended::Signaled(libc::SIGTERM), None);
+        assert_eq!(oom.batch_done(), None);
+        assert_eq!(oom.seen, 3);
+        // It rose since: the one SIGKILL death is blamed, with the limit.
+        oom.reaped(7, kill, Some("python3"));
+        let blame = Blame { pids: vec![7], certain: true, limit: "memory limit 64 MiB".into() };
+        assert_eq!(oom.batch_done(), Some(blame));
+        assert_eq!(oom.seen, 4);
+        // An ordinary kill -9: no rise, no blame.
+        oom.reaped(8, kill, None);
+        assert_eq!(oom.batch_done(), None);
+        // Two at once: both named, neither for certain.
+        counter(6);
+        oom.reaped(9, kill, None);
+        oom.reaped(10, kill, Some("b"));
+        let blame = Blame { pids: vec![9, 10], certain: false, limit: "memory limit 64 MiB".into() };
+        assert_eq!(oom.batch_done(), Some(blame));
+        assert!(oom.killed.is_empty());
+        // Bounded while a batch lasts.
+        for pid in 0..2000 {
+            oom.reaped(pid, kill, None);
+        }
+        assert_eq!(oom.killed.len(), 1024);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

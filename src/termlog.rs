@@ -122,10 +122,13 @@ pub fn path(var: Option<std::ffi::OsString>) -> Option<PathBuf> {
 
 /// Writes `line` to the termination log if there is one; never an error.
 pub fn write(line: &str) {
+    if let Some(path) = path(std::env::var_os(VARIABLE)) {
+        write_to(&path, line);
+    }
+}
+
+fn write_to(path: &std::path::Path, line: &str) {
     use std::io::Write;
-    let Some(path) = path(std::env::var_os(VARIABLE)) else {
-        return;
-    };
     let result = crate::safe_open::open(&path, crate::safe_open::Purpose::Report).and_then(|mut file| {
         file.set_len(0).map_err(|e| e.to_string())?;
         file.write_all(format!("{line}\n").as_bytes()).map_err(|e| e.to_string())
@@ -213,10 +216,16 @@ mod tests {
         assert_eq!(e.line(0), "no command (--pause) after reaper received SIGTERM; exit status 0");
         let e = ending();
         assert_eq!(e.line(1), "the workload ended; exit status 1");
+        // Cut at a character's start: 1024 falls inside an "é".
+        let mut e = Ending::new(Some((7, format!("x{}", "é".repeat(2000)))), Vec::new());
+        e.reaped(7, Ended::Exited(0));
+        assert_eq!(e.line(0).len(), MAX_LINE - 1);
         let mut e = Ending::new(Some((7, "é".repeat(2000))), Vec::new());
         e.reaped(7, Ended::Exited(0));
-        let line = e.line(0);
-        assert!(line.len() <= MAX_LINE && line.len() > MAX_LINE - 2, "{}", line.len());
+        assert_eq!(e.line(0).len(), MAX_LINE);
+        let mut e = Ending::new(Some((7, "x".repeat(MAX_LINE - 32))), Vec::new());
+        e.reaped(7, Ended::Exited(0));
+        assert_eq!(e.line(0).len(), MAX_LINE, "{}", e.line(0));
         let mut e = ending();
         for pid in 0..100 {
             e.oom(&Blame { pids: vec![pid + 100], certain: true, limit: String::new() });
@@ -229,6 +238,19 @@ mod tests {
         let mut e = Ending::new(Some((7, "a\nb\x1b[2J".into())), Vec::new());
         e.reaped(7, Ended::Exited(0));
         assert_eq!(e.line(0), "a?b?[2J (pid 7) exited with status 0; exit status 0");
+    }
+
+    #[test]
+    fn the_file_is_replaced_never_created() {
+        let dir = std::env::temp_dir().join(format!("reaper-termlog-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join("log");
+        write_to(&file, "first");
+        assert!(!file.exists());
+        let _ = std::fs::write(&file, "a much longer line than the next\n");
+        write_to(&file, "why");
+        assert_eq!(std::fs::read_to_string(&file).ok().as_deref(), Some("why\n"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
