@@ -129,7 +129,7 @@ pub fn write(line: &str) {
 
 fn write_to(path: &std::path::Path, line: &str) {
     use std::io::Write;
-    let result = crate::safe_open::open(&path, crate::safe_open::Purpose::Report).and_then(|mut file| {
+    let result = crate::safe_open::open(path, crate::safe_open::Purpose::Report).and_then(|mut file| {
         file.set_len(0).map_err(|e| e.to_string())?;
         file.write_all(format!("{line}\n").as_bytes()).map_err(|e| e.to_string())
     });
