@@ -510,6 +510,12 @@ mod tests {
     }
 
     #[test]
+    fn find_reads_the_whole_proc_files() {
+        let text = |p| std::fs::read_to_string(p).unwrap_or_default();
+        assert_eq!(Cgroup::find(), Cgroup::from(&text("/proc/self/cgroup"), &text("/proc/self/mountinfo")));
+    }
+
+    #[test]
     fn reads_are_bounded() {
         let path = format!("{}/reaper-cgroup-read-{}", std::env::temp_dir().display(), std::process::id());
         let _ = std::fs::write(&path, "12345\n");
