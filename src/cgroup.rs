@@ -415,6 +415,8 @@ mod tests {
         // Not an escape: left as it is.
         assert_eq!(unescape("\\08x\\1"), "\\08x\\1");
         assert_eq!(unescape("a\\011b"), "a\tb");
+        // Digits after anything but a backslash are digits.
+        assert_eq!(unescape("/x123/4567"), "/x123/4567");
     }
 
     #[test]
