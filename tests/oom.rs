@@ -55,6 +55,8 @@ impl Cgroup {
             // Without swap to fall back on, the limit is reached at once.
             if cg.dir.join("memory.memsw.limit_in_bytes").exists() {
                 cg.set("memory.memsw.limit_in_bytes", LIMIT)?;
+            } else if swap_on() {
+                return Err("swap is on and cgroup v1 has no memory.memsw to forbid it".into());
             }
             return Ok(cg);
         }
@@ -82,6 +84,8 @@ impl Cgroup {
         cg.set("memory.max", LIMIT)?;
         if cg.dir.join("memory.swap.max").exists() {
             cg.set("memory.swap.max", 0)?;
+        } else if swap_on() {
+            return Err("swap is on and cgroup v2 has no memory.swap.max to forbid it".into());
         }
         Ok(cg)
     }
@@ -128,6 +132,11 @@ impl Drop for Cgroup {
             eprintln!("could not remove {}", self.dir.display());
         }
     }
+}
+
+/// The hog would swap rather than meet the OOM killer.
+fn swap_on() -> bool {
+    std::fs::read_to_string("/proc/swaps").is_ok_and(|s| s.lines().count() > 1)
 }
 
 fn v2_mount() -> Option<PathBuf> {
