@@ -250,6 +250,12 @@ mod tests {
         let _ = std::fs::write(&file, "a much longer line than the next\n");
         write_to(&file, "why");
         assert_eq!(std::fs::read_to_string(&file).ok().as_deref(), Some("why\n"));
+        // A FIFO without a reader in its place: refused at once, never waited on.
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap_or_default();
+        // SAFETY: mkfifo(3) with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        write_to(&fifo, "why");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
