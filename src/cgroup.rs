@@ -32,6 +32,8 @@ const V1_UNLIMITED: u64 = 1 << 62;
 const MAX_DEPTH: usize = 64;
 /// A cgroup file holds a number or a few lines of them.
 const SMALL_FILE: u64 = 4096;
+/// /proc/self/cgroup: a line per hierarchy.
+const CGROUP_LIST_MAX: u64 = 65536;
 /// /proc/self/mountinfo with thousands of mounts is still below this.
 const MOUNTINFO_MAX: u64 = 1 << 20;
 
@@ -218,7 +220,7 @@ fn read(path: &str, max: u64) -> Option<String> {
 impl Cgroup {
     /// reaper's memory cgroup, if /proc says where it is and it is mounted here.
     pub fn find() -> Option<Cgroup> {
-        let proc_cgroup = read("/proc/self/cgroup", SMALL_FILE * 16)?;
+        let proc_cgroup = read("/proc/self/cgroup", CGROUP_LIST_MAX)?;
         let found = Cgroup::from(&proc_cgroup, &read("/proc/self/mountinfo", MOUNTINFO_MAX)?);
         if found.is_none() {
             log::debug!("no memory cgroup of reaper's is mounted here: no OOM reports");
@@ -230,7 +232,7 @@ impl Cgroup {
     /// last line without its newline was cut, and is dropped rather than misread).
     fn from(proc_cgroup: &str, mountinfo: &str) -> Option<Cgroup> {
         let (version, path) = own_path(proc_cgroup)?;
-        let whole = &mountinfo[..mountinfo.rfind('\n').map_or(0, |i| i + 1)];
+        let whole = mountinfo.rsplit_once('\n').map_or("", |(whole, _)| whole);
         locate(whole, version, &path)
     }
 
@@ -515,6 +517,12 @@ mod tests {
     fn find_reads_the_whole_proc_files() {
         let text = |p| std::fs::read_to_string(p).unwrap_or_default();
         assert_eq!(Cgroup::find(), Cgroup::from(&text("/proc/self/cgroup"), &text("/proc/self/mountinfo")));
+    }
+
+    #[test]
+    fn start_reads_the_counter() {
+        let counter = Cgroup::find().and_then(|c| c.oom_kills());
+        assert_eq!(Oom::start().map(|o| o.seen), counter);
     }
 
     #[test]
