@@ -99,13 +99,11 @@ impl Ending {
         line += &format!("; exit status {code}");
         // One line whatever the commands' names hold.
         let mut line = crate::text::printable(line.as_bytes());
-        if line.len() > MAX_LINE {
-            let mut cut = MAX_LINE;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
+        let mut cut = line.len().min(MAX_LINE);
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
         }
+        line.truncate(cut);
         line
     }
 }
