@@ -15,11 +15,14 @@
 //! [`sleep`] is `reaper --sleep`; [`probe`] parses `reaper --probe`'s checks and [`prober`]
 //! runs them. [`user`] resolves `--user` from /etc/passwd and /etc/group, [`privs`] gives
 //! each command that user and drops its privileges.
+//! [`cgroup`] reads the memory cgroup (OOM kills, limit), [`termlog`] writes why reaper
+//! ended to the termination log.
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cgroup;
 pub mod daemon;
 pub mod error;
 pub mod logger;
@@ -41,6 +44,7 @@ pub mod sleep;
 pub mod spawn;
 pub mod state;
 pub mod supervisor;
+pub mod termlog;
 pub mod text;
 pub mod user;
 
@@ -112,13 +116,18 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
             }
             code
         }
-        Err(e) => match report {
-            Some(r) => {
-                r.failed(&e);
-                e.exit_code()
+        Err(e) => {
+            termlog::write(&text::printable(
+                format!("{}; exit status {}", e.message(), e.exit_code()).as_bytes(),
+            ));
+            match report {
+                Some(r) => {
+                    r.failed(&e);
+                    e.exit_code()
+                }
+                None => fail(&e),
             }
-            None => fail(&e),
-        },
+        }
     }
 }
 

@@ -79,6 +79,8 @@ Diagnosis:
                            HOST an IP, localhost or in /etc/hosts (no DNS). Prints one line;
                            exit 0 when all pass, else 1
       --timeout DURATION   with --probe: for all checks together (default 2s)
+  A SIGKILL death that the memory cgroup counts as an OOM kill is logged as one. At exit, why
+  reaper ended goes to /dev/termination-log if it exists [REAPER_TERMINATION_LOG; empty: off]
 
 Logging:
   -v, --verbose            more logging (repeatable) [REAPER_LOG=FILTER overrides -v and -q]

@@ -50,7 +50,12 @@ const INITS: [&str; 12] = [
 
 /// The listing of `procs` (any order) for a terminal `width` columns wide, and the number of
 /// zombies.
-pub fn render(mut procs: Vec<Entry>, width: usize) -> (String, usize) {
+pub fn render(procs: Vec<Entry>, width: usize) -> (String, usize) {
+    render_with(procs, width, None)
+}
+
+/// [`render`], with `memory` (the cgroup's summary line) above the counts.
+pub fn render_with(mut procs: Vec<Entry>, width: usize, memory: Option<String>) -> (String, usize) {
     // Insertion sort: /proc lists processes in pid order already, so this is one pass there,
     // and it costs none of the 2 KB of binary that the standard sort does.
     for i in 1..procs.len() {
@@ -102,6 +107,10 @@ pub fn render(mut procs: Vec<Entry>, width: usize) -> (String, usize) {
         };
         line(&mut out, p, depth, &note, width);
         stack.extend([(next[i], depth), (first[i], depth + 1)]);
+    }
+    if let Some(memory) = memory {
+        out += &memory;
+        out.push('\n');
     }
     out += &format!(
         "{listed} process{}, {zombies} zombie{}\n{}\n",
@@ -304,7 +313,9 @@ fn width() -> usize {
 
 /// Prints the listing. `Ok(false)` when there are more than `max_zombies` zombies.
 pub fn main(max_zombies: Option<u64>) -> Result<bool, Error> {
-    let (text, zombies) = render(read_proc()?, width());
+    let memory = crate::cgroup::Cgroup::find()
+        .and_then(|cg| crate::cgroup::summary(cg.current(), cg.limit(), cg.oom_kills()));
+    let (text, zombies) = render_with(read_proc()?, width(), memory);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
@@ -361,6 +372,21 @@ mod tests {
         assert_eq!(age_secs(5, 100, 0), 0);
         let ages: Vec<String> = [0, 59, 60, 3599, 3600, 86399, 86400 * 12 + 3 * 3600].map(age).into();
         assert_eq!(ages, ["0s", "59s", "1m00s", "59m59s", "1h00m", "23h59m", "12d03h"]);
+    }
+
+    #[test]
+    fn the_memory_line_goes_above_the_counts() {
+        let procs = vec![proc(1, 0, 'S', "init", "/sbin/init")];
+        let (text, _) = render_with(procs, 80, Some("Memory (cgroup): 2 OOM kills.".into()));
+        assert_eq!(
+            lines(&text)[1..],
+            [
+                "      1       0 S     5s     0 /sbin/init",
+                "Memory (cgroup): 2 OOM kills.",
+                "1 process, 0 zombies",
+                "PID 1 is init, an init: it reaps orphans.",
+            ]
+        );
     }
 
     #[test]

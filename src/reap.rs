@@ -57,20 +57,39 @@ fn peek_at(which: libc::idtype_t, id: libc::id_t) -> io::Result<Peek> {
     })
 }
 
-/// Reaps one exited child, if any. With `want_name`, first peeks at it so its /proc entry
-/// can still be read.
-pub fn reap_one(want_name: bool) -> io::Result<Reaped> {
+/// Which reaped children are named (from /proc/PID/comm, read while they are zombies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    None,
+    /// Those SIGKILL ended: the OOM report names them.
+    Killed,
+    All,
+}
+
+/// Reaps one exited child, if any. When `names` may want its name, first peeks at it so its
+/// /proc entry can still be read.
+pub fn reap_one(names: Names) -> io::Result<Reaped> {
     let mut name = None;
     let mut target = -1;
-    if want_name {
-        match peek()? {
-            Peek::Exited(pid) => {
-                name = crate::procfs::name(pid);
-                target = pid;
-            }
-            Peek::NoneExited => return Ok(Reaped::NoneExited),
-            Peek::NoChildren => return Ok(Reaped::NoChildren),
+    if names != Names::None {
+        // SAFETY: siginfo_t is plain old data; waitid fills it in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
+        let rc =
+            unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        if rc < 0 {
+            return classify(Errno::last());
         }
+        // SAFETY: si_pid and si_status are valid after a successful waitid (pid 0: none exited).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(Reaped::NoneExited);
+        }
+        let killed = info.si_code == libc::CLD_KILLED && status == libc::SIGKILL;
+        if names == Names::All || killed {
+            name = crate::procfs::name(pid);
+        }
+        target = pid;
     }
     let mut status: libc::c_int = 0;
     // SAFETY: raw waitpid with a valid status pointer.

@@ -37,6 +37,9 @@ pub enum Purpose {
     /// reached through trusted links only (its first line is quoted in errors: another user's
     /// link to a root-only file must not put that file's line in the log).
     Followed,
+    /// The termination log (`/dev/termination-log`): only written, never created (it is
+    /// reaper's only when the orchestrator put it there); a regular file.
+    Report,
 }
 
 /// The facts about an inode the rules look at (from stat(2)).
@@ -71,12 +74,12 @@ pub fn refusal(file: &Node, dir: Option<&Node>, euid: u32, purpose: Purpose) -> 
     let kind = file.mode & libc::S_IFMT;
     let allowed = match purpose {
         Purpose::Log => [libc::S_IFREG, libc::S_IFIFO, libc::S_IFCHR].contains(&kind),
-        Purpose::Pidfile | Purpose::Followed => kind == libc::S_IFREG,
+        Purpose::Pidfile | Purpose::Followed | Purpose::Report => kind == libc::S_IFREG,
     };
     if !allowed {
         let wanted = match purpose {
             Purpose::Log => "a regular file, a FIFO or a character device",
-            Purpose::Pidfile | Purpose::Followed => "a regular file",
+            Purpose::Pidfile | Purpose::Followed | Purpose::Report => "a regular file",
         };
         return Some(format!("is {}, not {wanted}", kind_name(kind)));
     }
@@ -157,7 +160,9 @@ pub fn open(path: &Path, purpose: Purpose) -> Result<File, String> {
             Mode::empty(),
         ) {
             Ok(fd) => fd,
-            Err(Errno::ENOENT) if last && purpose == Purpose::Followed => return Err(text(Errno::ENOENT)),
+            Err(Errno::ENOENT) if last && matches!(purpose, Purpose::Followed | Purpose::Report) => {
+                return Err(text(Errno::ENOENT));
+            }
             Err(Errno::ENOENT) if last => match create(&dir, &name, purpose) {
                 Err(Errno::EEXIST) if retries < ATTEMPTS => {
                     retries += 1;
@@ -272,6 +277,8 @@ fn on_procfs(dir: &OwnedFd) -> bool {
 fn flags(purpose: Purpose) -> OFlag {
     let access = match purpose {
         Purpose::Log => OFlag::O_WRONLY | OFlag::O_APPEND,
+        // Not O_TRUNC: nothing is cut before the checks on the opened file passed.
+        Purpose::Report => OFlag::O_WRONLY,
         Purpose::Pidfile => OFlag::O_RDWR,
         Purpose::Followed => OFlag::O_RDONLY,
     };
@@ -283,7 +290,7 @@ fn flags(purpose: Purpose) -> OFlag {
 fn create(dir: &OwnedFd, name: &[u8], purpose: Purpose) -> Result<File, Errno> {
     let mode = match purpose {
         // Logs are often not for everyone's eyes.
-        Purpose::Log => 0o640,
+        Purpose::Log | Purpose::Report => 0o640,
         Purpose::Pidfile | Purpose::Followed => 0o644,
     };
     let fd = openat(

@@ -20,7 +20,7 @@ use crate::send::{Held, Sender};
 use crate::sigfd::SignalFd;
 use crate::sigmask::Inherited;
 use crate::spawn;
-use crate::state::{Config, Effect, Event, Machine, Member, OnSuccess, Proc};
+use crate::state::{Config, Effect, Event, Kind, Machine, Member, OnSuccess, Proc};
 
 const SIGNAL_BATCH: usize = 64;
 
@@ -40,6 +40,10 @@ pub struct Supervisor {
     /// What the last successful read of the followed pidfile found.
     pidfile_seen: Option<String>,
     warn_on_reap: bool,
+    /// Tells OOM kills from other SIGKILLs; `None` without a readable memory cgroup.
+    oom: Option<crate::cgroup::Oom>,
+    /// Why reaper ends, for the termination log.
+    ending: crate::termlog::Ending,
 }
 
 impl Supervisor {
@@ -75,6 +79,14 @@ impl Supervisor {
             remap_exit: opts.remap_exit.clone(),
             debug_logs: log::log_enabled!(target: "reaper::state", log::Level::Debug),
         };
+        let ending = crate::termlog::Ending::new(
+            main.map(|pid| (pid, spawn::name(&opts.command))),
+            others
+                .iter()
+                .filter(|m| matches!(m.kind, Kind::Also))
+                .map(|m| (m.proc.pid, m.name.clone()))
+                .collect(),
+        );
         Supervisor {
             machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid }), others),
             signals,
@@ -86,6 +98,8 @@ impl Supervisor {
             follow_pidfile: opts.follow_pidfile.clone(),
             pidfile_seen: None,
             warn_on_reap: opts.warn_on_reap,
+            oom: crate::cgroup::Oom::start(),
+            ending,
         }
     }
 
@@ -94,6 +108,7 @@ impl Supervisor {
         loop {
             if let Some(code) = self.machine.exit_code() {
                 log::info!("exiting with status {code}");
+                crate::termlog::write(&self.ending.line(code));
                 return code;
             }
             // The followed daemon's pidfd turns readable when it exits, also when it is not
@@ -131,7 +146,10 @@ impl Supervisor {
             match self.signals.next_signal() {
                 // Children are reaped after every wake-up anyway.
                 Ok(Some(libc::SIGCHLD)) => {}
-                Ok(Some(sig)) => self.feed(Event::Signal(sig)),
+                Ok(Some(sig)) => {
+                    self.ending.signal(sig);
+                    self.feed(Event::Signal(sig))
+                }
                 Ok(None) => return,
                 Err(e) => {
                     log::error!("reading signals: {}", crate::error::os(e));
@@ -170,8 +188,17 @@ impl Supervisor {
                 Peek::NoneExited => true,
                 Peek::NoChildren => false,
                 Peek::Exited(_) => loop {
-                    match reap::reap_one(self.warn_on_reap) {
+                    let names = match (self.warn_on_reap, self.oom.is_some()) {
+                        (true, _) => reap::Names::All,
+                        (false, true) => reap::Names::Killed,
+                        (false, false) => reap::Names::None,
+                    };
+                    match reap::reap_one(names) {
                         Ok(Reaped::Child { pid, ended, name }) => {
+                            if let Some(oom) = &mut self.oom {
+                                oom.reaped(pid, ended, name.as_deref());
+                            }
+                            self.ending.reaped(pid, ended);
                             if self.send.command == Some(pid) {
                                 self.send.command = None;
                             }
@@ -186,6 +213,9 @@ impl Supervisor {
                     }
                 },
             };
+            if let Some(blame) = self.oom.as_mut().and_then(crate::cgroup::Oom::batch_done) {
+                self.ending.oom(&blame);
+            }
             self.feed(Event::BatchDone { children_left });
             // Only a shutdown signals the command's group after its exit; a followed daemon
             // or the orphans of --wait-all have groups of their own.
@@ -235,7 +265,10 @@ impl Supervisor {
                     .map_err(|e| e.message());
                 replies.push_back(Event::Spawned { index, delay, result });
             }
-            Effect::Log(level, text) => log::log!(level, "{text}"),
+            Effect::Log(level, text) => {
+                self.ending.logged(&text);
+                log::log!(level, "{text}")
+            }
         }
     }
 

@@ -164,6 +164,11 @@ fn assert_under(out: &str, child: i32, parent: i32) {
 fn tree(out: &str) -> Vec<&str> {
     let lines: Vec<&str> = out.lines().collect();
     let head = &lines[..lines.len().saturating_sub(2)];
+    // The cgroup's memory line, where there is one, is part of the summary.
+    let head = match head.last() {
+        Some(l) if l.starts_with("Memory (cgroup): ") => &head[..head.len() - 1],
+        _ => head,
+    };
     head.iter().copied().filter(|l| !l.contains("  zombie: ") && !l.contains("  subreaper: ")).collect()
 }
 
