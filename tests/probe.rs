@@ -382,3 +382,44 @@ fn the_environment_of_an_init_does_not_break_a_probe() {
     let (code, out, err) = run_with_timeout(&mut cmd, T);
     assert_eq!((code, out.as_str(), err.as_str()), (0, "healthy: file:/ ok (exists)\n", ""));
 }
+
+#[test]
+fn term_and_int_end_a_probe_at_once() {
+    // reaper blocks every signal from its first instruction (for the init's signalfd); a probe
+    // must not keep that mask, or Ctrl-C and `timeout(1)` wait for all of --timeout.
+    if !python() {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempdir("probe-term");
+    let server = Server::start(&dir, "silent", &[]);
+    let url = format!("http://127.0.0.1:{}/", server.port());
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reaper"))
+            .args(["--probe", &url, "--timeout", "300s"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("reaper");
+        let pid = child.id() as i32;
+        // Mid-check: its socket is open, so the signal comes after main's first instruction.
+        let fds = format!("/proc/{pid}/fd");
+        let connected = wait_until(T, || {
+            std::fs::read_dir(&fds).into_iter().flatten().flatten().any(|e| {
+                std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+            })
+        });
+        // SAFETY: kill(2) on the child we spawned and have not reaped.
+        unsafe { libc::kill(pid, sig) };
+        let mut status = None;
+        wait_until(T, || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(connected, "signal {sig}: the probe never connected");
+        assert_eq!(status.and_then(|s| s.signal()), Some(sig), "signal {sig}: {status:?}");
+    }
+}
