@@ -127,8 +127,14 @@ fn read_hosts() -> Vec<u8> {
     // O_NONBLOCK: a FIFO put there must not hold the open past the deadline (it reads as empty).
     let file = std::fs::File::options().read(true).custom_flags(libc::O_NONBLOCK).open("/etc/hosts");
     if let Ok(f) = file {
-        // A read error midway leaves what was read: names in it still resolve.
-        let _ = f.take(HOSTS_LIMIT).read_to_end(&mut text);
+        // A read error midway, or a file over the limit, leaves the whole lines that were
+        // read: names in them still resolve.
+        let whole =
+            f.take(HOSTS_LIMIT + 1).read_to_end(&mut text).is_ok() && text.len() as u64 <= HOSTS_LIMIT;
+        if !whole {
+            text.truncate(HOSTS_LIMIT as usize);
+            text.truncate(probe::whole_lines(&text));
+        }
     }
     text
 }

@@ -423,3 +423,39 @@ fn term_and_int_end_a_probe_at_once() {
         assert_eq!(status.and_then(|s| s.signal()), Some(sig), "signal {sig}: {status:?}");
     }
 }
+
+#[test]
+fn a_hosts_file_cut_at_its_size_limit_gives_no_name_a_prefix_address() {
+    // /etc/hosts is read up to 64 KiB: the line cut there must not make "abcdefghi" resolve
+    // when the file says "abcdefghijklmnopqrstuvwxyz".
+    if !need_root("a_hosts_file_cut_at_its_size_limit_gives_no_name_a_prefix_address") {
+        return;
+    }
+    if which("unshare").is_none() {
+        println!("skipped: no unshare");
+        return;
+    }
+    let dir = tempdir("probe-hosts-cut");
+    let hosts = dir.join("hosts");
+    let mut text = vec![b'#'; 65_536 - 20];
+    text.extend_from_slice(b"\n127.0.0.1 abcdefghijklmnopqrstuvwxyz\n");
+    std::fs::write(&hosts, &text).expect("hosts");
+    let script = format!(
+        "mount --bind {} /etc/hosts && exec {} --probe tcp:abcdefghi:1",
+        hosts.display(),
+        env!("CARGO_BIN_EXE_reaper")
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", &script]);
+    // unshare(1) puts nothing in a process group of its own: run_with_timeout needs one.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let (code, out, err) = run_with_timeout(&mut cmd, T);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            1,
+            "unhealthy: tcp:abcdefghi:1 failed (no address for 'abcdefghi' in /etc/hosts; reaper does no DNS)\n",
+            ""
+        )
+    );
+}
