@@ -110,15 +110,22 @@ fn connect_any(
             }
         }
     };
-    let mut last = String::new();
+    // Each address's failure: the last alone would hide a refusal on 127.0.0.1 behind ::1's
+    // "Cannot assign requested address" where IPv6 is off.
+    let several = addresses.len() > 1;
+    let mut failures = Vec::new();
     for ip in addresses {
         let (addr, len, family) = ip_address(ip, port);
         match connect(family, &addr, len, deadline) {
             Ok(fd) => return Ok(fd),
-            Err(e) => last = e,
+            Err(e) if several => failures.push(match ip {
+                IpAddr::V4(_) => format!("{ip}: {e}"),
+                IpAddr::V6(_) => format!("[{ip}]: {e}"),
+            }),
+            Err(e) => failures.push(e),
         }
     }
-    Err(last)
+    Err(failures.join(", "))
 }
 
 fn read_hosts() -> Vec<u8> {

@@ -459,3 +459,38 @@ fn a_hosts_file_cut_at_its_size_limit_gives_no_name_a_prefix_address() {
         )
     );
 }
+
+#[test]
+fn a_name_with_several_addresses_reports_each_failure() {
+    // Docker's /etc/hosts lists localhost as 127.0.0.1 and ::1; with IPv6 off, ::1 fails
+    // with "Cannot assign requested address", and that alone hid the refusal on 127.0.0.1.
+    // Here the second address is unreachable: a network namespace with only loopback.
+    let test = "a_name_with_several_addresses_reports_each_failure";
+    if !need_root(test) {
+        return;
+    }
+    if which("unshare").is_none() || which("ip").is_none() {
+        println!("skipped: {test}: no unshare or ip");
+        return;
+    }
+    let dir = tempdir("probe-two-addresses");
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 svc\n192.0.2.1 svc\n").expect("hosts");
+    let script = format!(
+        "ip link set lo up && mount --bind {} /etc/hosts && exec {} --probe tcp:svc:1",
+        hosts.display(),
+        env!("CARGO_BIN_EXE_reaper")
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-n", "-m", "sh", "-c", &script]);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let (code, out, err) = run_with_timeout(&mut cmd, T);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            1,
+            "unhealthy: tcp:svc:1 failed (127.0.0.1: Connection refused, 192.0.2.1: Network is unreachable)\n",
+            ""
+        )
+    );
+}
