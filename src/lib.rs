@@ -66,6 +66,8 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
         Ok(Parsed::Run(o)) => *o,
         Ok(Parsed::Sleep(duration)) => return sleep::sleep(duration),
         Ok(Parsed::Probe { checks, timeout, max_zombies }) => {
+            // On failure the signals stay blocked: the deadline still ends the probe.
+            let _ = sigmask::unblock_inherited(mask);
             return prober::main(&checks, timeout, max_zombies);
         }
         Ok(Parsed::Help) => return print(options::HELP),

@@ -170,6 +170,13 @@ pub fn lookup(hosts: &[u8], name: &str) -> Vec<IpAddr> {
     found
 }
 
+/// How much of a hosts file read only in part (cut at a size limit, or by a read error) can
+/// be used: up to its last newline. A cut line would give a prefix of a name (`db` of
+/// `dbserver`) that line's address.
+pub fn whole_lines(part: &[u8]) -> usize {
+    part.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+}
+
 /// The status code of an HTTP/1.x status line (`HTTP/1.1 200 OK`).
 pub fn status_code(line: &[u8]) -> Option<u16> {
     let rest = line.strip_prefix(b"HTTP/1.")?;
@@ -398,6 +405,16 @@ mod tests {
         let many: String = (1..=9).map(|i| format!("10.0.0.{i} many\n")).collect();
         assert_eq!(lookup(many.as_bytes(), "many").len(), MAX_ADDRESSES);
         assert_eq!(lookup(many.as_bytes(), "many")[3], ip("10.0.0.4"));
+    }
+
+    #[test]
+    fn a_hosts_file_read_in_part_keeps_its_whole_lines() {
+        assert_eq!(whole_lines(b"127.0.0.1 a\n10.0.0.1 dbserv"), 12);
+        assert_eq!(whole_lines(b"a\nb\n"), 4);
+        assert_eq!(whole_lines(b"127.0.0.1 db"), 0);
+        assert_eq!(whole_lines(b""), 0);
+        let cut = b"127.0.0.1 a\n10.0.0.1 db";
+        assert!(lookup(&cut[..whole_lines(cut)], "db").is_empty());
     }
 
     #[test]

@@ -110,15 +110,22 @@ fn connect_any(
             }
         }
     };
-    let mut last = String::new();
+    // Each address's failure: the last alone would hide a refusal on 127.0.0.1 behind ::1's
+    // "Cannot assign requested address" where IPv6 is off.
+    let several = addresses.len() > 1;
+    let mut failures = Vec::new();
     for ip in addresses {
         let (addr, len, family) = ip_address(ip, port);
         match connect(family, &addr, len, deadline) {
             Ok(fd) => return Ok(fd),
-            Err(e) => last = e,
+            Err(e) if several => failures.push(match ip {
+                IpAddr::V4(_) => format!("{ip}: {e}"),
+                IpAddr::V6(_) => format!("[{ip}]: {e}"),
+            }),
+            Err(e) => failures.push(e),
         }
     }
-    Err(last)
+    Err(failures.join(", "))
 }
 
 fn read_hosts() -> Vec<u8> {
@@ -127,8 +134,14 @@ fn read_hosts() -> Vec<u8> {
     // O_NONBLOCK: a FIFO put there must not hold the open past the deadline (it reads as empty).
     let file = std::fs::File::options().read(true).custom_flags(libc::O_NONBLOCK).open("/etc/hosts");
     if let Ok(f) = file {
-        // A read error midway leaves what was read: names in it still resolve.
-        let _ = f.take(HOSTS_LIMIT).read_to_end(&mut text);
+        // A read error midway, or a file over the limit, leaves the whole lines that were
+        // read: names in them still resolve.
+        let whole =
+            f.take(HOSTS_LIMIT + 1).read_to_end(&mut text).is_ok() && text.len() as u64 <= HOSTS_LIMIT;
+        if !whole {
+            text.truncate(HOSTS_LIMIT as usize);
+            text.truncate(probe::whole_lines(&text));
+        }
     }
     text
 }

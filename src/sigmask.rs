@@ -57,6 +57,13 @@ pub fn blocked_set() -> KernelMask {
     KernelMask::MAX & !bit(libc::SIGTTIN) & !bit(libc::SIGTTOU)
 }
 
+/// Puts back the inherited mask, for `--probe`, which is no init and reads no signalfd: TERM,
+/// INT and QUIT then end it as they end any command, not only when its --timeout is up. PIPE
+/// stays blocked: a reader gone makes the line's write fail, the exit code stays the verdict.
+pub fn unblock_inherited(mask: KernelMask) -> io::Result<()> {
+    sigprocmask(libc::SIG_SETMASK, Some(&(mask | bit(libc::SIGPIPE)))).map(drop)
+}
+
 /// Installs `OWN_DISPOSITIONS` and remembers what they replaced.
 pub fn set_own_dispositions(mask: KernelMask) -> io::Result<Inherited> {
     let mut handlers = [SigHandler::SigDfl; 3];

@@ -382,3 +382,115 @@ fn the_environment_of_an_init_does_not_break_a_probe() {
     let (code, out, err) = run_with_timeout(&mut cmd, T);
     assert_eq!((code, out.as_str(), err.as_str()), (0, "healthy: file:/ ok (exists)\n", ""));
 }
+
+#[test]
+fn term_and_int_end_a_probe_at_once() {
+    // reaper blocks every signal from its first instruction (for the init's signalfd); a probe
+    // must not keep that mask, or Ctrl-C and `timeout(1)` wait for all of --timeout.
+    if !python() {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempdir("probe-term");
+    let server = Server::start(&dir, "silent", &[]);
+    let url = format!("http://127.0.0.1:{}/", server.port());
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reaper"))
+            .args(["--probe", &url, "--timeout", "300s"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("reaper");
+        let pid = child.id() as i32;
+        // Mid-check: its socket is open, so the signal comes after main's first instruction.
+        let fds = format!("/proc/{pid}/fd");
+        let connected = wait_until(T, || {
+            std::fs::read_dir(&fds).into_iter().flatten().flatten().any(|e| {
+                std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+            })
+        });
+        // SAFETY: kill(2) on the child we spawned and have not reaped.
+        unsafe { libc::kill(pid, sig) };
+        let mut status = None;
+        wait_until(T, || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(connected, "signal {sig}: the probe never connected");
+        assert_eq!(status.and_then(|s| s.signal()), Some(sig), "signal {sig}: {status:?}");
+    }
+}
+
+#[test]
+fn a_hosts_file_cut_at_its_size_limit_gives_no_name_a_prefix_address() {
+    // /etc/hosts is read up to 64 KiB: the line cut there must not make "abcdefghi" resolve
+    // when the file says "abcdefghijklmnopqrstuvwxyz".
+    if !need_root("a_hosts_file_cut_at_its_size_limit_gives_no_name_a_prefix_address") {
+        return;
+    }
+    if which("unshare").is_none() {
+        println!("skipped: no unshare");
+        return;
+    }
+    let dir = tempdir("probe-hosts-cut");
+    let hosts = dir.join("hosts");
+    let mut text = vec![b'#'; 65_536 - 20];
+    text.extend_from_slice(b"\n127.0.0.1 abcdefghijklmnopqrstuvwxyz\n");
+    std::fs::write(&hosts, &text).expect("hosts");
+    let script = format!(
+        "mount --bind {} /etc/hosts && exec {} --probe tcp:abcdefghi:1",
+        hosts.display(),
+        env!("CARGO_BIN_EXE_reaper")
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", &script]);
+    // unshare(1) puts nothing in a process group of its own: run_with_timeout needs one.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let (code, out, err) = run_with_timeout(&mut cmd, T);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            1,
+            "unhealthy: tcp:abcdefghi:1 failed (no address for 'abcdefghi' in /etc/hosts; reaper does no DNS)\n",
+            ""
+        )
+    );
+}
+
+#[test]
+fn a_name_with_several_addresses_reports_each_failure() {
+    // Docker's /etc/hosts lists localhost as 127.0.0.1 and ::1; with IPv6 off, ::1 fails
+    // with "Cannot assign requested address", and that alone hid the refusal on 127.0.0.1.
+    // Here the second address is unreachable: a network namespace with only loopback.
+    let test = "a_name_with_several_addresses_reports_each_failure";
+    if !need_root(test) {
+        return;
+    }
+    if which("unshare").is_none() || which("ip").is_none() {
+        println!("skipped: {test}: no unshare or ip");
+        return;
+    }
+    let dir = tempdir("probe-two-addresses");
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 svc\n192.0.2.1 svc\n").expect("hosts");
+    let script = format!(
+        "ip link set lo up && mount --bind {} /etc/hosts && exec {} --probe tcp:svc:1",
+        hosts.display(),
+        env!("CARGO_BIN_EXE_reaper")
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-n", "-m", "sh", "-c", &script]);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let (code, out, err) = run_with_timeout(&mut cmd, T);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            1,
+            "unhealthy: tcp:svc:1 failed (127.0.0.1: Connection refused, 192.0.2.1: Network is unreachable)\n",
+            ""
+        )
+    );
+}
