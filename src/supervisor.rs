@@ -108,6 +108,9 @@ impl Supervisor {
         loop {
             if let Some(code) = self.machine.exit_code() {
                 log::info!("exiting with status {code}");
+                if self.machine.kill_after_fired() {
+                    self.ending.kill_after();
+                }
                 crate::termlog::write(&self.ending.line(code));
                 return code;
             }
@@ -265,10 +268,7 @@ impl Supervisor {
                     .map_err(|e| e.message());
                 replies.push_back(Event::Spawned { index, delay, result });
             }
-            Effect::Log(level, text) => {
-                self.ending.logged(&text);
-                log::log!(level, "{text}")
-            }
+            Effect::Log(level, text) => log::log!(level, "{text}"),
         }
     }
 
