@@ -210,10 +210,14 @@ pub fn summary(current: Option<u64>, limit: Option<Limit>, kills: Option<u64>) -
     (!parts.is_empty()).then(|| format!("Memory (cgroup): {}.", parts.join(", ")))
 }
 
-/// The first `max` bytes of a file, as text; `None` if unreadable.
+/// The first `max` bytes of a file, as text; `None` if unreadable. A line the bound cuts is
+/// dropped: `oom_kill 12345` cut to `oom_kill 12` would read as another number.
 fn read(path: &str, max: u64) -> Option<String> {
     let mut text = Vec::new();
     std::fs::File::open(path).ok()?.take(max).read_to_end(&mut text).ok()?;
+    if text.len() as u64 == max && text.last() != Some(&b'\n') {
+        text.truncate(text.iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1));
+    }
     Some(String::from_utf8_lossy(&text).into_owned())
 }
 
@@ -525,12 +529,34 @@ mod tests {
         assert_eq!(Oom::start().map(|o| o.seen), counter);
     }
 
+    /// A hostile (bind-mounted) memory.events longer than the bound: the number the bound cuts
+    /// through is not read as a smaller one (a false rise, or a missed one, later).
+    #[test]
+    fn a_number_cut_by_the_bound_is_not_read() {
+        let dir = format!("{}/reaper-cgroup-cut-{}", std::env::temp_dir().display(), std::process::id());
+        let _ = std::fs::create_dir_all(&dir);
+        let filler = format!("{}\n", "x".repeat(SMALL_FILE as usize - 12));
+        let _ = std::fs::write(format!("{dir}/memory.events"), format!("{filler}oom_kill 12345\n"));
+        let cg = Cgroup { version: Version::V2, mount: dir.clone(), dir: dir.clone() };
+        assert_eq!(cg.oom_kills(), None);
+        // Up to the bound exactly: the whole line is there.
+        let filler = format!("{}\n", "x".repeat(SMALL_FILE as usize - 16));
+        let _ = std::fs::write(format!("{dir}/memory.events"), format!("{filler}oom_kill 12345\n"));
+        assert_eq!(cg.oom_kills(), Some(12345));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn reads_are_bounded() {
         let path = format!("{}/reaper-cgroup-read-{}", std::env::temp_dir().display(), std::process::id());
         let _ = std::fs::write(&path, "12345\n");
-        assert_eq!(read(&path, 3).as_deref(), Some("123"));
-        assert_eq!(read(&path, SMALL_FILE).as_deref(), Some("12345\n"));
+        assert_eq!(read(&path, 3).as_deref(), Some(""));
+        assert_eq!(read(&path, 6).as_deref(), Some("12345\n"));
+        let _ = std::fs::write(&path, "1\n345\n");
+        assert_eq!(read(&path, 4).as_deref(), Some("1\n"));
+        assert_eq!(read(&path, 5).as_deref(), Some("1\n"));
+        assert_eq!(read(&path, 2).as_deref(), Some("1\n"));
+        assert_eq!(read(&path, SMALL_FILE).as_deref(), Some("1\n345\n"));
         let _ = std::fs::remove_file(&path);
         assert_eq!(read(&path, 3), None);
     }
