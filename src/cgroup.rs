@@ -169,6 +169,9 @@ pub fn limit_text(limit: Option<Limit>) -> String {
     }
 }
 
+/// The OOM line names this many of a batch's SIGKILL deaths, then counts the rest.
+const SHOWN: usize = 8;
+
 /// What the counter going up by `rose` means for the SIGKILL deaths of one batch (`killed`:
 /// pid and name): one line, or none when it did not go up.
 pub fn report(rose: u64, killed: &[(i32, String)], limit: Option<Limit>) -> Option<String> {
@@ -178,7 +181,6 @@ pub fn report(rose: u64, killed: &[(i32, String)], limit: Option<Limit>) -> Opti
         [] => None,
         [(pid, name)] => Some(format!("{name} (pid {pid}) was killed by the OOM killer ({limit})")),
         many => {
-            const SHOWN: usize = 8;
             let mut names: Vec<String> =
                 many.iter().take(SHOWN).map(|(pid, name)| format!("{name} (pid {pid})")).collect();
             if many.len() > SHOWN {
@@ -302,6 +304,13 @@ impl Oom {
             return None;
         };
         Some(Oom { cgroup, seen, killed: Vec::new() })
+    }
+
+    /// Whether the next SIGKILL death's name could be shown: only the first [`SHOWN`] of a
+    /// batch are, so a SIGKILL storm does not read /proc/PID/comm (and peek with waitid) for
+    /// thousands of processes the line only counts.
+    pub fn wants_names(&self) -> bool {
+        self.killed.len() < SHOWN
     }
 
     /// A child reaped: noted if SIGKILL ended it.
@@ -595,11 +604,19 @@ mod tests {
         let blame = Blame { pids: vec![9, 10], certain: false, limit: "memory limit 64 MiB".into() };
         assert_eq!(oom.batch_done(), Some(blame));
         assert!(oom.killed.is_empty());
+        // Names are wanted for the first 8 of a batch, the ones the line shows.
+        for pid in 0..SHOWN as i32 {
+            assert!(oom.wants_names());
+            oom.reaped(pid, kill, None);
+        }
+        assert!(!oom.wants_names());
         // Bounded while a batch lasts.
         for pid in 0..2000 {
             oom.reaped(pid, kill, None);
         }
         assert_eq!(oom.killed.len(), 1024);
+        oom.killed.clear();
+        assert!(oom.wants_names());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -191,10 +191,10 @@ impl Supervisor {
                 Peek::NoneExited => true,
                 Peek::NoChildren => false,
                 Peek::Exited(_) => loop {
-                    let names = match (self.warn_on_reap, self.oom.is_some()) {
+                    let names = match (self.warn_on_reap, &self.oom) {
                         (true, _) => reap::Names::All,
-                        (false, true) => reap::Names::Killed,
-                        (false, false) => reap::Names::None,
+                        (false, Some(oom)) if oom.wants_names() => reap::Names::Killed,
+                        (false, _) => reap::Names::None,
                     };
                     match reap::reap_one(names) {
                         Ok(Reaped::Child { pid, ended, name }) => {
