@@ -451,6 +451,23 @@ mod tests {
         assert_eq!(parse_limit(""), None);
     }
 
+    /// v1 with memory co-mounted beside another controller, a path with spaces; hostile
+    /// counter files: a repeated key (the first counts), no number, the largest u64, `max`.
+    #[test]
+    fn co_mounted_v1_and_hostile_counters() {
+        let cgroup = "7:cpu,memory:/k8s/a b\n0::/\n";
+        let info = "9 1 0:40 /k8s /sys/fs/cgroup/cpu,memory rw - cgroup cgroup rw,cpu,memory\n";
+        assert_eq!(
+            Cgroup::from(cgroup, info),
+            cg(Version::V1, "/sys/fs/cgroup/cpu,memory", "/sys/fs/cgroup/cpu,memory/a b")
+        );
+        assert_eq!(field("oom_kill 4\noom_kill 9\n", "oom_kill"), Some(4));
+        assert_eq!(field("oom_kill\noom_kill 9\n", "oom_kill"), Some(9));
+        assert_eq!(field("oom_kill 18446744073709551615\n", "oom_kill"), Some(u64::MAX));
+        assert_eq!(field("oom_kill 18446744073709551616\n", "oom_kill"), None);
+        assert_eq!(field("oom_kill max\n", "oom_kill"), None);
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(size(0), "0 B");
@@ -604,6 +621,15 @@ mod tests {
         let blame = Blame { pids: vec![9, 10], certain: false, limit: "memory limit 64 MiB".into() };
         assert_eq!(oom.batch_done(), Some(blame));
         assert!(oom.killed.is_empty());
+        // The counter went down (the cgroup recreated): no blame, and the new value is the base.
+        counter(1);
+        oom.reaped(11, kill, None);
+        assert_eq!(oom.batch_done(), None);
+        assert_eq!(oom.seen, 1);
+        counter(2);
+        oom.reaped(12, kill, Some("c"));
+        let blame = Blame { pids: vec![12], certain: true, limit: "memory limit 64 MiB".into() };
+        assert_eq!(oom.batch_done(), Some(blame));
         // Names are wanted for the first 8 of a batch, the ones the line shows.
         for pid in 0..SHOWN as i32 {
             assert!(oom.wants_names());
