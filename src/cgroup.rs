@@ -169,6 +169,9 @@ pub fn limit_text(limit: Option<Limit>) -> String {
     }
 }
 
+/// The OOM line names this many of a batch's SIGKILL deaths, then counts the rest.
+const SHOWN: usize = 8;
+
 /// What the counter going up by `rose` means for the SIGKILL deaths of one batch (`killed`:
 /// pid and name): one line, or none when it did not go up.
 pub fn report(rose: u64, killed: &[(i32, String)], limit: Option<Limit>) -> Option<String> {
@@ -178,7 +181,6 @@ pub fn report(rose: u64, killed: &[(i32, String)], limit: Option<Limit>) -> Opti
         [] => None,
         [(pid, name)] => Some(format!("{name} (pid {pid}) was killed by the OOM killer ({limit})")),
         many => {
-            const SHOWN: usize = 8;
             let mut names: Vec<String> =
                 many.iter().take(SHOWN).map(|(pid, name)| format!("{name} (pid {pid})")).collect();
             if many.len() > SHOWN {
@@ -210,10 +212,14 @@ pub fn summary(current: Option<u64>, limit: Option<Limit>, kills: Option<u64>) -
     (!parts.is_empty()).then(|| format!("Memory (cgroup): {}.", parts.join(", ")))
 }
 
-/// The first `max` bytes of a file, as text; `None` if unreadable.
+/// The first `max` bytes of a file, as text; `None` if unreadable. A line the bound cuts is
+/// dropped: `oom_kill 12345` cut to `oom_kill 12` would read as another number.
 fn read(path: &str, max: u64) -> Option<String> {
     let mut text = Vec::new();
     std::fs::File::open(path).ok()?.take(max).read_to_end(&mut text).ok()?;
+    if text.len() as u64 == max && text.last() != Some(&b'\n') {
+        text.truncate(text.iter().rposition(|&b| b == b'\n').map_or(0, |n| n + 1));
+    }
     Some(String::from_utf8_lossy(&text).into_owned())
 }
 
@@ -298,6 +304,13 @@ impl Oom {
             return None;
         };
         Some(Oom { cgroup, seen, killed: Vec::new() })
+    }
+
+    /// Whether the next SIGKILL death's name could be shown: only the first [`SHOWN`] of a
+    /// batch are, so a SIGKILL storm does not read /proc/PID/comm (and peek with waitid) for
+    /// thousands of processes the line only counts.
+    pub fn wants_names(&self) -> bool {
+        self.killed.len() < SHOWN
     }
 
     /// A child reaped: noted if SIGKILL ended it.
@@ -438,6 +451,23 @@ mod tests {
         assert_eq!(parse_limit(""), None);
     }
 
+    /// v1 with memory co-mounted beside another controller, a path with spaces; hostile
+    /// counter files: a repeated key (the first counts), no number, the largest u64, `max`.
+    #[test]
+    fn co_mounted_v1_and_hostile_counters() {
+        let cgroup = "7:cpu,memory:/k8s/a b\n0::/\n";
+        let info = "9 1 0:40 /k8s /sys/fs/cgroup/cpu,memory rw - cgroup cgroup rw,cpu,memory\n";
+        assert_eq!(
+            Cgroup::from(cgroup, info),
+            cg(Version::V1, "/sys/fs/cgroup/cpu,memory", "/sys/fs/cgroup/cpu,memory/a b")
+        );
+        assert_eq!(field("oom_kill 4\noom_kill 9\n", "oom_kill"), Some(4));
+        assert_eq!(field("oom_kill\noom_kill 9\n", "oom_kill"), Some(9));
+        assert_eq!(field("oom_kill 18446744073709551615\n", "oom_kill"), Some(u64::MAX));
+        assert_eq!(field("oom_kill 18446744073709551616\n", "oom_kill"), None);
+        assert_eq!(field("oom_kill max\n", "oom_kill"), None);
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(size(0), "0 B");
@@ -525,12 +555,34 @@ mod tests {
         assert_eq!(Oom::start().map(|o| o.seen), counter);
     }
 
+    /// A hostile (bind-mounted) memory.events longer than the bound: the number the bound cuts
+    /// through is not read as a smaller one (a false rise, or a missed one, later).
+    #[test]
+    fn a_number_cut_by_the_bound_is_not_read() {
+        let dir = format!("{}/reaper-cgroup-cut-{}", std::env::temp_dir().display(), std::process::id());
+        let _ = std::fs::create_dir_all(&dir);
+        let filler = format!("{}\n", "x".repeat(SMALL_FILE as usize - 12));
+        let _ = std::fs::write(format!("{dir}/memory.events"), format!("{filler}oom_kill 12345\n"));
+        let cg = Cgroup { version: Version::V2, mount: dir.clone(), dir: dir.clone() };
+        assert_eq!(cg.oom_kills(), None);
+        // Up to the bound exactly: the whole line is there.
+        let filler = format!("{}\n", "x".repeat(SMALL_FILE as usize - 16));
+        let _ = std::fs::write(format!("{dir}/memory.events"), format!("{filler}oom_kill 12345\n"));
+        assert_eq!(cg.oom_kills(), Some(12345));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn reads_are_bounded() {
         let path = format!("{}/reaper-cgroup-read-{}", std::env::temp_dir().display(), std::process::id());
         let _ = std::fs::write(&path, "12345\n");
-        assert_eq!(read(&path, 3).as_deref(), Some("123"));
-        assert_eq!(read(&path, SMALL_FILE).as_deref(), Some("12345\n"));
+        assert_eq!(read(&path, 3).as_deref(), Some(""));
+        assert_eq!(read(&path, 6).as_deref(), Some("12345\n"));
+        let _ = std::fs::write(&path, "1\n345\n");
+        assert_eq!(read(&path, 4).as_deref(), Some("1\n"));
+        assert_eq!(read(&path, 5).as_deref(), Some("1\n"));
+        assert_eq!(read(&path, 2).as_deref(), Some("1\n"));
+        assert_eq!(read(&path, SMALL_FILE).as_deref(), Some("1\n345\n"));
         let _ = std::fs::remove_file(&path);
         assert_eq!(read(&path, 3), None);
     }
@@ -569,11 +621,28 @@ mod tests {
         let blame = Blame { pids: vec![9, 10], certain: false, limit: "memory limit 64 MiB".into() };
         assert_eq!(oom.batch_done(), Some(blame));
         assert!(oom.killed.is_empty());
+        // The counter went down (the cgroup recreated): no blame, and the new value is the base.
+        counter(1);
+        oom.reaped(11, kill, None);
+        assert_eq!(oom.batch_done(), None);
+        assert_eq!(oom.seen, 1);
+        counter(2);
+        oom.reaped(12, kill, Some("c"));
+        let blame = Blame { pids: vec![12], certain: true, limit: "memory limit 64 MiB".into() };
+        assert_eq!(oom.batch_done(), Some(blame));
+        // Names are wanted for the first 8 of a batch, the ones the line shows.
+        for pid in 0..SHOWN as i32 {
+            assert!(oom.wants_names());
+            oom.reaped(pid, kill, None);
+        }
+        assert!(!oom.wants_names());
         // Bounded while a batch lasts.
         for pid in 0..2000 {
             oom.reaped(pid, kill, None);
         }
         assert_eq!(oom.killed.len(), 1024);
+        oom.killed.clear();
+        assert!(oom.wants_names());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

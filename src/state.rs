@@ -468,6 +468,8 @@ pub struct Machine {
     backoff: Vec<Duration>,
     /// How many times the machine entered another state.
     transitions: u64,
+    /// `--kill-after` fired: the termination log says so.
+    killed_after: bool,
     out: Vec<Effect>,
 }
 
@@ -485,6 +487,7 @@ impl Machine {
             deadlines: Deadlines::default(),
             backoff: Vec::new(),
             transitions: 0,
+            killed_after: false,
             out: Vec::new(),
         }
     }
@@ -502,6 +505,11 @@ impl Machine {
     /// decided to exit yet).
     pub fn workload_ended(&self) -> bool {
         matches!(self.state, State::Gone { .. } | State::Draining { .. } | State::Killing { .. })
+    }
+
+    /// Whether `--kill-after` fired (SIGKILL to everything): part of why reaper ended.
+    pub fn kill_after_fired(&self) -> bool {
+        self.killed_after
     }
 
     /// How many times the machine entered another state: the driver compares it around a reap
@@ -959,7 +967,7 @@ impl Machine {
                 State::Exit(0)
             }
             State::Running { main, others, .. } if kill_due => {
-                self.kill_after_fired();
+                self.fire_kill_after();
                 let groups: Vec<i32> =
                     std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
                 for &g in &groups {
@@ -984,7 +992,7 @@ impl Machine {
                 state
             }
             State::Orphans { .. } | State::AwaitingPidfile { .. } if kill_due => {
-                self.kill_after_fired();
+                self.fire_kill_after();
                 self.out.push(Effect::SignalLeftovers {
                     sig: libc::SIGKILL,
                     groups: Vec::new(),
@@ -1000,7 +1008,7 @@ impl Machine {
             }
             State::Draining { status, groups, main, .. } if kill_due || drain_due => {
                 if kill_due {
-                    self.kill_after_fired();
+                    self.fire_kill_after();
                 } else {
                     let drain = self.cfg.drain;
                     self.log(
@@ -1031,7 +1039,8 @@ impl Machine {
         }
     }
 
-    fn kill_after_fired(&mut self) {
+    fn fire_kill_after(&mut self) {
+        self.killed_after = true;
         let after = self.cfg.kill_after.unwrap_or_default();
         self.log(
             Level::Warn,
@@ -1994,6 +2003,36 @@ mod tests {
             .into_iter()
             .filter_map(|e| if let Log(l, s) = e { (l == level).then_some(s) } else { None })
             .collect()
+    }
+
+    /// The termination log asks the machine, not its log text, whether `--kill-after` fired.
+    #[test]
+    fn kill_after_fired_is_known_to_the_machine() {
+        let mut t = T::new(Config { kill_after: Some(secs(1)), ..cfg() });
+        t.go(Signal(TERM));
+        t.at(secs(1) - Duration::from_millis(1), Timer);
+        assert!(!t.m.kill_after_fired());
+        t.at(secs(1), Timer);
+        assert!(t.m.kill_after_fired());
+        // While draining leftovers too; the drain's own SIGKILL is not --kill-after's.
+        let mut t = T::new(Config { kill_after: Some(secs(1)), ..cfg() });
+        t.go(Signal(TERM));
+        t.go(exited(0));
+        t.go(BatchDone { children_left: true });
+        t.at(secs(1), Timer);
+        assert!(t.m.kill_after_fired());
+        let mut t = T::new(Config { drain: Duration::ZERO, ..cfg() });
+        t.go(exited(2));
+        t.go(BatchDone { children_left: true });
+        t.at(secs(1), Timer);
+        assert!(!t.m.kill_after_fired());
+        // With --wait-all's orphans.
+        let mut t = T::new(Config { on_success: OnSuccess::WaitAll, kill_after: Some(secs(1)), ..cfg() });
+        t.go(exited(0));
+        t.go(BatchDone { children_left: true });
+        t.go(Signal(TERM));
+        t.at(secs(1), Timer);
+        assert!(t.m.kill_after_fired());
     }
 
     #[test]

@@ -108,6 +108,9 @@ impl Supervisor {
         loop {
             if let Some(code) = self.machine.exit_code() {
                 log::info!("exiting with status {code}");
+                if self.machine.kill_after_fired() {
+                    self.ending.kill_after();
+                }
                 crate::termlog::write(&self.ending.line(code));
                 return code;
             }
@@ -188,10 +191,10 @@ impl Supervisor {
                 Peek::NoneExited => true,
                 Peek::NoChildren => false,
                 Peek::Exited(_) => loop {
-                    let names = match (self.warn_on_reap, self.oom.is_some()) {
+                    let names = match (self.warn_on_reap, &self.oom) {
                         (true, _) => reap::Names::All,
-                        (false, true) => reap::Names::Killed,
-                        (false, false) => reap::Names::None,
+                        (false, Some(oom)) if oom.wants_names() => reap::Names::Killed,
+                        (false, _) => reap::Names::None,
                     };
                     match reap::reap_one(names) {
                         Ok(Reaped::Child { pid, ended, name }) => {
@@ -265,10 +268,7 @@ impl Supervisor {
                     .map_err(|e| e.message());
                 replies.push_back(Event::Spawned { index, delay, result });
             }
-            Effect::Log(level, text) => {
-                self.ending.logged(&text);
-                log::log!(level, "{text}")
-            }
+            Effect::Log(level, text) => log::log!(level, "{text}"),
         }
     }
 

@@ -54,11 +54,9 @@ impl Ending {
         }
     }
 
-    /// A line the lifecycle machine logged: `--kill-after` firing is known by its words.
-    pub fn logged(&mut self, text: &str) {
-        if text.contains("(--kill-after)") {
-            self.kill_after = true;
-        }
+    /// `--kill-after` fired (the lifecycle machine knows).
+    pub fn kill_after(&mut self) {
+        self.kill_after = true;
     }
 
     pub fn oom(&mut self, blame: &crate::cgroup::Blame) {
@@ -175,8 +173,7 @@ mod tests {
     fn kill_after_and_the_oom_killer() {
         let mut e = ending();
         e.signal(libc::SIGQUIT);
-        e.logged("still running 1s after the stop signal (--kill-after): SIGKILL");
-        e.logged("something else");
+        e.kill_after();
         e.reaped(7, Ended::Signaled(libc::SIGKILL));
         assert_eq!(
             e.line(137),
