@@ -411,7 +411,8 @@ fn default_build_needs_no_local_binary_and_local_targets_build_from_one() {
     // Dockerfile.local's default: the README's `docker build -f Dockerfile.local` and `podman
     // build -f Dockerfile.local` lines name no REAPER_BINARY.
     let fixed = "target/static/reaper";
-    std::fs::copy(root().join(fixed), ctx.join(fixed)).expect("scripts/build-static wrote target/static/reaper");
+    std::fs::copy(root().join(fixed), ctx.join(fixed))
+        .expect("scripts/build-static wrote target/static/reaper");
     let arg = format!("REAPER_BINARY={rel}");
     for builder in builders {
         for (target, entrypoint, explicit) in [
