@@ -861,7 +861,8 @@ impl Machine {
                 State::Gone { status: code, groups: Vec::new(), kill_at, skip: Vec::new(), main: None }
             }
             Err((_, why)) if give_up_at.is_some_and(|t| now >= t) => {
-                self.log(Level::Error, format!("--follow-pidfile: {why}"));
+                // `why` names the setting and its file: `--follow-pidfile d.pid: …`.
+                self.log(Level::Error, why);
                 self.start_drain(1, Vec::new(), kill_at, Vec::new(), None, now)
             }
             Err(_) => State::AwaitingPidfile { look_at: now + PIDFILE_POLL, give_up_at, stop, reaped },
