@@ -9,7 +9,7 @@
 #
 # Dockerfile.local builds the same images from a binary already built, pulling nothing:
 #
-#   scripts/build-static                                   # target/static/x86_64-unknown-linux-musl/release/reaper
+#   scripts/build-static                                   # also copies it to target/static/reaper
 #   docker build -f Dockerfile.local -t reaper .
 #   docker build -f Dockerfile.local --target pause -t reaper-pause .
 #

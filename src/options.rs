@@ -130,6 +130,9 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     pub wait_all: bool,
     pub follow_pidfile: Option<PathBuf>,
+    /// Who set `follow_pidfile`, as its messages name it: `--follow-pidfile ` or
+    /// `REAPER_FOLLOW_PIDFILE=` (under `docker run --init` the variable is the only way).
+    pub follow_pidfile_source: &'static str,
     /// `--also`: more commands started beside `command`, as argv.
     pub also: Vec<Vec<OsString>>,
     /// `--respawn`: helpers restarted whenever they exit, as argv.
@@ -162,6 +165,7 @@ impl Default for Options {
             pidfile: None,
             wait_all: false,
             follow_pidfile: None,
+            follow_pidfile_source: "--follow-pidfile ",
             also: Vec::new(),
             respawn: Vec::new(),
             user: None,
@@ -360,6 +364,7 @@ where
             }
             Long("follow-pidfile") => {
                 o.follow_pidfile = Some(path("--follow-pidfile", value(&mut p, &spelt))?);
+                o.follow_pidfile_source = "--follow-pidfile ";
                 follow_flag = true;
             }
             Long("also") => o.also.push(flag("--also", value(&mut p, &spelt), cmdline)?),
@@ -539,6 +544,7 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     }
     if let Some(v) = var(env, "REAPER_FOLLOW_PIDFILE", nonempty_path)? {
         o.follow_pidfile = Some(v);
+        o.follow_pidfile_source = "REAPER_FOLLOW_PIDFILE=";
     }
     // Empty is unset: an image may pass an empty build argument through.
     if let Some(v) = var(env, "REAPER_USER", |v| {
@@ -905,6 +911,19 @@ mod tests {
             Ok(other) => Err(format!("{other:?}")),
             Err(e) => Err(e.message()),
         }
+    }
+
+    #[test]
+    fn follow_pidfile_remembers_who_set_it() {
+        let o = with_env(&["x"], &[("REAPER_FOLLOW_PIDFILE", "a.pid")]).unwrap();
+        assert_eq!(
+            (o.follow_pidfile, o.follow_pidfile_source),
+            (Some("a.pid".into()), "REAPER_FOLLOW_PIDFILE=")
+        );
+        let o = with_env(&["--follow-pidfile", "b.pid", "x"], &[("REAPER_FOLLOW_PIDFILE", "a.pid")]).unwrap();
+        assert_eq!((o.follow_pidfile, o.follow_pidfile_source), (Some("b.pid".into()), "--follow-pidfile "));
+        let o = run(&["--follow-pidfile", "b.pid", "x"]).unwrap();
+        assert_eq!(o.follow_pidfile_source, "--follow-pidfile ");
     }
 
     #[test]

@@ -1064,7 +1064,8 @@ impl Machine {
                 State::Gone { status: code, groups: Vec::new(), skip: Vec::new(), main: None }
             }
             Err((_, why)) if self.deadlines.expired(Deadline::PidfileGiveUp, now) => {
-                self.log(Level::Error, format!("--follow-pidfile: {why}"));
+                // `why` names the setting and its file: `--follow-pidfile d.pid: …`.
+                self.log(Level::Error, why);
                 self.start_drain(1, Vec::new(), Vec::new(), None, now)
             }
             Err(_) => {

@@ -37,6 +37,8 @@ pub struct Supervisor {
     /// its command: no descriptor while idle.
     send: Sender,
     follow_pidfile: Option<PathBuf>,
+    /// How messages name the pidfile's setting (`--follow-pidfile ` or `REAPER_FOLLOW_PIDFILE=`).
+    follow_pidfile_source: &'static str,
     /// What the last successful read of the followed pidfile found.
     pidfile_seen: Option<String>,
     warn_on_reap: bool,
@@ -96,6 +98,7 @@ impl Supervisor {
             privs,
             send: Sender::new(main),
             follow_pidfile: opts.follow_pidfile.clone(),
+            follow_pidfile_source: opts.follow_pidfile_source,
             pidfile_seen: None,
             warn_on_reap: opts.warn_on_reap,
             oom: crate::cgroup::Oom::start(),
@@ -278,7 +281,8 @@ impl Supervisor {
         let Some(path) = &self.follow_pidfile else {
             return Err((None, "no --follow-pidfile".into()));
         };
-        let what = |why: String| format!("{}: {why}", path.display());
+        let source = self.follow_pidfile_source;
+        let what = |why: String| format!("{source}{}: {why}", path.display());
         // Each look's finding is kept: if the file then vanishes before reaper gives up, the
         // error says what it held (a daemon that wrote it and failed, a cleanup, …).
         let pid = match read_pid(path) {

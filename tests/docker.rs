@@ -407,12 +407,24 @@ fn default_build_needs_no_local_binary_and_local_targets_build_from_one() {
     let dest = ctx.join(&rel);
     std::fs::create_dir_all(dest.parent().expect("a parent")).expect("mkdir");
     std::fs::copy(root().join(&rel), &dest).expect("copy the binary");
+    // And where scripts/build-static also puts it whatever the target (musl or glibc), which is
+    // Dockerfile.local's default: the README's `docker build -f Dockerfile.local` and `podman
+    // build -f Dockerfile.local` lines name no REAPER_BINARY.
+    let fixed = "target/static/reaper";
+    std::fs::copy(root().join(fixed), ctx.join(fixed))
+        .expect("scripts/build-static wrote target/static/reaper");
     let arg = format!("REAPER_BINARY={rel}");
     for builder in builders {
-        for (target, entrypoint) in
-            [(None, r#"["/reaper","--"]"#), (Some("pause"), r#"["/reaper","--pause"]"#)]
-        {
-            let mut args = vec!["-f", "Dockerfile.local", "--build-arg", &arg];
+        for (target, entrypoint, explicit) in [
+            (None, r#"["/reaper","--"]"#, true),
+            (Some("pause"), r#"["/reaper","--pause"]"#, true),
+            (None, r#"["/reaper","--"]"#, false),
+            (Some("pause"), r#"["/reaper","--pause"]"#, false),
+        ] {
+            let mut args = vec!["-f", "Dockerfile.local"];
+            if explicit {
+                args.extend(["--build-arg", &arg]);
+            }
             args.extend(target.iter().flat_map(|t| ["--target", t]));
             let out = build(builder, &args);
             assert_eq!(out.code, 0, "DOCKER_BUILDKIT={builder} {args:?}: {out:?}");

@@ -162,7 +162,17 @@ fn inject(pid: i32, dir: &Path, errno: &str) -> std::process::Child {
 fn fallback_note(errno: &str) -> String {
     match errno {
         "ENOSYS" => NOSYS.to_owned(),
-        _ => format!("reaper: WARN pidfd_open: {errno}: "),
+        // strerror's text, as reaper words every OS error (no "EPERM: " prefix since issue 23).
+        _ => {
+            let n = match errno {
+                "EPERM" => libc::EPERM,
+                "EACCES" => libc::EACCES,
+                other => panic!("fallback_note: add {other}"),
+            };
+            let text = std::io::Error::from_raw_os_error(n).to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            format!("reaper: WARN pidfd_open: {text}; ")
+        }
     }
 }
 

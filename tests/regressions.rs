@@ -365,3 +365,27 @@ fn with_g_a_group_shared_with_outsiders_is_not_signalled_whole() {
     assert_eq!(code, 143, "the daemon's status (killed by TERM): {}", stderr_of(&dir));
     assert!(stderr_of(&dir).contains("holds processes outside reaper's tree"), "{}", stderr_of(&dir));
 }
+
+// Review of issue 23: a followed pidfile set by REAPER_FOLLOW_PIDFILE (the only way under
+// `docker run --init`) was reported as `--follow-pidfile: …`, an option nobody wrote.
+both_modes!(a_followed_pidfile_error_names_the_setting_that_named_it, |mode| {
+    let dir = tempdir("follow-source");
+    for (args, env, said) in [
+        (&["--drain", "0", "--follow-pidfile", "gone.pid", "--", "true"][..], None, "--follow-pidfile /"),
+        (&["--drain", "0", "--", "true"][..], Some("gone.pid"), "REAPER_FOLLOW_PIDFILE=/"),
+    ] {
+        let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+        let mut cmd = reaper_cmd(mode, args);
+        cmd.current_dir(&dir).stderr(Stdio::from(log));
+        if let Some(v) = env {
+            cmd.env("REAPER_FOLLOW_PIDFILE", v);
+        }
+        let mut r = Reaper::start(mode, &mut cmd);
+        let _g = Guard::new(&r, &dir);
+        assert_eq!(r.code(Duration::from_secs(20)), 1, "{}", stderr_of(&dir));
+        let line = stderr_of(&dir);
+        // The path as reaper resolved it, against the directory it was started in.
+        assert!(line.contains(&format!("reaper: ERROR {said}")), "{line}");
+        assert!(line.contains("/gone.pid: No such file or directory"), "{line}");
+    }
+});
