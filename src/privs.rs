@@ -61,6 +61,8 @@ struct Switch {
     who: String,
     /// /proc/self/setgroups says "deny" (an unprivileged user namespace): setgroups will fail.
     setgroups_denied: bool,
+    /// The kernel's last capability, for clearing the bounding set.
+    last_cap: libc::c_ulong,
 }
 
 impl Privs {
@@ -102,6 +104,7 @@ impl Privs {
                 env,
                 who,
                 setgroups_denied,
+                last_cap: last_cap(),
             }),
             no_new_privs,
         })
@@ -112,8 +115,8 @@ impl Privs {
         self.switch.as_ref().map(|s| s.env.as_slice()).unwrap_or_default()
     }
 
-    /// In the forked child, before exec: no_new_privs, then (for a non-root target) the
-    /// bounding set, then setgroups → setresgid → setresuid, a check that they took effect,
+    /// In the forked child, before exec: no_new_privs, then setgroups → setresgid → (for a
+    /// non-root target) the bounding set → setresuid, a check that they took effect,
     /// then the inheritable and ambient sets. Returns the failed step and its errno; the
     /// caller must then _exit without exec (never run the command as root by accident).
     pub fn apply(&self) -> Result<(), (u8, Errno)> {
@@ -124,10 +127,6 @@ impl Privs {
             }
         }
         let Some(s) = &self.switch else { return Ok(()) };
-        if s.drop_caps {
-            // Before setresuid: dropping from the bounding set needs CAP_SETPCAP.
-            clear_bounding_set(self.no_new_privs)?;
-        }
         // SAFETY: raw system calls with integer arguments and a pointer to `groups`, a vector
         // built before fork that nothing frees before exec.
         unsafe {
@@ -139,6 +138,14 @@ impl Privs {
             if libc::syscall(SYS_SETRESGID, gid, gid, gid) != 0 {
                 return Err((SETGID, Errno::last()));
             }
+        }
+        if s.drop_caps {
+            // After setgroups (a reaper that is not root fails there, which says why) and
+            // before setresuid: dropping from the bounding set needs CAP_SETPCAP.
+            clear_bounding_set(s.last_cap, self.no_new_privs)?;
+        }
+        // SAFETY: as above.
+        unsafe {
             let uid = s.uid as libc::c_long;
             if libc::syscall(SYS_SETRESUID, uid, uid, uid) != 0 {
                 return Err((SETUID, Errno::last()));
@@ -216,21 +223,27 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Drops every capability still in the bounding set, up to the kernel's last one (the first
-/// that PR_CAPBSET_READ calls invalid: no /proc/sys/kernel/cap_last_cap needed). Without
-/// CAP_SETPCAP the drop fails: the promise is broken, unless no_new_privs is set, under which
-/// an exec can gain nothing (no file capabilities, no set-uid root) and the bounding set of a
-/// non-root process is moot.
-fn clear_bounding_set(no_new_privs: bool) -> Result<(), (u8, Errno)> {
-    for cap in 0..64 as libc::c_ulong {
+/// The kernel's last capability: the one before the first that PR_CAPBSET_READ calls invalid
+/// (no /proc/sys/kernel/cap_last_cap needed). Found before fork, so that in the child any
+/// failure to read the set is a failure, not taken for its end (a filter or tracer answering
+/// EINVAL for one capability would otherwise leave the rest in the bounding set).
+fn last_cap() -> libc::c_ulong {
+    (1..64 as libc::c_ulong)
+        // SAFETY: prctl(2) with integer arguments.
+        .find(|&cap| unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap, 0, 0, 0) } < 0)
+        .map_or(63, |cap| cap - 1)
+}
+
+/// Drops every capability still in the bounding set, up to `last` (the kernel's last one).
+/// Without CAP_SETPCAP the drop fails: the promise is broken, unless no_new_privs is set, under
+/// which an exec can gain nothing (no file capabilities, no set-uid root) and the bounding set
+/// of a non-root process is moot.
+fn clear_bounding_set(last: libc::c_ulong, no_new_privs: bool) -> Result<(), (u8, Errno)> {
+    for cap in 0..=last {
         // SAFETY: prctl(2) with integer arguments.
         let held = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap, 0, 0, 0) };
         if held < 0 {
-            let e = Errno::last();
-            if e == Errno::EINVAL && cap > 0 {
-                return Ok(());
-            }
-            return Err((BOUNDING, e));
+            return Err((BOUNDING, Errno::last()));
         }
         // SAFETY: as above.
         if held == 1 && unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {

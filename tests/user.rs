@@ -421,3 +421,68 @@ fn the_users_command_is_the_terminal_foreground_group() {
         assert_eq!((f[2], f[5]), (pid, pid), "{mode:?}: not the foreground group: {stat}");
     }
 }
+
+/// A reaper that is not root (no CAP_SETGID, CAP_SETUID, CAP_SETPCAP) fails at setgroups and
+/// says so, exit 126, as docs/user.md states: not at the bounding set with a message that
+/// blames CAP_SETPCAP (as it did when the bounding set was cleared first).
+fn reaper_not_root_fails_at_setgroups(mode: Mode) {
+    if !need_root("reaper_not_root_fails_at_setgroups") {
+        return;
+    }
+    if which("setpriv").is_none() {
+        return eprintln!("skipped: no setpriv (util-linux)");
+    }
+    let dir = etc("notroot");
+    let marker = dir.join("ran");
+    for extra in [&[][..], &["--no-new-privs"][..]] {
+        // setpriv inside unshare: a non-root unshare could not make the PID namespace.
+        let mut cmd = match mode {
+            Mode::Pid1 => {
+                let mut c = Command::new("unshare");
+                c.args(["--pid", "--fork", "--mount-proc", "--kill-child", "setpriv"]);
+                c
+            }
+            Mode::Subreaper => Command::new("setpriv"),
+        };
+        cmd.args(["--reuid=1234", "--regid=2345", "--clear-groups", common::REAPER, "--user", "app"])
+            .args(extra)
+            .args(["--", "touch", marker.to_str().unwrap()]);
+        let (code, _, err) = run_with_timeout(&mut with_etc(&dir, &cmd), T);
+        let want =
+            "reaper: cannot run 'touch' as app (uid 1234, gid 2345): setgroups: Operation not permitted";
+        assert_eq!((code, err.trim()), (126, want), "{extra:?}");
+        assert!(!marker.exists(), "{extra:?}: the command ran");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both_modes!(reaper_not_root_fails_at_setgroups);
+
+/// PR_CAPBSET_READ failing in the child for one capability (EINVAL injected with strace on the
+/// child's third prctl: the read of capability 1) is a failure, exit 126; it was taken for the
+/// end of the set, and the command ran with 39 capabilities left in its bounding set.
+fn bounding_set_read_error_is_a_failure(mode: Mode) {
+    if !need_root("bounding_set_read_error_is_a_failure") {
+        return;
+    }
+    if which("strace").is_none() {
+        return eprintln!("skipped: no strace");
+    }
+    let dir = etc("capbset");
+    let script = format!("grep ^CapBnd: /proc/self/status > {}/ran", dir.display());
+    let inner = reaper_cmd(mode, ["--user", "app", "--", "sh", "-c", &script]);
+    let mut cmd = Command::new("strace");
+    // The counter is per process: the third prctl of the forked child, whatever reaper made.
+    cmd.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=prctl", "-e", "inject=prctl:error=EINVAL:when=3"])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let (code, _, err) = run_with_timeout(&mut with_etc(&dir, &cmd), T);
+    let ran = std::fs::read_to_string(dir.join("ran")).unwrap_or_default();
+    assert_eq!(code, 126, "{err} {ran}");
+    assert!(
+        err.contains("cannot run 'sh' as app (uid 1234, gid 2345): cannot clear the capability bounding set: Invalid argument"),
+        "{err}"
+    );
+    assert_eq!(ran, "", "the command ran");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both_modes!(bounding_set_read_error_is_a_failure);
