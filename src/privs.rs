@@ -63,6 +63,24 @@ struct Switch {
     setgroups_denied: bool,
     /// The kernel's last capability, for clearing the bounding set.
     last_cap: libc::c_ulong,
+    /// Room for getgroups(2) in the child (allocated before fork), as many as `groups`.
+    /// Cells: the child writes into it through the shared `&Privs`.
+    scratch: Vec<std::cell::Cell<libc::gid_t>>,
+}
+
+impl Switch {
+    /// Whether the process's supplementary groups are exactly `groups` (the kernel may list
+    /// them in another order in a user namespace). Async-signal-safe: getgroups into
+    /// `scratch`, no allocation.
+    fn groups_took_effect(&self) -> bool {
+        let room = self.scratch.len();
+        // SAFETY: getgroups(2) writes at most `room` gids into `scratch` (Cell<gid_t> has
+        // gid_t's layout and may be written through a shared reference).
+        let n = unsafe { libc::getgroups(room as libc::c_int, self.scratch.as_ptr() as *mut libc::gid_t) };
+        n >= 0
+            && n as usize == room
+            && self.scratch.iter().all(|g| self.groups.binary_search(&g.get()).is_ok())
+    }
 }
 
 impl Privs {
@@ -94,6 +112,7 @@ impl Privs {
         );
         let setgroups_denied = std::fs::read("/proc/self/setgroups").is_ok_and(|s| s.trim_ascii() == b"deny");
         let who = who(&target);
+        let scratch = vec![std::cell::Cell::new(0); target.groups.len()];
         log::debug!("commands run as {who}, groups {:?}", target.groups);
         Ok(Privs {
             switch: Some(Switch {
@@ -105,6 +124,7 @@ impl Privs {
                 who,
                 setgroups_denied,
                 last_cap: last_cap(),
+                scratch,
             }),
             no_new_privs,
         })
@@ -150,11 +170,13 @@ impl Privs {
             if libc::syscall(SYS_SETRESUID, uid, uid, uid) != 0 {
                 return Err((SETUID, Errno::last()));
             }
-            // A filter or a tracer that fakes success must not leave the command root.
+            // A filter or a tracer that fakes success must not leave the command root, nor in
+            // reaper's groups (root's group 0, typically).
             if libc::getuid() != s.uid
                 || libc::geteuid() != s.uid
                 || libc::getgid() != s.gid
                 || libc::getegid() != s.gid
+                || !s.groups_took_effect()
             {
                 return Err((VERIFY, Errno::EPERM));
             }
@@ -165,6 +187,15 @@ impl Privs {
             // SAFETY: capset(2) reads the header and two data structs from our stack.
             if unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) } != 0 {
                 return Err((INHERITABLE, Errno::last()));
+            }
+            // As for the ids: a faked capset must not leave reaper's inheritable set.
+            let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+            let mut now = [CapData { effective: 1, permitted: 1, inheritable: 1 }; 2];
+            // SAFETY: capget(2) writes two data structs to our stack.
+            let read =
+                unsafe { libc::syscall(libc::SYS_capget, &header as *const CapHeader, now.as_mut_ptr()) };
+            if read != 0 || now.iter().any(|d| d.effective | d.permitted | d.inheritable != 0) {
+                return Err((VERIFY, Errno::EPERM));
             }
             // SAFETY: prctl(2) with integer arguments.
             let cleared = unsafe {
@@ -198,7 +229,8 @@ impl Privs {
             SETGROUPS => format!("setgroups: {why}"),
             SETGID => format!("setresgid: {why}"),
             SETUID => format!("setresuid: {why}"),
-            VERIFY => "the ids did not change although the system calls succeeded".to_owned(),
+            VERIFY => "the ids, groups or capabilities did not change although the system calls succeeded"
+                .to_owned(),
             INHERITABLE => format!("cannot clear the inheritable capabilities: {why}"),
             AMBIENT => format!("cannot clear the ambient capabilities: {why}"),
             _ => return None,

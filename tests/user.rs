@@ -218,9 +218,10 @@ fn failed_switch_never_runs_the_command(mode: Mode) {
     if !need_root("failed_switch_never_runs_the_command") {
         return;
     }
-    if which("strace").is_none() {
-        return eprintln!("skipped: no strace");
+    if which("strace").is_none() || which("setpriv").is_none() {
+        return eprintln!("skipped: no strace or no setpriv");
     }
+    const FAKED: &str = "the ids, groups or capabilities did not change although the system calls succeeded";
     let dir = etc("inject");
     let marker = dir.join("ran");
     // The 32-bit calls are the ones reaper makes on i686 and armv7.
@@ -228,12 +229,18 @@ fn failed_switch_never_runs_the_command(mode: Mode) {
         ("setgroups,?setgroups32:error=EPERM", "setgroups: Operation not permitted"),
         ("setresgid,?setresgid32:error=EPERM", "setresgid: Operation not permitted"),
         ("setresuid,?setresuid32:error=EPERM", "setresuid: Operation not permitted"),
-        ("setresuid,?setresuid32:retval=0", "the ids did not change although the system calls succeeded"),
+        ("setresuid,?setresuid32:retval=0", FAKED),
+        // reaper in root's group: a faked setgroups must not leave the command in it.
+        ("setgroups,?setgroups32:retval=0", FAKED),
+        // reaper with an inheritable capability: a faked capset must not leave it.
+        ("capset:retval=0", FAKED),
     ];
     for (inject, why) in cases {
         let inner = reaper_cmd(mode, ["--user", "app", "--", "touch", marker.to_str().unwrap()]);
-        let mut cmd = Command::new("strace");
-        cmd.args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("inject={inject}")])
+        // setpriv outside strace: its own setgroups and capset are not faked.
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--groups=0,10", "--inh-caps=+net_raw", "strace"])
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("inject={inject}")])
             .arg(inner.get_program())
             .args(inner.get_args());
         let (code, _, err) = run_with_timeout(&mut with_etc(&dir, &cmd), T);
