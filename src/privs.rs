@@ -97,6 +97,10 @@ impl Privs {
             let unread: String = unread.map(|e| format!("; {e}")).collect();
             Error::Usage(format!("{source}: {why}{unread}"))
         })?;
+        if let (Some(e), user::Id::Num(uid)) = (&passwd_err, &spec.user) {
+            // Not silently: the uid's real entry may well have another gid and groups.
+            log::warn!("{e}: uid {uid} is taken as having no entry (gid {}, no groups)", target.gid);
+        }
         if let Some(e) = &group_err {
             if spec.group.is_none() && target.name.is_some() {
                 log::warn!("{e}: the commands get no supplementary groups but their own");

@@ -493,3 +493,30 @@ fn bounding_set_read_error_is_a_failure(mode: Mode) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 both_modes!(bounding_set_read_error_is_a_failure);
+
+/// A numeric user with an unreadable /etc/passwd (here a FIFO) still runs, as a uid without an
+/// entry, but not silently: that uid's real entry may have another gid and groups.
+fn unreadable_passwd_with_a_uid_warns(mode: Mode) {
+    if !need_root("unreadable_passwd_with_a_uid_warns") {
+        return;
+    }
+    let dir = etc("fifo");
+    std::fs::remove_file(dir.join("passwd")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("passwd").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let (code, out, err) = run_with_timeout(
+        &mut reaper_with_etc(mode, &dir, &["--user", "1234", "--", "cat", "/proc/self/status"]),
+        T,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(fields(&out).iter().any(|l| l == "Gid:\t1234\t1234\t1234\t1234"), "{out}");
+    assert!(
+        err.contains(
+            "cannot read /etc/passwd: not a regular file: uid 1234 is taken as having no entry (gid 1234, no groups)"
+        ),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both_modes!(unreadable_passwd_with_a_uid_warns);
