@@ -61,6 +61,26 @@ struct Switch {
     who: String,
     /// /proc/self/setgroups says "deny" (an unprivileged user namespace): setgroups will fail.
     setgroups_denied: bool,
+    /// The kernel's last capability, for clearing the bounding set.
+    last_cap: libc::c_ulong,
+    /// Room for getgroups(2) in the child (allocated before fork), as many as `groups`.
+    /// Cells: the child writes into it through the shared `&Privs`.
+    scratch: Vec<std::cell::Cell<libc::gid_t>>,
+}
+
+impl Switch {
+    /// Whether the process's supplementary groups are exactly `groups` (the kernel may list
+    /// them in another order in a user namespace). Async-signal-safe: getgroups into
+    /// `scratch`, no allocation.
+    fn groups_took_effect(&self) -> bool {
+        let room = self.scratch.len();
+        // SAFETY: getgroups(2) writes at most `room` gids into `scratch` (Cell<gid_t> has
+        // gid_t's layout and may be written through a shared reference).
+        let n = unsafe { libc::getgroups(room as libc::c_int, self.scratch.as_ptr() as *mut libc::gid_t) };
+        n >= 0
+            && n as usize == room
+            && self.scratch.iter().all(|g| self.groups.binary_search(&g.get()).is_ok())
+    }
 }
 
 impl Privs {
@@ -77,6 +97,10 @@ impl Privs {
             let unread: String = unread.map(|e| format!("; {e}")).collect();
             Error::Usage(format!("{source}: {why}{unread}"))
         })?;
+        if let (Some(e), user::Id::Num(uid)) = (&passwd_err, &spec.user) {
+            // Not silently: the uid's real entry may well have another gid and groups.
+            log::warn!("{e}: uid {uid} is taken as having no entry (gid {}, no groups)", target.gid);
+        }
         if let Some(e) = &group_err {
             if spec.group.is_none() && target.name.is_some() {
                 log::warn!("{e}: the commands get no supplementary groups but their own");
@@ -92,6 +116,7 @@ impl Privs {
         );
         let setgroups_denied = std::fs::read("/proc/self/setgroups").is_ok_and(|s| s.trim_ascii() == b"deny");
         let who = who(&target);
+        let scratch = vec![std::cell::Cell::new(0); target.groups.len()];
         log::debug!("commands run as {who}, groups {:?}", target.groups);
         Ok(Privs {
             switch: Some(Switch {
@@ -102,6 +127,8 @@ impl Privs {
                 env,
                 who,
                 setgroups_denied,
+                last_cap: last_cap(),
+                scratch,
             }),
             no_new_privs,
         })
@@ -112,8 +139,8 @@ impl Privs {
         self.switch.as_ref().map(|s| s.env.as_slice()).unwrap_or_default()
     }
 
-    /// In the forked child, before exec: no_new_privs, then (for a non-root target) the
-    /// bounding set, then setgroups → setresgid → setresuid, a check that they took effect,
+    /// In the forked child, before exec: no_new_privs, then setgroups → setresgid → (for a
+    /// non-root target) the bounding set → setresuid, a check that they took effect,
     /// then the inheritable and ambient sets. Returns the failed step and its errno; the
     /// caller must then _exit without exec (never run the command as root by accident).
     pub fn apply(&self) -> Result<(), (u8, Errno)> {
@@ -124,10 +151,6 @@ impl Privs {
             }
         }
         let Some(s) = &self.switch else { return Ok(()) };
-        if s.drop_caps {
-            // Before setresuid: dropping from the bounding set needs CAP_SETPCAP.
-            clear_bounding_set(self.no_new_privs)?;
-        }
         // SAFETY: raw system calls with integer arguments and a pointer to `groups`, a vector
         // built before fork that nothing frees before exec.
         unsafe {
@@ -139,15 +162,25 @@ impl Privs {
             if libc::syscall(SYS_SETRESGID, gid, gid, gid) != 0 {
                 return Err((SETGID, Errno::last()));
             }
+        }
+        if s.drop_caps {
+            // After setgroups (a reaper that is not root fails there, which says why) and
+            // before setresuid: dropping from the bounding set needs CAP_SETPCAP.
+            clear_bounding_set(s.last_cap, self.no_new_privs)?;
+        }
+        // SAFETY: as above.
+        unsafe {
             let uid = s.uid as libc::c_long;
             if libc::syscall(SYS_SETRESUID, uid, uid, uid) != 0 {
                 return Err((SETUID, Errno::last()));
             }
-            // A filter or a tracer that fakes success must not leave the command root.
+            // A filter or a tracer that fakes success must not leave the command root, nor in
+            // reaper's groups (root's group 0, typically).
             if libc::getuid() != s.uid
                 || libc::geteuid() != s.uid
                 || libc::getgid() != s.gid
                 || libc::getegid() != s.gid
+                || !s.groups_took_effect()
             {
                 return Err((VERIFY, Errno::EPERM));
             }
@@ -158,6 +191,15 @@ impl Privs {
             // SAFETY: capset(2) reads the header and two data structs from our stack.
             if unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) } != 0 {
                 return Err((INHERITABLE, Errno::last()));
+            }
+            // As for the ids: a faked capset must not leave reaper's inheritable set.
+            let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+            let mut now = [CapData { effective: 1, permitted: 1, inheritable: 1 }; 2];
+            // SAFETY: capget(2) writes two data structs to our stack.
+            let read =
+                unsafe { libc::syscall(libc::SYS_capget, &header as *const CapHeader, now.as_mut_ptr()) };
+            if read != 0 || now.iter().any(|d| d.effective | d.permitted | d.inheritable != 0) {
+                return Err((VERIFY, Errno::EPERM));
             }
             // SAFETY: prctl(2) with integer arguments.
             let cleared = unsafe {
@@ -191,7 +233,8 @@ impl Privs {
             SETGROUPS => format!("setgroups: {why}"),
             SETGID => format!("setresgid: {why}"),
             SETUID => format!("setresuid: {why}"),
-            VERIFY => "the ids did not change although the system calls succeeded".to_owned(),
+            VERIFY => "the ids, groups or capabilities did not change although the system calls succeeded"
+                .to_owned(),
             INHERITABLE => format!("cannot clear the inheritable capabilities: {why}"),
             AMBIENT => format!("cannot clear the ambient capabilities: {why}"),
             _ => return None,
@@ -216,21 +259,27 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Drops every capability still in the bounding set, up to the kernel's last one (the first
-/// that PR_CAPBSET_READ calls invalid: no /proc/sys/kernel/cap_last_cap needed). Without
-/// CAP_SETPCAP the drop fails: the promise is broken, unless no_new_privs is set, under which
-/// an exec can gain nothing (no file capabilities, no set-uid root) and the bounding set of a
-/// non-root process is moot.
-fn clear_bounding_set(no_new_privs: bool) -> Result<(), (u8, Errno)> {
-    for cap in 0..64 as libc::c_ulong {
+/// The kernel's last capability: the one before the first that PR_CAPBSET_READ calls invalid
+/// (no /proc/sys/kernel/cap_last_cap needed). Found before fork, so that in the child any
+/// failure to read the set is a failure, not taken for its end (a filter or tracer answering
+/// EINVAL for one capability would otherwise leave the rest in the bounding set).
+fn last_cap() -> libc::c_ulong {
+    (1..64 as libc::c_ulong)
+        // SAFETY: prctl(2) with integer arguments.
+        .find(|&cap| unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap, 0, 0, 0) } < 0)
+        .map_or(63, |cap| cap - 1)
+}
+
+/// Drops every capability still in the bounding set, up to `last` (the kernel's last one).
+/// Without CAP_SETPCAP the drop fails: the promise is broken, unless no_new_privs is set, under
+/// which an exec can gain nothing (no file capabilities, no set-uid root) and the bounding set
+/// of a non-root process is moot.
+fn clear_bounding_set(last: libc::c_ulong, no_new_privs: bool) -> Result<(), (u8, Errno)> {
+    for cap in 0..=last {
         // SAFETY: prctl(2) with integer arguments.
         let held = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap, 0, 0, 0) };
         if held < 0 {
-            let e = Errno::last();
-            if e == Errno::EINVAL && cap > 0 {
-                return Ok(());
-            }
-            return Err((BOUNDING, e));
+            return Err((BOUNDING, Errno::last()));
         }
         // SAFETY: as above.
         if held == 1 && unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {

@@ -218,9 +218,10 @@ fn failed_switch_never_runs_the_command(mode: Mode) {
     if !need_root("failed_switch_never_runs_the_command") {
         return;
     }
-    if which("strace").is_none() {
-        return eprintln!("skipped: no strace");
+    if which("strace").is_none() || which("setpriv").is_none() {
+        return eprintln!("skipped: no strace or no setpriv");
     }
+    const FAKED: &str = "the ids, groups or capabilities did not change although the system calls succeeded";
     let dir = etc("inject");
     let marker = dir.join("ran");
     // The 32-bit calls are the ones reaper makes on i686 and armv7.
@@ -228,12 +229,18 @@ fn failed_switch_never_runs_the_command(mode: Mode) {
         ("setgroups,?setgroups32:error=EPERM", "setgroups: Operation not permitted"),
         ("setresgid,?setresgid32:error=EPERM", "setresgid: Operation not permitted"),
         ("setresuid,?setresuid32:error=EPERM", "setresuid: Operation not permitted"),
-        ("setresuid,?setresuid32:retval=0", "the ids did not change although the system calls succeeded"),
+        ("setresuid,?setresuid32:retval=0", FAKED),
+        // reaper in root's group: a faked setgroups must not leave the command in it.
+        ("setgroups,?setgroups32:retval=0", FAKED),
+        // reaper with an inheritable capability: a faked capset must not leave it.
+        ("capset:retval=0", FAKED),
     ];
     for (inject, why) in cases {
         let inner = reaper_cmd(mode, ["--user", "app", "--", "touch", marker.to_str().unwrap()]);
-        let mut cmd = Command::new("strace");
-        cmd.args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("inject={inject}")])
+        // setpriv outside strace: its own setgroups and capset are not faked.
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--groups=0,10", "--inh-caps=+net_raw", "strace"])
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", &format!("inject={inject}")])
             .arg(inner.get_program())
             .args(inner.get_args());
         let (code, _, err) = run_with_timeout(&mut with_etc(&dir, &cmd), T);
@@ -421,3 +428,95 @@ fn the_users_command_is_the_terminal_foreground_group() {
         assert_eq!((f[2], f[5]), (pid, pid), "{mode:?}: not the foreground group: {stat}");
     }
 }
+
+/// A reaper that is not root (no CAP_SETGID, CAP_SETUID, CAP_SETPCAP) fails at setgroups and
+/// says so, exit 126, as docs/user.md states: not at the bounding set with a message that
+/// blames CAP_SETPCAP (as it did when the bounding set was cleared first).
+fn reaper_not_root_fails_at_setgroups(mode: Mode) {
+    if !need_root("reaper_not_root_fails_at_setgroups") {
+        return;
+    }
+    if which("setpriv").is_none() {
+        return eprintln!("skipped: no setpriv (util-linux)");
+    }
+    let dir = etc("notroot");
+    let marker = dir.join("ran");
+    for extra in [&[][..], &["--no-new-privs"][..]] {
+        // setpriv inside unshare: a non-root unshare could not make the PID namespace.
+        let mut cmd = match mode {
+            Mode::Pid1 => {
+                let mut c = Command::new("unshare");
+                c.args(["--pid", "--fork", "--mount-proc", "--kill-child", "setpriv"]);
+                c
+            }
+            Mode::Subreaper => Command::new("setpriv"),
+        };
+        cmd.args(["--reuid=1234", "--regid=2345", "--clear-groups", common::REAPER, "--user", "app"])
+            .args(extra)
+            .args(["--", "touch", marker.to_str().unwrap()]);
+        let (code, _, err) = run_with_timeout(&mut with_etc(&dir, &cmd), T);
+        let want =
+            "reaper: cannot run 'touch' as app (uid 1234, gid 2345): setgroups: Operation not permitted";
+        assert_eq!((code, err.trim()), (126, want), "{extra:?}");
+        assert!(!marker.exists(), "{extra:?}: the command ran");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both_modes!(reaper_not_root_fails_at_setgroups);
+
+/// PR_CAPBSET_READ failing in the child for one capability (EINVAL injected with strace on the
+/// child's third prctl: the read of capability 1) is a failure, exit 126; it was taken for the
+/// end of the set, and the command ran with 39 capabilities left in its bounding set.
+fn bounding_set_read_error_is_a_failure(mode: Mode) {
+    if !need_root("bounding_set_read_error_is_a_failure") {
+        return;
+    }
+    if which("strace").is_none() {
+        return eprintln!("skipped: no strace");
+    }
+    let dir = etc("capbset");
+    let script = format!("grep ^CapBnd: /proc/self/status > {}/ran", dir.display());
+    let inner = reaper_cmd(mode, ["--user", "app", "--", "sh", "-c", &script]);
+    let mut cmd = Command::new("strace");
+    // The counter is per process: the third prctl of the forked child, whatever reaper made.
+    cmd.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=prctl", "-e", "inject=prctl:error=EINVAL:when=3"])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let (code, _, err) = run_with_timeout(&mut with_etc(&dir, &cmd), T);
+    let ran = std::fs::read_to_string(dir.join("ran")).unwrap_or_default();
+    assert_eq!(code, 126, "{err} {ran}");
+    assert!(
+        err.contains("cannot run 'sh' as app (uid 1234, gid 2345): cannot clear the capability bounding set: Invalid argument"),
+        "{err}"
+    );
+    assert_eq!(ran, "", "the command ran");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both_modes!(bounding_set_read_error_is_a_failure);
+
+/// A numeric user with an unreadable /etc/passwd (here a FIFO) still runs, as a uid without an
+/// entry, but not silently: that uid's real entry may have another gid and groups.
+fn unreadable_passwd_with_a_uid_warns(mode: Mode) {
+    if !need_root("unreadable_passwd_with_a_uid_warns") {
+        return;
+    }
+    let dir = etc("fifo");
+    std::fs::remove_file(dir.join("passwd")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("passwd").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let (code, out, err) = run_with_timeout(
+        &mut reaper_with_etc(mode, &dir, &["--user", "1234", "--", "cat", "/proc/self/status"]),
+        T,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(fields(&out).iter().any(|l| l == "Gid:\t1234\t1234\t1234\t1234"), "{out}");
+    assert!(
+        err.contains(
+            "cannot read /etc/passwd: not a regular file: uid 1234 is taken as having no entry (gid 1234, no groups)"
+        ),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+both_modes!(unreadable_passwd_with_a_uid_warns);
