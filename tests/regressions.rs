@@ -215,7 +215,9 @@ fn rewrite_of_ttin_or_ttou_is_a_usage_error() {
         let name = format!("SIG{}", sig.trim_start_matches("SIG"));
         assert_eq!(
             err,
-            format!("reaper: --rewrite: cannot rewrite {name}: reaper never receives it\nTry 'reaper --help'.\n")
+            format!(
+                "reaper: --rewrite: cannot rewrite {name}: reaper never receives it\nTry 'reaper --help'.\n"
+            )
         );
     }
 }
