@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{adopted, orphan_storm, tempdir, wait_until, zombies_under};
+use common::{adopted, orphan_storm, remove_tree, tempdir, wait_until, zombies_under};
 
 const BUSYBOX: &str = "/bin/busybox";
 /// Placeholders in the README's recipes.
@@ -161,25 +161,6 @@ fn busybox_context(dir: &Path) -> Result<PathBuf, String> {
     )
     .map_err(|e| e.to_string())?;
     Ok(ctx)
-}
-
-/// Unmounts whatever is still mounted under `dir` (deepest first), then removes it.
-fn remove_tree(dir: &Path) {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut points: Vec<&str> = mounts
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in points {
-        let Ok(c) = std::ffi::CString::new(p) else { continue };
-        // SAFETY: umount2(2) with a NUL-terminated path, of a mount under this test's own dir.
-        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-    }
-    if let Err(e) = std::fs::remove_dir_all(dir) {
-        eprintln!("cannot remove {}: {e}", dir.display());
-    }
 }
 
 fn unique(what: &str) -> String {

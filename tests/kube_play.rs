@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ProcId, ns_pid, proc_id, tempdir, wait_until};
+use common::{ProcId, ns_pid, proc_id, remove_tree, tempdir, wait_until};
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 const BUSYBOX: &str = "/bin/busybox";
@@ -320,25 +320,6 @@ impl Drop for Podman {
         // conmon names the run root on its command line.
         common::kill_processes_using(&self.dir);
         remove_tree(&self.dir);
-    }
-}
-
-/// Unmounts whatever is still mounted under `dir` (deepest first), then removes it.
-fn remove_tree(dir: &Path) {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut points: Vec<&str> = mounts
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in points {
-        let Ok(c) = std::ffi::CString::new(p) else { continue };
-        // SAFETY: umount2(2) with a NUL-terminated path, of a mount under this test's own dir.
-        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-    }
-    if let Err(e) = std::fs::remove_dir_all(dir) {
-        eprintln!("cannot remove {}: {e}", dir.display());
     }
 }
 

@@ -299,6 +299,10 @@ struct InFlight<'a> {
     app: bool,
 }
 
+/// nginx's in-flight download and its log line on a graceful stop (both nginx recipes).
+const NGINX_BIG: InFlight<'static> =
+    InFlight { path: "/big", len: BIG, log: "error.log", stopping: "gracefully shutting down", app: false };
+
 /// Where an application that waits (`InFlight::app`) is told to answer.
 const RELEASE: &str = "release";
 
@@ -408,18 +412,7 @@ fn nginx_foreground_quits_gracefully(mode: Mode) {
     nginx_conf(&dir, port, "");
     let (mut r, _g) = recipe("nginx").config(&nginx_config(&dir)).start(mode, &dir);
     wait_serving(&r, &dir, port, false, "error.log");
-    term_during_request(
-        &r,
-        &dir,
-        port,
-        InFlight {
-            path: "/big",
-            len: BIG,
-            log: "error.log",
-            stopping: "gracefully shutting down",
-            app: false,
-        },
-    );
+    term_during_request(&r, &dir, port, NGINX_BIG);
     assert_clean_exit(&mut r, &dir, port, "error.log");
 }
 
@@ -439,18 +432,7 @@ fn nginx_daemon_is_followed_and_quits_gracefully(mode: Mode) {
         .config(&nginx_config(&dir))
         .start(mode, &dir);
     wait_serving(&r, &dir, port, true, "error.log");
-    term_during_request(
-        &r,
-        &dir,
-        port,
-        InFlight {
-            path: "/big",
-            len: BIG,
-            log: "error.log",
-            stopping: "gracefully shutting down",
-            app: false,
-        },
-    );
+    term_during_request(&r, &dir, port, NGINX_BIG);
     assert_clean_exit(&mut r, &dir, port, "error.log");
     assert!(!pidfile.exists(), "{mode:?}: nginx left its pidfile");
 }

@@ -840,3 +840,22 @@ pub fn assert_probe_got_nothing(probe: i32, log: &Path, what: &str) {
     );
     assert_eq!(probe_log(log), [barrier], "{what} received signals");
 }
+
+/// Unmounts whatever is still mounted under `dir` (deepest first), then removes it.
+pub fn remove_tree(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let Ok(c) = std::ffi::CString::new(p) else { continue };
+        // SAFETY: umount2(2) with a NUL-terminated path, of a mount under this test's own dir.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        eprintln!("cannot remove {}: {e}", dir.display());
+    }
+}
