@@ -187,6 +187,7 @@ both_modes!(idle_with_three_commands_never_wakes, |mode| {
     assert!(wait_until(Duration::from_secs(20), || children(r.pid).len() == 3), "{:?}", children(r.pid));
     assert!(wait_until(Duration::from_secs(20), || state(r.pid) == Some('S')
         && children(r.pid).into_iter().all(settled)));
+    assert!(wait_quiet(r.pid, Duration::from_secs(20)), "reaper never went idle");
     let before = context_switches(r.pid);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(context_switches(r.pid), before, "reaper woke up while idle");

@@ -738,6 +738,17 @@ pub fn context_switches(pid: i32) -> u64 {
         .sum()
 }
 
+/// Waits (up to `timeout`) until `pid` has finished what it was doing: two reads of its context
+/// switches 100 ms apart agree. An idle measurement starts only then, so that the end of a
+/// start-up (slower under qemu-user or a loaded machine) is not counted as a wake-up.
+pub fn wait_quiet(pid: i32, timeout: Duration) -> bool {
+    wait_until(timeout, || {
+        let a = context_switches(pid);
+        std::thread::sleep(Duration::from_millis(100));
+        a == context_switches(pid)
+    })
+}
+
 /// True under qemu-user emulation (scripts/test-cross sets REAPER_EMULATED=1), after printing
 /// "skipped under qemu-user: WHY" straight to stderr: a test that would observe the emulator
 /// rather than reaper (qemu renumbers real-time signals, keeps its own signal masks in
