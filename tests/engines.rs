@@ -18,7 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{adopted, orphan_storm, remove_tree, tempdir, wait_until, zombies_under};
+use common::docker::{root, secs};
+use common::{adopted, orphan_storm, remove_tree, skip, tempdir, wait_until, zombies_under};
 
 const BUSYBOX: &str = "/bin/busybox";
 /// Placeholders in the README's recipes.
@@ -26,20 +27,6 @@ const REAPER_PATH: &str = "/usr/local/bin/reaper";
 const PAUSE_IMAGE: &str = "localhost/reaper-pause";
 const TERM_HANDLER: &str = r#"trap 'exit 0' TERM; echo READY; sleep 1000 & wait"#;
 const TERM_IGNORER: &str = r#"trap '' TERM; echo READY; while :; do sleep 1; done"#;
-
-fn skip(why: &str) {
-    // Straight to stderr: the harness captures eprintln! of passing tests.
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "skipped: {why}");
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
-}
 
 // --- the README's recipes ---------------------------------------------------------------
 

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ProcId, ns_pid, proc_id, remove_tree, tempdir, wait_until};
+use common::docker::{root, secs};
+use common::{ProcId, ns_pid, proc_id, remove_tree, skip, tempdir, wait_until};
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 const BUSYBOX: &str = "/bin/busybox";
@@ -38,20 +39,6 @@ const PLAYED: &[&str] = &[
     "stop-delay-deployment.yaml",
 ];
 const T: Duration = Duration::from_secs(60);
-
-fn skip(why: &str) {
-    // Straight to stderr: the harness captures eprintln! of passing tests.
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "skipped: {why}");
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
-}
 
 #[derive(Debug)]
 struct Out {

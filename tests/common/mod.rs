@@ -749,6 +749,13 @@ pub fn wait_quiet(pid: i32, timeout: Duration) -> bool {
     })
 }
 
+/// Says "skipped: WHY" straight to stderr (the harness captures eprintln! of passing tests),
+/// so that a check an environment cannot make is visible in every run.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
 /// True under qemu-user emulation (scripts/test-cross sets REAPER_EMULATED=1), after printing
 /// "skipped under qemu-user: WHY" straight to stderr: a test that would observe the emulator
 /// rather than reaper (qemu renumbers real-time signals, keeps its own signal masks in
