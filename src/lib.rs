@@ -38,6 +38,7 @@ pub mod ps;
 pub mod reap;
 pub mod safe_open;
 pub mod send;
+pub mod settings;
 pub mod sigfd;
 pub mod sigmask;
 pub mod signals;
@@ -198,20 +199,28 @@ fn spawn_all(
     dir: Option<&std::ffi::CStr>,
     privs: &privs::Privs,
 ) -> Result<(Option<i32>, Vec<Member>), Error> {
-    let main = spawn::spawn(&opts.command, inherited, true, dir, privs)?;
+    let Some((main, rest)) = opts.commands.split_first() else {
+        return Err(Error::Usage("missing COMMAND".into()));
+    };
+    let main = spawn::spawn(&main.argv, inherited, true, dir, privs)?;
     let now = std::time::Instant::now();
-    let kinds = (opts.also.iter().map(|c| (c, Kind::Also))).chain(
-        opts.respawn
-            .iter()
-            .enumerate()
-            .map(|(index, c)| (c, Kind::Respawn { index, started: now, delay: std::time::Duration::ZERO })),
-    );
+    // The machine numbers the --respawn helpers among themselves.
+    let mut respawns = 0..;
+    let kinds = rest.iter().map(|c| match c.settings.role {
+        command::Role::Respawn { .. } => {
+            let index = respawns.next().unwrap_or_default();
+            (c, Kind::Respawn { index, started: now, delay: std::time::Duration::ZERO })
+        }
+        _ => (c, Kind::Also),
+    });
     let mut others = Vec::new();
     for (command, kind) in kinds {
-        match spawn::spawn(command, inherited, false, dir, privs) {
-            Ok(pid) => {
-                others.push(Member { name: spawn::name(command), proc: Proc { pid, pgid: pid }, kind })
-            }
+        match spawn::spawn(&command.argv, inherited, false, dir, privs) {
+            Ok(pid) => others.push(Member {
+                name: command.settings.name.clone(),
+                proc: Proc { pid, pgid: pid },
+                kind,
+            }),
             Err(e) => {
                 // Each started command leads its own group (still ours: none is reaped yet);
                 // whatever they forked already goes too, then every child is reaped.

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+use crate::command::Command;
 use crate::error::Error;
 use crate::probe::{self, Check};
+use crate::settings::{self, Entry, Given, Kind};
 use crate::signals;
 
 pub const HELP: &str = "\
@@ -114,7 +116,9 @@ pub struct Daemon {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    pub command: Vec<OsString>,
+    /// What runs, each command with its own settings: the main one first (none with
+    /// `--pause`), then every `--also` and `--respawn` in the order given.
+    pub commands: Vec<Command>,
     pub subreaper: bool,
     pub process_group: bool,
     pub pdeathsig: Option<i32>,
@@ -133,10 +137,8 @@ pub struct Options {
     /// Who set `follow_pidfile`, as its messages name it: `--follow-pidfile ` or
     /// `REAPER_FOLLOW_PIDFILE=` (under `docker run --init` the variable is the only way).
     pub follow_pidfile_source: &'static str,
-    /// `--also`: more commands started beside `command`, as argv.
-    pub also: Vec<Vec<OsString>>,
-    /// `--respawn`: helpers restarted whenever they exit, as argv.
-    pub respawn: Vec<Vec<OsString>>,
+    /// `--prefix-output`: each command's output through a pipe, its lines prefixed with its name.
+    pub prefix_output: bool,
     /// `--user`/`REAPER_USER`: who every command runs as, and which of the two said so.
     pub user: Option<(crate::user::Spec, &'static str)>,
     /// `--no-new-privs`: PR_SET_NO_NEW_PRIVS for every command.
@@ -149,7 +151,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            command: Vec::new(),
+            commands: Vec::new(),
             subreaper: true,
             process_group: false,
             pdeathsig: None,
@@ -166,8 +168,7 @@ impl Default for Options {
             wait_all: false,
             follow_pidfile: None,
             follow_pidfile_source: "--follow-pidfile ",
-            also: Vec::new(),
-            respawn: Vec::new(),
+            prefix_output: false,
             user: None,
             no_new_privs: false,
             log_level: LevelFilter::Warn,
@@ -272,6 +273,18 @@ where
     // it, and must work whatever an image's REAPER_*/TINI_* hold (dockerd runs `docker-init
     // --version` with no environment; `docker exec` passes the container's).
     let env_error = apply_env(&mut o, &env).err();
+    // The main command's settings: from the variables (errors as above), then from the flags.
+    let (main_env, main_env_error) = match main_env(&env) {
+        Ok(given) => (given, None),
+        Err(e) => (Given::default(), Some(e)),
+    };
+    let env_error = env_error.or(main_env_error);
+    let mut main = Given::default();
+    // The first of the main command's settings given as a flag, as spelt.
+    let mut main_flag: Option<String> = None;
+    let mut command: Vec<OsString> = Vec::new();
+    // --also and --respawn, in the order given.
+    let mut others: Vec<Entry> = Vec::new();
 
     let mut verbosity: i32 = 0;
     let mut daemon = false;
@@ -367,8 +380,24 @@ where
                 o.follow_pidfile_source = "--follow-pidfile ";
                 follow_flag = true;
             }
-            Long("also") => o.also.push(flag("--also", value(&mut p, &spelt), cmdline)?),
-            Long("respawn") => o.respawn.push(flag("--respawn", value(&mut p, &spelt), cmdline)?),
+            Long("also") => {
+                others.push(flag("--also", value(&mut p, &spelt), |v| cmdline("--also", Kind::Also, v))?)
+            }
+            Long("respawn") => others
+                .push(flag("--respawn", value(&mut p, &spelt), |v| cmdline("--respawn", Kind::Respawn, v))?),
+            Long("name" | "stop-signal" | "ready" | "ready-timeout" | "after") => {
+                let v = value(&mut p, &spelt)?.into_string().map_err(|v| {
+                    usage(format!("{spelt}: invalid value '{}': not UTF-8", v.to_string_lossy()))
+                })?;
+                settings::set(&mut main, Kind::Main, &spelt[2..], Some(&v)).map_err(usage)?;
+                main_flag.get_or_insert(spelt);
+            }
+            // Not the main command's: the error says whose they are.
+            Long("restarts" | "done" | "optional") => {
+                let wrong = settings::set(&mut main, Kind::Main, &spelt[2..], None);
+                return Err(usage(wrong.err().unwrap_or_default()));
+            }
+            Long("prefix-output") => o.prefix_output = true,
             Long("user") => {
                 let spec =
                     flag("--user", value(&mut p, &spelt), |v| crate::user::parse_spec(v).map_err(usage))?;
@@ -380,8 +409,8 @@ where
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('V') | Long("version") => return Ok(Parsed::Version),
             Value(cmd) => {
-                o.command.push(cmd);
-                o.command.extend(p.raw_args().map_err(bad_args)?);
+                command.push(cmd);
+                command.extend(p.raw_args().map_err(bad_args)?);
                 break;
             }
             _ => return Err(bad_args(arg.unexpected())),
@@ -389,7 +418,7 @@ where
     }
 
     if ps {
-        return if !o.command.is_empty() {
+        return if !command.is_empty() {
             Err(usage("--ps takes no COMMAND"))
         } else if not_for_ps {
             Err(usage("--ps takes no other option than --max-zombies"))
@@ -398,7 +427,7 @@ where
         };
     }
     if !checks.is_empty() {
-        return if !o.command.is_empty() {
+        return if !command.is_empty() {
             Err(usage("--probe takes no COMMAND"))
         } else if not_for_probe {
             Err(usage("--probe takes no other option than --timeout and --max-zombies"))
@@ -413,8 +442,11 @@ where
         return Err(usage("--timeout needs --probe"));
     }
     if let Some(d) = sleep {
-        if !o.command.is_empty() {
+        if !command.is_empty() {
             return Err(usage("--sleep takes no COMMAND"));
+        }
+        if let Some(f) = main_flag {
+            return Err(usage(format!("{f} is a command's setting: --sleep runs no command")));
         }
         if pause || daemon {
             return Err(usage("--sleep cannot be combined with --pause or --daemon"));
@@ -464,21 +496,46 @@ where
     if o.pause && (o.user.is_some() || o.no_new_privs) {
         return Err(usage("--user and --no-new-privs apply to commands: they cannot be used with --pause"));
     }
+    // The main command's settings: a flag wins over its variable.
+    let (name_source, after_source) = (
+        if main.name.is_some() { "--name" } else { "REAPER_NAME" },
+        if main.after.is_some() { "--after" } else { "REAPER_AFTER" },
+    );
+    let ready_timeout_source =
+        if main.ready_timeout.is_some() { "--ready-timeout" } else { "REAPER_READY_TIMEOUT" };
+    let main = Given {
+        name: main.name.or(main_env.name),
+        stop_signal: main.stop_signal.or(main_env.stop_signal),
+        ready: main.ready.or(main_env.ready),
+        ready_timeout: main.ready_timeout.or(main_env.ready_timeout),
+        after: main.after.or(main_env.after),
+        ..Given::default()
+    };
+    if o.pause && main != Given::default() {
+        let setting = main_flag.unwrap_or_else(|| main_env_source(&env).to_owned());
+        return Err(usage(format!(
+            "{setting} is a command's setting: it cannot be used with {}",
+            pause_src()
+        )));
+    }
+    if main.ready_timeout.is_some() && main.ready.is_none() {
+        return Err(usage(format!("{ready_timeout_source} needs --ready (or REAPER_READY)")));
+    }
     if o.pause {
-        if !o.command.is_empty() {
+        if !command.is_empty() {
             return Err(usage(format!("{} takes no COMMAND", pause_src())));
         }
         if daemon || o.wait_all || o.follow_pidfile.is_some() {
             let other = if daemon { "--daemon".to_owned() } else { on_success_src(o.wait_all) };
             return Err(usage(format!("{} cannot be combined with {other}", pause_src())));
         }
-    } else if o.command.is_empty() {
+    } else if command.is_empty() {
         return Err(usage("missing COMMAND"));
     }
     if o.wait_all && o.follow_pidfile.is_some() {
         return Err(usage(format!("{} and {} exclude each other", wait_all_src(), follow_src())));
     }
-    if !(o.also.is_empty() && o.respawn.is_empty()) {
+    if !others.is_empty() {
         if o.pause {
             let pause = pause_src();
             return Err(usage(format!(
@@ -491,6 +548,14 @@ where
             return Err(usage(format!("--also and --respawn cannot be combined with {with}")));
         }
     }
+    let main = (!o.pause).then(|| Entry {
+        argv: command,
+        kind: Kind::Main,
+        given: main,
+        name_source: name_source.to_owned(),
+        after_source: after_source.to_owned(),
+    });
+    o.commands = settings::resolve(main.into_iter().chain(others).collect()).map_err(usage)?;
     Ok(Parsed::Run(Box::new(o)))
 }
 
@@ -557,8 +622,38 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     if let Some(v) = var(env, "REAPER_NO_NEW_PRIVS", boolean)? {
         o.no_new_privs = v;
     }
+    if let Some(v) = var(env, "REAPER_PREFIX_OUTPUT", boolean)? {
+        o.prefix_output = v;
+    }
     o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
     Ok(())
+}
+
+/// The variables of the main command's settings, in the order `main_env_source` checks them.
+const MAIN_VARS: [&str; 5] =
+    ["REAPER_NAME", "REAPER_STOP_SIGNAL", "REAPER_READY", "REAPER_READY_TIMEOUT", "REAPER_AFTER"];
+
+/// The main command's settings from `REAPER_NAME`, `REAPER_STOP_SIGNAL`, `REAPER_READY`,
+/// `REAPER_READY_TIMEOUT` and `REAPER_AFTER`; empty is unset (an image may pass an empty
+/// build argument through).
+fn main_env<E: Fn(&str) -> Option<OsString>>(env: &E) -> Result<Given, Error> {
+    fn set<T>(v: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, Error> {
+        if v.is_empty() { Ok(None) } else { parse(v).map(Some).map_err(usage) }
+    }
+    let [name, stop_signal, ready, ready_timeout, after] = MAIN_VARS;
+    Ok(Given {
+        name: var(env, name, |v| set(v, settings::name))?.flatten(),
+        stop_signal: var(env, stop_signal, |v| set(v, signals::parse))?.flatten(),
+        ready: var(env, ready, |v| set(v, settings::ready))?.flatten(),
+        ready_timeout: var(env, ready_timeout, |v| set(v, settings::ready_timeout))?.flatten(),
+        after: var(env, after, |v| set(v, settings::after))?.flatten(),
+        ..Given::default()
+    })
+}
+
+/// The first of the main command's variables that is set (not empty).
+fn main_env_source<E: Fn(&str) -> Option<OsString>>(env: &E) -> &'static str {
+    MAIN_VARS.into_iter().find(|n| env(n).is_some_and(|v| !v.is_empty())).unwrap_or("REAPER_NAME")
 }
 
 /// One environment variable, parsed; errors name the variable.
@@ -717,14 +812,24 @@ fn rewrite(v: &str) -> Result<(i32, i32), Error> {
     Ok((from, to))
 }
 
-/// `--also`/`--respawn`'s command line as argv: split into words by the POSIX shell's quoting
-/// rules, without running a shell and without expansion.
-fn cmdline(v: &str) -> Result<Vec<OsString>, Error> {
-    match split_words(v) {
-        Ok(words) if words.is_empty() => Err(usage("empty command line")),
-        Ok(words) => Ok(words.into_iter().map(OsString::from).collect()),
-        Err(why) => Err(usage(format!("'{v}': {why}"))),
-    }
+/// `--also`/`--respawn`'s command line: split into words by the POSIX shell's quoting rules,
+/// without running a shell and without expansion; its leading `--...` words are the
+/// command's settings (see `settings::split`), the rest its argv.
+fn cmdline(flag: &str, kind: Kind, v: &str) -> Result<Entry, Error> {
+    let words = match split_words(v) {
+        Ok(words) if words.is_empty() => return Err(usage("empty command line")),
+        Ok(words) => words,
+        Err(why) => return Err(usage(format!("'{v}': {why}"))),
+    };
+    let (given, argv) = settings::split(words, kind).map_err(|why| usage(format!("'{v}': {why}")))?;
+    let source = format!("{flag}: '{v}'");
+    Ok(Entry {
+        argv: argv.into_iter().map(OsString::from).collect(),
+        kind,
+        given,
+        name_source: source.clone(),
+        after_source: source,
+    })
 }
 
 /// Splits like `sh` does, and nothing more: `'...'` is literal, `"..."` keeps everything but
@@ -808,6 +913,7 @@ pub fn parse_with_env(args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<Parsed,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::{Ready, Role, Settings};
 
     fn words(line: &str) -> Vec<String> {
         split_words(line).unwrap()
@@ -885,9 +991,162 @@ mod tests {
         let o =
             run(&["--also", "php-fpm -F", "--respawn", "crond -f", "--also", "b", "--", "nginx"]).unwrap();
         let argv = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        assert_eq!(o.also, [argv(&["php-fpm", "-F"]), argv(&["b"])]);
-        assert_eq!(o.respawn, [argv(&["crond", "-f"])]);
-        assert_eq!(o.command, argv(&["nginx"]));
+        let got: Vec<_> = o.commands.iter().map(|c| (c.argv.clone(), c.settings.role.clone())).collect();
+        let also = Role::Also { essential: true };
+        let respawn = Role::Respawn { budget: Some(crate::command::DEFAULT_BUDGET), done: vec![] };
+        assert_eq!(
+            got,
+            [
+                (argv(&["nginx"]), Role::Main),
+                (argv(&["php-fpm", "-F"]), also.clone()),
+                (argv(&["crond", "-f"]), respawn),
+                (argv(&["b"]), also)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_main_commands_settings_are_flags_or_variables_and_a_flag_wins() {
+        let flags = ["--name=web", "--stop-signal", "QUIT", "--ready=fd:4", "--ready-timeout=5s"];
+        let o = run(&[&flags[..], &["--after", "db", "--also", "--name=db pg", "nginx"]].concat()).unwrap();
+        let s = &o.commands[0].settings;
+        assert_eq!(
+            (s.name.as_str(), s.stop_signal, s.ready),
+            ("web", Some(libc::SIGQUIT), Some(Ready::Fd(4)))
+        );
+        assert_eq!((s.ready_timeout, s.after.as_slice()), (Duration::from_secs(5), &[1][..]));
+        let env = [
+            ("REAPER_NAME", "app"),
+            ("REAPER_STOP_SIGNAL", "INT"),
+            ("REAPER_READY", "notify"),
+            ("REAPER_READY_TIMEOUT", "1m"),
+            ("REAPER_AFTER", "x"),
+        ];
+        let o = with_env(&["--also", "x", "nginx"], &env).unwrap();
+        let s = &o.commands[0].settings;
+        assert_eq!(
+            (s.name.as_str(), s.stop_signal, s.ready),
+            ("app", Some(libc::SIGINT), Some(Ready::Notify))
+        );
+        assert_eq!((s.ready_timeout, s.after.as_slice()), (Duration::from_secs(60), &[1][..]));
+        let o = with_env(&[&flags[..], &["--after=y", "--also", "x", "--also", "y", "nginx"]].concat(), &env)
+            .unwrap();
+        assert_eq!(
+            o.commands[0].settings,
+            run(&[&flags[..], &["--after=y", "--also", "x", "--also", "y", "nginx"]].concat())
+                .unwrap()
+                .commands[0]
+                .settings
+        );
+        // Empty variables are unset.
+        let empty: Vec<(&str, &str)> = env.iter().map(|(k, _)| (*k, "")).collect();
+        assert_eq!(
+            with_env(&["nginx"], &empty).unwrap().commands[0].settings,
+            Settings::new("nginx".into(), Role::Main)
+        );
+    }
+
+    #[test]
+    fn bad_main_settings_name_their_flag_or_variable() {
+        assert_eq!(
+            run(&["--ready=bad", "x"]),
+            Err("--ready: invalid readiness 'bad' (notify or fd:N, N from 3 to 1023)".into())
+        );
+        assert_eq!(
+            with_env(&["x"], &[("REAPER_READY", "bad")]),
+            Err("REAPER_READY: invalid readiness 'bad' (notify or fd:N, N from 3 to 1023)".into())
+        );
+        assert_eq!(
+            with_env(&["x"], &[("REAPER_NAME", "a b")]),
+            Err("REAPER_NAME: invalid name 'a b' (letters, digits, '.', '_' and '-', 1 to 32)".into())
+        );
+        assert_eq!(run(&["--after=nope", "x"]), Err("--after: no command is named 'nope'".into()));
+        assert_eq!(
+            with_env(&["x"], &[("REAPER_AFTER", "nope")]),
+            Err("REAPER_AFTER: no command is named 'nope'".into())
+        );
+        assert_eq!(run(&["--after=x", "x"]), Err("--after: 'x' cannot be after itself".into()));
+        assert_eq!(
+            run(&["--name=a", "--also", "--name=a b", "x"]),
+            Err("--also: '--name=a b': the name 'a' is given to two commands".into())
+        );
+        assert_eq!(
+            with_env(&["--also", "--name=a b", "x"], &[("REAPER_NAME", "a")]),
+            Err("--also: '--name=a b': the name 'a' is given to two commands".into())
+        );
+        assert_eq!(
+            run(&["--ready-timeout=1s", "x"]),
+            Err("--ready-timeout needs --ready (or REAPER_READY)".into())
+        );
+        assert_eq!(
+            with_env(&["x"], &[("REAPER_READY_TIMEOUT", "1s")]),
+            Err("REAPER_READY_TIMEOUT needs --ready (or REAPER_READY)".into())
+        );
+        assert!(with_env(&["--ready-timeout=1s", "x"], &[("REAPER_READY", "notify")]).is_ok());
+        assert_eq!(
+            run(&["--restarts", "3/1s", "x"]),
+            Err("--restarts is a --respawn command's setting, not the main command's".into())
+        );
+        assert_eq!(
+            run(&["--optional", "x"]),
+            Err("--optional is an --also command's setting, not the main command's".into())
+        );
+        assert_eq!(
+            run(&["--done=0", "x"]),
+            Err("--done is a --respawn command's setting, not the main command's".into())
+        );
+        assert_eq!(run(&["--name", "--", "x"]), Err("missing argument for option '--name'".into()));
+    }
+
+    #[test]
+    fn cmdline_settings_errors_name_the_flag_and_the_command_line() {
+        assert_eq!(
+            run(&["--also", "--optional=x a", "m"]),
+            Err("--also: '--optional=x a': --optional takes no value (got 'x')".into())
+        );
+        assert_eq!(run(&["--respawn", "--optional a", "m"]), Err("--respawn: '--optional a': --optional is an --also command's setting, not a --respawn command's".into()));
+        assert_eq!(
+            run(&["--also", "--name=x", "m"]),
+            Err("--also: '--name=x': no command after the settings".into())
+        );
+        assert_eq!(
+            run(&["--also", "--after=b a", "--also", "--after=a b", "m"]),
+            Err("--also: '--after=b a': a cycle: a after b after a".into())
+        );
+        let o = run(&["--respawn", "--restarts=unlimited --done=0,2 -- --x", "m"]).unwrap();
+        assert_eq!(o.commands[1].argv, [OsString::from("--x")]);
+        assert_eq!(o.commands[1].settings.role, Role::Respawn { budget: None, done: vec![0, 2] });
+    }
+
+    #[test]
+    fn commands_settings_are_for_commands() {
+        assert_eq!(
+            run(&["--name=a", "--pause"]),
+            Err("--name is a command's setting: it cannot be used with --pause".into())
+        );
+        assert_eq!(
+            with_env(&[], &[("REAPER_PAUSE", "1"), ("REAPER_NAME", ""), ("REAPER_READY", "notify")]),
+            Err("REAPER_READY is a command's setting: it cannot be used with REAPER_PAUSE=1".into())
+        );
+        assert_eq!(with_env(&["--pause"], &[("REAPER_NAME", "")]).unwrap().commands, []);
+        assert_eq!(
+            run(&["--sleep", "1", "--stop-signal=INT"]),
+            Err("--stop-signal is a command's setting: --sleep runs no command".into())
+        );
+        assert_eq!(run(&["--ps", "--name=a"]), Err("--ps takes no other option than --max-zombies".into()));
+        assert_eq!(
+            run(&["--probe", "file:/", "--name=a"]),
+            Err("--probe takes no other option than --timeout and --max-zombies".into())
+        );
+    }
+
+    #[test]
+    fn prefix_output_is_a_flag_or_a_variable() {
+        assert!(!run(&["x"]).unwrap().prefix_output);
+        assert!(run(&["--prefix-output", "x"]).unwrap().prefix_output);
+        assert!(with_env(&["x"], &[("REAPER_PREFIX_OUTPUT", "yes")]).unwrap().prefix_output);
+        assert!(!with_env(&["x"], &[("REAPER_PREFIX_OUTPUT", "0")]).unwrap().prefix_output);
+        assert!(with_env(&["--prefix-output", "x"], &[("REAPER_PREFIX_OUTPUT", "0")]).unwrap().prefix_output);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::command::{Command, Role};
 use crate::options::Options;
 use crate::pidfd::{Open, Pidfd};
 use crate::privs::Privs;
@@ -67,6 +68,14 @@ impl Supervisor {
         } else {
             OnSuccess::Done
         };
+        let main_name = opts
+            .commands
+            .first()
+            .filter(|c| c.settings.role == Role::Main)
+            .map(|c| c.settings.name.clone())
+            .unwrap_or_default();
+        let respawn: Vec<&Command> =
+            opts.commands.iter().filter(|c| matches!(c.settings.role, Role::Respawn { .. })).collect();
         let cfg = Config {
             kill_after: opts.kill_after,
             drain: opts.drain,
@@ -75,14 +84,14 @@ impl Supervisor {
             process_group: opts.process_group,
             on_success,
             warn_on_reap: opts.warn_on_reap,
-            main_name: spawn::name(&opts.command),
-            respawn_names: opts.respawn.iter().map(|c| spawn::name(c)).collect(),
+            main_name: main_name.clone(),
+            respawn_names: respawn.iter().map(|c| c.settings.name.clone()).collect(),
             stop_delay: opts.stop_delay,
             remap_exit: opts.remap_exit.clone(),
             debug_logs: log::log_enabled!(target: "reaper::state", log::Level::Debug),
         };
         let ending = crate::termlog::Ending::new(
-            main.map(|pid| (pid, spawn::name(&opts.command))),
+            main.map(|pid| (pid, main_name)),
             others
                 .iter()
                 .filter(|m| matches!(m.kind, Kind::Also))
@@ -92,7 +101,7 @@ impl Supervisor {
         Supervisor {
             machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid }), others),
             signals,
-            respawn: opts.respawn.clone(),
+            respawn: respawn.iter().map(|c| c.argv.clone()).collect(),
             inherited,
             dir,
             privs,

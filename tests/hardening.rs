@@ -1218,7 +1218,7 @@ fn fuzz_parse_never_panics() {
     fuzz("parse never panics", size(10_000, 2_000_000) as u32, |i| {
         match parse_input(i) {
             Ok(Parsed::Run(o)) => {
-                prop_assert!(o.pause == o.command.is_empty(), "{o:?}");
+                prop_assert!(o.pause == o.commands.is_empty(), "{o:?}");
                 prop_assert!(!(o.wait_all && o.follow_pidfile.is_some()));
                 prop_assert!(reaper::signals::is_valid(o.drain_signal));
                 prop_assert!(o.pdeathsig.is_none_or(reaper::signals::is_valid));

@@ -317,7 +317,7 @@ fn every_manifest_parses_and_runs_reaper_with_valid_options() {
         let summary = check_manifest(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert!(!summary.reaper_containers.is_empty(), "{}: no container runs /reaper", f.display());
         for (name, _, opts) in &summary.reaper_containers {
-            assert!(!opts.command.is_empty(), "{}: {name}", f.display());
+            assert!(!opts.commands.is_empty(), "{}: {name}", f.display());
         }
     }
 }
@@ -497,7 +497,8 @@ fn dockerfile_entrypoints_are_valid_reaper_command_lines() {
             Ok(Parsed::Run(o)) => {
                 assert_eq!(o.pause, pause, "{ep:?}");
                 if !pause {
-                    assert_eq!(o.command, vec![OsString::from("my-server")]);
+                    let argv: Vec<&[OsString]> = o.commands.iter().map(|c| c.argv.as_slice()).collect();
+                    assert_eq!(argv, [&[OsString::from("my-server")][..]]);
                 }
             }
             other => panic!("{ep:?}: {other:?}"),

@@ -5,6 +5,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
 use log::LevelFilter;
+use reaper::command::{Command, Role, Settings};
 use reaper::error::Error;
 use reaper::options::{Daemon, Options, Parsed, parse, parse_with_env};
 
@@ -35,13 +36,15 @@ fn usage_error(args: &[&str], env: &[(&str, &str)]) -> String {
 }
 
 fn command(o: &Options) -> Vec<&str> {
-    o.command.iter().map(|a| a.to_str().unwrap()).collect()
+    o.commands[0].argv.iter().map(|a| a.to_str().unwrap()).collect()
 }
 
 #[test]
 fn defaults() {
     let o = opts(&["true"], &[]);
-    assert_eq!(o, Options { command: vec![OsString::from("true")], ..Options::default() });
+    let main =
+        Command { argv: vec![OsString::from("true")], settings: Settings::new("true".into(), Role::Main) };
+    assert_eq!(o, Options { commands: vec![main], ..Options::default() });
     assert!(o.subreaper, "subreaper is the default");
     assert!(!o.process_group);
     assert_eq!(o.pdeathsig, None);
@@ -315,7 +318,7 @@ fn non_utf8_arguments_are_kept() {
     let args: Vec<&OsStr> = ["cmd", "", " spaced "].iter().map(OsStr::new).chain([raw.as_os_str()]).collect();
     match parse_with_env(&args, &[]) {
         Ok(Parsed::Run(o)) => {
-            let got: Vec<&[u8]> = o.command.iter().map(|a| a.as_bytes()).collect();
+            let got: Vec<&[u8]> = o.commands[0].argv.iter().map(|a| a.as_bytes()).collect();
             assert_eq!(got, [&b"cmd"[..], b"", b" spaced ", b"\xff\xfe arg"], "arguments changed");
         }
         other => panic!("{other:?}"),
@@ -692,7 +695,7 @@ fn rewrite_rules() {
 #[test]
 fn pause_mode() {
     let o = opts(&["--pause"], &[]);
-    assert!(o.pause && o.command.is_empty());
+    assert!(o.pause && o.commands.is_empty());
     assert!(opts(&["-P"], &[]).pause);
     assert!(opts(&[], &[("REAPER_PAUSE", "1")]).pause, "REAPER_PAUSE=1 without a command");
     assert!(!opts(&["x"], &[("REAPER_PAUSE", "0")]).pause);
@@ -812,7 +815,7 @@ fn more_usage_errors() {
         other => panic!("{other:?}"),
     }
     // `reaper ''` is a command (that cannot be found: exit 127, tests/core.rs).
-    assert_eq!(opts(&[""], &[]).command, [OsString::new()]);
+    assert_eq!(opts(&[""], &[]).commands[0].argv, [OsString::new()]);
 }
 
 /// Every long option `--help` lists is one the parser accepts (with a value where it takes
