@@ -39,10 +39,28 @@ Several processes:
                            COMMAND's, shuts everything down. CMDLINE is split like a shell
                            would ('...', \"...\", \\), without expansion.
       --respawn CMDLINE    a helper restarted whenever it exits (back-off 100ms doubling to 30s,
-                           reset after 10s of running); its exits never end the container
+                           reset after 10s of running); too many exits fail it (--restarts)
+      --prefix-output      each command's output through a pipe, every line prefixed with its
+                           name [REAPER_PREFIX_OUTPUT]
   With several commands reaper exits with the status of the first of COMMAND and the --also
   commands to exit, or with COMMAND's when a stop signal from outside came first (not one
   that -r drops).
+  Each command's own settings: COMMAND's are options of reaper, another's the first words of
+  its CMDLINE up to the first that does not start with -- (a lone -- ends them, dropped):
+    reaper --also '--name db --ready notify postgres' --after db -- nginx
+      --name NAME          for log lines: A-Z a-z 0-9 . _ -, at most 32 (default: argv[0]'s
+                           basename; a second one gets -2) [REAPER_NAME]
+      --stop-signal SIG    sent to it in place of a forwarded stop signal, and when the
+                           shutdown begins without one [REAPER_STOP_SIGNAL]
+      --ready notify|fd:N  ready when it sends READY=1 to NOTIFY_SOCKET (sd_notify) or writes
+                           a newline to descriptor N (s6); else once started [REAPER_READY]
+      --ready-timeout DURATION  with --ready: not ready by then (default 90s) ends all, exit 1
+                           [REAPER_READY_TIMEOUT]
+      --after NAME[,NAME]  start once those are ready; they stop after it [REAPER_AFTER]
+      --restarts N/DURATION|unlimited  --respawn only: more than N exits within DURATION fail
+                           it: shutdown, with its status (default 5/10s)
+      --done CODE[,CODE]   --respawn only: these exit statuses end it for good, no shutdown
+      --optional           --also only: its exit is logged and ends nothing
 
 User:
       --user USER[:GROUP]  run every command as USER (name or uid; /etc/passwd, /etc/group) with its

@@ -830,7 +830,7 @@ fn help_lists_the_accepted_options() {
         .collect();
     listed.sort_unstable();
     listed.dedup();
-    assert_eq!(listed.len(), 33, "{listed:?}");
+    assert_eq!(listed.len(), 42, "{listed:?}");
     for opt in ["--subreaper", "--process-group", "--kill-after", "--drain", "--rewrite", "--version"] {
         assert!(listed.contains(&opt), "help lacks {opt}");
     }
@@ -847,8 +847,24 @@ fn help_lists_the_accepted_options() {
             "--umask" => &["022"],
             "--user" => &["0"],
             "--pidfile" | "--chdir" | "--stdout" | "--stderr" | "--follow-pidfile" => &["/tmp/f"],
+            "--name" => &["web"],
+            "--stop-signal" => &["QUIT"],
+            "--ready" => &["fd:3"],
+            "--ready-timeout" => &["1s", "--ready", "notify"],
+            "--after" => &["db", "--also", "--name=db true"],
             _ => &[],
         };
+        // The settings only an --also or a --respawn command has: in its CMDLINE.
+        let cmdline = match opt {
+            "--restarts" => Some(("--respawn", "--restarts 3/1m true")),
+            "--done" => Some(("--respawn", "--done 0 true")),
+            "--optional" => Some(("--also", "--optional true")),
+            _ => None,
+        };
+        if let Some((flag, line)) = cmdline {
+            assert!(try_parse(&[flag, line, "x"], &[]).is_ok(), "{flag} {line}");
+            continue;
+        }
         let mut args = vec![opt];
         args.extend(value);
         if matches!(opt, "--chdir" | "--umask" | "--stdout" | "--stderr") {
@@ -1175,6 +1191,130 @@ fn the_binary_prints_each_usage_error_on_one_line_with_status_2() {
         );
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+}
+
+/// Per-command settings that cannot be: the real binary says which flag, variable or
+/// command line, on one line, exit 2, before anything runs.
+#[test]
+fn bad_command_settings_are_one_line_usage_errors_of_the_binary() {
+    let name_rule = "(letters, digits, '.', '_' and '-', 1 to 32)";
+    let bad_name = format!("--respawn: '--name=a/b x': --name: invalid name 'a/b' {name_rule}");
+    for (args, env, want) in [
+        (
+            &["--also", "--optional=x a", "true"][..],
+            &[][..],
+            "--also: '--optional=x a': --optional takes no value (got 'x')",
+        ),
+        (&["--after=nope", "true"], &[], "--after: no command is named 'nope'"),
+        (&["true"], &[("REAPER_AFTER", "nope")], "REAPER_AFTER: no command is named 'nope'"),
+        (&["--after=true", "true"], &[], "--after: 'true' cannot be after itself"),
+        (
+            &["--after=b", "--also", "--name=b --after=true sleep 1", "true"],
+            &[],
+            "--after: a cycle: true after b after true",
+        ),
+        (
+            &["--restarts", "3/10s", "true"],
+            &[],
+            "--restarts is a --respawn command's setting, not the main command's",
+        ),
+        (
+            &["--also", "--restarts=3/10s sleep 1", "true"],
+            &[],
+            "--also: '--restarts=3/10s sleep 1': --restarts is a --respawn command's setting, \
+             not an --also command's",
+        ),
+        (
+            &["--respawn", "--optional sleep 1", "true"],
+            &[],
+            "--respawn: '--optional sleep 1': --optional is an --also command's setting, \
+             not a --respawn command's",
+        ),
+        (
+            &["--name=db", "--also", "--name=db sleep 1", "true"],
+            &[],
+            "--also: '--name=db sleep 1': the name 'db' is given to two commands",
+        ),
+        (
+            &["true"],
+            &[("REAPER_READY", "bad")],
+            "REAPER_READY: invalid readiness 'bad' (notify or fd:N, N from 3 to 1023)",
+        ),
+        (
+            &["--ready", "fd:1", "true"],
+            &[],
+            "--ready: invalid readiness 'fd:1' (notify or fd:N, N from 3 to 1023)",
+        ),
+        (&["--respawn", "--name=a/b x", "true"], &[], bad_name.as_str()),
+        (
+            &["--respawn", "--done=300 x", "true"],
+            &[],
+            "--respawn: '--done=300 x': --done: invalid exit code '300' (0-255)",
+        ),
+        (&["--also", "--name=x --", "true"], &[], "--also: '--name=x --': no command after the settings"),
+        (&["--name=x", "--pause"], &[], "--name is a command's setting: it cannot be used with --pause"),
+        (&["--ready-timeout=5s", "true"], &[], "--ready-timeout needs --ready (or REAPER_READY)"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_reaper"))
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .expect("run reaper");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            (out.status.code(), stderr.as_ref()),
+            (Some(2), format!("reaper: {want}\nTry 'reaper --help'.\n").as_str()),
+            "{args:?} {env:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// The design's three-service example parses into three commands with their own settings.
+#[test]
+fn the_three_service_example_parses_into_its_commands() {
+    let o = opts(
+        &[
+            "--also",
+            "--name=db --ready=notify postgres -D /var/lib/postgresql/data",
+            "--respawn",
+            "--name=cron crond -f",
+            "--name=web",
+            "--after=db",
+            "--stop-signal=QUIT",
+            "--",
+            "nginx",
+            "-g",
+            "daemon off;",
+        ],
+        &[],
+    );
+    let argv = |c: &Command| c.argv.iter().map(|a| a.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let web = &o.commands[0];
+    assert_eq!(argv(web), ["nginx", "-g", "daemon off;"]);
+    assert_eq!(
+        web.settings,
+        Settings {
+            stop_signal: Some(libc::SIGQUIT),
+            after: vec![1],
+            ..Settings::new("web".into(), Role::Main)
+        }
+    );
+    let db = &o.commands[1];
+    assert_eq!(argv(db), ["postgres", "-D", "/var/lib/postgresql/data"]);
+    assert_eq!(
+        db.settings,
+        Settings {
+            ready: Some(reaper::command::Ready::Notify),
+            ..Settings::new("db".into(), Role::Also { essential: true })
+        }
+    );
+    let cron = &o.commands[2];
+    assert_eq!(argv(cron), ["crond", "-f"]);
+    let role = Role::Respawn { budget: Some(reaper::command::DEFAULT_BUDGET), done: vec![] };
+    assert_eq!(cron.settings, Settings::new("cron".into(), role));
+    assert_eq!(o.commands.len(), 3);
 }
 
 /// `--help` shows an example, `-q` on a line of its own, and tini's variables.
