@@ -31,8 +31,12 @@ fn docker_init(env: &[(&str, &str)]) -> Options {
 /// `--also` and `--respawn` name commands to run: they belong in the
 /// ENTRYPOINT beside COMMAND, not in a variable that a `docker run -e` could inject.
 /// `REAPER_SUBREAPER=0`. `--sleep` is a mode of its own, not a setting of the init, and so are
-/// `--probe` and its `--timeout` (a health check run beside the init).
+/// `--probe` and its `--timeout` (a health check run beside the init). `--restarts`, `--done`
+/// and `--optional` are settings of an `--also` or `--respawn` command, in its CMDLINE.
 const WITHOUT_VARIABLE: &[&str] = &[
+    "--restarts",
+    "--done",
+    "--optional",
     "--probe",
     "--timeout",
     "--ps",
@@ -113,6 +117,10 @@ fn every_variable_in_help_takes_effect() {
         ("REAPER_LOG", "debug", |o| o.log_filter.as_deref() == Some("debug")),
         ("REAPER_USER", "app", |o| o.user.as_ref().is_some_and(|(_, source)| *source == "REAPER_USER")),
         ("REAPER_NO_NEW_PRIVS", "1", |o| o.no_new_privs),
+        ("REAPER_PREFIX_OUTPUT", "1", |o| o.prefix_output),
+        ("REAPER_NAME", "app", |o| o.commands[0].settings.name == "app"),
+        ("REAPER_STOP_SIGNAL", "QUIT", |o| o.commands[0].settings.stop_signal == Some(libc::SIGQUIT)),
+        ("REAPER_READY", "fd:3", |o| o.commands[0].settings.ready == Some(reaper::command::Ready::Fd(3))),
     ];
     for (var, value, effect) in cases {
         let o = docker_init(&[(var, value)]);
@@ -121,7 +129,19 @@ fn every_variable_in_help_takes_effect() {
     }
     // REAPER_PAUSE takes no command: `reaper` alone, as an infra container's entrypoint would be.
     assert!(matches!(try_parse(&[], &[("REAPER_PAUSE", "1")]), Ok(Parsed::Run(o)) if o.pause));
-    let tested: Vec<&str> = cases.iter().map(|c| c.0).chain(["REAPER_PAUSE"]).collect();
+    // REAPER_READY_TIMEOUT goes with a readiness, REAPER_AFTER needs another command.
+    let o = docker_init(&[("REAPER_READY", "notify"), ("REAPER_READY_TIMEOUT", "5s")]);
+    assert_eq!(o.commands[0].settings.ready_timeout, Duration::from_secs(5));
+    assert_eq!(
+        docker_init(&[("REAPER_READY", "notify")]).commands[0].settings.ready_timeout,
+        Duration::from_secs(90)
+    );
+    match try_parse(&["--also", "--name=db x", "sleep", "1"], &[("REAPER_AFTER", "db")]) {
+        Ok(Parsed::Run(o)) => assert_eq!(o.commands[0].settings.after, [1]),
+        other => panic!("REAPER_AFTER: {other:?}"),
+    }
+    let tested: Vec<&str> =
+        cases.iter().map(|c| c.0).chain(["REAPER_PAUSE", "REAPER_READY_TIMEOUT", "REAPER_AFTER"]).collect();
     for (long, var) in help_options() {
         if let Some(var) = var {
             assert!(tested.contains(&var), "{var} ({long}) is in --help but not tested here");
@@ -204,6 +224,12 @@ const BAD_ENVIRONMENT: &[(&str, &str)] = &[
     ("REAPER_PAUSE", "maybe"),
     ("REAPER_WAIT_ALL", "maybe"),
     ("REAPER_FOLLOW_PIDFILE", ""),
+    ("REAPER_PREFIX_OUTPUT", "maybe"),
+    ("REAPER_NAME", "a/b"),
+    ("REAPER_STOP_SIGNAL", "FOO"),
+    ("REAPER_READY", "bad"),
+    ("REAPER_READY_TIMEOUT", "0"),
+    ("REAPER_AFTER", "a b"),
     ("TINI_VERBOSITY", "loud"),
 ];
 
