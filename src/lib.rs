@@ -2,7 +2,8 @@
 //! reaps every zombie, drains leftover processes when the command ends, and can daemonize.
 //!
 //! `main.rs` calls [`main`]; the modules each do one job:
-//! [`options`] parses the command line into [`command`]s and settings, [`signals`] names signals, [`sigmask`] sets reaper's
+//! [`options`] parses the command line into [`command`]s and settings ([`settings`] parses each
+//! command's own), [`signals`] names signals, [`sigmask`] sets reaper's
 //! mask and dispositions (and gives the inherited ones back), [`sigfd`] is the signalfd,
 //! [`spawn`] starts the command, [`reap`] collects exited children, [`procfs`] walks /proc,
 //! [`pidfd`] holds a process by descriptor (so a reused pid cannot redirect a signal),
