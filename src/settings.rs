@@ -124,7 +124,7 @@ fn name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
 }
 
-/// The name a command has when none is given: argv[0]'s basename, every other character
+/// The name a command has when none is given: `argv[0]`'s basename, every other character
 /// than those of a name as `_`, at most `MAX_NAME` long; `command` when nothing is left.
 pub fn default_name(argv0: &std::ffi::OsStr) -> String {
     let argv0 = argv0.to_string_lossy();
@@ -219,7 +219,7 @@ pub struct Entry {
 }
 
 /// The commands, in order, with their settings: names defaulted (explicit ones first, then
-/// each unnamed command its argv[0]'s, `-2`, `-3`... when taken), `--after` names resolved
+/// each unnamed command its `argv[0]`'s, `-2`, `-3`... when taken), `--after` names resolved
 /// to indices. An explicit name given twice, an unknown, own or circular `--after` name is an
 /// error naming where it came from.
 pub fn resolve(entries: Vec<Entry>) -> Result<Vec<Command>, String> {
