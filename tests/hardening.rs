@@ -1075,6 +1075,17 @@ const OPTIONS: &[&str] = &[
     "--help=1",
     "--probe",
     "--timeout",
+    "--also",
+    "--respawn",
+    "--name",
+    "--stop-signal",
+    "--ready",
+    "--ready-timeout",
+    "--after",
+    "--restarts",
+    "--done",
+    "--optional",
+    "--prefix-output",
 ];
 
 const VALUES: &[&str] = &[
@@ -1130,6 +1141,22 @@ const VALUES: &[&str] = &[
     "file:/x",
     "fresh:1s:/x",
     "fresh:0:/x",
+    "notify",
+    "fd:3",
+    "fd:2",
+    "db",
+    "sh",
+    "sh,db",
+    "3/1s",
+    "unlimited",
+    "--name=db sh",
+    "--name db --ready notify sh",
+    "--after=sh true",
+    "--after=db sh",
+    "--restarts=3/1s --done=0 sh",
+    "--optional true",
+    "--optional=1 true",
+    "-- --x",
 ];
 
 const ENV_VARS: &[&str] = &[
@@ -1146,6 +1173,12 @@ const ENV_VARS: &[&str] = &[
     "REAPER_PAUSE",
     "REAPER_WAIT_ALL",
     "REAPER_LOG",
+    "REAPER_NAME",
+    "REAPER_STOP_SIGNAL",
+    "REAPER_READY",
+    "REAPER_READY_TIMEOUT",
+    "REAPER_AFTER",
+    "REAPER_PREFIX_OUTPUT",
     "TINI_SUBREAPER",
     "TINI_KILL_PROCESS_GROUP",
     "TINI_VERBOSITY",
@@ -1219,6 +1252,16 @@ fn fuzz_parse_never_panics() {
         match parse_input(i) {
             Ok(Parsed::Run(o)) => {
                 prop_assert!(o.pause == o.commands.is_empty(), "{o:?}");
+                // The main command first, names unique and plain, prerequisites other commands.
+                for (i, c) in o.commands.iter().enumerate() {
+                    let s = &c.settings;
+                    prop_assert!((i == 0) == (s.role == reaper::command::Role::Main), "{o:?}");
+                    prop_assert!(!c.argv.is_empty());
+                    prop_assert!(reaper::settings::name(&s.name).is_ok(), "{:?}", s.name);
+                    prop_assert!(o.commands[..i].iter().all(|d| d.settings.name != s.name), "{o:?}");
+                    prop_assert!(s.after.iter().all(|&j| j != i && j < o.commands.len()), "{o:?}");
+                    prop_assert!(s.stop_signal.is_none_or(reaper::signals::is_valid));
+                }
                 prop_assert!(!(o.wait_all && o.follow_pidfile.is_some()));
                 prop_assert!(reaper::signals::is_valid(o.drain_signal));
                 prop_assert!(o.pdeathsig.is_none_or(reaper::signals::is_valid));
