@@ -204,9 +204,3 @@ unsafe fn write_pid(dst: *mut u8, pid: i32) {
     // SAFETY: as above, len <= 10 here.
     unsafe { *dst.add(len) = 0 };
 }
-
-/// argv[0]'s last path component, for log lines: `/usr/sbin/php-fpm` is `php-fpm`.
-pub fn name(command: &[OsString]) -> String {
-    let first = command.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
-    first.rsplit('/').next().unwrap_or_default().to_owned()
-}
