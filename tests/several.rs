@@ -107,6 +107,34 @@ fn outer_pid(reaper: i32, inner: i32) -> Option<i32> {
     descendants(reaper).into_iter().find(|&p| ns_pid(p) == Some(inner))
 }
 
+// Log lines name each command by its settings: `--name` (the main command's as a flag, the
+// others' in their CMDLINE), else argv[0]'s basename, a second `sh` as `sh-2`.
+both_modes!(log_lines_name_commands_by_their_settings, |mode| {
+    let dir = tempdir("names");
+    let main = "trap 'exit 0' TERM; : > main.ready; sleep 60 & wait";
+    let also = "--name=db sh -c 'until [ -e helper.twice ]; do sleep 0.02; done; exit 5'";
+    let helper = "sh -c 'if [ -e helper.once ]; then : > helper.twice; fi; : > helper.once; exit 1'";
+    let (mut r, _g) =
+        start_in(mode, &dir, &["-v", "--also", also, "--respawn", helper, "--", "sh", "-c", main]);
+    assert_eq!(r.code(Duration::from_secs(30)), 5, "{}", stderr_of(&dir));
+    let log = stderr_of(&dir);
+    assert!(log.contains(") exited with status 1: restarting it in 100ms"), "{log}");
+    assert!(log.contains("sh-2 (pid "), "the helper is the second sh: {log}");
+    assert!(log.contains("db (pid "), "{log}");
+    assert!(log.contains(") exited with status 5: stopping sh (pid "), "{log}");
+    let line = log.lines().find(|l| l.contains("exited with status 1: restarting")).unwrap_or_default();
+    assert!(line.contains("sh-2 (pid "), "{line}");
+    let line = log.lines().find(|l| l.contains("exited with status 5")).unwrap_or_default();
+    assert!(line.contains("db (pid "), "{line}");
+
+    let dir = tempdir("names-flag");
+    let also = "sh -c 'until [ -e main.ready ]; do sleep 0.02; done; exit 4'";
+    let (mut r, _g) = start_in(mode, &dir, &["-v", "--name=web", "--also", also, "--", "sh", "-c", main]);
+    assert_eq!(r.code(Duration::from_secs(30)), 4, "{}", stderr_of(&dir));
+    let log = stderr_of(&dir);
+    assert!(log.contains(") exited with status 4: stopping web (pid "), "{log}");
+});
+
 // A failing --respawn helper is restarted with growing gaps (100 ms, 200 ms, 400 ms, ...), at
 // most 5 starts in 2.5 s; never after the stop signal; its exits never change the status.
 both_modes!(respawn_backs_off_and_stops_with_the_shutdown, |mode| {
