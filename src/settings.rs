@@ -79,11 +79,6 @@ fn wrong_kind(key: &str, owner: &str, kind: Kind) -> String {
     format!("--{key} is {owner} command's setting, not {this}'s")
 }
 
-/// Whether a word is a setting's key (`--x`): a lone `--` is not, it ends the settings.
-fn is_key(word: &str) -> bool {
-    word.starts_with("--") && word != "--"
-}
-
 /// An `--also`/`--respawn` CMDLINE's words: its leading `--key[=value]` and `--key value`
 /// words are settings, up to the first word that does not start with `--` (a lone `--` ends
 /// them and is dropped); the rest is the command's argv.
@@ -91,7 +86,7 @@ pub fn split(words: Vec<String>, kind: Kind) -> Result<(Given, Vec<String>), Str
     let mut given = Given::default();
     let mut words = words.into_iter().peekable();
     while let Some(word) = words.next_if(|w| w.starts_with("--")) {
-        if !is_key(&word) {
+        if word == "--" {
             break;
         }
         let (key, value) = match word[2..].split_once('=') {
