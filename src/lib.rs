@@ -57,7 +57,6 @@ use options::{Options, Parsed};
 use pidfile::Pidfile;
 use sigfd::SignalFd;
 use sigmask::{Inherited, KernelMask};
-use state::{Kind, Member, Proc};
 use supervisor::Supervisor;
 
 /// Everything after `sigmask::block_all()`: `args` is the full argv, `mask` what we inherited.
@@ -185,37 +184,46 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
             log::debug!("chdir /: {}", crate::error::os(e));
         }
     }
-    let (main, others) =
-        if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited, dir.as_deref(), &privs)? };
-    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, main, others))
+    let commands = commands(opts);
+    let started = spawn_all(&commands, inherited, dir.as_deref(), &privs)?;
+    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, commands, started))
 }
 
-/// The main command first (it may take the terminal), then every `--also` and `--respawn`.
-/// If any cannot be started, the ones already running are killed and reaped: nothing is left.
+/// The command list as the machine and the driver read it: the main command (none with
+/// `--pause`), then every `--also` and `--respawn`, each with the settings it has when
+/// nothing is said about it.
+// TODO(issue 20): `opts.commands` replaces this once options parse per-command settings.
+fn commands(opts: &Options) -> Vec<command::Command> {
+    use command::{Command, Role, Settings};
+    let command = |argv: &Vec<OsString>, role| Command { settings: Settings::new(spawn::name(argv), role), argv: argv.clone() };
+    let main = (!opts.pause).then(|| command(&opts.command, Role::Main));
+    let also = opts.also.iter().map(|c| command(c, Role::Also { essential: true }));
+    let respawn = opts
+        .respawn
+        .iter()
+        .map(|c| command(c, Role::Respawn { budget: Some(command::DEFAULT_BUDGET), done: Vec::new() }));
+    main.into_iter().chain(also).chain(respawn).collect()
+}
+
+/// The commands that wait for nobody (no `--after`), in order: the main command first (it may
+/// take the terminal); the others start from the loop once their prerequisites are ready.
+/// Returns the pids by index. If any cannot be started, the ones already running are killed
+/// and reaped: nothing is left.
 fn spawn_all(
-    opts: &Options,
+    commands: &[command::Command],
     inherited: &Inherited,
     dir: Option<&std::ffi::CStr>,
     privs: &privs::Privs,
-) -> Result<(Option<i32>, Vec<Member>), Error> {
-    let main = spawn::spawn(&opts.command, inherited, true, dir, privs)?;
-    let now = std::time::Instant::now();
-    let kinds = (opts.also.iter().map(|c| (c, Kind::Also))).chain(
-        opts.respawn
-            .iter()
-            .enumerate()
-            .map(|(index, c)| (c, Kind::Respawn { index, started: now, delay: std::time::Duration::ZERO })),
-    );
-    let mut others = Vec::new();
-    for (command, kind) in kinds {
-        match spawn::spawn(command, inherited, false, dir, privs) {
-            Ok(pid) => {
-                others.push(Member { name: spawn::name(command), proc: Proc { pid, pgid: pid }, kind })
-            }
+) -> Result<Vec<(usize, i32)>, Error> {
+    let mut started: Vec<(usize, i32)> = Vec::new();
+    for (index, command) in commands.iter().enumerate().filter(|(_, c)| c.settings.after.is_empty()) {
+        let main = command.settings.role == command::Role::Main;
+        match spawn::spawn(&command.argv, inherited, main, dir, privs) {
+            Ok(pid) => started.push((index, pid)),
             Err(e) => {
                 // Each started command leads its own group (still ours: none is reaped yet);
                 // whatever they forked already goes too, then every child is reaped.
-                for pid in std::iter::once(main).chain(others.iter().map(|m: &Member| m.proc.pid)) {
+                for &(_, pid) in &started {
                     // SAFETY: kill(2) of a process group whose leader is our unreaped child.
                     unsafe { libc::kill(-pid, libc::SIGKILL) };
                 }
@@ -224,7 +232,7 @@ fn spawn_all(
             }
         }
     }
-    Ok((Some(main), others))
+    Ok(started)
 }
 
 /// After a failed start: SIGKILLs every descendant /proc shows and reaps them, again and again

@@ -28,6 +28,7 @@ pub struct Ending {
     kill_after: bool,
     /// The first of those commands to end, and how.
     first: Option<(i32, String, Ended)>,
+    failed: Option<String>,
     /// Pids the OOM killer was blamed for (`certain`: the only SIGKILL death of its batch).
     oom: Vec<(i32, bool, String)>,
 }
@@ -35,6 +36,22 @@ pub struct Ending {
 impl Ending {
     pub fn new(main: Option<(i32, String)>, also: Vec<(i32, String)>) -> Ending {
         Ending { main, also, ..Ending::default() }
+    }
+
+    /// A command started: the main one and the essential `--also` ones end the workload.
+    pub fn started(&mut self, pid: i32, settings: &crate::command::Settings) {
+        use crate::command::Role;
+        match settings.role {
+            Role::Main => self.main = Some((pid, settings.name.clone())),
+            Role::Also { essential: true } => self.also.push((pid, settings.name.clone())),
+            _ => {}
+        }
+    }
+
+    /// The workload failed for a reason no command's exit says (the lifecycle machine's
+    /// word: a helper's restart budget spent, a readiness timeout).
+    pub fn failed(&mut self, why: &str) {
+        self.failed = Some(why.to_owned());
     }
 
     /// A signal reaper received.
@@ -68,6 +85,7 @@ impl Ending {
     /// The line for the termination log, reaper exiting with `code`.
     pub fn line(&self, code: i32) -> String {
         let mut line = match &self.first {
+            _ if self.failed.is_some() => self.failed.clone().unwrap_or_default(),
             Some((pid, name, ended)) => {
                 let how = match self.oom.iter().find(|(p, ..)| p == pid) {
                     Some((_, true, limit)) => format!("killed by the OOM killer ({limit})"),
