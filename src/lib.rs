@@ -195,7 +195,10 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
 // TODO(issue 20): `opts.commands` replaces this once options parse per-command settings.
 fn commands(opts: &Options) -> Vec<command::Command> {
     use command::{Command, Role, Settings};
-    let command = |argv: &Vec<OsString>, role| Command { settings: Settings::new(spawn::name(argv), role), argv: argv.clone() };
+    let command = |argv: &Vec<OsString>, role| Command {
+        settings: Settings::new(spawn::name(argv), role),
+        argv: argv.clone(),
+    };
     let main = (!opts.pause).then(|| command(&opts.command, Role::Main));
     let also = opts.also.iter().map(|c| command(c, Role::Also { essential: true }));
     let respawn = opts

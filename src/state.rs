@@ -679,9 +679,14 @@ impl Machine {
             for index in 0..self.phase.len() {
                 let settings = &self.cfg.commands[index];
                 match self.phase[index] {
-                    Phase::Waiting if settings.after.iter().all(|&p| self.phase.get(p) == Some(&Phase::Ready)) => {
+                    Phase::Waiting
+                        if settings.after.iter().all(|&p| self.phase.get(p) == Some(&Phase::Ready)) =>
+                    {
                         let after: Vec<&str> = settings.after.iter().map(|&p| self.name(p)).collect();
-                        self.log(Level::Info, format!("starting {}: {} ready", self.name(index), after.join(", ")));
+                        self.log(
+                            Level::Info,
+                            format!("starting {}: {} ready", self.name(index), after.join(", ")),
+                        );
                         self.phase[index] = Phase::Starting;
                         self.out.push(Effect::Start { index, delay: Duration::ZERO });
                     }
@@ -750,7 +755,8 @@ impl Machine {
 
     /// "name (pid N), …" for the commands running.
     fn list(&self, running: &[(usize, Proc)]) -> String {
-        let each: Vec<String> = running.iter().map(|&(i, p)| format!("{} (pid {})", self.name(i), p.pid)).collect();
+        let each: Vec<String> =
+            running.iter().map(|&(i, p)| format!("{} (pid {})", self.name(i), p.pid)).collect();
         each.join(", ")
     }
 
@@ -967,7 +973,8 @@ impl Machine {
                         self.log(Level::Info, what);
                         None
                     }
-                    Role::Respawn { done, .. } if matches!(ended, Ended::Exited(c) if done.contains(&(c as u8))) => {
+                    Role::Respawn { done, .. } if matches!(ended, Ended::Exited(c) if done.contains(&(c as u8))) =>
+                    {
                         self.log(Level::Info, format!("{what}: done"));
                         None
                     }
@@ -975,7 +982,8 @@ impl Machine {
                         // Failed: its status, or 1 if that was 0.
                         Some(spent) => Some((format!("{what}: {spent}"), ended.code().max(1))),
                         None => {
-                            let ran = gone.started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+                            let ran =
+                                gone.started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
                             let delay = next_delay(gone.delay, ran);
                             self.log(Level::Info, format!("{what}: restarting it in {}", Human(delay)));
                             self.restart_in(gone.index, delay, now);
@@ -995,7 +1003,9 @@ impl Machine {
                     let running = self.running(main, &others);
                     let held = stop == Stop::Held;
                     let decides = match (held, main) {
-                        (true, Some(_)) => format!(" during --stop-delay; {}'s status decides", self.name(self.main_index())),
+                        (true, Some(_)) => {
+                            format!(" during --stop-delay; {}'s status decides", self.name(self.main_index()))
+                        }
                         _ => String::new(),
                     };
                     self.log(Level::Info, format!("{what}: stopping {}{decides}", self.list(&running)));
@@ -1004,7 +1014,7 @@ impl Machine {
                 }
                 // Stopping, and the main command never started: the last one to go ends it.
                 if began && main.is_none() && others.is_empty() {
-                    return self.shut_down(ended.code(), None, &[], stop, None);
+                    return with_group(self.shut_down(ended.code(), None, &[], stop, None), gone.proc.pgid);
                 }
                 State::Running { main, others, on_success, stop }
             }
@@ -1073,11 +1083,18 @@ impl Machine {
             let to = if running { self.target(h.proc) } else { Target::Group(h.proc.pgid) };
             self.log(
                 Level::Info,
-                format!("{} (pid {}): its dependents are gone, sending {}", self.name(h.index), h.proc.pid, signals::name(h.sig)),
+                format!(
+                    "{} (pid {}): its dependents are gone, sending {}",
+                    self.name(h.index),
+                    h.proc.pid,
+                    signals::name(h.sig)
+                ),
             );
             self.out.push(Effect::Send { to, sig: h.sig });
             match &mut state {
-                State::Running { stop: Stop::Sent { reached }, .. } if h.sig == self.cfg.drain_signal => reached.push(to),
+                State::Running { stop: Stop::Sent { reached }, .. } if h.sig == self.cfg.drain_signal => {
+                    reached.push(to)
+                }
                 State::Gone { skip, .. } => skip.push(to),
                 _ => {}
             }
@@ -1099,7 +1116,14 @@ impl Machine {
     /// `--stop-signal` gets it now, in place of the drain signal; a command that other running
     /// commands depend on is held back until they are gone, its group left out of the drain
     /// (stop order). `decides`: the command whose own status will be reaper's, if it is reaped.
-    fn shut_down(&mut self, status: i32, main: Option<Proc>, others: &[Member], stop: Stop, decides: Option<i32>) -> State {
+    fn shut_down(
+        &mut self,
+        status: i32,
+        main: Option<Proc>,
+        others: &[Member],
+        stop: Stop,
+        decides: Option<i32>,
+    ) -> State {
         let running = self.running(main, others);
         let groups = running.iter().map(|(_, p)| p.pgid).collect();
         let began = matches!(stop, Stop::Sent { .. });
@@ -1375,7 +1399,9 @@ impl Machine {
     ) -> State {
         let State::AwaitingPidfile { stop, reaped } = state else { return state };
         match found {
-            Ok(main) => State::Running { main: Some(main), others: Vec::new(), on_success: OnSuccess::Done, stop },
+            Ok(main) => {
+                State::Running { main: Some(main), others: Vec::new(), on_success: OnSuccess::Done, stop }
+            }
             // The daemon wrote its pid and exited before we looked: we reaped it already.
             Err((Some(pid), _)) if reaped.iter().any(|&(p, _)| p == pid) => {
                 let code = reaped.iter().find(|&&(p, _)| p == pid).map_or(1, |&(_, c)| c);
@@ -2057,7 +2083,10 @@ mod tests {
         // ...a failed start too...
         let first_retry = secs(3) + RESPAWN_FIRST * 2;
         assert_eq!(t.at(first_retry, Timer), vec![Start { index: 2, delay: RESPAWN_FIRST * 2 }]);
-        t.at(first_retry, Started { index: 2, delay: RESPAWN_FIRST * 2, result: Err((127, "no such file".into())) });
+        t.at(
+            first_retry,
+            Started { index: 2, delay: RESPAWN_FIRST * 2, result: Err((127, "no such file".into())) },
+        );
         let second_retry = first_retry + RESPAWN_FIRST * 4;
         assert_eq!(t.m.next_deadline(), Some(t.now + second_retry));
         assert_eq!(t.at(second_retry, Timer), vec![Start { index: 2, delay: RESPAWN_FIRST * 4 }]);
@@ -2682,5 +2711,333 @@ mod tests {
             t.go(BatchDone { children_left: true }),
             drained(vec![Target::Pid(11), Target::Pid(12)], vec![10, 11, 12])
         );
+    }
+
+    // --- issue 20: restart budgets, exits that mean something, stop signals, start and stop order
+
+    const DB: Proc = Proc { pid: 20, pgid: 20 };
+    const QUIT: i32 = libc::SIGQUIT;
+
+    fn respawn(budget: Option<command::Budget>, done: Vec<u8>) -> Role {
+        Role::Respawn { budget, done }
+    }
+
+    /// nginx (main, 10), php-fpm (also, 11) and logs (respawn, 12) with settings changed by `f`.
+    fn several_with(f: impl FnOnce(&mut Vec<command::Settings>)) -> T {
+        let mut commands = vec![
+            command::Settings::new("nginx".into(), Role::Main),
+            command::Settings::new("php-fpm".into(), Role::Also { essential: true }),
+            command::Settings::new("logs".into(), respawn(Some(command::DEFAULT_BUDGET), Vec::new())),
+        ];
+        f(&mut commands);
+        T::started(Config { commands, ..cfg() }, vec![(0, MAIN), (1, PHP), (2, LOGS)])
+    }
+
+    fn helper_ends(t: &mut T, at: Duration, pid: i32, code: i32) -> Vec<Effect> {
+        t.m.handle(Reaped { pid, ended: Ended::Exited(code), name: None }, t.now + at)
+    }
+
+    fn restarted(t: &mut T, at: Duration, pid: i32) {
+        let delay = t.m.deadline(Deadline::Respawn(2)).map(|d| d - t.now).unwrap();
+        assert!(at >= delay, "restart due at {delay:?}");
+        let effects = t.at(at, Timer);
+        assert!(matches!(effects[..], [Start { index: 2, .. }]), "{effects:?}");
+        let Start { delay, .. } = effects[0] else { unreachable!() };
+        t.at(at, Started { index: 2, delay, result: Ok(Proc { pid, pgid: pid }) });
+    }
+
+    #[test]
+    fn a_spent_restart_budget_ends_the_workload_with_the_helpers_status() {
+        for (code, status) in [(3, 3), (0, 1)] {
+            let budget = command::Budget { exits: 2, within: secs(10) };
+            let mut t = several_with(|c| c[2].role = respawn(Some(budget), Vec::new()));
+            assert_eq!(acts(helper_ends(&mut t, secs(1), 12, code)), vec![]);
+            restarted(&mut t, secs(2), 13);
+            assert_eq!(acts(helper_ends(&mut t, secs(3), 13, code)), vec![]);
+            assert!(t.m.deadline(Deadline::Respawn(2)).is_some(), "two exits within 10s: restarted");
+            restarted(&mut t, secs(4), 14);
+            assert_eq!(t.m.failure(), None);
+            let effects = helper_ends(&mut t, secs(5), 14, code);
+            assert_eq!(
+                infos(effects.clone()),
+                [format!(
+                    "logs (pid 14) exited with status {code}: 3 exits within 10s (--restarts 2/10s): stopping nginx (pid 10), php-fpm (pid 11)"
+                )]
+            );
+            assert!(effects.contains(&NotifyUp("STOPPING=1")));
+            assert_eq!(t.m.next_deadline(), None, "never restarted");
+            assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10, 11], true)], Some(status)), "{code}");
+            assert_eq!(t.m.failure(), Some("logs failed: 3 exits within 10s (--restarts 2/10s)"));
+        }
+    }
+
+    #[test]
+    fn exits_outside_the_window_do_not_count_and_unlimited_never_ends() {
+        let budget = command::Budget { exits: 1, within: secs(10) };
+        let mut t = several_with(|c| c[2].role = respawn(Some(budget), Vec::new()));
+        helper_ends(&mut t, secs(1), 12, 1);
+        restarted(&mut t, secs(2), 13);
+        helper_ends(&mut t, secs(11) + Duration::from_millis(1), 13, 1);
+        assert_eq!(t.m.exit_code(), None);
+        assert!(!t.m.workload_ended(), "the first exit left the window");
+        // --restarts unlimited.
+        let mut t = several_with(|c| c[2].role = respawn(None, Vec::new()));
+        let mut pid = 12;
+        for i in 1..50 {
+            helper_ends(&mut t, secs(i), pid, 1);
+            pid += 1;
+            restarted(&mut t, secs(i) + RESPAWN_MAX, pid);
+        }
+        assert!(!t.m.workload_ended());
+    }
+
+    #[test]
+    fn a_done_status_ends_the_helper_for_good_and_nothing_else() {
+        let mut t = several_with(|c| c[2].role = respawn(Some(command::DEFAULT_BUDGET), vec![0, 4]));
+        let effects = helper_ends(&mut t, secs(1), 12, 4);
+        assert_eq!(infos(effects.clone()), ["logs (pid 12) exited with status 4: done"]);
+        assert_eq!(acts(effects), vec![]);
+        assert_eq!(t.m.next_deadline(), None, "not restarted");
+        assert!(!t.m.workload_ended());
+        assert_eq!(t.go(Signal(libc::SIGHUP)).len(), 2, "nginx and php-fpm only");
+        // Another status is restarted as before.
+        let mut t = several_with(|c| c[2].role = respawn(Some(command::DEFAULT_BUDGET), vec![0]));
+        helper_ends(&mut t, secs(1), 12, 1);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST));
+    }
+
+    #[test]
+    fn an_optional_also_command_exiting_is_only_logged() {
+        let mut t = several_with(|c| c[1].role = Role::Also { essential: false });
+        let effects = helper_ends(&mut t, secs(1), 11, 5);
+        assert_eq!(infos(effects.clone()), ["php-fpm (pid 11) exited with status 5"]);
+        assert_eq!(acts(effects), vec![]);
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![]);
+        assert_eq!(t.m.exit_code(), None);
+        assert!(!t.m.workload_ended());
+        t.go(exited(0));
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(0), "the main command's status");
+    }
+
+    /// `--stop-signal QUIT` on nginx: a forwarded stop reaches it as QUIT, the others as
+    /// forwarded; the drain then leaves out those that had the drain signal.
+    #[test]
+    fn a_commands_own_stop_signal_replaces_the_forwarded_one() {
+        let mut t = several_with(|c| c[0].stop_signal = Some(QUIT));
+        let to = |p: Proc, sig| Send { to: Target::Pid(p.pid), sig };
+        assert_eq!(t.go(Signal(TERM)), vec![to(MAIN, QUIT), to(PHP, TERM), to(LOGS, TERM)]);
+        assert_eq!(t.go(Signal(libc::SIGHUP)).len(), 3, "other signals as before");
+        t.go(exited(131));
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers {
+                sig: TERM,
+                groups: vec![10, 11, 12],
+                record: true,
+                skip: vec![Target::Pid(11), Target::Pid(12)]
+            }]
+        );
+    }
+
+    /// The shutdown begins because php-fpm ended: nginx gets its own stop signal (QUIT) at
+    /// once, and not the drain signal after it.
+    #[test]
+    fn a_command_ending_sends_the_others_their_stop_signal_once() {
+        let mut t = several_with(|c| c[0].stop_signal = Some(QUIT));
+        assert_eq!(acts(helper_ends(&mut t, secs(1), 11, 0)), vec![Send { to: Target::Pid(10), sig: QUIT }]);
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers {
+                sig: TERM,
+                groups: vec![10, 12],
+                record: true,
+                skip: vec![Target::Pid(10)]
+            }]
+        );
+        // With -g, its group.
+        let mut t = T::started(
+            Config {
+                process_group: true,
+                commands: vec![
+                    command::Settings {
+                        stop_signal: Some(QUIT),
+                        ..command::Settings::new("nginx".into(), Role::Main)
+                    },
+                    command::Settings::new("php-fpm".into(), Role::Also { essential: true }),
+                ],
+                ..cfg()
+            },
+            vec![(0, MAIN), (1, PHP)],
+        );
+        assert_eq!(
+            acts(helper_ends(&mut t, secs(1), 11, 0)),
+            vec![Send { to: Target::Group(10), sig: QUIT }]
+        );
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers {
+                sig: TERM,
+                groups: vec![10],
+                record: true,
+                skip: vec![Target::Group(10)]
+            }]
+        );
+    }
+
+    /// web (main, index 0) after db (--also, index 1), db with `ready`.
+    fn web_after_db(ready: Option<command::Ready>) -> T {
+        let commands = vec![
+            command::Settings { after: vec![1], ..command::Settings::new("web".into(), Role::Main) },
+            command::Settings {
+                ready,
+                ..command::Settings::new("db".into(), Role::Also { essential: true })
+            },
+        ];
+        T::started(Config { commands, ..cfg() }, vec![(1, DB)])
+    }
+
+    #[test]
+    fn a_command_starts_once_its_prerequisite_is_ready() {
+        let mut t = web_after_db(Some(command::Ready::Fd(3)));
+        assert_eq!(t.m.next_deadline(), Some(t.now + command::DEFAULT_READY_TIMEOUT), "db's readiness clock");
+        assert_eq!(t.at(secs(1), Timer), vec![], "db not ready: web waits");
+        assert_eq!(
+            t.at(secs(1), Signal(libc::SIGHUP)),
+            vec![Send { to: Target::Pid(20), sig: libc::SIGHUP }]
+        );
+        let effects = t.m.handle(Ready { index: 1 }, t.now + secs(2));
+        assert_eq!(infos(effects.clone()), ["db is ready", "starting web: db ready"]);
+        assert_eq!(acts(effects), vec![Start { index: 0, delay: Duration::ZERO }]);
+        assert_eq!(t.m.next_deadline(), None, "ready: no clock");
+        assert_eq!(t.at(secs(2), Ready { index: 1 }), vec![], "said twice: nothing more");
+        t.at(secs(2), Started { index: 0, delay: Duration::ZERO, result: Ok(MAIN) });
+        assert_eq!(t.at(secs(3), Signal(libc::SIGHUP)).len(), 2, "web runs too");
+        t.at(secs(4), exited(3));
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10, 20], true)], Some(3)), "web is the main");
+        // Without `ready`, db is ready once started: web starts at the first wake-up.
+        let mut t =
+            T { m: Machine::new(web_after_db(None).m.cfg.clone(), vec![(1, DB)]), now: Instant::now() };
+        assert_eq!(t.go(Timer), vec![Start { index: 0, delay: Duration::ZERO }]);
+    }
+
+    #[test]
+    fn a_readiness_timeout_ends_the_workload_with_1() {
+        let mut t = web_after_db(Some(command::Ready::Notify));
+        let timeout = command::DEFAULT_READY_TIMEOUT;
+        assert_eq!(t.at(timeout - Duration::from_millis(1), Timer), vec![]);
+        let effects = t.m.handle(Timer, t.now + timeout);
+        let errors: Vec<_> = effects.iter().filter(|e| matches!(e, Log(Level::Error, _))).collect();
+        assert_eq!(errors, [&Log(Level::Error, "db never became ready within 90s".into())]);
+        assert!(!effects.iter().any(|e| matches!(e, Start { .. })), "web never starts");
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![20], true)], Some(1)));
+        assert_eq!(t.m.failure(), Some("db never became ready within 90s"));
+        assert_eq!(t.at(timeout, Ready { index: 1 }), vec![], "too late");
+    }
+
+    #[test]
+    fn a_stop_while_waiting_stops_what_runs_and_starts_nothing() {
+        let mut t = web_after_db(Some(command::Ready::Fd(3)));
+        assert_eq!(t.at(secs(1), Signal(TERM)), vec![Send { to: Target::Pid(20), sig: TERM }]);
+        assert_eq!(t.m.next_deadline(), None, "no readiness clock any more");
+        assert_eq!(t.at(secs(2), Ready { index: 1 }), vec![], "web never starts");
+        t.at(secs(3), Reaped { pid: 20, ended: Ended::Exited(0), name: None });
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![20], true)], Some(0)), "the last to go decides");
+        assert!(t.m.workload_ended());
+    }
+
+    #[test]
+    fn a_deferred_command_that_cannot_start_ends_the_workload_with_its_code() {
+        let mut t = web_after_db(None);
+        t.go(Started { index: 0, delay: Duration::ZERO, result: Err((127, "No such file".into())) });
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![20], true)], Some(127)));
+        assert_eq!(t.m.failure(), Some("web could not start: No such file"));
+    }
+
+    /// web (main) after db (--also): both running.
+    fn both_running(cfg: Config) -> T {
+        let commands = vec![
+            command::Settings { after: vec![1], ..command::Settings::new("web".into(), Role::Main) },
+            command::Settings::new("db".into(), Role::Also { essential: true }),
+            command::Settings::new("php-fpm".into(), Role::Also { essential: true }),
+        ];
+        let mut t = T::started(Config { commands, ..cfg }, vec![(1, DB), (2, PHP)]);
+        t.go(Started { index: 0, delay: Duration::ZERO, result: Ok(MAIN) });
+        t
+    }
+
+    #[test]
+    fn a_stop_reaches_a_prerequisite_once_its_dependents_are_gone() {
+        let mut t = both_running(cfg());
+        let to = |p: Proc| Send { to: Target::Pid(p.pid), sig: TERM };
+        assert_eq!(t.go(Signal(TERM)), vec![to(MAIN), to(PHP)], "db waits for web");
+        assert_eq!(t.at(secs(1), Signal(TERM)), vec![to(MAIN), to(PHP)], "still waiting");
+        assert_eq!(t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(0), name: None }), vec![]);
+        assert_eq!(t.at(secs(2), exited(0)), vec![to(DB)]);
+        assert_eq!(
+            t.batch_end(),
+            (
+                vec![SignalLeftovers {
+                    sig: TERM,
+                    groups: vec![10, 20],
+                    record: true,
+                    skip: vec![Target::Pid(20)]
+                }],
+                Some(0)
+            )
+        );
+    }
+
+    /// The shutdown begins because php-fpm ended: web gets the drain signal, db's group is left
+    /// out of it until web is reaped; at the drain deadline everything is killed.
+    #[test]
+    fn in_the_drain_a_prerequisite_waits_for_its_dependents() {
+        let mut t = both_running(cfg());
+        t.go(Reaped { pid: 11, ended: Ended::Exited(4), name: None });
+        let drain =
+            SignalLeftovers { sig: TERM, groups: vec![10, 20], record: true, skip: vec![Target::Group(20)] };
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![drain]);
+        t.go(Signalled(vec![id(10), id(20)]));
+        assert_eq!(t.at(secs(1), exited(143)), vec![Send { to: Target::Group(20), sig: TERM }]);
+        assert_eq!(t.at(secs(1), BatchDone { children_left: true }), vec![ListChildren]);
+        t.at(secs(2), Reaped { pid: 20, ended: Ended::Exited(0), name: None });
+        t.at(secs(2), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(4));
+        // db's own --stop-signal when released; web never reaped: SIGKILL at the deadline.
+        let mut t = both_running(cfg());
+        t.m.cfg.commands[1].stop_signal = Some(libc::SIGINT);
+        t.go(Reaped { pid: 11, ended: Ended::Exited(4), name: None });
+        t.go(BatchDone { children_left: true });
+        assert_eq!(t.at(secs(3), Timer), vec![leftovers(KILL, vec![10, 20], false)]);
+        assert_eq!(t.at(secs(3), exited(137)), vec![], "nothing held back from the SIGKILL");
+    }
+
+    #[test]
+    fn ready_and_stopping_are_said_upward_once() {
+        let up = |effects: Vec<Effect>| -> Vec<&'static str> {
+            effects.into_iter().filter_map(|e| if let NotifyUp(m) = e { Some(m) } else { None }).collect()
+        };
+        // Pause mode: ready at once.
+        let mut m = Machine::new(Config { commands: Vec::new(), ..cfg() }, Vec::new());
+        assert_eq!(up(m.handle(Timer, Instant::now())), ["READY=1"]);
+        assert_eq!(up(m.handle(Timer, Instant::now())), Vec::<&str>::new());
+        assert_eq!(up(m.handle(Signal(TERM), Instant::now())), ["STOPPING=1"]);
+        // Every command started, and the one with `ready` ready.
+        let now = Instant::now();
+        let mut m = Machine::new(web_after_db(Some(command::Ready::Fd(3))).m.cfg.clone(), vec![(1, DB)]);
+        assert_eq!(up(m.handle(Timer, now)), Vec::<&str>::new());
+        assert_eq!(up(m.handle(Ready { index: 1 }, now)), Vec::<&str>::new(), "web not started yet");
+        assert_eq!(
+            up(m.handle(Started { index: 0, delay: Duration::ZERO, result: Ok(MAIN) }, now)),
+            ["READY=1"]
+        );
+        assert_eq!(up(m.handle(Signal(libc::SIGHUP), now)), Vec::<&str>::new());
+        assert_eq!(up(m.handle(Signal(TERM), now)), ["STOPPING=1"]);
+        assert_eq!(up(m.handle(Signal(TERM), now)), Vec::<&str>::new());
+        assert_eq!(up(m.handle(exited(0), now)), Vec::<&str>::new());
+        // A command's exit begins the shutdown too; a TERM held by --stop-delay does not.
+        let mut t = delayed(cfg());
+        assert_eq!(up(t.m.handle(Signal(TERM), t.now)), Vec::<&str>::new());
+        assert_eq!(up(t.m.handle(exited(0), t.now)), ["STOPPING=1"]);
     }
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::command::{Command, Role};
 use crate::options::Options;
 use crate::pidfd::{Open, Pidfd};
 use crate::privs::Privs;
@@ -20,7 +21,6 @@ use crate::send::{Held, Sender};
 use crate::sigfd::SignalFd;
 use crate::sigmask::Inherited;
 use crate::spawn;
-use crate::command::{Command, Role};
 use crate::state::{Config, Effect, Event, Machine, OnSuccess, Proc};
 
 const SIGNAL_BATCH: usize = 64;
@@ -87,7 +87,8 @@ impl Supervisor {
         for &(index, pid) in &started {
             ending.started(pid, &commands[index].settings);
         }
-        let main = started.iter().find(|&&(i, _)| commands[i].settings.role == Role::Main).map(|&(_, pid)| pid);
+        let main =
+            started.iter().find(|&&(i, _)| commands[i].settings.role == Role::Main).map(|&(_, pid)| pid);
         let started = started.into_iter().map(|(i, pid)| (i, Proc { pid, pgid: pid })).collect();
         Supervisor {
             machine: Machine::new(cfg, started),
