@@ -980,7 +980,7 @@ impl Machine {
                     }
                     Role::Respawn { budget, .. } => match self.spend(gone.index, budget, now) {
                         // Failed: its status, or 1 if that was 0.
-                        Some(spent) => Some((format!("{what}: {spent}"), ended.code().max(1))),
+                        Some(spent) => Some((format!("{what}: {spent}"), ended.code().max(1), Level::Error)),
                         None => {
                             let ran =
                                 gone.started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
@@ -994,12 +994,12 @@ impl Machine {
                         self.log(Level::Info, what);
                         None
                     }
-                    Role::Also { essential: true } | Role::Main => Some((what, ended.code())),
+                    Role::Also { essential: true } | Role::Main => Some((what, ended.code(), Level::Info)),
                 };
                 // The workload ends with this command's status (a spent helper's, or 1 if that
                 // was 0). A TERM held by --stop-delay is a stop from outside: the drain starts
                 // now, as if the command itself had exited, but its status is reaper's.
-                if let Some((what, status)) = failed {
+                if let Some((what, status, level)) = failed {
                     let running = self.running(main, &others);
                     let held = stop == Stop::Held;
                     let decides = match (held, main) {
@@ -1008,7 +1008,7 @@ impl Machine {
                         }
                         _ => String::new(),
                     };
-                    self.log(Level::Info, format!("{what}: stopping {}{decides}", self.list(&running)));
+                    self.log(level, format!("{what}: stopping {}{decides}", self.list(&running)));
                     let decides = main.filter(|_| held).map(|m| m.pid);
                     return self.shut_down(status, main, &others, stop, decides);
                 }
@@ -2758,12 +2758,10 @@ mod tests {
             restarted(&mut t, secs(4), 14);
             assert_eq!(t.m.failure(), None);
             let effects = helper_ends(&mut t, secs(5), 14, code);
-            assert_eq!(
-                infos(effects.clone()),
-                [format!(
-                    "logs (pid 14) exited with status {code}: 3 exits within 10s (--restarts 2/10s): stopping nginx (pid 10), php-fpm (pid 11)"
-                )]
+            let line = format!(
+                "logs (pid 14) exited with status {code}: 3 exits within 10s (--restarts 2/10s): stopping nginx (pid 10), php-fpm (pid 11)"
             );
+            assert!(effects.contains(&Log(Level::Error, line)), "{effects:?}");
             assert!(effects.contains(&NotifyUp("STOPPING=1")));
             assert_eq!(t.m.next_deadline(), None, "never restarted");
             assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10, 11], true)], Some(status)), "{code}");
