@@ -33,6 +33,19 @@
 //! Once a stop came from outside (held by `--stop-delay` too, not dropped), the main
 //! command's status is reaper's, whatever exits first (`main` in the states that follow).
 //!
+//! Commands are named by their index in `Config::commands` (the main one's settings first).
+//! Start order: a command with prerequisites (`--after`) starts ([`Effect::Start`]) once each
+//! is ready: said so ([`Event::Ready`]) if it has `--ready`, else started. The readiness clock
+//! ([`Deadline::Ready`]) starts with the command; expiring, it ends the workload with 1. No
+//! command starts once a stop was asked. Stop order is the reverse: when the shutdown begins,
+//! a command that running commands depend on is held back (`HeldBack`: no stop signal, its
+//! group left out of the drain) until they are reaped, or until the SIGKILL. Each command's
+//! `--stop-signal` replaces the forwarded stop signal, and the drain signal when the shutdown
+//! begins because a command ended. A `--respawn` helper's exits count against its restart
+//! budget; more than it allows end the workload as an essential command's exit would. Upward,
+//! [`Effect::NotifyUp`] says `READY=1` once every command is ready and `STOPPING=1` when the
+//! shutdown begins.
+//!
 //! `--stop-delay`: the first TERM is held instead (`Stop::Held` until
 //! [`Deadline::StopDelay`]), the command untouched.
 //! At that deadline, or at an earlier TERM, INT or QUIT (forwarded at once; the held TERM is
@@ -1183,6 +1196,13 @@ impl Machine {
 
     fn on_batch_done(&mut self, state: State, children_left: bool, now: Instant) -> State {
         match state {
+            // Stopped before the main command started, no command running (a helper waiting
+            // to restart, which it never will now): the workload is over.
+            State::Running { main: None, ref others, stop: Stop::Sent { .. }, .. } if others.is_empty() => {
+                let State::Running { stop, .. } = state else { return state };
+                let gone = self.shut_down(0, None, &[], stop, None);
+                self.on_batch_done(gone, children_left, now)
+            }
             State::Gone { status, groups, skip, main } if children_left => {
                 self.start_drain(status, groups, skip, main, now)
             }
@@ -2942,6 +2962,25 @@ mod tests {
         t.at(secs(3), Reaped { pid: 20, ended: Ended::Exited(0), name: None });
         assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![20], true)], Some(0)), "the last to go decides");
         assert!(t.m.workload_ended());
+    }
+
+    /// web after logs (a --respawn helper waiting to restart): a TERM then leaves nothing to
+    /// wait for.
+    #[test]
+    fn a_stop_with_nothing_running_yet_ends_the_workload() {
+        let commands = vec![
+            command::Settings { after: vec![1], ..command::Settings::new("web".into(), Role::Main) },
+            command::Settings {
+                ready: Some(command::Ready::Fd(3)),
+                ..command::Settings::new("logs".into(), respawn(None, Vec::new()))
+            },
+        ];
+        let mut t = T::started(Config { commands, ..cfg() }, vec![(1, LOGS)]);
+        helper_ends(&mut t, secs(1), 12, 1);
+        t.at(secs(1), BatchDone { children_left: true });
+        assert_eq!(t.m.exit_code(), None, "waiting for logs to restart");
+        assert_eq!(t.at(secs(1), Signal(TERM)), vec![]);
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![], true)], Some(0)));
     }
 
     #[test]

@@ -83,7 +83,11 @@ impl Supervisor {
             remap_exit: opts.remap_exit.clone(),
             debug_logs: log::log_enabled!(target: "reaper::state", log::Level::Debug),
         };
-        let mut ending = crate::termlog::Ending::new(None, Vec::new());
+        // A main command that waits for its prerequisites is named already (pid 0 until it
+        // starts): the termination log must not read as pause mode.
+        let main_name =
+            commands.iter().find(|c| c.settings.role == Role::Main).map(|c| (0, c.settings.name.clone()));
+        let mut ending = crate::termlog::Ending::new(main_name, Vec::new());
         for &(index, pid) in &started {
             ending.started(pid, &commands[index].settings);
         }
