@@ -3025,6 +3025,33 @@ mod tests {
         );
     }
 
+    /// A held prerequisite gets its own --stop-signal when released, and (that not being the
+    /// drain signal) the drain later too; with -g, to its group.
+    #[test]
+    fn a_held_prerequisite_gets_its_own_stop_signal() {
+        let mut t = both_running(cfg());
+        t.m.cfg.commands[1].stop_signal = Some(QUIT);
+        t.go(Signal(TERM));
+        assert_eq!(t.at(secs(1), exited(0)), vec![Send { to: Target::Pid(20), sig: QUIT }]);
+        let skip = vec![Target::Pid(11)];
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers { sig: TERM, groups: vec![10, 20, 11], record: true, skip }],
+            "php-fpm had it: db had QUIT, not the drain signal"
+        );
+        let mut t = both_running(Config { process_group: true, ..cfg() });
+        assert_eq!(
+            t.go(Signal(TERM)),
+            vec![Send { to: Target::Group(10), sig: TERM }, Send { to: Target::Group(11), sig: TERM }]
+        );
+        assert_eq!(t.at(secs(1), exited(0)), vec![Send { to: Target::Group(20), sig: TERM }]);
+        let skip = vec![Target::Group(10), Target::Group(11), Target::Group(20)];
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers { sig: TERM, groups: vec![10, 20, 11], record: true, skip }]
+        );
+    }
+
     /// The shutdown begins because php-fpm ended: web gets the drain signal, db's group is left
     /// out of it until web is reaped; at the drain deadline everything is killed.
     #[test]
