@@ -512,6 +512,16 @@ enum Phase {
     Never,
 }
 
+/// What reaper said upward (`Effect::NotifyUp`), in the order it can say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Told {
+    Nothing,
+    /// `READY=1`: every command started, each with `--ready` ready (pause mode: at once).
+    Ready,
+    /// `STOPPING=1`: the shutdown began.
+    Stopping,
+}
+
 /// A prerequisite the shutdown holds back (stop order): it gets `sig` once every command in
 /// `dependents` (pids) is reaped, or SIGKILL with everything at the drain or kill deadline.
 #[derive(Debug, Clone, PartialEq)]
@@ -536,9 +546,9 @@ pub struct Machine {
     exits: Vec<Vec<Instant>>,
     /// Prerequisites the shutdown holds back until their dependents are gone.
     held: Vec<HeldBack>,
-    /// `READY=1` and `STOPPING=1` were said upward: each is said once.
-    told_ready: bool,
-    told_stopping: bool,
+    /// What was said upward last: it only moves on, so each message goes once, and `READY=1`
+    /// never after `STOPPING=1`.
+    told: Told,
     /// How many times the machine entered another state.
     transitions: u64,
     /// `--kill-after` fired: the termination log says so.
@@ -579,8 +589,7 @@ impl Machine {
             phase,
             exits: Vec::new(),
             held: Vec::new(),
-            told_ready: false,
-            told_stopping: false,
+            told: Told::Nothing,
             transitions: 0,
             killed_after: false,
             failure: None,
@@ -711,26 +720,26 @@ impl Machine {
                 }
             }
         }
-        let up = match &state {
-            State::Pausing => true,
-            State::Running { .. } => self.phase.iter().all(|&p| p == Phase::Ready),
-            _ => false,
-        };
-        if up && !self.told_ready {
-            self.told_ready = true;
-            self.out.push(Effect::NotifyUp("READY=1"));
-        }
-        let stopping = match &state {
-            State::Pausing => false,
-            State::Running { stop, .. } | State::Orphans { stop } | State::AwaitingPidfile { stop, .. } => {
-                // A TERM held by --stop-delay is not the shutdown yet: the commands run on.
-                matches!(stop, Stop::Sent { .. })
+        let now_told = match &state {
+            State::Pausing => Told::Ready,
+            State::Running { stop: Stop::Sent { .. }, .. } => Told::Stopping,
+            State::Running { .. } if self.phase.iter().all(|&p| p == Phase::Ready) => Told::Ready,
+            // A TERM held by --stop-delay is not the shutdown yet: the commands run on.
+            State::Running { .. } => Told::Nothing,
+            State::Orphans { stop } | State::AwaitingPidfile { stop, .. } => match stop {
+                Stop::Sent { .. } => Told::Stopping,
+                _ => Told::Nothing,
+            },
+            State::Gone { .. } | State::Draining { .. } | State::Killing { .. } | State::Exit(_) => {
+                Told::Stopping
             }
-            State::Gone { .. } | State::Draining { .. } | State::Killing { .. } | State::Exit(_) => true,
         };
-        if stopping && !self.told_stopping {
-            self.told_stopping = true;
-            self.out.push(Effect::NotifyUp("STOPPING=1"));
+        if now_told > self.told {
+            self.told = now_told;
+            self.out.push(Effect::NotifyUp(match now_told {
+                Told::Stopping => "STOPPING=1",
+                _ => "READY=1",
+            }));
         }
         state
     }
