@@ -508,7 +508,8 @@ enum Phase {
     Up,
     /// Its notification came, or it has none and started: its dependents may start.
     Ready,
-    /// Could not start (an `--optional` command): never ready.
+    /// Could not start (an `--optional` command nothing waits for): never ready, and the
+    /// workload is up without it.
     Never,
 }
 
@@ -569,8 +570,8 @@ impl Machine {
         let mut phase = vec![Phase::Waiting; cfg.commands.len()];
         let (mut main, mut others) = (None, Vec::new());
         for (index, proc) in started {
-            if let Some(p) = phase.get_mut(index) {
-                *p = if cfg.commands[index].ready.is_some() { Phase::Up } else { Phase::Ready };
+            if let (Some(p), Some(settings)) = (phase.get_mut(index), cfg.commands.get(index)) {
+                *p = if settings.ready.is_some() { Phase::Up } else { Phase::Ready };
             }
             match is_main(&cfg, index) {
                 true => main = Some(proc),
@@ -723,7 +724,10 @@ impl Machine {
         let now_told = match &state {
             State::Pausing => Told::Ready,
             State::Running { stop: Stop::Sent { .. }, .. } => Told::Stopping,
-            State::Running { .. } if self.phase.iter().all(|&p| p == Phase::Ready) => Told::Ready,
+            // An --optional command that could not start keeps nobody waiting.
+            State::Running { .. } if self.phase.iter().all(|&p| matches!(p, Phase::Ready | Phase::Never)) => {
+                Told::Ready
+            }
             // A TERM held by --stop-delay is not the shutdown yet: the commands run on.
             State::Running { .. } => Told::Nothing,
             State::Orphans { stop } | State::AwaitingPidfile { stop, .. } => match stop {
@@ -1485,8 +1489,10 @@ impl Machine {
             Err((code, why)) => {
                 let waited_for = self.cfg.commands.iter().any(|s| s.after.contains(&index));
                 self.log(Level::Error, format!("cannot start {}: {why}", self.name(index)));
-                if let (Role::Also { essential: false }, false) = (&role, waited_for) {
-                    self.phase[index] = Phase::Never;
+                if let (Role::Also { essential: false }, false, Some(phase)) =
+                    (&role, waited_for, self.phase.get_mut(index))
+                {
+                    *phase = Phase::Never;
                 } else {
                     self.failure = Some(format!("{} could not start: {why}", self.name(index)));
                     let decides = main.filter(|_| stop == Stop::Held).map(|m| m.pid);
@@ -2998,6 +3004,35 @@ mod tests {
         t.go(Started { index: 0, delay: Duration::ZERO, result: Err((127, "No such file".into())) });
         assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![20], true)], Some(127)));
         assert_eq!(t.m.failure(), Some("web could not start: No such file"));
+    }
+
+    /// An --optional command started late that cannot start: logged, nothing stops, and the
+    /// workload counts as up without it.
+    #[test]
+    fn an_optional_command_that_cannot_start_keeps_nobody_waiting() {
+        let commands = vec![
+            command::Settings::new("web".into(), Role::Main),
+            command::Settings {
+                after: vec![0],
+                ..command::Settings::new("stats".into(), Role::Also { essential: false })
+            },
+        ];
+        let mut m = Machine::new(Config { commands, ..cfg() }, vec![(0, MAIN)]);
+        let now = Instant::now();
+        assert_eq!(acts(m.handle(Timer, now)), vec![Start { index: 1, delay: Duration::ZERO }]);
+        let effects = m.handle(
+            Started { index: 1, delay: Duration::ZERO, result: Err((127, "No such file".into())) },
+            now,
+        );
+        assert!(
+            effects.contains(&Log(Level::Error, "cannot start stats: No such file".into())),
+            "{effects:?}"
+        );
+        assert_eq!(
+            effects.iter().filter(|e| !matches!(e, Log(..))).collect::<Vec<_>>(),
+            [&NotifyUp("READY=1")]
+        );
+        assert!(!m.workload_ended());
     }
 
     /// web (main) after db (--also): both running.

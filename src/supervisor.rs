@@ -88,11 +88,11 @@ impl Supervisor {
         let main_name =
             commands.iter().find(|c| c.settings.role == Role::Main).map(|c| (0, c.settings.name.clone()));
         let mut ending = crate::termlog::Ending::new(main_name, Vec::new());
-        for &(index, pid) in &started {
-            ending.started(pid, &commands[index].settings);
+        let is_main = |i: usize| commands.get(i).is_some_and(|c| c.settings.role == Role::Main);
+        for (command, &(_, pid)) in started.iter().filter_map(|s| Some((commands.get(s.0)?, s))) {
+            ending.started(pid, &command.settings);
         }
-        let main =
-            started.iter().find(|&&(i, _)| commands[i].settings.role == Role::Main).map(|&(_, pid)| pid);
+        let main = started.iter().find(|&&(i, _)| is_main(i)).map(|&(_, pid)| pid);
         let started = started.into_iter().map(|(i, pid)| (i, Proc { pid, pgid: pid })).collect();
         Supervisor {
             machine: Machine::new(cfg, started),
