@@ -986,64 +986,13 @@ impl Machine {
             State::Running { main: Some(main), others, on_success, stop } if main.pid == pid => {
                 self.workload_exited(main, others, on_success, stop, ended.code(), now)
             }
-            State::Running { main, mut others, on_success, stop } => {
-                let Some(at) = member else {
-                    return State::Running { main, others, on_success, stop };
-                };
-                let gone = others.remove(at);
-                let what = format!("{} (pid {pid}) {ended}", self.name(gone.index));
-                let began = matches!(stop, Stop::Sent { .. });
-                let failed = match self.role(gone.index) {
-                    // Stopping already: the main command's status decides.
-                    _ if began => {
-                        self.log(Level::Info, what);
-                        None
-                    }
-                    Role::Respawn { done, .. } if matches!(ended, Ended::Exited(c) if done.contains(&(c as u8))) =>
-                    {
-                        self.log(Level::Info, format!("{what}: done"));
-                        None
-                    }
-                    Role::Respawn { budget, .. } => match self.spend(gone.index, budget, now) {
-                        // Failed: its status, or 1 if that was 0.
-                        Some(spent) => Some((format!("{what}: {spent}"), ended.code().max(1), Level::Error)),
-                        None => {
-                            let ran =
-                                gone.started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
-                            let delay = next_delay(gone.delay, ran);
-                            self.log(Level::Info, format!("{what}: restarting it in {}", Human(delay)));
-                            self.restart_in(gone.index, delay, now);
-                            None
-                        }
-                    },
-                    Role::Also { essential: false } => {
-                        self.log(Level::Info, what);
-                        None
-                    }
-                    Role::Also { essential: true } | Role::Main => Some((what, ended.code(), Level::Info)),
-                };
-                // The workload ends with this command's status (a spent helper's, or 1 if that
-                // was 0). A TERM held by --stop-delay is a stop from outside: the drain starts
-                // now, as if the command itself had exited, but its status is reaper's.
-                if let Some((what, status, level)) = failed {
-                    let running = self.running(main, &others);
-                    let held = stop == Stop::Held;
-                    let decides = match (held, main) {
-                        (true, Some(_)) => {
-                            format!(" during --stop-delay; {}'s status decides", self.name(self.main_index()))
-                        }
-                        _ => String::new(),
-                    };
-                    self.log(level, format!("{what}: stopping {}{decides}", self.list(&running)));
-                    let decides = main.filter(|_| held).map(|m| m.pid);
-                    return self.shut_down(status, main, &others, stop, decides);
+            State::Running { main, mut others, on_success, stop } => match member {
+                Some(at) => {
+                    let gone = others.remove(at);
+                    self.member_exited(main, others, on_success, stop, gone, ended, now)
                 }
-                // Stopping, and the main command never started: the last one to go ends it.
-                if began && main.is_none() && others.is_empty() {
-                    return with_group(self.shut_down(ended.code(), None, &[], stop, None), gone.proc.pgid);
-                }
-                State::Running { main, others, on_success, stop }
-            }
+                None => State::Running { main, others, on_success, stop },
+            },
             State::Gone { main: Some(p), groups, skip, .. } if p == pid => {
                 State::Gone { status: ended.code(), groups, skip, main: None }
             }
@@ -1067,6 +1016,73 @@ impl Machine {
             }
             other => other,
         }
+    }
+
+    /// A command beside the main one (`gone`, removed from `others`) exited while the
+    /// commands run: what that means depends on its role and on whether the shutdown began.
+    #[allow(clippy::too_many_arguments)]
+    fn member_exited(
+        &mut self,
+        main: Option<Proc>,
+        others: Vec<Member>,
+        on_success: OnSuccess,
+        stop: Stop,
+        gone: Member,
+        ended: Ended,
+        now: Instant,
+    ) -> State {
+        let pid = gone.proc.pid;
+        let what = format!("{} (pid {pid}) {ended}", self.name(gone.index));
+        let began = matches!(stop, Stop::Sent { .. });
+        // Some((log line, status, level)) when this exit ends the workload.
+        let ends = match self.role(gone.index) {
+            // Stopping already: the main command's status decides.
+            _ if began => {
+                self.log(Level::Info, what);
+                None
+            }
+            Role::Respawn { done, .. } if matches!(ended, Ended::Exited(c) if done.contains(&(c as u8))) => {
+                self.log(Level::Info, format!("{what}: done"));
+                None
+            }
+            Role::Respawn { budget, .. } => match self.spend(gone.index, budget, now) {
+                // Failed: its status, or 1 if that was 0.
+                Some(spent) => Some((format!("{what}: {spent}"), ended.code().max(1), Level::Error)),
+                None => {
+                    let ran = gone.started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+                    let delay = next_delay(gone.delay, ran);
+                    self.log(Level::Info, format!("{what}: restarting it in {}", Human(delay)));
+                    self.restart_in(gone.index, delay, now);
+                    None
+                }
+            },
+            Role::Also { essential: false } => {
+                self.log(Level::Info, what);
+                None
+            }
+            Role::Also { essential: true } | Role::Main => Some((what, ended.code(), Level::Info)),
+        };
+        // The workload ends with this command's status (a spent helper's, or 1 if that
+        // was 0). A TERM held by --stop-delay is a stop from outside: the drain starts
+        // now, as if the command itself had exited, but its status is reaper's.
+        if let Some((what, status, level)) = ends {
+            let running = self.running(main, &others);
+            let held = stop == Stop::Held;
+            let decides = match (held, main) {
+                (true, Some(_)) => {
+                    format!(" during --stop-delay; {}'s status decides", self.name(self.main_index()))
+                }
+                _ => String::new(),
+            };
+            self.log(level, format!("{what}: stopping {}{decides}", self.list(&running)));
+            let decides = main.filter(|_| held).map(|m| m.pid);
+            return self.shut_down(status, main, &others, stop, decides);
+        }
+        // Stopping, and the main command never started: the last one to go ends it.
+        if began && main.is_none() && others.is_empty() {
+            return with_group(self.shut_down(ended.code(), None, &[], stop, None), gone.proc.pgid);
+        }
+        State::Running { main, others, on_success, stop }
     }
 
     /// Counts helper `index`'s exit at `now` against its restart budget; says how it was
