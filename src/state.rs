@@ -342,7 +342,8 @@ enum Stop {
     Dropped,
     /// A stop signal went out: the shutdown has begun (no helper restarted, an `--also` exit
     /// no longer ends the workload). `reached`: the commands (each one's group with `-g`) that
-    /// got the drain signal as a stop signal, so that the drain does not send it to them again.
+    /// got the drain signal as a stop signal, or their own `--stop-signal`, so that the drain
+    /// does not send it to them again.
     Sent { reached: Vec<Target> },
 }
 
@@ -868,15 +869,17 @@ impl Machine {
 
     /// A stop going out as `sig`: each command gets its own `--stop-signal` instead if it has
     /// one; one that other running commands depend on is held back until they are gone (stop
-    /// order: a server never loses its database first). Returns whom the drain signal reached,
-    /// so that the drain leaves them out.
+    /// order: a server never loses its database first). Returns whom the drain leaves out: those
+    /// the drain signal reached, and those that got their own stop signal (nginx's graceful
+    /// QUIT must not be cut short by a TERM).
     fn stop_commands(&mut self, running: &[(usize, Proc)], sig: i32) -> Vec<Target> {
         let mut reached = Vec::new();
         for &(index, proc) in running {
             if self.held.iter().any(|h| h.proc.pid == proc.pid) {
                 continue;
             }
-            let sig = self.cfg.commands.get(index).and_then(|s| s.stop_signal).unwrap_or(sig);
+            let own = self.cfg.commands.get(index).and_then(|s| s.stop_signal);
+            let sig = own.unwrap_or(sig);
             let dependents = self.dependents(index, running);
             if !dependents.is_empty() {
                 let name = self.name(index).to_owned();
@@ -886,7 +889,7 @@ impl Machine {
             }
             let to = self.target(proc);
             self.out.push(Effect::Send { to, sig });
-            if sig == self.cfg.drain_signal {
+            if sig == self.cfg.drain_signal || own.is_some() {
                 reached.push(to);
             }
         }
@@ -1133,8 +1136,11 @@ impl Machine {
                 ),
             );
             self.out.push(Effect::Send { to, sig: h.sig });
+            let own = self.cfg.commands.get(h.index).is_some_and(|s| s.stop_signal.is_some());
             match &mut state {
-                State::Running { stop: Stop::Sent { reached }, .. } if h.sig == self.cfg.drain_signal => {
+                State::Running { stop: Stop::Sent { reached }, .. }
+                    if h.sig == self.cfg.drain_signal || own =>
+                {
                     reached.push(to)
                 }
                 State::Gone { skip, .. } => skip.push(to),
@@ -2887,6 +2893,15 @@ mod tests {
                 skip: vec![Target::Pid(11), Target::Pid(12)]
             }]
         );
+        // php-fpm's own QUIT is its stop: the drain leaves it out too.
+        let mut t = several_with(|c| c[1].stop_signal = Some(QUIT));
+        assert_eq!(t.go(Signal(TERM)), vec![to(MAIN, TERM), to(PHP, QUIT), to(LOGS, TERM)]);
+        t.go(exited(143));
+        let skip = vec![Target::Pid(11), Target::Pid(12)];
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers { sig: TERM, groups: vec![10, 11, 12], record: true, skip }]
+        );
     }
 
     /// The shutdown begins because php-fpm ended: nginx gets its own stop signal (QUIT) at
@@ -3085,19 +3100,19 @@ mod tests {
         );
     }
 
-    /// A held prerequisite gets its own --stop-signal when released, and (that not being the
-    /// drain signal) the drain later too; with -g, to its group.
+    /// A held prerequisite gets its own --stop-signal when released, and not the drain signal
+    /// after it; with -g, to its group.
     #[test]
     fn a_held_prerequisite_gets_its_own_stop_signal() {
         let mut t = both_running(cfg());
         t.m.cfg.commands[1].stop_signal = Some(QUIT);
         t.go(Signal(TERM));
         assert_eq!(t.at(secs(1), exited(0)), vec![Send { to: Target::Pid(20), sig: QUIT }]);
-        let skip = vec![Target::Pid(11)];
+        let skip = vec![Target::Pid(11), Target::Pid(20)];
         assert_eq!(
             t.batch_end().0,
             vec![SignalLeftovers { sig: TERM, groups: vec![10, 20, 11], record: true, skip }],
-            "php-fpm had it: db had QUIT, not the drain signal"
+            "php-fpm had the drain signal, db its own"
         );
         let mut t = both_running(Config { process_group: true, ..cfg() });
         assert_eq!(
