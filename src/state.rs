@@ -700,36 +700,49 @@ impl Machine {
     /// clock starts with it, and what changed is said upward.
     fn settle(&mut self, state: State, now: Instant) -> State {
         if let State::Running { stop: Stop::NotAsked | Stop::Dropped, .. } = state {
-            for index in 0..self.phase.len() {
-                let settings = &self.cfg.commands[index];
-                match self.phase[index] {
-                    Phase::Waiting
-                        if settings.after.iter().all(|&p| self.phase.get(p) == Some(&Phase::Ready)) =>
-                    {
-                        let after: Vec<&str> = settings.after.iter().map(|&p| self.name(p)).collect();
-                        self.log(
-                            Level::Info,
-                            format!("starting {}: {} ready", self.name(index), after.join(", ")),
-                        );
-                        self.phase[index] = Phase::Starting;
-                        self.out.push(Effect::Start { index, delay: Duration::ZERO });
-                    }
-                    // Started before the loop (no clock then), or just now.
-                    Phase::Up if self.deadlines.get(Deadline::Ready(index)).is_none() => {
-                        self.deadlines.set(Deadline::Ready(index), now.checked_add(settings.ready_timeout));
-                    }
-                    _ => {}
+            self.start_what_can_start(now);
+        }
+        self.tell_upward(&state);
+        state
+    }
+
+    /// Starts each waiting command whose prerequisites are all ready; arms the readiness
+    /// clock of each started command that has `--ready` and no clock yet.
+    fn start_what_can_start(&mut self, now: Instant) {
+        for index in 0..self.phase.len() {
+            let Some(settings) = self.cfg.commands.get(index) else { continue };
+            match self.phase[index] {
+                Phase::Waiting
+                    if settings.after.iter().all(|&p| self.phase.get(p) == Some(&Phase::Ready)) =>
+                {
+                    let after: Vec<&str> = settings.after.iter().map(|&p| self.name(p)).collect();
+                    self.log(
+                        Level::Info,
+                        format!("starting {}: {} ready", self.name(index), after.join(", ")),
+                    );
+                    self.phase[index] = Phase::Starting;
+                    self.out.push(Effect::Start { index, delay: Duration::ZERO });
                 }
+                // Started before the loop (no clock then), or just now.
+                Phase::Up if self.deadlines.get(Deadline::Ready(index)).is_none() => {
+                    self.deadlines.set(Deadline::Ready(index), now.checked_add(settings.ready_timeout));
+                }
+                _ => {}
             }
         }
-        let now_told = match &state {
+    }
+
+    /// `READY=1` once the workload is up, `STOPPING=1` once its shutdown began: each once.
+    fn tell_upward(&mut self, state: &State) {
+        let now_told = match state {
             State::Pausing => Told::Ready,
+            // Only a stop that went out is the shutdown: with a TERM that --stop-delay holds,
+            // the commands run on.
             State::Running { stop: Stop::Sent { .. }, .. } => Told::Stopping,
             // An --optional command that could not start keeps nobody waiting.
             State::Running { .. } if self.phase.iter().all(|&p| matches!(p, Phase::Ready | Phase::Never)) => {
                 Told::Ready
             }
-            // A TERM held by --stop-delay is not the shutdown yet: the commands run on.
             State::Running { .. } => Told::Nothing,
             State::Orphans { stop } | State::AwaitingPidfile { stop, .. } => match stop {
                 Stop::Sent { .. } => Told::Stopping,
@@ -746,7 +759,6 @@ impl Machine {
                 _ => "READY=1",
             }));
         }
-        state
     }
 
     /// Command `index`'s name for log lines.
