@@ -59,7 +59,6 @@ use options::{Options, Parsed};
 use pidfile::Pidfile;
 use sigfd::SignalFd;
 use sigmask::{Inherited, KernelMask};
-use state::{Kind, Member, Proc};
 use supervisor::Supervisor;
 
 /// Everything after `sigmask::block_all()`: `args` is the full argv, `mask` what we inherited.
@@ -187,45 +186,30 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
             log::debug!("chdir /: {}", crate::error::os(e));
         }
     }
-    let (main, others) =
-        if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited, dir.as_deref(), &privs)? };
-    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, main, others))
+    let commands = opts.commands.clone();
+    let started = spawn_all(&commands, inherited, dir.as_deref(), &privs)?;
+    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, commands, started))
 }
 
-/// The main command first (it may take the terminal), then every `--also` and `--respawn`.
-/// If any cannot be started, the ones already running are killed and reaped: nothing is left.
+/// The commands that wait for nobody (no `--after`), in order: the main command first (it may
+/// take the terminal); the others start from the loop once their prerequisites are ready.
+/// Returns the pids by index. If any cannot be started, the ones already running are killed
+/// and reaped: nothing is left.
 fn spawn_all(
-    opts: &Options,
+    commands: &[command::Command],
     inherited: &Inherited,
     dir: Option<&std::ffi::CStr>,
     privs: &privs::Privs,
-) -> Result<(Option<i32>, Vec<Member>), Error> {
-    let Some((main, rest)) = opts.commands.split_first() else {
-        return Err(Error::Usage("missing COMMAND".into()));
-    };
-    let main = spawn::spawn(&main.argv, inherited, true, dir, privs)?;
-    let now = std::time::Instant::now();
-    // The machine numbers the --respawn helpers among themselves.
-    let mut respawns = 0..;
-    let kinds = rest.iter().map(|c| match c.settings.role {
-        command::Role::Respawn { .. } => {
-            let index = respawns.next().unwrap_or_default();
-            (c, Kind::Respawn { index, started: now, delay: std::time::Duration::ZERO })
-        }
-        _ => (c, Kind::Also),
-    });
-    let mut others = Vec::new();
-    for (command, kind) in kinds {
-        match spawn::spawn(&command.argv, inherited, false, dir, privs) {
-            Ok(pid) => others.push(Member {
-                name: command.settings.name.clone(),
-                proc: Proc { pid, pgid: pid },
-                kind,
-            }),
+) -> Result<Vec<(usize, i32)>, Error> {
+    let mut started: Vec<(usize, i32)> = Vec::new();
+    for (index, command) in commands.iter().enumerate().filter(|(_, c)| c.settings.after.is_empty()) {
+        let main = command.settings.role == command::Role::Main;
+        match spawn::spawn(&command.argv, inherited, main, dir, privs) {
+            Ok(pid) => started.push((index, pid)),
             Err(e) => {
                 // Each started command leads its own group (still ours: none is reaped yet);
                 // whatever they forked already goes too, then every child is reaped.
-                for pid in std::iter::once(main).chain(others.iter().map(|m: &Member| m.proc.pid)) {
+                for &(_, pid) in &started {
                     // SAFETY: kill(2) of a process group whose leader is our unreaped child.
                     unsafe { libc::kill(-pid, libc::SIGKILL) };
                 }
@@ -234,7 +218,7 @@ fn spawn_all(
             }
         }
     }
-    Ok((Some(main), others))
+    Ok(started)
 }
 
 /// After a failed start: SIGKILLs every descendant /proc shows and reaps them, again and again

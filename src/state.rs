@@ -33,6 +33,19 @@
 //! Once a stop came from outside (held by `--stop-delay` too, not dropped), the main
 //! command's status is reaper's, whatever exits first (`main` in the states that follow).
 //!
+//! Commands are named by their index in `Config::commands` (the main one's settings first).
+//! Start order: a command with prerequisites (`--after`) starts ([`Effect::Start`]) once each
+//! is ready: said so ([`Event::Ready`]) if it has `--ready`, else started. The readiness clock
+//! ([`Deadline::Ready`]) starts with the command; expiring, it ends the workload with 1. No
+//! command starts once a stop was asked. Stop order is the reverse: when the shutdown begins,
+//! a command that running commands depend on is held back (`HeldBack`: no stop signal, its
+//! group left out of the drain) until they are reaped, or until the SIGKILL. Each command's
+//! `--stop-signal` replaces the forwarded stop signal, and the drain signal when the shutdown
+//! begins because a command ended. A `--respawn` helper's exits count against its restart
+//! budget; more than it allows end the workload as an essential command's exit would. Upward,
+//! [`Effect::NotifyUp`] says `READY=1` once every command is ready and `STOPPING=1` when the
+//! shutdown begins.
+//!
 //! `--stop-delay`: the first TERM is held instead (`Stop::Held` until
 //! [`Deadline::StopDelay`]), the command untouched.
 //! At that deadline, or at an earlier TERM, INT or QUIT (forwarded at once; the held TERM is
@@ -43,6 +56,7 @@ use std::time::{Duration, Instant};
 
 use log::Level;
 
+use crate::command::{self, Role};
 use crate::signals;
 
 /// How often `--follow-pidfile` looks for the pidfile, only while waiting for it.
@@ -102,10 +116,9 @@ pub struct Config {
     pub process_group: bool,
     pub on_success: OnSuccess,
     pub warn_on_reap: bool,
-    /// The command's name for log lines (argv[0]'s basename).
-    pub main_name: String,
-    /// The `--respawn` helpers' names, by index.
-    pub respawn_names: Vec<String>,
+    /// Each command's settings, by index (the main command's first; none with `--pause`):
+    /// names for log lines, roles, stop signals, readiness and prerequisites.
+    pub commands: Vec<command::Settings>,
     pub stop_delay: Duration,
     /// `--remap-exit`: these statuses of the workload make reaper exit 0.
     pub remap_exit: Vec<u8>,
@@ -166,20 +179,16 @@ pub struct Proc {
     pub pgid: i32,
 }
 
-/// A command started beside the main one (`--also`, `--respawn`).
+/// A command running beside the main one (`--also`, `--respawn`): its settings are
+/// `Config::commands[index]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
-    pub name: String,
+    pub index: usize,
     pub proc: Proc,
-    pub kind: Kind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Kind {
-    /// `--also`: its exit before any stop signal ends the workload, with its status.
-    Also,
-    /// `--respawn` helper number `index`, started at `started` after a delay of `delay`.
-    Respawn { index: usize, started: Instant, delay: Duration },
+    /// When this run began (`None`: before the loop) and the back-off that led to it: its
+    /// next restart's back-off depends on both.
+    pub started: Option<Instant>,
+    pub delay: Duration,
 }
 
 /// A process as /proc showed it: pid and start time, so that a reused pid is a new process.
@@ -211,9 +220,12 @@ pub enum Deadline {
     FollowedCheck,
     /// `--respawn` helper `i` starts again.
     Respawn(usize),
+    /// Command `i` has not said it is ready within its `--ready-timeout`.
+    Ready(usize),
 }
 
-/// The fixed timers' slots; `Respawn(i)` has slots of its own, one per helper.
+/// The fixed timers' slots; `Respawn(i)` and `Ready(i)` have slots of their own, one per
+/// command.
 const FIXED_TIMERS: usize = 8;
 
 /// Every armed deadline, keyed by what it is for (quinn-proto's `TimerTable`): arming or
@@ -222,25 +234,27 @@ const FIXED_TIMERS: usize = 8;
 pub struct Deadlines {
     fixed: [Option<Instant>; FIXED_TIMERS],
     respawn: Vec<Option<Instant>>,
+    ready: Vec<Option<Instant>>,
 }
 
 impl Deadlines {
     /// Arms `timer` for `at`, or disarms it with `None` (a deadline past what `Instant` can
     /// hold never comes).
     pub fn set(&mut self, timer: Deadline, at: Option<Instant>) {
-        match timer {
-            Deadline::Respawn(i) => {
-                if self.respawn.len() <= i {
-                    self.respawn.resize(i + 1, None);
-                }
-                self.respawn[i] = at;
-            }
+        let (slots, i) = match timer {
+            Deadline::Respawn(i) => (&mut self.respawn, i),
+            Deadline::Ready(i) => (&mut self.ready, i),
             fixed => {
                 if let Some(i) = FIXED.iter().position(|&t| t == fixed) {
                     self.fixed[i] = at;
                 }
+                return;
             }
+        };
+        if slots.len() <= i {
+            slots.resize(i + 1, None);
         }
+        slots[i] = at;
     }
 
     pub fn stop(&mut self, timer: Deadline) {
@@ -250,6 +264,7 @@ impl Deadlines {
     pub fn get(&self, timer: Deadline) -> Option<Instant> {
         match timer {
             Deadline::Respawn(i) => self.respawn.get(i).copied().flatten(),
+            Deadline::Ready(i) => self.ready.get(i).copied().flatten(),
             fixed => FIXED.iter().position(|&t| t == fixed).and_then(|i| self.fixed[i]),
         }
     }
@@ -261,10 +276,11 @@ impl Deadlines {
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.fixed.iter().chain(&self.respawn).flatten().min().copied()
+        self.fixed.iter().chain(&self.respawn).chain(&self.ready).flatten().min().copied()
     }
 
-    /// Disarms every timer for which `keep` is false (`Respawn(0)` stands for every helper's).
+    /// Disarms every timer for which `keep` is false (`Respawn(0)` stands for every helper's,
+    /// `Ready(0)` for every command's).
     fn retain(&mut self, keep: impl Fn(Deadline) -> bool) {
         for (slot, timer) in self.fixed.iter_mut().zip(FIXED) {
             if !keep(timer) {
@@ -274,19 +290,31 @@ impl Deadlines {
         if !keep(Deadline::Respawn(0)) {
             self.respawn.clear();
         }
+        if !keep(Deadline::Ready(0)) {
+            self.ready.clear();
+        }
     }
 
     /// The `--respawn` helpers whose restart is due at `now`, in index order, disarmed.
     fn take_due_respawns(&mut self, now: Instant) -> Vec<usize> {
-        let mut due = Vec::new();
-        for (i, at) in self.respawn.iter_mut().enumerate() {
-            if at.is_some_and(|at| now >= at) {
-                *at = None;
-                due.push(i);
-            }
-        }
-        due
+        take_due(&mut self.respawn, now)
     }
+
+    /// The commands whose readiness timeout is over at `now`, in index order, disarmed.
+    fn take_due_ready(&mut self, now: Instant) -> Vec<usize> {
+        take_due(&mut self.ready, now)
+    }
+}
+
+fn take_due(slots: &mut [Option<Instant>], now: Instant) -> Vec<usize> {
+    let mut due = Vec::new();
+    for (i, at) in slots.iter_mut().enumerate() {
+        if at.is_some_and(|at| now >= at) {
+            *at = None;
+            due.push(i);
+        }
+    }
+    due
 }
 
 /// The fixed timers, in slot order.
@@ -314,7 +342,8 @@ enum Stop {
     Dropped,
     /// A stop signal went out: the shutdown has begun (no helper restarted, an `--also` exit
     /// no longer ends the workload). `reached`: the commands (each one's group with `-g`) that
-    /// got the drain signal as a stop signal, so that the drain does not send it to them again.
+    /// got the drain signal as a stop signal, or their own `--stop-signal`, so that the drain
+    /// does not send it to them again.
     Sent { reached: Vec<Target> },
 }
 
@@ -327,9 +356,10 @@ enum State {
     Pausing,
     /// Signals go to `main` and the `others`. `on_success` says what the main's exit 0 means
     /// (a followed daemon's exit always ends the workload). Helpers waiting for their back-off
-    /// to pass have a [`Deadline::Respawn`] armed.
+    /// to pass have a [`Deadline::Respawn`] armed, commands not ready yet a
+    /// [`Deadline::Ready`]. `main` is `None` while it waits for its prerequisites (`--after`).
     Running {
-        main: Proc,
+        main: Option<Proc>,
         others: Vec<Member>,
         on_success: OnSuccess,
         stop: Stop,
@@ -391,7 +421,9 @@ fn owns(state: &State, timer: Deadline) -> bool {
         Deadline::Drain => matches!(state, Draining { .. }),
         Deadline::PidfilePoll | Deadline::PidfileGiveUp => matches!(state, AwaitingPidfile { .. }),
         Deadline::KillWait => matches!(state, Killing { .. }),
-        Deadline::FollowedCheck | Deadline::Respawn(_) => matches!(state, Running { .. }),
+        Deadline::FollowedCheck | Deadline::Respawn(_) | Deadline::Ready(_) => {
+            matches!(state, Running { .. })
+        }
     }
 }
 
@@ -417,8 +449,11 @@ pub enum Event {
     /// After `Pidfile(Ok(…))`: no pidfd watches the followed daemon, so the driver looks for
     /// it after each wake-up, and wants one at least every [`FOLLOWED_CHECK`].
     Unwatched,
-    /// Reply to `Spawn`: the restarted helper, or why it could not be started.
-    Spawned { index: usize, delay: Duration, result: Result<Proc, String> },
+    /// Reply to `Start`: the started command, or why it could not be started (the exit code
+    /// that says so, 126, 127 or 1, and the message).
+    Started { index: usize, delay: Duration, result: Result<Proc, (i32, String)> },
+    /// Command `index` said it is ready (its `--ready` notification). Repeats are ignored.
+    Ready { index: usize },
 }
 
 /// Whom `Send` signals.
@@ -446,17 +481,57 @@ pub enum Effect {
         /// reported as signalled).
         skip: Vec<Target>,
     },
-    /// Start `--respawn` helper `index` (after a back-off of `delay`); reply with
-    /// `Event::Spawned`, echoing `delay`.
-    Spawn {
+    /// Start command `index`: a deferred one whose prerequisites are ready (`delay` 0), or a
+    /// `--respawn` helper again after a back-off of `delay`; reply with `Event::Started`,
+    /// echoing `delay`.
+    Start {
         index: usize,
         delay: Duration,
     },
+    /// Tell whoever started reaper (its `NOTIFY_SOCKET`, if it has one): `READY=1` once the
+    /// workload is up, `STOPPING=1` when the shutdown begins. Each is said once.
+    NotifyUp(&'static str),
     /// Reply with `Event::Children`: reaper's direct children now.
     ListChildren,
     /// Reply with `Event::Pidfile`.
     ReadPidfile,
     Log(Level, String),
+}
+
+/// Where a command stands in the start-up (`--after`, `--ready`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Some prerequisite is not ready yet.
+    Waiting,
+    /// `Effect::Start` went out: `Event::Started` will say how it went.
+    Starting,
+    /// Started; its `--ready` notification has not come yet.
+    Up,
+    /// Its notification came, or it has none and started: its dependents may start.
+    Ready,
+    /// Could not start (an `--optional` command nothing waits for): never ready, and the
+    /// workload is up without it.
+    Never,
+}
+
+/// What reaper said upward (`Effect::NotifyUp`), in the order it can say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Told {
+    Nothing,
+    /// `READY=1`: every command started, each with `--ready` ready (pause mode: at once).
+    Ready,
+    /// `STOPPING=1`: the shutdown began.
+    Stopping,
+}
+
+/// A prerequisite the shutdown holds back (stop order): it gets `sig` once every command in
+/// `dependents` (pids) is reaped, or SIGKILL with everything at the drain or kill deadline.
+#[derive(Debug, Clone, PartialEq)]
+struct HeldBack {
+    index: usize,
+    proc: Proc,
+    sig: i32,
+    dependents: Vec<i32>,
 }
 
 #[cfg_attr(test, derive(Clone))]
@@ -466,28 +541,60 @@ pub struct Machine {
     deadlines: Deadlines,
     /// Each `--respawn` helper's last back-off, for its next restart's.
     backoff: Vec<Duration>,
+    /// Each command's start-up, by index.
+    phase: Vec<Phase>,
+    /// Each `--respawn` helper's latest exits, for its restart budget: the ones within its
+    /// window, at most `exits + 1` of them.
+    exits: Vec<Vec<Instant>>,
+    /// Prerequisites the shutdown holds back until their dependents are gone.
+    held: Vec<HeldBack>,
+    /// What was said upward last: it only moves on, so each message goes once, and `READY=1`
+    /// never after `STOPPING=1`.
+    told: Told,
     /// How many times the machine entered another state.
     transitions: u64,
     /// `--kill-after` fired: the termination log says so.
     killed_after: bool,
+    /// Why the workload failed, when no command's own exit says it (a helper's restart
+    /// budget spent, a readiness timeout): the termination log says so.
+    failure: Option<String>,
     out: Vec<Effect>,
 }
 
 impl Machine {
-    /// `main` is the started command, or `None` in pause mode; `others` the commands started
-    /// beside it.
-    pub fn new(cfg: Config, main: Option<Proc>, others: Vec<Member>) -> Machine {
-        let state = match main {
-            Some(main) => State::Running { main, others, on_success: cfg.on_success, stop: Stop::NotAsked },
-            None => State::Pausing,
+    /// `started`: the commands the driver started before the loop (by index into
+    /// `cfg.commands`), those without prerequisites; none in pause mode. The others start as
+    /// their prerequisites become ready. The driver hands the machine one `Event::Timer`
+    /// before it first sleeps: the readiness clocks of the commands started already begin
+    /// then, and the commands that need nothing but those start.
+    pub fn new(cfg: Config, started: Vec<(usize, Proc)>) -> Machine {
+        let mut phase = vec![Phase::Waiting; cfg.commands.len()];
+        let (mut main, mut others) = (None, Vec::new());
+        for (index, proc) in started {
+            if let (Some(p), Some(settings)) = (phase.get_mut(index), cfg.commands.get(index)) {
+                *p = if settings.ready.is_some() { Phase::Up } else { Phase::Ready };
+            }
+            match is_main(&cfg, index) {
+                true => main = Some(proc),
+                false => others.push(Member { index, proc, started: None, delay: Duration::ZERO }),
+            }
+        }
+        let state = match (main, others.is_empty()) {
+            (None, true) => State::Pausing,
+            _ => State::Running { main, others, on_success: cfg.on_success, stop: Stop::NotAsked },
         };
         Machine {
             cfg,
             state,
             deadlines: Deadlines::default(),
             backoff: Vec::new(),
+            phase,
+            exits: Vec::new(),
+            held: Vec::new(),
+            told: Told::Nothing,
             transitions: 0,
             killed_after: false,
+            failure: None,
             out: Vec::new(),
         }
     }
@@ -510,6 +617,12 @@ impl Machine {
     /// Whether `--kill-after` fired (SIGKILL to everything): part of why reaper ended.
     pub fn kill_after_fired(&self) -> bool {
         self.killed_after
+    }
+
+    /// Why the workload failed when no command's own exit says it: a `--respawn` helper
+    /// spent its restart budget, a command never became ready, or one could not start.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 
     /// How many times the machine entered another state: the driver compares it around a reap
@@ -548,21 +661,24 @@ impl Machine {
             Event::Children(ids) => self.on_children(state, ids),
             Event::Pidfile(found) => self.on_pidfile(state, found, now),
             Event::FollowedGone { pid } => match state {
-                State::Running { main, stop, .. } if main.pid == pid => {
+                State::Running { main: Some(main), stop, .. } if main.pid == pid => {
                     self.log(
                         Level::Error,
                         format!("followed pid {pid} exited and was reaped by another process: its exit status is unknown"),
                     );
-                    State::Gone {
-                        status: 1,
-                        groups: vec![main.pgid],
-                        skip: had_drain_signal(stop, &[]),
-                        main: None,
-                    }
+                    with_group(self.shut_down(1, None, &[], stop, None), main.pgid)
                 }
                 other => other,
             },
-            Event::Spawned { index, delay, result } => self.on_spawned(state, index, delay, result, now),
+            Event::Started { index, delay, result } => self.on_started(state, index, delay, result, now),
+            Event::Ready { index } => {
+                if self.phase.get(index) == Some(&Phase::Up) {
+                    self.phase[index] = Phase::Ready;
+                    self.deadlines.stop(Deadline::Ready(index));
+                    self.log(Level::Info, format!("{} is ready", self.name(index)));
+                }
+                state
+            }
             Event::Unwatched => {
                 if let State::Running { .. } = state {
                     self.deadlines.set(Deadline::FollowedCheck, now.checked_add(FOLLOWED_CHECK));
@@ -570,12 +686,117 @@ impl Machine {
                 state
             }
         };
+        let state = self.settle(state, now);
         if std::mem::discriminant(&state) != before {
             self.transitions += 1;
         }
         self.deadlines.retain(|timer| owns(&state, timer));
         self.state = state;
         std::mem::take(&mut self.out)
+    }
+
+    /// After every event, whatever it was: the commands whose prerequisites are all ready now
+    /// start (unless a stop was asked: then nothing starts any more), a command's readiness
+    /// clock starts with it, and what changed is said upward.
+    fn settle(&mut self, state: State, now: Instant) -> State {
+        if let State::Running { stop: Stop::NotAsked | Stop::Dropped, .. } = state {
+            self.start_what_can_start(now);
+        }
+        self.tell_upward(&state);
+        state
+    }
+
+    /// Starts each waiting command whose prerequisites are all ready; arms the readiness
+    /// clock of each started command that has `--ready` and no clock yet.
+    fn start_what_can_start(&mut self, now: Instant) {
+        for index in 0..self.phase.len() {
+            let Some(settings) = self.cfg.commands.get(index) else { continue };
+            match self.phase[index] {
+                Phase::Waiting
+                    if settings.after.iter().all(|&p| self.phase.get(p) == Some(&Phase::Ready)) =>
+                {
+                    let after: Vec<&str> = settings.after.iter().map(|&p| self.name(p)).collect();
+                    self.log(
+                        Level::Info,
+                        format!("starting {}: {} ready", self.name(index), after.join(", ")),
+                    );
+                    self.phase[index] = Phase::Starting;
+                    self.out.push(Effect::Start { index, delay: Duration::ZERO });
+                }
+                // Started before the loop (no clock then), or just now.
+                Phase::Up if self.deadlines.get(Deadline::Ready(index)).is_none() => {
+                    self.deadlines.set(Deadline::Ready(index), now.checked_add(settings.ready_timeout));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `READY=1` once the workload is up, `STOPPING=1` once its shutdown began: each once.
+    fn tell_upward(&mut self, state: &State) {
+        let now_told = match state {
+            State::Pausing => Told::Ready,
+            // Only a stop that went out is the shutdown: with a TERM that --stop-delay holds,
+            // the commands run on.
+            State::Running { stop: Stop::Sent { .. }, .. } => Told::Stopping,
+            // An --optional command that could not start keeps nobody waiting.
+            State::Running { .. } if self.phase.iter().all(|&p| matches!(p, Phase::Ready | Phase::Never)) => {
+                Told::Ready
+            }
+            State::Running { .. } => Told::Nothing,
+            State::Orphans { stop } | State::AwaitingPidfile { stop, .. } => match stop {
+                Stop::Sent { .. } => Told::Stopping,
+                _ => Told::Nothing,
+            },
+            State::Gone { .. } | State::Draining { .. } | State::Killing { .. } | State::Exit(_) => {
+                Told::Stopping
+            }
+        };
+        if now_told > self.told {
+            self.told = now_told;
+            self.out.push(Effect::NotifyUp(match now_told {
+                Told::Stopping => "STOPPING=1",
+                _ => "READY=1",
+            }));
+        }
+    }
+
+    /// Command `index`'s name for log lines.
+    fn name(&self, index: usize) -> &str {
+        self.cfg.commands.get(index).map_or("command", |s| s.name.as_str())
+    }
+
+    fn role(&self, index: usize) -> Role {
+        self.cfg.commands.get(index).map_or(Role::Main, |s| s.role.clone())
+    }
+
+    /// The main command's index (the followed daemon stands for it).
+    fn main_index(&self) -> usize {
+        self.cfg.commands.iter().position(|s| s.role == Role::Main).unwrap_or(0)
+    }
+
+    /// Whom a signal for `proc` goes to: the process, or its group with -g.
+    fn target(&self, proc: Proc) -> Target {
+        if self.cfg.process_group { Target::Group(proc.pgid) } else { Target::Pid(proc.pid) }
+    }
+
+    /// The commands running, by index: the main one first.
+    fn running(&self, main: Option<Proc>, others: &[Member]) -> Vec<(usize, Proc)> {
+        let main = main.map(|p| (self.main_index(), p));
+        main.into_iter().chain(others.iter().map(|m| (m.index, m.proc))).collect()
+    }
+
+    /// The pids of the running commands that depend on command `index` (`--after`).
+    fn dependents(&self, index: usize, running: &[(usize, Proc)]) -> Vec<i32> {
+        let depends = |i: usize| self.cfg.commands.get(i).is_some_and(|s| s.after.contains(&index));
+        running.iter().filter(|&&(i, _)| depends(i)).map(|(_, p)| p.pid).collect()
+    }
+
+    /// "name (pid N), …" for the commands running.
+    fn list(&self, running: &[(usize, Proc)]) -> String {
+        let each: Vec<String> =
+            running.iter().map(|&(i, p)| format!("{} (pid {})", self.name(i), p.pid)).collect();
+        each.join(", ")
     }
 
     fn log(&mut self, level: Level, text: String) {
@@ -615,7 +836,7 @@ impl Machine {
         if held && signals::is_stop(sig) && self.rewritten(sig) == 0 {
             return state;
         }
-        self.send_rewritten(&state, sig);
+        let reached = self.send_rewritten(&state, sig);
         // The received signal decides, rewritten or not: a stop is a stop.
         if !signals::is_stop(sig) {
             return state;
@@ -629,7 +850,7 @@ impl Machine {
             );
             self.deadlines.stop(Deadline::StopDelay);
         }
-        let stop = self.forwarded(&state, now, stop, self.rewritten(sig));
+        let stop = self.forwarded(now, stop, self.rewritten(sig), reached);
         with_stop(state, stop)
     }
 
@@ -637,19 +858,60 @@ impl Machine {
         self.cfg.rewrite.iter().find(|(from, _)| *from == sig).map_or(sig, |&(_, to)| to)
     }
 
-    /// Forwards `sig`, or what `-r` makes of it.
-    fn send_rewritten(&mut self, state: &State, sig: i32) {
-        match self.rewritten(sig) {
-            0 => self.debug(|| format!("dropping {} (--rewrite)", signals::name(sig))),
-            to => self.forward(state, to),
+    /// Forwards `sig`, or what `-r` makes of it. Returns whom it reached as the drain signal
+    /// when it went out as a stop signal to the commands.
+    fn send_rewritten(&mut self, state: &State, sig: i32) -> Vec<Target> {
+        let to = self.rewritten(sig);
+        match state {
+            _ if to == 0 => {
+                self.debug(|| format!("dropping {} (--rewrite)", signals::name(sig)));
+                Vec::new()
+            }
+            // The received signal decides, rewritten or not: a stop is a stop.
+            State::Running { main, others, .. } if signals::is_stop(sig) => {
+                let running = self.running(*main, others);
+                self.stop_commands(&running, to)
+            }
+            _ => {
+                self.forward(state, to);
+                Vec::new()
+            }
         }
     }
 
+    /// A stop going out as `sig`: each command gets its own `--stop-signal` instead if it has
+    /// one; one that other running commands depend on is held back until they are gone (stop
+    /// order: a server never loses its database first). Returns whom the drain leaves out: those
+    /// the drain signal reached, and those that got their own stop signal (nginx's graceful
+    /// QUIT must not be cut short by a TERM).
+    fn stop_commands(&mut self, running: &[(usize, Proc)], sig: i32) -> Vec<Target> {
+        let mut reached = Vec::new();
+        for &(index, proc) in running {
+            if self.held.iter().any(|h| h.proc.pid == proc.pid) {
+                continue;
+            }
+            let own = self.cfg.commands.get(index).and_then(|s| s.stop_signal);
+            let sig = own.unwrap_or(sig);
+            let dependents = self.dependents(index, running);
+            if !dependents.is_empty() {
+                let name = self.name(index).to_owned();
+                self.debug(|| format!("{name} waits for its dependents to stop"));
+                self.held.push(HeldBack { index, proc, sig, dependents });
+                continue;
+            }
+            let to = self.target(proc);
+            self.out.push(Effect::Send { to, sig });
+            if sig == self.cfg.drain_signal || own.is_some() {
+                reached.push(to);
+            }
+        }
+        reached
+    }
+
     /// Where the stop stands once a stop signal went out at `now` as `sent` (0 if `-r`
-    /// dropped it). `--kill-after` counts from the first (a held TERM is not one yet); the
-    /// first one not dropped begins the shutdown; the commands it reached with the drain
-    /// signal are noted.
-    fn forwarded(&mut self, state: &State, now: Instant, stop: Stop, sent: i32) -> Stop {
+    /// dropped it), reaching `reached` as the drain signal. `--kill-after` counts from the
+    /// first (a held TERM is not one yet); the first one not dropped begins the shutdown.
+    fn forwarded(&mut self, now: Instant, stop: Stop, sent: i32, reached: Vec<Target>) -> Stop {
         if matches!(stop, Stop::NotAsked | Stop::Held) {
             if let Some(after) = self.cfg.kill_after {
                 self.log(
@@ -663,34 +925,29 @@ impl Machine {
             Stop::Sent { .. } => stop,
             _ if sent == 0 => Stop::Dropped,
             _ => {
-                // The shutdown has begun: no helper is restarted.
-                self.deadlines.retain(|timer| !matches!(timer, Deadline::Respawn(_)));
+                // The shutdown has begun: no helper is restarted, no command waits to be ready.
+                self.deadlines.retain(|timer| !matches!(timer, Deadline::Respawn(_) | Deadline::Ready(_)));
                 Stop::Sent { reached: Vec::new() }
             }
         };
-        // Noted at the first: no command starts after it (the shutdown has begun), and one
-        // that exits later leaves its group's members behind, which had the signal too.
-        if let Stop::Sent { reached } = &mut stop {
-            if sent == self.cfg.drain_signal && reached.is_empty() {
-                *reached = self.targets(state);
+        // Kept across stops: a command that exits later leaves its group's members behind
+        // (with -g), which had the signal too.
+        if let Stop::Sent { reached: had } = &mut stop {
+            for to in reached {
+                if !had.contains(&to) {
+                    had.push(to);
+                }
             }
         }
         stop
     }
 
-    /// Whom a forwarded signal goes to while the commands run: each command, or each one's
-    /// group with -g.
-    fn targets(&self, state: &State) -> Vec<Target> {
-        let State::Running { main, others, .. } = state else { return Vec::new() };
-        let to = |p: &Proc| if self.cfg.process_group { Target::Group(p.pgid) } else { Target::Pid(p.pid) };
-        std::iter::once(to(main)).chain(others.iter().map(|m| to(&m.proc))).collect()
-    }
-
     /// To every command (each one's group with -g) while they run, else to the leftovers.
     fn forward(&mut self, state: &State, sig: i32) {
         match state {
-            State::Running { .. } => {
-                for to in self.targets(state) {
+            State::Running { main, others, .. } => {
+                for (_, proc) in self.running(*main, others) {
+                    let to = self.target(proc);
                     self.out.push(Effect::Send { to, sig });
                 }
             }
@@ -720,13 +977,11 @@ impl Machine {
         now: Instant,
     ) -> State {
         let member = match &state {
-            State::Running { main, others, .. } if main.pid != pid => {
-                others.iter().position(|m| m.proc.pid == pid)
-            }
+            State::Running { others, .. } => others.iter().position(|m| m.proc.pid == pid),
             _ => None,
         };
         let is_main = match &state {
-            State::Running { main, .. } => main.pid == pid,
+            State::Running { main, .. } => main.is_some_and(|m| m.pid == pid),
             State::Gone { main, .. } | State::Draining { main, .. } | State::Killing { main, .. } => {
                 *main == Some(pid)
             }
@@ -741,47 +996,18 @@ impl Machine {
         } else {
             self.debug(|| format!("reaped pid {pid}: {ended}"));
         }
+        let state = self.release(state, pid);
         match state {
-            State::Running { main, others, on_success, stop } if main.pid == pid => {
+            State::Running { main: Some(main), others, on_success, stop } if main.pid == pid => {
                 self.workload_exited(main, others, on_success, stop, ended.code(), now)
             }
-            State::Running { main, mut others, on_success, stop } => {
-                let Some(at) = member else {
-                    return State::Running { main, others, on_success, stop };
-                };
-                let gone = others.remove(at);
-                let what = format!("{} (pid {pid}) {ended}", gone.name);
-                let began = matches!(stop, Stop::Sent { .. });
-                match gone.kind {
-                    Kind::Respawn { index, started, delay } if !began => {
-                        let delay = next_delay(delay, now.saturating_duration_since(started));
-                        self.log(Level::Info, format!("{what}: restarting it in {}", Human(delay)));
-                        self.restart_in(index, delay, now);
-                    }
-                    Kind::Respawn { .. } => self.log(Level::Info, what),
-                    // Stopping already: the main command's status decides.
-                    Kind::Also if began => self.log(Level::Info, what),
-                    Kind::Also => {
-                        let running: Vec<String> =
-                            std::iter::once(format!("{} (pid {})", self.cfg.main_name, main.pid))
-                                .chain(others.iter().map(|m| format!("{} (pid {})", m.name, m.proc.pid)))
-                                .collect();
-                        // A TERM held by --stop-delay is a stop from outside: the drain starts
-                        // now, as if the command itself had exited, but its status is reaper's.
-                        let held = stop == Stop::Held;
-                        let decides = match held {
-                            true => format!(" during --stop-delay; {}'s status decides", self.cfg.main_name),
-                            false => String::new(),
-                        };
-                        self.log(Level::Info, format!("{what}: stopping {}{decides}", running.join(", ")));
-                        let groups =
-                            std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
-                        let main = held.then_some(main.pid);
-                        return State::Gone { status: ended.code(), groups, skip: Vec::new(), main };
-                    }
+            State::Running { main, mut others, on_success, stop } => match member {
+                Some(at) => {
+                    let gone = others.remove(at);
+                    self.member_exited(main, others, on_success, stop, gone, ended, now)
                 }
-                State::Running { main, others, on_success, stop }
-            }
+                None => State::Running { main, others, on_success, stop },
+            },
             State::Gone { main: Some(p), groups, skip, .. } if p == pid => {
                 State::Gone { status: ended.code(), groups, skip, main: None }
             }
@@ -807,6 +1033,135 @@ impl Machine {
         }
     }
 
+    /// A command beside the main one (`gone`, removed from `others`) exited while the
+    /// commands run: what that means depends on its role and on whether the shutdown began.
+    #[allow(clippy::too_many_arguments)]
+    fn member_exited(
+        &mut self,
+        main: Option<Proc>,
+        others: Vec<Member>,
+        on_success: OnSuccess,
+        stop: Stop,
+        gone: Member,
+        ended: Ended,
+        now: Instant,
+    ) -> State {
+        let pid = gone.proc.pid;
+        let what = format!("{} (pid {pid}) {ended}", self.name(gone.index));
+        let began = matches!(stop, Stop::Sent { .. });
+        // Some((log line, status, level)) when this exit ends the workload.
+        let ends = match self.role(gone.index) {
+            // Stopping already: the main command's status decides.
+            _ if began => {
+                self.log(Level::Info, what);
+                None
+            }
+            Role::Respawn { done, .. } if matches!(ended, Ended::Exited(c) if done.contains(&(c as u8))) => {
+                self.log(Level::Info, format!("{what}: done"));
+                None
+            }
+            Role::Respawn { budget, .. } => match self.spend(gone.index, budget, now) {
+                // Failed: its status, or 1 if that was 0.
+                Some(spent) => Some((format!("{what}: {spent}"), ended.code().max(1), Level::Error)),
+                None => {
+                    let ran = gone.started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+                    let delay = next_delay(gone.delay, ran);
+                    self.log(Level::Info, format!("{what}: restarting it in {}", Human(delay)));
+                    self.restart_in(gone.index, delay, now);
+                    None
+                }
+            },
+            Role::Also { essential: false } => {
+                self.log(Level::Info, what);
+                None
+            }
+            Role::Also { essential: true } | Role::Main => Some((what, ended.code(), Level::Info)),
+        };
+        // The workload ends with this command's status (a spent helper's, or 1 if that
+        // was 0). A TERM held by --stop-delay is a stop from outside: the drain starts
+        // now, as if the command itself had exited, but its status is reaper's.
+        if let Some((what, status, level)) = ends {
+            let running = self.running(main, &others);
+            let held = stop == Stop::Held;
+            let decides = match (held, main) {
+                (true, Some(_)) => {
+                    format!(" during --stop-delay; {}'s status decides", self.name(self.main_index()))
+                }
+                _ => String::new(),
+            };
+            self.log(level, format!("{what}: stopping {}{decides}", self.list(&running)));
+            let decides = main.filter(|_| held).map(|m| m.pid);
+            return self.shut_down(status, main, &others, stop, decides);
+        }
+        // Stopping, and the main command never started: the last one to go ends it.
+        if began && main.is_none() && others.is_empty() {
+            return with_group(self.shut_down(ended.code(), None, &[], stop, None), gone.proc.pgid);
+        }
+        State::Running { main, others, on_success, stop }
+    }
+
+    /// Counts helper `index`'s exit at `now` against its restart budget; says how it was
+    /// spent if this exit is one too many (and notes it as the workload's failure).
+    fn spend(&mut self, index: usize, budget: Option<command::Budget>, now: Instant) -> Option<String> {
+        let budget = budget?;
+        if self.exits.len() <= index {
+            self.exits.resize(index + 1, Vec::new());
+        }
+        let exits = &mut self.exits[index];
+        exits.retain(|&at| now.saturating_duration_since(at) < budget.within);
+        exits.push(now);
+        // Bounded: `exits + 1` of them are enough to know.
+        if exits.len() > budget.exits as usize + 1 {
+            exits.remove(0);
+        }
+        if exits.len() <= budget.exits as usize {
+            return None;
+        }
+        let (count, within) = (exits.len(), Human(budget.within));
+        let spent = format!("{count} exits within {within} (--restarts {}/{within})", budget.exits);
+        self.failure = Some(format!("{} failed: {spent}", self.name(index)));
+        Some(spent)
+    }
+
+    /// A command reaped (`pid`): the prerequisites held back for it that have no dependent
+    /// left get their stop signal now. While the commands run it goes where a stop goes (the
+    /// process, or its group with -g); in the drain to the whole group, which the drain
+    /// signal left out. Either way the drain does not send it the drain signal again.
+    fn release(&mut self, mut state: State, pid: i32) -> State {
+        self.held.retain(|h| h.proc.pid != pid);
+        for h in &mut self.held {
+            h.dependents.retain(|&p| p != pid);
+        }
+        let (free, held): (Vec<HeldBack>, Vec<HeldBack>) =
+            std::mem::take(&mut self.held).into_iter().partition(|h| h.dependents.is_empty());
+        self.held = held;
+        for h in free {
+            let running = matches!(state, State::Running { .. });
+            let to = if running { self.target(h.proc) } else { Target::Group(h.proc.pgid) };
+            self.log(
+                Level::Info,
+                format!(
+                    "{} (pid {}): its dependents are gone, sending {}",
+                    self.name(h.index),
+                    h.proc.pid,
+                    signals::name(h.sig)
+                ),
+            );
+            self.out.push(Effect::Send { to, sig: h.sig });
+            let own = self.cfg.commands.get(h.index).is_some_and(|s| s.stop_signal.is_some());
+            match &mut state {
+                State::Running { stop: Stop::Sent { reached }, .. }
+                    if h.sig == self.cfg.drain_signal || own =>
+                {
+                    reached.push(to)
+                }
+                State::Gone { skip, .. } => skip.push(to),
+                _ => {}
+            }
+        }
+        state
+    }
+
     /// Arms `--respawn` helper `index`'s restart after a back-off of `delay`.
     fn restart_in(&mut self, index: usize, delay: Duration, now: Instant) {
         self.deadlines.set(Deadline::Respawn(index), now.checked_add(delay));
@@ -814,6 +1169,42 @@ impl Machine {
             self.backoff.resize(index + 1, Duration::ZERO);
         }
         self.backoff[index] = delay;
+    }
+
+    /// The workload ends with `status` while `main` (if it still runs) and `others` run:
+    /// the shutdown begins. If no stop signal went out yet, each command with a
+    /// `--stop-signal` gets it now, in place of the drain signal; a command that other running
+    /// commands depend on is held back until they are gone, its group left out of the drain
+    /// (stop order). `decides`: the command whose own status will be reaper's, if it is reaped.
+    fn shut_down(
+        &mut self,
+        status: i32,
+        main: Option<Proc>,
+        others: &[Member],
+        stop: Stop,
+        decides: Option<i32>,
+    ) -> State {
+        let running = self.running(main, others);
+        let groups = running.iter().map(|(_, p)| p.pgid).collect();
+        let began = matches!(stop, Stop::Sent { .. });
+        let mut skip = had_drain_signal(stop, others);
+        // Nothing starts or restarts any more.
+        self.deadlines.retain(|timer| !matches!(timer, Deadline::Respawn(_) | Deadline::Ready(_)));
+        if !began {
+            for &(index, proc) in &running {
+                let own = self.cfg.commands.get(index).and_then(|s| s.stop_signal);
+                let dependents = self.dependents(index, &running);
+                if !dependents.is_empty() {
+                    let sig = own.unwrap_or(self.cfg.drain_signal);
+                    self.held.push(HeldBack { index, proc, sig, dependents });
+                } else if let Some(sig) = own {
+                    let to = self.target(proc);
+                    self.out.push(Effect::Send { to, sig });
+                    skip.push(to);
+                }
+            }
+        }
+        State::Gone { status, groups, skip, main: decides }
     }
 
     fn workload_exited(
@@ -838,21 +1229,27 @@ impl Machine {
             }
             _ => {
                 if !others.is_empty() {
-                    let running: Vec<String> =
-                        others.iter().map(|m| format!("{} (pid {})", m.name, m.proc.pid)).collect();
+                    let running = self.running(None, &others);
                     self.log(
                         Level::Info,
-                        format!("{} exited: stopping {}", self.cfg.main_name, running.join(", ")),
+                        format!("{} exited: stopping {}", self.name(self.main_index()), self.list(&running)),
                     );
                 }
-                let groups = std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
-                State::Gone { status: code, groups, skip: had_drain_signal(stop, &others), main: None }
+                // The main command's group: its leftovers are the workload's too.
+                with_group(self.shut_down(code, None, &others, stop, None), main.pgid)
             }
         }
     }
 
     fn on_batch_done(&mut self, state: State, children_left: bool, now: Instant) -> State {
         match state {
+            // Stopped before the main command started, no command running (a helper waiting
+            // to restart, which it never will now): the workload is over.
+            State::Running { main: None, ref others, stop: Stop::Sent { .. }, .. } if others.is_empty() => {
+                let State::Running { stop, .. } = state else { return state };
+                let gone = self.shut_down(0, None, &[], stop, None);
+                self.on_batch_done(gone, children_left, now)
+            }
             State::Gone { status, groups, skip, main } if children_left => {
                 self.start_drain(status, groups, skip, main, now)
             }
@@ -871,8 +1268,9 @@ impl Machine {
                 state
             }
             _ if children_left => state,
-            State::Pausing => state,
-            State::Running { main, .. } => {
+            // Waiting for a prerequisite to become ready, nothing running: its timeout decides.
+            State::Pausing | State::Running { main: None, .. } => state,
+            State::Running { main: Some(main), .. } => {
                 // Only a followed daemon can vanish like this: its own parent reaped it.
                 self.log(
                     Level::Error,
@@ -918,6 +1316,9 @@ impl Machine {
             return self.killing(status, groups, main, now);
         }
         let sig = self.cfg.drain_signal;
+        // A prerequisite held back waits for its dependents with its whole group.
+        let mut skip = skip;
+        skip.extend(self.held.iter().map(|h| Target::Group(h.proc.pgid)));
         self.debug(|| format!("draining leftovers: {} now, SIGKILL in {}", signals::name(sig), Human(drain)));
         self.out.push(Effect::SignalLeftovers { sig, groups: groups.clone(), record: true, skip });
         self.deadlines.set(Deadline::Drain, now.checked_add(drain));
@@ -926,6 +1327,8 @@ impl Machine {
 
     /// Everything got SIGKILL at `now`: `KILL_WAIT` for the last children.
     fn killing(&mut self, status: i32, groups: Vec<i32>, main: Option<i32>, now: Instant) -> State {
+        // Nothing is held back from a SIGKILL.
+        self.held.clear();
         self.deadlines.set(Deadline::KillWait, now.checked_add(KILL_WAIT));
         State::Killing { status, groups, main }
     }
@@ -957,8 +1360,8 @@ impl Machine {
         if stop_of(&state) == Some(&Stop::Held) && due(Deadline::StopDelay) {
             self.log(Level::Info, "--stop-delay is over: forwarding TERM".into());
             self.deadlines.stop(Deadline::StopDelay);
-            self.send_rewritten(&state, libc::SIGTERM);
-            let stop = self.forwarded(&state, now, Stop::Held, self.rewritten(libc::SIGTERM));
+            let reached = self.send_rewritten(&state, libc::SIGTERM);
+            let stop = self.forwarded(now, Stop::Held, self.rewritten(libc::SIGTERM), reached);
             return with_stop(state, stop);
         }
         match state {
@@ -968,8 +1371,7 @@ impl Machine {
             }
             State::Running { main, others, .. } if kill_due => {
                 self.fire_kill_after();
-                let groups: Vec<i32> =
-                    std::iter::once(main.pgid).chain(others.iter().map(|m| m.proc.pgid)).collect();
+                let groups: Vec<i32> = self.running(main, &others).iter().map(|(_, p)| p.pgid).collect();
                 for &g in &groups {
                     self.out.push(Effect::Send { to: Target::Group(g), sig: libc::SIGKILL });
                 }
@@ -979,17 +1381,25 @@ impl Machine {
                     record: true,
                     skip: Vec::new(),
                 });
-                self.killing(128 + libc::SIGKILL, groups, Some(main.pid), now)
+                self.killing(128 + libc::SIGKILL, groups, main.map(|m| m.pid), now)
             }
-            State::Running { .. } => {
+            State::Running { main, others, on_success, stop } => {
                 if self.deadlines.expired(Deadline::FollowedCheck, now) {
                     self.deadlines.set(Deadline::FollowedCheck, now.checked_add(FOLLOWED_CHECK));
                 }
+                if let Some(&index) = self.deadlines.take_due_ready(now).first() {
+                    let within = self.cfg.commands.get(index).map_or(Duration::ZERO, |s| s.ready_timeout);
+                    let why = format!("{} never became ready within {}", self.name(index), Human(within));
+                    self.log(Level::Error, why.clone());
+                    self.failure = Some(why);
+                    let decides = main.filter(|_| stop == Stop::Held).map(|m| m.pid);
+                    return self.shut_down(1, main, &others, stop, decides);
+                }
                 for index in self.deadlines.take_due_respawns(now) {
                     let delay = self.backoff.get(index).copied().unwrap_or_default();
-                    self.out.push(Effect::Spawn { index, delay });
+                    self.out.push(Effect::Start { index, delay });
                 }
-                state
+                State::Running { main, others, on_success, stop }
             }
             State::Orphans { .. } | State::AwaitingPidfile { .. } if kill_due => {
                 self.fire_kill_after();
@@ -1056,7 +1466,9 @@ impl Machine {
     ) -> State {
         let State::AwaitingPidfile { stop, reaped } = state else { return state };
         match found {
-            Ok(main) => State::Running { main, others: Vec::new(), on_success: OnSuccess::Done, stop },
+            Ok(main) => {
+                State::Running { main: Some(main), others: Vec::new(), on_success: OnSuccess::Done, stop }
+            }
             // The daemon wrote its pid and exited before we looked: we reaped it already.
             Err((Some(pid), _)) if reaped.iter().any(|&(p, _)| p == pid) => {
                 let code = reaped.iter().find(|&&(p, _)| p == pid).map_or(1, |&(_, c)| c);
@@ -1075,26 +1487,51 @@ impl Machine {
         }
     }
 
-    /// `delay`: the back-off that led to this start, kept for the next exit's.
-    fn on_spawned(
+    /// Command `index` started, or could not. `delay`: the back-off that led to this start,
+    /// kept for the next exit's.
+    fn on_started(
         &mut self,
         state: State,
         index: usize,
         delay: Duration,
-        result: Result<Proc, String>,
+        result: Result<Proc, (i32, String)>,
         now: Instant,
     ) -> State {
-        let name = self.cfg.respawn_names.get(index).cloned().unwrap_or_default();
-        // Shutdown began meanwhile: a started helper is one more leftover to drain.
-        let State::Running { main, mut others, on_success, stop } = state else { return state };
+        // Shutdown began meanwhile: a started command is one more leftover to drain.
+        let State::Running { mut main, mut others, on_success, stop } = state else { return state };
+        let first = self.phase.get(index) == Some(&Phase::Starting);
+        let role = self.role(index);
         match result {
             Ok(proc) => {
-                others.push(Member { name, proc, kind: Kind::Respawn { index, started: now, delay } })
+                if first {
+                    let ready = self.cfg.commands.get(index).is_some_and(|s| s.ready.is_some());
+                    self.phase[index] = if ready { Phase::Up } else { Phase::Ready };
+                }
+                match role {
+                    Role::Main => main = Some(proc),
+                    _ => others.push(Member { index, proc, started: Some(now), delay }),
+                }
             }
-            Err(why) => {
+            Err((_, why)) if matches!(role, Role::Respawn { .. }) => {
                 let delay = next_delay(delay, Duration::ZERO);
+                let name = self.name(index);
                 self.log(Level::Error, format!("cannot restart {name}: {why}; next try in {}", Human(delay)));
                 self.restart_in(index, delay, now);
+            }
+            // A command the workload needs (essential, or others wait for it) ends it with the
+            // code that says why it could not start.
+            Err((code, why)) => {
+                let waited_for = self.cfg.commands.iter().any(|s| s.after.contains(&index));
+                self.log(Level::Error, format!("cannot start {}: {why}", self.name(index)));
+                if let (Role::Also { essential: false }, false, Some(phase)) =
+                    (&role, waited_for, self.phase.get_mut(index))
+                {
+                    *phase = Phase::Never;
+                } else {
+                    self.failure = Some(format!("{} could not start: {why}", self.name(index)));
+                    let decides = main.filter(|_| stop == Stop::Held).map(|m| m.pid);
+                    return self.shut_down(code, main, &others, stop, decides);
+                }
             }
         }
         State::Running { main, others, on_success, stop }
@@ -1128,6 +1565,20 @@ fn stop_of(state: &State) -> Option<&Stop> {
         }
         _ => None,
     }
+}
+
+/// `state` (`Gone`) with the group of the command that ended first among its groups: that
+/// command's leftovers are the workload's too.
+fn with_group(mut state: State, pgid: i32) -> State {
+    if let State::Gone { groups, .. } = &mut state {
+        groups.insert(0, pgid);
+    }
+    state
+}
+
+/// Whether command `index` is the main one (`cfg.commands` can be empty in tests: index 0).
+fn is_main(cfg: &Config, index: usize) -> bool {
+    cfg.commands.get(index).map_or(index == 0, |s| s.role == Role::Main)
 }
 
 fn with_stop(mut state: State, new: Stop) -> State {
@@ -1172,16 +1623,22 @@ mod tests {
     const MAIN: Proc = Proc { pid: 10, pgid: 10 };
 
     fn cfg() -> Config {
-        Config { drain: Duration::from_secs(3), drain_signal: TERM, debug_logs: true, ..Config::default() }
+        Config {
+            drain: Duration::from_secs(3),
+            drain_signal: TERM,
+            debug_logs: true,
+            commands: vec![command::Settings::new("cmd".into(), Role::Main)],
+            ..Config::default()
+        }
     }
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
     }
 
-    /// The effects without the log lines.
+    /// The effects on processes: without the log lines and what is said upward.
     fn acts(effects: Vec<Effect>) -> Vec<Effect> {
-        effects.into_iter().filter(|e| !matches!(e, Log(..))).collect()
+        effects.into_iter().filter(|e| !matches!(e, Log(..) | NotifyUp(_))).collect()
     }
 
     fn exited(code: i32) -> Event {
@@ -1207,10 +1664,16 @@ mod tests {
 
     impl T {
         fn new(cfg: Config) -> T {
-            T { m: Machine::new(cfg, Some(MAIN), Vec::new()), now: Instant::now() }
+            T::started(cfg, vec![(0, MAIN)])
         }
         fn pause(cfg: Config) -> T {
-            T { m: Machine::new(cfg, None, Vec::new()), now: Instant::now() }
+            T::started(Config { commands: Vec::new(), ..cfg }, Vec::new())
+        }
+        /// As the driver does: the machine, and its first wake-up before the first sleep.
+        fn started(cfg: Config, started: Vec<(usize, Proc)>) -> T {
+            let mut t = T { m: Machine::new(cfg, started), now: Instant::now() };
+            t.m.handle(Timer, t.now);
+            t
         }
         fn at(&mut self, after: Duration, e: Event) -> Vec<Effect> {
             let now = self.now + after;
@@ -1585,16 +2048,13 @@ mod tests {
     const LOGS: Proc = Proc { pid: 12, pgid: 12 };
 
     fn several(cfg: Config) -> T {
-        let others = vec![
-            Member { name: "php-fpm".into(), proc: PHP, kind: Kind::Also },
-            Member {
-                name: "logs".into(),
-                proc: LOGS,
-                kind: Kind::Respawn { index: 0, started: Instant::now(), delay: Duration::ZERO },
-            },
+        let respawn = Role::Respawn { budget: Some(command::DEFAULT_BUDGET), done: Vec::new() };
+        let commands = vec![
+            command::Settings::new("nginx".into(), Role::Main),
+            command::Settings::new("php-fpm".into(), Role::Also { essential: true }),
+            command::Settings::new("logs".into(), respawn),
         ];
-        let cfg = Config { main_name: "nginx".into(), respawn_names: vec!["logs".into()], ..cfg };
-        T { m: Machine::new(cfg, Some(MAIN), others), now: Instant::now() }
+        T::started(Config { commands, ..cfg }, vec![(0, MAIN), (1, PHP), (2, LOGS)])
     }
 
     #[test]
@@ -1610,7 +2070,8 @@ mod tests {
     #[test]
     fn an_also_command_exiting_first_decides_the_status() {
         let mut t = several(cfg());
-        let logs = t.m.handle(Reaped { pid: 11, ended: Ended::Exited(5), name: None }, t.now);
+        let effects = t.m.handle(Reaped { pid: 11, ended: Ended::Exited(5), name: None }, t.now);
+        let logs: Vec<Effect> = effects.into_iter().filter(|e| !matches!(e, NotifyUp(_))).collect();
         assert_eq!(
             logs,
             vec![Log(
@@ -1680,24 +2141,27 @@ mod tests {
         assert_eq!(helper_exits(&mut t, secs(1), 12), vec![]);
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST));
         assert_eq!(t.at(secs(1), Timer), vec![], "not before the back-off");
-        let spawn = Spawn { index: 0, delay: RESPAWN_FIRST };
+        let spawn = Start { index: 2, delay: RESPAWN_FIRST };
         assert_eq!(t.at(secs(1) + RESPAWN_FIRST, Timer), vec![spawn.clone()]);
         assert_eq!(t.m.next_deadline(), None, "no timer while it runs");
         let again = Proc { pid: 13, pgid: 13 };
-        t.at(secs(2), Spawned { index: 0, delay: RESPAWN_FIRST, result: Ok(again) });
+        t.at(secs(2), Started { index: 2, delay: RESPAWN_FIRST, result: Ok(again) });
         // A quick exit doubles the delay...
         helper_exits(&mut t, secs(3), 13);
         assert_eq!(t.m.next_deadline(), Some(t.now + secs(3) + RESPAWN_FIRST * 2));
         // ...a failed start too...
         let first_retry = secs(3) + RESPAWN_FIRST * 2;
-        assert_eq!(t.at(first_retry, Timer), vec![Spawn { index: 0, delay: RESPAWN_FIRST * 2 }]);
-        t.at(first_retry, Spawned { index: 0, delay: RESPAWN_FIRST * 2, result: Err("no such file".into()) });
+        assert_eq!(t.at(first_retry, Timer), vec![Start { index: 2, delay: RESPAWN_FIRST * 2 }]);
+        t.at(
+            first_retry,
+            Started { index: 2, delay: RESPAWN_FIRST * 2, result: Err((127, "no such file".into())) },
+        );
         let second_retry = first_retry + RESPAWN_FIRST * 4;
         assert_eq!(t.m.next_deadline(), Some(t.now + second_retry));
-        assert_eq!(t.at(second_retry, Timer), vec![Spawn { index: 0, delay: RESPAWN_FIRST * 4 }]);
+        assert_eq!(t.at(second_retry, Timer), vec![Start { index: 2, delay: RESPAWN_FIRST * 4 }]);
         t.at(
             second_retry,
-            Spawned { index: 0, delay: RESPAWN_FIRST * 4, result: Ok(Proc { pid: 14, pgid: 14 }) },
+            Started { index: 2, delay: RESPAWN_FIRST * 4, result: Ok(Proc { pid: 14, pgid: 14 }) },
         );
         // ...and a run of 10 s resets it.
         helper_exits(&mut t, second_retry + RESPAWN_RESET, 14);
@@ -2106,7 +2570,7 @@ mod tests {
         let mut t = several(cfg());
         helper_exits(&mut t, secs(1), 12);
         let late = secs(1) + RESPAWN_FIRST + Duration::from_millis(50);
-        assert_eq!(t.at(late, Timer), vec![Spawn { index: 0, delay: RESPAWN_FIRST }]);
+        assert_eq!(t.at(late, Timer), vec![Start { index: 2, delay: RESPAWN_FIRST }]);
         assert_eq!(t.m.next_deadline(), None);
         assert_eq!(t.at(late, Timer), vec![]);
     }
@@ -2316,5 +2780,415 @@ mod tests {
             t.go(BatchDone { children_left: true }),
             drained(vec![Target::Pid(11), Target::Pid(12)], vec![10, 11, 12])
         );
+    }
+
+    // --- issue 20: restart budgets, exits that mean something, stop signals, start and stop order
+
+    const DB: Proc = Proc { pid: 20, pgid: 20 };
+    const QUIT: i32 = libc::SIGQUIT;
+
+    fn respawn(budget: Option<command::Budget>, done: Vec<u8>) -> Role {
+        Role::Respawn { budget, done }
+    }
+
+    /// nginx (main, 10), php-fpm (also, 11) and logs (respawn, 12) with settings changed by `f`.
+    fn several_with(f: impl FnOnce(&mut Vec<command::Settings>)) -> T {
+        let mut commands = vec![
+            command::Settings::new("nginx".into(), Role::Main),
+            command::Settings::new("php-fpm".into(), Role::Also { essential: true }),
+            command::Settings::new("logs".into(), respawn(Some(command::DEFAULT_BUDGET), Vec::new())),
+        ];
+        f(&mut commands);
+        T::started(Config { commands, ..cfg() }, vec![(0, MAIN), (1, PHP), (2, LOGS)])
+    }
+
+    fn helper_ends(t: &mut T, at: Duration, pid: i32, code: i32) -> Vec<Effect> {
+        t.m.handle(Reaped { pid, ended: Ended::Exited(code), name: None }, t.now + at)
+    }
+
+    fn restarted(t: &mut T, at: Duration, pid: i32) {
+        let delay = t.m.deadline(Deadline::Respawn(2)).map(|d| d - t.now).unwrap();
+        assert!(at >= delay, "restart due at {delay:?}");
+        let effects = t.at(at, Timer);
+        assert!(matches!(effects[..], [Start { index: 2, .. }]), "{effects:?}");
+        let Start { delay, .. } = effects[0] else { unreachable!() };
+        t.at(at, Started { index: 2, delay, result: Ok(Proc { pid, pgid: pid }) });
+    }
+
+    #[test]
+    fn a_spent_restart_budget_ends_the_workload_with_the_helpers_status() {
+        for (code, status) in [(3, 3), (0, 1)] {
+            let budget = command::Budget { exits: 2, within: secs(10) };
+            let mut t = several_with(|c| c[2].role = respawn(Some(budget), Vec::new()));
+            assert_eq!(acts(helper_ends(&mut t, secs(1), 12, code)), vec![]);
+            restarted(&mut t, secs(2), 13);
+            assert_eq!(acts(helper_ends(&mut t, secs(3), 13, code)), vec![]);
+            assert!(t.m.deadline(Deadline::Respawn(2)).is_some(), "two exits within 10s: restarted");
+            restarted(&mut t, secs(4), 14);
+            assert_eq!(t.m.failure(), None);
+            let effects = helper_ends(&mut t, secs(5), 14, code);
+            let line = format!(
+                "logs (pid 14) exited with status {code}: 3 exits within 10s (--restarts 2/10s): stopping nginx (pid 10), php-fpm (pid 11)"
+            );
+            assert!(effects.contains(&Log(Level::Error, line)), "{effects:?}");
+            assert!(effects.contains(&NotifyUp("STOPPING=1")));
+            assert_eq!(t.m.next_deadline(), None, "never restarted");
+            assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10, 11], true)], Some(status)), "{code}");
+            assert_eq!(t.m.failure(), Some("logs failed: 3 exits within 10s (--restarts 2/10s)"));
+        }
+    }
+
+    #[test]
+    fn exits_outside_the_window_do_not_count_and_unlimited_never_ends() {
+        let budget = command::Budget { exits: 1, within: secs(10) };
+        let mut t = several_with(|c| c[2].role = respawn(Some(budget), Vec::new()));
+        helper_ends(&mut t, secs(1), 12, 1);
+        restarted(&mut t, secs(2), 13);
+        helper_ends(&mut t, secs(11) + Duration::from_millis(1), 13, 1);
+        assert_eq!(t.m.exit_code(), None);
+        assert!(!t.m.workload_ended(), "the first exit left the window");
+        // --restarts unlimited.
+        let mut t = several_with(|c| c[2].role = respawn(None, Vec::new()));
+        let mut pid = 12;
+        for i in 1..50 {
+            helper_ends(&mut t, secs(i), pid, 1);
+            pid += 1;
+            restarted(&mut t, secs(i) + RESPAWN_MAX, pid);
+        }
+        assert!(!t.m.workload_ended());
+    }
+
+    #[test]
+    fn a_done_status_ends_the_helper_for_good_and_nothing_else() {
+        let mut t = several_with(|c| c[2].role = respawn(Some(command::DEFAULT_BUDGET), vec![0, 4]));
+        let effects = helper_ends(&mut t, secs(1), 12, 4);
+        assert_eq!(infos(effects.clone()), ["logs (pid 12) exited with status 4: done"]);
+        assert_eq!(acts(effects), vec![]);
+        assert_eq!(t.m.next_deadline(), None, "not restarted");
+        assert!(!t.m.workload_ended());
+        assert_eq!(t.go(Signal(libc::SIGHUP)).len(), 2, "nginx and php-fpm only");
+        // Another status is restarted as before.
+        let mut t = several_with(|c| c[2].role = respawn(Some(command::DEFAULT_BUDGET), vec![0]));
+        helper_ends(&mut t, secs(1), 12, 1);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(1) + RESPAWN_FIRST));
+    }
+
+    #[test]
+    fn an_optional_also_command_exiting_is_only_logged() {
+        let mut t = several_with(|c| c[1].role = Role::Also { essential: false });
+        let effects = helper_ends(&mut t, secs(1), 11, 5);
+        assert_eq!(infos(effects.clone()), ["php-fpm (pid 11) exited with status 5"]);
+        assert_eq!(acts(effects), vec![]);
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![]);
+        assert_eq!(t.m.exit_code(), None);
+        assert!(!t.m.workload_ended());
+        t.go(exited(0));
+        t.go(BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(0), "the main command's status");
+    }
+
+    /// `--stop-signal QUIT` on nginx: a forwarded stop reaches it as QUIT, the others as
+    /// forwarded; the drain then leaves out those that had the drain signal.
+    #[test]
+    fn a_commands_own_stop_signal_replaces_the_forwarded_one() {
+        let mut t = several_with(|c| c[0].stop_signal = Some(QUIT));
+        let to = |p: Proc, sig| Send { to: Target::Pid(p.pid), sig };
+        assert_eq!(t.go(Signal(TERM)), vec![to(MAIN, QUIT), to(PHP, TERM), to(LOGS, TERM)]);
+        assert_eq!(t.go(Signal(libc::SIGHUP)).len(), 3, "other signals as before");
+        t.go(exited(131));
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers {
+                sig: TERM,
+                groups: vec![10, 11, 12],
+                record: true,
+                skip: vec![Target::Pid(11), Target::Pid(12)]
+            }]
+        );
+        // php-fpm's own QUIT is its stop: the drain leaves it out too.
+        let mut t = several_with(|c| c[1].stop_signal = Some(QUIT));
+        assert_eq!(t.go(Signal(TERM)), vec![to(MAIN, TERM), to(PHP, QUIT), to(LOGS, TERM)]);
+        t.go(exited(143));
+        let skip = vec![Target::Pid(11), Target::Pid(12)];
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers { sig: TERM, groups: vec![10, 11, 12], record: true, skip }]
+        );
+    }
+
+    /// The shutdown begins because php-fpm ended: nginx gets its own stop signal (QUIT) at
+    /// once, and not the drain signal after it.
+    #[test]
+    fn a_command_ending_sends_the_others_their_stop_signal_once() {
+        let mut t = several_with(|c| c[0].stop_signal = Some(QUIT));
+        assert_eq!(acts(helper_ends(&mut t, secs(1), 11, 0)), vec![Send { to: Target::Pid(10), sig: QUIT }]);
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers {
+                sig: TERM,
+                groups: vec![10, 12],
+                record: true,
+                skip: vec![Target::Pid(10)]
+            }]
+        );
+        // With -g, its group.
+        let mut t = T::started(
+            Config {
+                process_group: true,
+                commands: vec![
+                    command::Settings {
+                        stop_signal: Some(QUIT),
+                        ..command::Settings::new("nginx".into(), Role::Main)
+                    },
+                    command::Settings::new("php-fpm".into(), Role::Also { essential: true }),
+                ],
+                ..cfg()
+            },
+            vec![(0, MAIN), (1, PHP)],
+        );
+        assert_eq!(
+            acts(helper_ends(&mut t, secs(1), 11, 0)),
+            vec![Send { to: Target::Group(10), sig: QUIT }]
+        );
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers {
+                sig: TERM,
+                groups: vec![10],
+                record: true,
+                skip: vec![Target::Group(10)]
+            }]
+        );
+    }
+
+    /// web (main, index 0) after db (--also, index 1), db with `ready`.
+    fn web_after_db(ready: Option<command::Ready>) -> T {
+        let commands = vec![
+            command::Settings { after: vec![1], ..command::Settings::new("web".into(), Role::Main) },
+            command::Settings {
+                ready,
+                ..command::Settings::new("db".into(), Role::Also { essential: true })
+            },
+        ];
+        T::started(Config { commands, ..cfg() }, vec![(1, DB)])
+    }
+
+    #[test]
+    fn a_command_starts_once_its_prerequisite_is_ready() {
+        let mut t = web_after_db(Some(command::Ready::Fd(3)));
+        assert_eq!(t.m.next_deadline(), Some(t.now + command::DEFAULT_READY_TIMEOUT), "db's readiness clock");
+        assert_eq!(t.at(secs(1), Timer), vec![], "db not ready: web waits");
+        assert_eq!(
+            t.at(secs(1), Signal(libc::SIGHUP)),
+            vec![Send { to: Target::Pid(20), sig: libc::SIGHUP }]
+        );
+        let effects = t.m.handle(Ready { index: 1 }, t.now + secs(2));
+        assert_eq!(infos(effects.clone()), ["db is ready", "starting web: db ready"]);
+        assert_eq!(acts(effects), vec![Start { index: 0, delay: Duration::ZERO }]);
+        assert_eq!(t.m.next_deadline(), None, "ready: no clock");
+        assert_eq!(t.at(secs(2), Ready { index: 1 }), vec![], "said twice: nothing more");
+        t.at(secs(2), Started { index: 0, delay: Duration::ZERO, result: Ok(MAIN) });
+        assert_eq!(t.at(secs(3), Signal(libc::SIGHUP)).len(), 2, "web runs too");
+        t.at(secs(4), exited(3));
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![10, 20], true)], Some(3)), "web is the main");
+        // Without `ready`, db is ready once started: web starts at the first wake-up.
+        let mut t =
+            T { m: Machine::new(web_after_db(None).m.cfg.clone(), vec![(1, DB)]), now: Instant::now() };
+        assert_eq!(t.go(Timer), vec![Start { index: 0, delay: Duration::ZERO }]);
+    }
+
+    #[test]
+    fn a_readiness_timeout_ends_the_workload_with_1() {
+        let mut t = web_after_db(Some(command::Ready::Notify));
+        let timeout = command::DEFAULT_READY_TIMEOUT;
+        assert_eq!(t.at(timeout - Duration::from_millis(1), Timer), vec![]);
+        let effects = t.m.handle(Timer, t.now + timeout);
+        let errors: Vec<_> = effects.iter().filter(|e| matches!(e, Log(Level::Error, _))).collect();
+        assert_eq!(errors, [&Log(Level::Error, "db never became ready within 90s".into())]);
+        assert!(!effects.iter().any(|e| matches!(e, Start { .. })), "web never starts");
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![20], true)], Some(1)));
+        assert_eq!(t.m.failure(), Some("db never became ready within 90s"));
+        assert_eq!(t.at(timeout, Ready { index: 1 }), vec![], "too late");
+    }
+
+    #[test]
+    fn a_stop_while_waiting_stops_what_runs_and_starts_nothing() {
+        let mut t = web_after_db(Some(command::Ready::Fd(3)));
+        assert_eq!(t.at(secs(1), Signal(TERM)), vec![Send { to: Target::Pid(20), sig: TERM }]);
+        assert_eq!(t.m.next_deadline(), None, "no readiness clock any more");
+        assert_eq!(t.at(secs(2), Ready { index: 1 }), vec![], "web never starts");
+        t.at(secs(3), Reaped { pid: 20, ended: Ended::Exited(0), name: None });
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![20], true)], Some(0)), "the last to go decides");
+        assert!(t.m.workload_ended());
+    }
+
+    /// web after logs (a --respawn helper waiting to restart): a TERM then leaves nothing to
+    /// wait for.
+    #[test]
+    fn a_stop_with_nothing_running_yet_ends_the_workload() {
+        let commands = vec![
+            command::Settings { after: vec![1], ..command::Settings::new("web".into(), Role::Main) },
+            command::Settings {
+                ready: Some(command::Ready::Fd(3)),
+                ..command::Settings::new("logs".into(), respawn(None, Vec::new()))
+            },
+        ];
+        let mut t = T::started(Config { commands, ..cfg() }, vec![(1, LOGS)]);
+        helper_ends(&mut t, secs(1), 12, 1);
+        t.at(secs(1), BatchDone { children_left: true });
+        assert_eq!(t.m.exit_code(), None, "waiting for logs to restart");
+        assert_eq!(t.at(secs(1), Signal(TERM)), vec![]);
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![], true)], Some(0)));
+    }
+
+    #[test]
+    fn a_deferred_command_that_cannot_start_ends_the_workload_with_its_code() {
+        let mut t = web_after_db(None);
+        t.go(Started { index: 0, delay: Duration::ZERO, result: Err((127, "No such file".into())) });
+        assert_eq!(t.batch_end(), (vec![leftovers(TERM, vec![20], true)], Some(127)));
+        assert_eq!(t.m.failure(), Some("web could not start: No such file"));
+    }
+
+    /// An --optional command started late that cannot start: logged, nothing stops, and the
+    /// workload counts as up without it.
+    #[test]
+    fn an_optional_command_that_cannot_start_keeps_nobody_waiting() {
+        let commands = vec![
+            command::Settings::new("web".into(), Role::Main),
+            command::Settings {
+                after: vec![0],
+                ..command::Settings::new("stats".into(), Role::Also { essential: false })
+            },
+        ];
+        let mut m = Machine::new(Config { commands, ..cfg() }, vec![(0, MAIN)]);
+        let now = Instant::now();
+        assert_eq!(acts(m.handle(Timer, now)), vec![Start { index: 1, delay: Duration::ZERO }]);
+        let effects = m.handle(
+            Started { index: 1, delay: Duration::ZERO, result: Err((127, "No such file".into())) },
+            now,
+        );
+        assert!(
+            effects.contains(&Log(Level::Error, "cannot start stats: No such file".into())),
+            "{effects:?}"
+        );
+        assert_eq!(
+            effects.iter().filter(|e| !matches!(e, Log(..))).collect::<Vec<_>>(),
+            [&NotifyUp("READY=1")]
+        );
+        assert!(!m.workload_ended());
+    }
+
+    /// web (main) after db (--also): both running.
+    fn both_running(cfg: Config) -> T {
+        let commands = vec![
+            command::Settings { after: vec![1], ..command::Settings::new("web".into(), Role::Main) },
+            command::Settings::new("db".into(), Role::Also { essential: true }),
+            command::Settings::new("php-fpm".into(), Role::Also { essential: true }),
+        ];
+        let mut t = T::started(Config { commands, ..cfg }, vec![(1, DB), (2, PHP)]);
+        t.go(Started { index: 0, delay: Duration::ZERO, result: Ok(MAIN) });
+        t
+    }
+
+    #[test]
+    fn a_stop_reaches_a_prerequisite_once_its_dependents_are_gone() {
+        let mut t = both_running(cfg());
+        let to = |p: Proc| Send { to: Target::Pid(p.pid), sig: TERM };
+        assert_eq!(t.go(Signal(TERM)), vec![to(MAIN), to(PHP)], "db waits for web");
+        assert_eq!(t.at(secs(1), Signal(TERM)), vec![to(MAIN), to(PHP)], "still waiting");
+        assert_eq!(t.at(secs(2), Reaped { pid: 11, ended: Ended::Exited(0), name: None }), vec![]);
+        assert_eq!(t.at(secs(2), exited(0)), vec![to(DB)]);
+        assert_eq!(
+            t.batch_end(),
+            (
+                vec![SignalLeftovers {
+                    sig: TERM,
+                    groups: vec![10, 20],
+                    record: true,
+                    skip: vec![Target::Pid(20)]
+                }],
+                Some(0)
+            )
+        );
+    }
+
+    /// A held prerequisite gets its own --stop-signal when released, and not the drain signal
+    /// after it; with -g, to its group.
+    #[test]
+    fn a_held_prerequisite_gets_its_own_stop_signal() {
+        let mut t = both_running(cfg());
+        t.m.cfg.commands[1].stop_signal = Some(QUIT);
+        t.go(Signal(TERM));
+        assert_eq!(t.at(secs(1), exited(0)), vec![Send { to: Target::Pid(20), sig: QUIT }]);
+        let skip = vec![Target::Pid(11), Target::Pid(20)];
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers { sig: TERM, groups: vec![10, 20, 11], record: true, skip }],
+            "php-fpm had the drain signal, db its own"
+        );
+        let mut t = both_running(Config { process_group: true, ..cfg() });
+        assert_eq!(
+            t.go(Signal(TERM)),
+            vec![Send { to: Target::Group(10), sig: TERM }, Send { to: Target::Group(11), sig: TERM }]
+        );
+        assert_eq!(t.at(secs(1), exited(0)), vec![Send { to: Target::Group(20), sig: TERM }]);
+        let skip = vec![Target::Group(10), Target::Group(11), Target::Group(20)];
+        assert_eq!(
+            t.batch_end().0,
+            vec![SignalLeftovers { sig: TERM, groups: vec![10, 20, 11], record: true, skip }]
+        );
+    }
+
+    /// The shutdown begins because php-fpm ended: web gets the drain signal, db's group is left
+    /// out of it until web is reaped; at the drain deadline everything is killed.
+    #[test]
+    fn in_the_drain_a_prerequisite_waits_for_its_dependents() {
+        let mut t = both_running(cfg());
+        t.go(Reaped { pid: 11, ended: Ended::Exited(4), name: None });
+        let drain =
+            SignalLeftovers { sig: TERM, groups: vec![10, 20], record: true, skip: vec![Target::Group(20)] };
+        assert_eq!(t.go(BatchDone { children_left: true }), vec![drain]);
+        t.go(Signalled(vec![id(10), id(20)]));
+        assert_eq!(t.at(secs(1), exited(143)), vec![Send { to: Target::Group(20), sig: TERM }]);
+        assert_eq!(t.at(secs(1), BatchDone { children_left: true }), vec![ListChildren]);
+        t.at(secs(2), Reaped { pid: 20, ended: Ended::Exited(0), name: None });
+        t.at(secs(2), BatchDone { children_left: false });
+        assert_eq!(t.m.exit_code(), Some(4));
+        // db's own --stop-signal when released; web never reaped: SIGKILL at the deadline.
+        let mut t = both_running(cfg());
+        t.m.cfg.commands[1].stop_signal = Some(libc::SIGINT);
+        t.go(Reaped { pid: 11, ended: Ended::Exited(4), name: None });
+        t.go(BatchDone { children_left: true });
+        assert_eq!(t.at(secs(3), Timer), vec![leftovers(KILL, vec![10, 20], false)]);
+        assert_eq!(t.at(secs(3), exited(137)), vec![], "nothing held back from the SIGKILL");
+    }
+
+    #[test]
+    fn ready_and_stopping_are_said_upward_once() {
+        let up = |effects: Vec<Effect>| -> Vec<&'static str> {
+            effects.into_iter().filter_map(|e| if let NotifyUp(m) = e { Some(m) } else { None }).collect()
+        };
+        // Pause mode: ready at once.
+        let mut m = Machine::new(Config { commands: Vec::new(), ..cfg() }, Vec::new());
+        assert_eq!(up(m.handle(Timer, Instant::now())), ["READY=1"]);
+        assert_eq!(up(m.handle(Timer, Instant::now())), Vec::<&str>::new());
+        assert_eq!(up(m.handle(Signal(TERM), Instant::now())), ["STOPPING=1"]);
+        // Every command started, and the one with `ready` ready.
+        let now = Instant::now();
+        let mut m = Machine::new(web_after_db(Some(command::Ready::Fd(3))).m.cfg.clone(), vec![(1, DB)]);
+        assert_eq!(up(m.handle(Timer, now)), Vec::<&str>::new());
+        assert_eq!(up(m.handle(Ready { index: 1 }, now)), Vec::<&str>::new(), "web not started yet");
+        assert_eq!(
+            up(m.handle(Started { index: 0, delay: Duration::ZERO, result: Ok(MAIN) }, now)),
+            ["READY=1"]
+        );
+        assert_eq!(up(m.handle(Signal(libc::SIGHUP), now)), Vec::<&str>::new());
+        assert_eq!(up(m.handle(Signal(TERM), now)), ["STOPPING=1"]);
+        assert_eq!(up(m.handle(Signal(TERM), now)), Vec::<&str>::new());
+        assert_eq!(up(m.handle(exited(0), now)), Vec::<&str>::new());
+        // A command's exit begins the shutdown too; a TERM held by --stop-delay does not.
+        let mut t = delayed(cfg());
+        assert_eq!(up(t.m.handle(Signal(TERM), t.now)), Vec::<&str>::new());
+        assert_eq!(up(t.m.handle(exited(0), t.now)), ["STOPPING=1"]);
     }
 }

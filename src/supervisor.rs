@@ -21,15 +21,16 @@ use crate::send::{Held, Sender};
 use crate::sigfd::SignalFd;
 use crate::sigmask::Inherited;
 use crate::spawn;
-use crate::state::{Config, Effect, Event, Kind, Machine, Member, OnSuccess, Proc};
+use crate::state::{Config, Effect, Event, Machine, OnSuccess, Proc};
 
 const SIGNAL_BATCH: usize = 64;
 
 pub struct Supervisor {
     machine: Machine,
     signals: SignalFd,
-    /// For restarting `--respawn` helpers: their argv and the signal state to hand them.
-    respawn: Vec<Vec<std::ffi::OsString>>,
+    /// Every command, by index: for starting the deferred ones (`--after`) and restarting
+    /// `--respawn` helpers; with the signal state to hand them.
+    commands: Vec<Command>,
     inherited: Inherited,
     dir: Option<std::ffi::CString>,
     /// The user and privileges restarted helpers get, resolved once before the first start.
@@ -50,16 +51,17 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// `main` is the started command's pid, or `None` in pause mode; `others` the commands
-    /// started beside it; `dir` the directory they run in.
+    /// `commands`: every command (none in pause mode); `started` the pids of those started
+    /// already, by index; `dir` the directory they run in.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         opts: &Options,
         signals: SignalFd,
         inherited: Inherited,
         dir: Option<std::ffi::CString>,
         privs: Privs,
-        main: Option<i32>,
-        others: Vec<Member>,
+        commands: Vec<Command>,
+        started: Vec<(usize, i32)>,
     ) -> Self {
         let on_success = if opts.wait_all {
             OnSuccess::WaitAll
@@ -68,14 +70,6 @@ impl Supervisor {
         } else {
             OnSuccess::Done
         };
-        let main_name = opts
-            .commands
-            .first()
-            .filter(|c| c.settings.role == Role::Main)
-            .map(|c| c.settings.name.clone())
-            .unwrap_or_default();
-        let respawn: Vec<&Command> =
-            opts.commands.iter().filter(|c| matches!(c.settings.role, Role::Respawn { .. })).collect();
         let cfg = Config {
             kill_after: opts.kill_after,
             drain: opts.drain,
@@ -84,24 +78,26 @@ impl Supervisor {
             process_group: opts.process_group,
             on_success,
             warn_on_reap: opts.warn_on_reap,
-            main_name: main_name.clone(),
-            respawn_names: respawn.iter().map(|c| c.settings.name.clone()).collect(),
+            commands: commands.iter().map(|c| c.settings.clone()).collect(),
             stop_delay: opts.stop_delay,
             remap_exit: opts.remap_exit.clone(),
             debug_logs: log::log_enabled!(target: "reaper::state", log::Level::Debug),
         };
-        let ending = crate::termlog::Ending::new(
-            main.map(|pid| (pid, main_name)),
-            others
-                .iter()
-                .filter(|m| matches!(m.kind, Kind::Also))
-                .map(|m| (m.proc.pid, m.name.clone()))
-                .collect(),
-        );
+        // A main command that waits for its prerequisites is named already (pid 0 until it
+        // starts): the termination log must not read as pause mode.
+        let main_name =
+            commands.iter().find(|c| c.settings.role == Role::Main).map(|c| (0, c.settings.name.clone()));
+        let mut ending = crate::termlog::Ending::new(main_name, Vec::new());
+        let is_main = |i: usize| commands.get(i).is_some_and(|c| c.settings.role == Role::Main);
+        for (command, &(_, pid)) in started.iter().filter_map(|s| Some((commands.get(s.0)?, s))) {
+            ending.started(pid, &command.settings);
+        }
+        let main = started.iter().find(|&&(i, _)| is_main(i)).map(|&(_, pid)| pid);
+        let started = started.into_iter().map(|(i, pid)| (i, Proc { pid, pgid: pid })).collect();
         Supervisor {
-            machine: Machine::new(cfg, main.map(|pid| Proc { pid, pgid: pid }), others),
+            machine: Machine::new(cfg, started),
             signals,
-            respawn: respawn.iter().map(|c| c.argv.clone()).collect(),
+            commands,
             inherited,
             dir,
             privs,
@@ -117,11 +113,17 @@ impl Supervisor {
 
     /// Runs until the workload is gone; returns reaper's exit code.
     pub fn run(mut self) -> i32 {
+        // Before the first sleep: the commands that need only those started already start,
+        // and the readiness clocks begin.
+        self.feed(Event::Timer);
         loop {
             if let Some(code) = self.machine.exit_code() {
                 log::info!("exiting with status {code}");
                 if self.machine.kill_after_fired() {
                     self.ending.kill_after();
+                }
+                if let Some(why) = self.machine.failure() {
+                    self.ending.failed(why);
                 }
                 crate::termlog::write(&self.ending.line(code));
                 return code;
@@ -273,15 +275,37 @@ impl Supervisor {
                     replies.push_back(Event::Unwatched);
                 }
             }
-            Effect::Spawn { index, delay } => {
-                let command = self.respawn.get(index).map_or(&[][..], |c| c.as_slice());
-                let result = spawn::spawn(command, &self.inherited, false, self.dir.as_deref(), &self.privs)
-                    .map(|pid| Proc { pid, pgid: pid })
-                    .map_err(|e| e.message());
-                replies.push_back(Event::Spawned { index, delay, result });
+            Effect::Start { index, delay } => {
+                let result = self.start(index).map(|pid| Proc { pid, pgid: pid });
+                replies.push_back(Event::Started { index, delay, result });
             }
+            Effect::NotifyUp(msg) => self.notify_up(msg),
             Effect::Log(level, text) => log::log!(level, "{text}"),
         }
+    }
+
+    /// Starts command `index` (a deferred one, or a helper again): its pid, or the exit code
+    /// and message that say why it could not start.
+    fn start(&mut self, index: usize) -> Result<i32, (i32, String)> {
+        let Some(command) = self.commands.get(index) else {
+            return Err((1, format!("no command {index}")));
+        };
+        // The main command keeps what is the main's (the terminal, socket activation), even
+        // started late, after its prerequisites.
+        let main = command.settings.role == Role::Main;
+        let pid = spawn::spawn(&command.argv, &self.inherited, main, self.dir.as_deref(), &self.privs)
+            .map_err(|e| (e.exit_code(), e.message()))?;
+        if main {
+            self.send.command = Some(pid);
+        }
+        self.ending.started(pid, &command.settings);
+        Ok(pid)
+    }
+
+    /// Tells whoever started reaper how the workload stands (`READY=1`, `STOPPING=1`), on the
+    /// `NOTIFY_SOCKET` reaper was given.
+    fn notify_up(&mut self, msg: &str) {
+        log::debug!("workload: {msg}");
     }
 
     /// `--follow-pidfile`: the pid in the file, if it names a live descendant; held as a

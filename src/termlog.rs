@@ -28,6 +28,7 @@ pub struct Ending {
     kill_after: bool,
     /// The first of those commands to end, and how.
     first: Option<(i32, String, Ended)>,
+    failed: Option<String>,
     /// Pids the OOM killer was blamed for (`certain`: the only SIGKILL death of its batch).
     oom: Vec<(i32, bool, String)>,
 }
@@ -35,6 +36,22 @@ pub struct Ending {
 impl Ending {
     pub fn new(main: Option<(i32, String)>, also: Vec<(i32, String)>) -> Ending {
         Ending { main, also, ..Ending::default() }
+    }
+
+    /// A command started: the main one and the essential `--also` ones end the workload.
+    pub fn started(&mut self, pid: i32, settings: &crate::command::Settings) {
+        use crate::command::Role;
+        match settings.role {
+            Role::Main => self.main = Some((pid, settings.name.clone())),
+            Role::Also { essential: true } => self.also.push((pid, settings.name.clone())),
+            _ => {}
+        }
+    }
+
+    /// The workload failed for a reason no command's exit says (the lifecycle machine's
+    /// word: a helper's restart budget spent, a readiness timeout).
+    pub fn failed(&mut self, why: &str) {
+        self.failed = Some(why.to_owned());
     }
 
     /// A signal reaper received.
@@ -67,8 +84,10 @@ impl Ending {
 
     /// The line for the termination log, reaper exiting with `code`.
     pub fn line(&self, code: i32) -> String {
-        let mut line = match &self.first {
-            Some((pid, name, ended)) => {
+        let mut line = match (&self.failed, &self.first) {
+            // The machine's word: no command's exit says why (a helper's budget, a timeout).
+            (Some(why), _) => why.clone(),
+            (None, Some((pid, name, ended))) => {
                 let how = match self.oom.iter().find(|(p, ..)| p == pid) {
                     Some((_, true, limit)) => format!("killed by the OOM killer ({limit})"),
                     Some((_, false, limit)) => {
@@ -78,8 +97,8 @@ impl Ending {
                 };
                 format!("{name} (pid {pid}) {how}")
             }
-            None if self.main.is_none() => "no command (--pause)".to_owned(),
-            None => "the workload ended".to_owned(),
+            (None, None) if self.main.is_none() => "no command (--pause)".to_owned(),
+            (None, None) => "the workload ended".to_owned(),
         };
         if let Some(sig) = self.stop {
             line += &format!(" after reaper received {}", crate::signals::name(sig));
@@ -142,6 +161,22 @@ mod tests {
 
     fn ending() -> Ending {
         Ending::new(Some((7, "python3".into())), vec![(9, "worker".into())])
+    }
+
+    /// Issue 20: a helper's spent budget or a readiness timeout is the reason, whatever
+    /// command is reaped first after it; commands started late count as the others.
+    #[test]
+    fn the_machine_s_reason_when_no_exit_says_it() {
+        let mut e = Ending::new(None, Vec::new());
+        let web = crate::command::Settings::new("web".into(), crate::command::Role::Main);
+        e.started(12, &web);
+        e.reaped(12, Ended::Exited(143));
+        e.failed("cron failed: 6 exits within 10s (--restarts 5/10s)");
+        assert_eq!(e.line(1), "cron failed: 6 exits within 10s (--restarts 5/10s); exit status 1");
+        let mut e = Ending::new(None, Vec::new());
+        e.started(12, &web);
+        e.reaped(12, Ended::Exited(4));
+        assert_eq!(e.line(4), "web (pid 12) exited with status 4; exit status 4");
     }
 
     #[test]

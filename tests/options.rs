@@ -562,7 +562,7 @@ fn deadlines_at_the_longest_duration_are_armed() {
     for now in
         [std::time::Instant::now(), std::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400)]
     {
-        let mut m = Machine::new(cfg.clone(), Some(main), Vec::new());
+        let mut m = Machine::new(cfg.clone(), vec![(0, main)]);
         assert_eq!(sends(m.handle(Event::Signal(libc::SIGTERM), now)), [], "the first TERM is held");
         assert_eq!(m.next_deadline(), Some(now + max), "--stop-delay armed");
         // A second TERM ends the delay: forwarded, and --kill-after counts from here.
@@ -575,7 +575,7 @@ fn deadlines_at_the_longest_duration_are_armed() {
         assert_eq!(m.deadline(Deadline::Drain), Some(later + max));
 
         // --pause with the longest --stop-delay: the first TERM arms the exit, a second exits.
-        let mut m = Machine::new(cfg.clone(), None, Vec::new());
+        let mut m = Machine::new(cfg.clone(), Vec::new());
         m.handle(Event::Signal(libc::SIGTERM), now);
         assert_eq!(m.deadline(Deadline::PauseExit), Some(now + max));
         m.handle(Event::Signal(libc::SIGTERM), later);
