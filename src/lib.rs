@@ -36,6 +36,7 @@ pub mod probe;
 pub mod prober;
 pub mod procfs;
 pub mod ps;
+pub mod readiness;
 pub mod reap;
 pub mod safe_open;
 pub mod send;
