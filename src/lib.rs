@@ -187,9 +187,29 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
             log::debug!("chdir /: {}", crate::error::os(e));
         }
     }
-    let (main, others) =
-        if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited, dir.as_deref(), &privs)? };
-    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, main, others))
+    // Before any command starts: a command may send READY=1 at once.
+    let settings = command_settings(opts);
+    let ready: Vec<_> = settings.iter().map(|s| (s.name.clone(), s.ready)).collect();
+    let mut readiness = readiness::Readiness::new(&ready, std::env::var_os("NOTIFY_SOCKET"));
+    let (main, others) = if opts.pause {
+        (None, Vec::new())
+    } else {
+        spawn_all(opts, inherited, dir.as_deref(), &privs, &mut readiness)?
+    };
+    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, main, others).with_readiness(readiness))
+}
+
+/// Each command's settings, in command order (main, every `--also`, every `--respawn`).
+// Adapter until options parse per-command settings (issue 20): replaced at merge by
+// `opts.commands`' settings.
+pub(crate) fn command_settings(opts: &Options) -> Vec<command::Settings> {
+    use command::{DEFAULT_BUDGET, Role, Settings};
+    let main = (!opts.pause).then(|| Settings::new(spawn::name(&opts.command), Role::Main));
+    let also = opts.also.iter().map(|c| Settings::new(spawn::name(c), Role::Also { essential: true }));
+    let respawn = opts.respawn.iter().map(|c| {
+        Settings::new(spawn::name(c), Role::Respawn { budget: Some(DEFAULT_BUDGET), done: Vec::new() })
+    });
+    main.into_iter().chain(also).chain(respawn).collect()
 }
 
 /// The main command first (it may take the terminal), then every `--also` and `--respawn`.
@@ -199,8 +219,9 @@ fn spawn_all(
     inherited: &Inherited,
     dir: Option<&std::ffi::CStr>,
     privs: &privs::Privs,
+    readiness: &mut readiness::Readiness,
 ) -> Result<(Option<i32>, Vec<Member>), Error> {
-    let main = spawn::spawn(&opts.command, inherited, true, dir, privs)?;
+    let main = readiness.spawn(0, &opts.command, inherited, true, dir, privs)?;
     let now = std::time::Instant::now();
     let kinds = (opts.also.iter().map(|c| (c, Kind::Also))).chain(
         opts.respawn
@@ -209,8 +230,8 @@ fn spawn_all(
             .map(|(index, c)| (c, Kind::Respawn { index, started: now, delay: std::time::Duration::ZERO })),
     );
     let mut others = Vec::new();
-    for (command, kind) in kinds {
-        match spawn::spawn(command, inherited, false, dir, privs) {
+    for (i, (command, kind)) in kinds.enumerate() {
+        match readiness.spawn(1 + i, command, inherited, false, dir, privs) {
             Ok(pid) => {
                 others.push(Member { name: spawn::name(command), proc: Proc { pid, pgid: pid }, kind })
             }

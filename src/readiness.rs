@@ -333,6 +333,9 @@ struct Slot {
     reported: bool,
 }
 
+/// Failed reads in a row after which reaper's socket is given up.
+const MAX_RECV_ERRORS: u32 = 100;
+
 /// Datagrams read per wake-up at most: a flood on the socket cannot starve the signals.
 const BATCH: usize = 16;
 
@@ -342,6 +345,7 @@ pub struct Readiness {
     upward: Option<Upward>,
     slots: Vec<Slot>,
     me: i32,
+    recv_errors: u32,
 }
 
 impl Readiness {
@@ -383,7 +387,7 @@ impl Readiness {
                 reported: false,
             })
             .collect();
-        Readiness { socket, upward, slots, me: me as i32 }
+        Readiness { socket, upward, slots, me: me as i32, recv_errors: 0 }
     }
 
     /// reaper's socket's name, if it has one.
@@ -482,10 +486,9 @@ impl Readiness {
             let datagram = match socket.recv() {
                 Ok(Some(d)) => d,
                 Ok(None) => return,
-                Err(e) => {
-                    return log::debug!("sd_notify socket: {}", crate::error::os(e));
-                }
+                Err(e) => return self.recv_failed(e),
             };
+            self.recv_errors = 0;
             let (pid, bytes) = match datagram {
                 Datagram::Message { pid, bytes } => (pid, bytes),
                 Datagram::Truncated { pid } => {
@@ -526,6 +529,23 @@ impl Readiness {
             if msg.ready && !std::mem::replace(&mut slot.reported, true) {
                 ready.push(i);
             }
+        }
+    }
+
+    /// A failed recvmsg(2) leaves the datagram queued, so poll says readable at once again:
+    /// after [`MAX_RECV_ERRORS`] failures in a row the socket is closed (its commands can then
+    /// never be ready; their timeout applies) rather than spin.
+    fn recv_failed(&mut self, e: io::Error) {
+        self.recv_errors += 1;
+        if self.recv_errors == 1 {
+            log::warn!("reading the sd_notify socket: {}", crate::error::os(e));
+        } else if self.recv_errors >= MAX_RECV_ERRORS {
+            log::warn!(
+                "reading the sd_notify socket failed {MAX_RECV_ERRORS} times in a row ({}): closing it; \
+                 commands with --ready notify that are not ready yet never will be",
+                crate::error::os(e)
+            );
+            self.socket = None;
         }
     }
 

@@ -15,6 +15,7 @@ use crate::options::Options;
 use crate::pidfd::{Open, Pidfd};
 use crate::privs::Privs;
 use crate::procfs;
+use crate::readiness::{Readiness, Source};
 use crate::reap::{self, Peek, Reaped};
 use crate::send::{Held, Sender};
 use crate::sigfd::SignalFd;
@@ -46,6 +47,11 @@ pub struct Supervisor {
     oom: Option<crate::cgroup::Oom>,
     /// Why reaper ends, for the termination log.
     ending: crate::termlog::Ending,
+    /// reaper's sd_notify socket, the readiness pipes, the upward NOTIFY_SOCKET.
+    readiness: Readiness,
+    /// The command index of `--respawn` helper 0 (adapter until Effect::Start carries the
+    /// command index: replaced at merge).
+    respawn_base: usize,
 }
 
 impl Supervisor {
@@ -103,7 +109,16 @@ impl Supervisor {
             warn_on_reap: opts.warn_on_reap,
             oom: crate::cgroup::Oom::start(),
             ending,
+            readiness: Readiness::new(&[], None),
+            respawn_base: 1 + opts.also.len(),
         }
+    }
+
+    /// The readiness I/O the commands were started with (`lib::start` opens it before the
+    /// first command starts).
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = readiness;
+        self
     }
 
     /// Runs until the workload is gone; returns reaper's exit code.
@@ -122,18 +137,31 @@ impl Supervisor {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let followed = self.send.followed.as_ref();
             fds.extend(followed.and_then(Held::pollable).map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+            // Readiness: reaper's socket and the pipes not yet done (each leaves the set once
+            // its command is ready or closed it, so none can wake an idle reaper).
+            let sources = self.readiness.fds();
+            let first = fds.len();
+            fds.extend(sources.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)));
             if let Err(e) = poll(&mut fds, timeout(self.machine.next_deadline())) {
                 if e != Errno::EINTR {
                     log::error!("poll: {}", crate::error::os(e));
                 }
             }
+            let woke = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            let readable: Vec<Source> =
+                sources.iter().zip(&fds[first..]).filter(|(_, fd)| woke(fd)).map(|((s, _), _)| *s).collect();
             drop(fds);
+            drop(sources);
             // The reap batch runs after every wake-up, not only after a SIGCHLD: a storm of
             // thread-directed signals can keep SIGCHLD out of the batch read, a followed
             // daemon's pidfd can turn readable before its SIGCHLD is queued, and a timer's
             // transition may await the batch's outcome.
             let followed_exited = self.send.followed.as_ref().is_some_and(Held::exited);
+            // Signals first; then readiness, before the deadlines (a READY=1 that came in time
+            // beats its timeout) and before the reap (a sender that exited is still in /proc
+            // as a zombie, for the walk to its command).
             self.read_signals();
+            self.read_readiness(&readable);
             self.feed(Event::Timer);
             self.reap();
             // Reaped by us in that batch, it has its status already; otherwise it is gone
@@ -163,6 +191,32 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Reads what woke us on the readiness sources; each command that became ready is an
+    /// event for the machine.
+    fn read_readiness(&mut self, readable: &[Source]) {
+        let mut ready = Vec::new();
+        for &source in readable {
+            self.readiness.read(source, &mut ready);
+        }
+        for index in ready {
+            self.readiness_ready(index);
+        }
+    }
+
+    /// Command `index` reported that it is ready.
+    // Glue until the machine has Event::Ready: at merge this feeds `Event::Ready { index }`.
+    fn readiness_ready(&mut self, index: usize) {
+        log::info!("{} is ready", self.readiness.name(index));
+    }
+
+    /// `Effect::NotifyUp(msg)`: `READY=1` or `STOPPING=1` to the socket reaper was given
+    /// (nothing without one).
+    // Wired to Effect::NotifyUp at merge.
+    #[allow(dead_code)]
+    fn notify_up(&mut self, msg: &'static str) {
+        self.readiness.notify_up(msg);
     }
 
     /// Reaps every exited child (SIGCHLDs merge, so one may stand for many), then says whether
@@ -205,6 +259,7 @@ impl Supervisor {
                                 oom.reaped(pid, ended, name.as_deref());
                             }
                             self.ending.reaped(pid, ended);
+                            self.readiness.reaped(pid);
                             if self.send.command == Some(pid) {
                                 self.send.command = None;
                             }
@@ -266,7 +321,9 @@ impl Supervisor {
             }
             Effect::Spawn { index, delay } => {
                 let command = self.respawn.get(index).map_or(&[][..], |c| c.as_slice());
-                let result = spawn::spawn(command, &self.inherited, false, self.dir.as_deref(), &self.privs)
+                let (inherited, dir) = (&self.inherited, self.dir.as_deref());
+                let result = (self.readiness)
+                    .spawn(self.respawn_base + index, command, inherited, false, dir, &self.privs)
                     .map(|pid| Proc { pid, pgid: pid })
                     .map_err(|e| e.message());
                 replies.push_back(Event::Spawned { index, delay, result });
