@@ -683,6 +683,57 @@ mod tests {
         assert_eq!(r.slots[2].pid, None);
     }
 
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    // The real spawn path: a command with `--ready fd:N` writes to N (every N from 3 to 9,
+    // so N also meets the pipe's own ends and the exec-report pipe), and each command's
+    // NOTIFY_SOCKET is reaper's socket.
+    #[test]
+    fn a_started_command_gets_its_fd_and_reapers_socket() {
+        let privs = Privs::prepare(None, false).unwrap();
+        let inherited = Inherited::defaults();
+        let dir = std::env::temp_dir().join(format!("reaper-ready-spawn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in 3..=9 {
+            let cmds = [("db".to_string(), Some(Ready::Fd(n))), ("web".to_string(), Some(Ready::Notify))];
+            let mut r = Readiness::new(&cmds, None);
+            let script = format!("echo \"$NOTIFY_SOCKET\" > {}/env; echo >&{n}", dir.display());
+            let pid = r.spawn(0, &os(&["sh", "-c", &script]), &inherited, false, None, &privs).unwrap();
+            let (source, fd) = r.fds()[1];
+            assert_eq!(source, Source::Pipe(0));
+            let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+            nix::poll::poll(&mut pfd, 10_000u16).unwrap();
+            let mut ready = Vec::new();
+            r.read(Source::Pipe(0), &mut ready);
+            assert_eq!(ready, [0], "fd {n}");
+            assert_eq!(r.fds().len(), 1, "the pipe left the poll set once ready");
+            assert_eq!(reap(pid), 0);
+            let env = std::fs::read_to_string(dir.join("env")).unwrap();
+            assert_eq!(env.trim(), r.socket_name().unwrap());
+        }
+        // Closed without a newline: not ready, the pipe leaves the poll set.
+        let cmds = [("db".to_string(), Some(Ready::Fd(3)))];
+        let mut r = Readiness::new(&cmds, Some("/nonexistent".into()));
+        assert!(r.has_upward());
+        assert_eq!(r.env(), ("NOTIFY_SOCKET", None));
+        let pid = r.spawn(0, &os(&["sh", "-c", "printf x >&3"]), &inherited, false, None, &privs).unwrap();
+        assert_eq!(reap(pid), 0);
+        // (Another test's child, between its fork and exec, may hold a copy for a moment.)
+        let mut ready = Vec::new();
+        for _ in 0..500 {
+            r.read(Source::Pipe(0), &mut ready);
+            if r.fds().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(ready.is_empty());
+        assert!(r.fds().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn upward_addresses() {
         assert_eq!(upward_address(b"/run/notify.sock").as_deref(), Some(&b"/run/notify.sock\0"[..]));
