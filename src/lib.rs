@@ -15,6 +15,8 @@
 //! [`sleep`] is `reaper --sleep`; [`probe`] parses `reaper --probe`'s checks and [`prober`]
 //! runs them. [`user`] resolves `--user` from /etc/passwd and /etc/group, [`privs`] gives
 //! each command that user and drops its privileges.
+//! [`notify`] parses sd_notify messages and decides whose they are, [`readiness`] is the
+//! readiness I/O (reaper's notify socket, the fd pipes, NOTIFY_SOCKET upward).
 //! [`cgroup`] reads the memory cgroup (OOM kills, limit), [`termlog`] writes why reaper
 //! ended to the termination log.
 

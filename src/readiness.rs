@@ -687,9 +687,10 @@ mod tests {
         args.iter().map(OsString::from).collect()
     }
 
-    // The real spawn path: a command with `--ready fd:N` writes to N (every N from 3 to 9,
-    // so N also meets the pipe's own ends and the exec-report pipe), and each command's
-    // NOTIFY_SOCKET is reaper's socket.
+    // The real spawn path: a command with `--ready fd:N` writes to N (3 to 9), and each
+    // command's NOTIFY_SOCKET is reaper's socket. (In reaper, N meeting the pipe's own ends
+    // and the exec-report pipe is tests/ready.rs's every_fd_number_reaches_the_command: the
+    // test harness's descriptors are numbered differently.)
     #[test]
     fn a_started_command_gets_its_fd_and_reapers_socket() {
         let privs = Privs::prepare(None, false).unwrap();
