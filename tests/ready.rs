@@ -55,6 +55,26 @@ time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 5)
     std::fs::write(dir.join("notify.py"), script).unwrap();
 }
 
+// The NOTIFY_SOCKET reaper was given is reaper's own: with no `--ready notify` command (no
+// socket of reaper's to hand out) no command sees it, not the main one, not an --also or
+// --respawn one. (Needs no per-command settings.)
+both_modes!(the_commands_never_see_the_notify_socket_reaper_was_given, |mode| {
+    let dir = tempdir("ready-env");
+    let save = |name: &str| format!(r#"sh -c 'echo "${{NOTIFY_SOCKET-unset}}" > {name}; exec sleep 100'"#);
+    let main = r#"while [ ! -e also.env ] || [ ! -e respawn.env ]; do sleep 0.02; done; echo "${NOTIFY_SOCKET-unset}" > main.env"#;
+    let mut cmd = cmd_in(
+        mode,
+        &dir,
+        ["--also", &save("also.env"), "--respawn", &save("respawn.env"), "--", "sh", "-c", main],
+    );
+    cmd.env("NOTIFY_SOCKET", dir.join("given.sock"));
+    let (code, _) = run_timed(&mut cmd, T);
+    assert_eq!(code, 0, "{}", stderr_of(&dir));
+    for name in ["main.env", "also.env", "respawn.env"] {
+        assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), "unset\n", "{name}");
+    }
+});
+
 // s6: the prerequisite writes a newline to fd 3 after a second; the main command starts after
 // that, not before, and its exit stops the prerequisite (status 0).
 both_modes!(the_main_command_starts_once_its_prerequisite_wrote_to_its_fd, |mode| {
@@ -140,7 +160,7 @@ both_modes!(a_forged_ready_is_ignored_and_the_timeout_ends_the_start, |mode| {
     assert_eq!(status, 1, "{log}");
     assert!(log.contains("db never became ready within 3s"), "{log}");
     assert!(!dir.join("main.started").exists(), "{log}");
-    assert!(descendants(r.pid).is_empty());
+    assert!(wait_until(Duration::from_secs(5), || processes_using(&dir).is_empty()), "left running");
 });
 
 // The command closes its fd without a newline: not ready (said once), and the timeout ends it.
