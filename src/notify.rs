@@ -87,7 +87,8 @@ pub fn attribute(
     me: i32,
     mut ppid: impl FnMut(i32) -> Option<i32>,
 ) -> Option<usize> {
-    let owner = |pid: i32| commands.iter().find(|&&(_, p)| p == pid && p > 0).map(|&(i, _)| i);
+    // Only a pid above 1 is looked up (below), so a 0 recorded for a command never matches.
+    let owner = |pid: i32| commands.iter().find(|&&(_, p)| p == pid).map(|&(i, _)| i);
     let mut pid = sender;
     for _ in 0..MAX_DEPTH {
         if pid <= 1 || pid == me {
