@@ -16,6 +16,8 @@
 //! [`sleep`] is `reaper --sleep`; [`probe`] parses `reaper --probe`'s checks and [`prober`]
 //! runs them. [`user`] resolves `--user` from /etc/passwd and /etc/group, [`privs`] gives
 //! each command that user and drops its privileges.
+//! [`notify`] parses sd_notify messages and decides whose they are, [`readiness`] is the
+//! readiness I/O (reaper's notify socket, the fd pipes, NOTIFY_SOCKET upward).
 //! [`cgroup`] reads the memory cgroup (OOM kills, limit), [`termlog`] writes why reaper
 //! ended to the termination log.
 
@@ -28,6 +30,7 @@ pub mod command;
 pub mod daemon;
 pub mod error;
 pub mod logger;
+pub mod notify;
 pub mod options;
 pub mod pidfd;
 pub mod pidfile;
@@ -36,6 +39,7 @@ pub mod probe;
 pub mod prober;
 pub mod procfs;
 pub mod ps;
+pub mod readiness;
 pub mod reap;
 pub mod safe_open;
 pub mod send;
@@ -186,9 +190,11 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
             log::debug!("chdir /: {}", crate::error::os(e));
         }
     }
-    let commands = opts.commands.clone();
-    let started = spawn_all(&commands, inherited, dir.as_deref(), &privs)?;
-    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, commands, started))
+    // Before any command starts: a command may send READY=1 at once.
+    let ready: Vec<_> = opts.commands.iter().map(|c| (c.settings.name.clone(), c.settings.ready)).collect();
+    let mut readiness = readiness::Readiness::new(&ready, std::env::var_os("NOTIFY_SOCKET"));
+    let started = spawn_all(&opts.commands, inherited, dir.as_deref(), &privs, &mut readiness)?;
+    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, readiness, started))
 }
 
 /// The commands that wait for nobody (no `--after`), in order: the main command first (it may
@@ -200,11 +206,12 @@ fn spawn_all(
     inherited: &Inherited,
     dir: Option<&std::ffi::CStr>,
     privs: &privs::Privs,
+    readiness: &mut readiness::Readiness,
 ) -> Result<Vec<(usize, i32)>, Error> {
     let mut started: Vec<(usize, i32)> = Vec::new();
     for (index, command) in commands.iter().enumerate().filter(|(_, c)| c.settings.after.is_empty()) {
         let main = command.settings.role == command::Role::Main;
-        match spawn::spawn(&command.argv, inherited, main, dir, privs) {
+        match readiness.spawn(index, &command.argv, inherited, main, dir, privs) {
             Ok(pid) => started.push((index, pid)),
             Err(e) => {
                 // Each started command leads its own group (still ours: none is reaped yet);

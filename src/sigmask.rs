@@ -76,6 +76,12 @@ pub fn set_own_dispositions(mask: KernelMask) -> io::Result<Inherited> {
 }
 
 impl Inherited {
+    /// An empty mask and default dispositions: what commands started by unit tests get.
+    #[cfg(test)]
+    pub(crate) fn defaults() -> Inherited {
+        Inherited { mask: 0, handlers: [SigHandler::SigDfl; 3] }
+    }
+
     /// Puts back the inherited mask and dispositions. Runs in the forked child between fork
     /// and exec: only async-signal-safe calls (sigaction, rt_sigprocmask).
     pub fn restore(&self) {

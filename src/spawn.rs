@@ -8,7 +8,7 @@
 use std::ffi::{CStr, CString, OsStr, OsString, c_char};
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
@@ -22,6 +22,7 @@ use crate::sigmask::Inherited;
 const EXEC_FAILED: u8 = b'E';
 const TTY_FAILED: u8 = b'T';
 const CHDIR_FAILED: u8 = b'D';
+const READY_FD_FAILED: u8 = b'R';
 const LISTEN_PID: &[u8] = b"LISTEN_PID=";
 
 /// Starts `command` and returns its pid once exec has succeeded. Only the `main` command (not
@@ -36,6 +37,29 @@ pub fn spawn(
     dir: Option<&CStr>,
     privs: &Privs,
 ) -> Result<i32, Error> {
+    spawn_with(command, inherited, main, dir, privs, &Extra::default())
+}
+
+/// What a command gets beyond [`spawn`]'s: its readiness descriptor and environment changes
+/// (`readiness` fills it).
+#[derive(Default)]
+pub struct Extra<'a> {
+    /// `--ready fd:N`: (the pipe's write end, N). The child gets the write end at N, without
+    /// close-on-exec; the original descriptor is close-on-exec and goes at exec.
+    pub ready_fd: Option<(BorrowedFd<'a>, i32)>,
+    /// Set (`Some`) or remove (`None`) these variables, after the ones of `--user`.
+    pub env: Vec<(&'static str, Option<Vec<u8>>)>,
+}
+
+/// [`spawn`] with `extra`.
+pub fn spawn_with(
+    command: &[OsString],
+    inherited: &Inherited,
+    main: bool,
+    dir: Option<&CStr>,
+    privs: &Privs,
+    extra: &Extra,
+) -> Result<i32, Error> {
     let cstr = |s: &OsStr| {
         CString::new(s.as_bytes()).map_err(|_| Error::Usage("argument contains a NUL byte".into()))
     };
@@ -46,7 +70,10 @@ pub fn spawn(
     let mut argv_ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
 
-    let (mut envp, listen_pid) = environment(main, privs.env());
+    let mut changes = privs.env().to_vec();
+    changes.retain(|(k, _)| !extra.env.iter().any(|(e, _)| e == k));
+    changes.extend(extra.env.iter().cloned());
+    let (mut envp, listen_pid) = environment(main, &changes);
     let listen_pid_ptr = listen_pid.map(|i| envp[i].as_mut_ptr());
     let mut envp_ptrs: Vec<*const c_char> = envp.iter().map(|e| e.as_ptr().cast()).collect();
     envp_ptrs.push(std::ptr::null());
@@ -57,10 +84,22 @@ pub fn spawn(
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
     let take_tty = main && isatty(stdin).unwrap_or(false) && tcgetpgrp(stdin).ok() == Some(getpgrp());
 
-    let (report_rd, report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+    let (report_rd, mut report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+    let ready_fd = extra.ready_fd.map(|(fd, n)| (fd.as_raw_fd(), n));
+    if let Some((_, n)) = ready_fd {
+        // The child's dup2 onto N must not replace the pipe that reports its exec.
+        if report_wr.as_raw_fd() == n {
+            report_wr = nix::fcntl::fcntl(report_wr.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(n + 1))
+                .map(|fd| {
+                    // SAFETY: F_DUPFD_CLOEXEC just made this descriptor; nobody else owns it.
+                    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+                })
+                .map_err(|e| Error::start("fcntl(F_DUPFD_CLOEXEC)", e))?;
+        }
+    }
 
     // SAFETY: reaper is single-threaded. Between fork and exec the child only makes
-    // async-signal-safe calls (setpgid, tcsetpgrp, chdir, the raw calls of Privs::apply,
+    // async-signal-safe calls (setpgid, tcsetpgrp, chdir, dup2, fcntl, the raw calls of Privs::apply,
     // sigaction, rt_sigprocmask, write, execvpe, _exit) and writes into memory it already
     // owns; nothing allocates.
     match unsafe { fork() }.map_err(|e| Error::start("fork", e))? {
@@ -87,6 +126,18 @@ pub fn spawn(
                 // SAFETY: chdir(2) with a NUL-terminated path built before fork.
                 if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
                     report(CHDIR_FAILED, Errno::last());
+                    // SAFETY: as below.
+                    unsafe { libc::_exit(127) }
+                }
+            }
+            if let Some((fd, n)) = ready_fd {
+                // dup2 onto itself keeps close-on-exec: then it is cleared by hand.
+                // SAFETY: dup2(2) and fcntl(2) on descriptors this process holds.
+                let failed = unsafe {
+                    if fd == n { libc::fcntl(n, libc::F_SETFD, 0) < 0 } else { libc::dup2(fd, n) < 0 }
+                };
+                if failed {
+                    report(READY_FD_FAILED, Errno::last());
                     // SAFETY: as below.
                     unsafe { libc::_exit(127) }
                 }
@@ -124,6 +175,14 @@ pub fn spawn(
                     let dir = dir.map(|d| d.to_string_lossy()).unwrap_or_default();
                     return Err(Error::Start(format!(
                         "cannot run '{}' in {dir}: {}",
+                        command[0].to_string_lossy(),
+                        crate::error::os(errno)
+                    )));
+                } else if rec[0] == READY_FD_FAILED {
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    let n = ready_fd.map_or(-1, |(_, n)| n);
+                    return Err(Error::Start(format!(
+                        "cannot give '{}' its readiness descriptor {n}: {}",
                         command[0].to_string_lossy(),
                         crate::error::os(errno)
                     )));

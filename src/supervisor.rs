@@ -16,11 +16,11 @@ use crate::options::Options;
 use crate::pidfd::{Open, Pidfd};
 use crate::privs::Privs;
 use crate::procfs;
+use crate::readiness::{Readiness, Source};
 use crate::reap::{self, Peek, Reaped};
 use crate::send::{Held, Sender};
 use crate::sigfd::SignalFd;
 use crate::sigmask::Inherited;
-use crate::spawn;
 use crate::state::{Config, Effect, Event, Machine, OnSuccess, Proc};
 
 const SIGNAL_BATCH: usize = 64;
@@ -48,11 +48,14 @@ pub struct Supervisor {
     oom: Option<crate::cgroup::Oom>,
     /// Why reaper ends, for the termination log.
     ending: crate::termlog::Ending,
+    /// reaper's sd_notify socket, the readiness pipes, the upward NOTIFY_SOCKET.
+    readiness: Readiness,
 }
 
 impl Supervisor {
-    /// `commands`: every command (none in pause mode); `started` the pids of those started
-    /// already, by index; `dir` the directory they run in.
+    /// `started`: the pids of the commands started already, by index into `opts.commands`;
+    /// `dir` the directory they run in; `readiness` the readiness I/O they were started with
+    /// (opened before the first one started: a command may send READY=1 at once).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         opts: &Options,
@@ -60,9 +63,10 @@ impl Supervisor {
         inherited: Inherited,
         dir: Option<std::ffi::CString>,
         privs: Privs,
-        commands: Vec<Command>,
+        readiness: Readiness,
         started: Vec<(usize, i32)>,
     ) -> Self {
+        let commands = opts.commands.clone();
         let on_success = if opts.wait_all {
             OnSuccess::WaitAll
         } else if opts.follow_pidfile.is_some() {
@@ -108,6 +112,7 @@ impl Supervisor {
             warn_on_reap: opts.warn_on_reap,
             oom: crate::cgroup::Oom::start(),
             ending,
+            readiness,
         }
     }
 
@@ -133,18 +138,31 @@ impl Supervisor {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let followed = self.send.followed.as_ref();
             fds.extend(followed.and_then(Held::pollable).map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+            // Readiness: reaper's socket and the pipes not yet done (each leaves the set once
+            // its command is ready or closed it, so none can wake an idle reaper).
+            let sources = self.readiness.fds();
+            let first = fds.len();
+            fds.extend(sources.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)));
             if let Err(e) = poll(&mut fds, timeout(self.machine.next_deadline())) {
                 if e != Errno::EINTR {
                     log::error!("poll: {}", crate::error::os(e));
                 }
             }
+            let woke = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            let readable: Vec<Source> =
+                sources.iter().zip(&fds[first..]).filter(|(_, fd)| woke(fd)).map(|((s, _), _)| *s).collect();
             drop(fds);
+            drop(sources);
             // The reap batch runs after every wake-up, not only after a SIGCHLD: a storm of
             // thread-directed signals can keep SIGCHLD out of the batch read, a followed
             // daemon's pidfd can turn readable before its SIGCHLD is queued, and a timer's
             // transition may await the batch's outcome.
             let followed_exited = self.send.followed.as_ref().is_some_and(Held::exited);
+            // Signals first; then readiness, before the deadlines (a READY=1 that came in time
+            // beats its timeout) and before the reap (a sender that exited is still in /proc
+            // as a zombie, for the walk to its command).
             self.read_signals();
+            self.read_readiness(&readable);
             self.feed(Event::Timer);
             self.reap();
             // Reaped by us in that batch, it has its status already; otherwise it is gone
@@ -174,6 +192,30 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Reads what woke us on the readiness sources; each command that became ready is an
+    /// event for the machine.
+    fn read_readiness(&mut self, readable: &[Source]) {
+        let mut ready = Vec::new();
+        for &source in readable {
+            self.readiness.read(source, &mut ready);
+        }
+        for index in ready {
+            self.readiness_ready(index);
+        }
+    }
+
+    /// Command `index` reported that it is ready.
+    fn readiness_ready(&mut self, index: usize) {
+        log::info!("{} is ready", self.readiness.name(index));
+        self.feed(Event::Ready { index });
+    }
+
+    /// `Effect::NotifyUp(msg)`: `READY=1` or `STOPPING=1` to the socket reaper was given
+    /// (nothing without one).
+    fn notify_up(&mut self, msg: &'static str) {
+        self.readiness.notify_up(msg);
     }
 
     /// Reaps every exited child (SIGCHLDs merge, so one may stand for many), then says whether
@@ -216,6 +258,7 @@ impl Supervisor {
                                 oom.reaped(pid, ended, name.as_deref());
                             }
                             self.ending.reaped(pid, ended);
+                            self.readiness.reaped(pid);
                             if self.send.command == Some(pid) {
                                 self.send.command = None;
                             }
@@ -293,19 +336,15 @@ impl Supervisor {
         // The main command keeps what is the main's (the terminal, socket activation), even
         // started late, after its prerequisites.
         let main = command.settings.role == Role::Main;
-        let pid = spawn::spawn(&command.argv, &self.inherited, main, self.dir.as_deref(), &self.privs)
+        let (inherited, dir) = (&self.inherited, self.dir.as_deref());
+        let pid = (self.readiness)
+            .spawn(index, &command.argv, inherited, main, dir, &self.privs)
             .map_err(|e| (e.exit_code(), e.message()))?;
         if main {
             self.send.command = Some(pid);
         }
         self.ending.started(pid, &command.settings);
         Ok(pid)
-    }
-
-    /// Tells whoever started reaper how the workload stands (`READY=1`, `STOPPING=1`), on the
-    /// `NOTIFY_SOCKET` reaper was given.
-    fn notify_up(&mut self, msg: &str) {
-        log::debug!("workload: {msg}");
     }
 
     /// `--follow-pidfile`: the pid in the file, if it names a live descendant; held as a

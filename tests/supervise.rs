@@ -11,21 +11,6 @@ use common::*;
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// Whether this reaper reads per-command settings (`--also '--name=x true'` runs `true`); until
-/// options parse them, each test here says it is skipped.
-// TODO(issue 20): remove once options parse per-command settings.
-fn settings_parsed() -> bool {
-    let parsed = std::process::Command::new(REAPER)
-        .args(["--also", "--name=x true", "true"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.code() == Some(0));
-    if !parsed {
-        println!("skipped: per-command settings not parsed yet");
-    }
-    parsed
-}
-
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(String::from).collect()
 }
@@ -53,9 +38,6 @@ fn main_until_go(code: i32) -> String {
 // A helper that keeps failing spends its budget (more than 2 exits within 10s): one line says
 // so, the main command is stopped, reaper's status is the helper's, or 1 if it exited 0.
 both_modes!(a_spent_restart_budget_stops_the_workload, |mode| {
-    if !settings_parsed() {
-        return;
-    }
     for (code, status) in [(3, 3), (0, 1)] {
         let dir = tempdir("budget");
         let helper = format!("--restarts=2/10s sh -c 'echo run >> runs; exit {code}'");
@@ -92,9 +74,6 @@ both_modes!(the_default_budget_stops_a_crash_looping_helper, |mode| {
 
 // `--done 0`: the helper's exit 0 ends it for good; the workload goes on.
 both_modes!(a_done_status_is_not_restarted_and_stops_nothing, |mode| {
-    if !settings_parsed() {
-        return;
-    }
     let dir = tempdir("done");
     let helper = "--done=0 sh -c 'echo run >> runs; exit 0'";
     let (mut r, _g) = start_in(mode, &dir, &["-v", "--respawn", helper, "--", "sh", "-c", &main_until_go(7)]);
@@ -109,9 +88,6 @@ both_modes!(a_done_status_is_not_restarted_and_stops_nothing, |mode| {
 
 // `--optional`: the --also command's exit is logged, nothing stops.
 both_modes!(an_optional_also_command_exits_alone, |mode| {
-    if !settings_parsed() {
-        return;
-    }
     let dir = tempdir("optional");
     let (mut r, _g) = start_in(
         mode,
@@ -127,9 +103,6 @@ both_modes!(an_optional_also_command_exits_alone, |mode| {
 // The main command starts after its prerequisite said it is ready (a newline on fd 3, a second
 // after it started), not when it started.
 both_modes!(the_main_command_starts_after_its_prerequisite_is_ready, |mode| {
-    if !settings_parsed() {
-        return;
-    }
     let dir = tempdir("after");
     let db = "--name=db --ready=fd:3 sh -c 'sleep 1; date +%s.%N > db.ready; echo >&3; exec sleep 60'";
     let main = "date +%s.%N > main.start; trap 'exit 0' TERM; sleep 60 & wait";
@@ -144,9 +117,6 @@ both_modes!(the_main_command_starts_after_its_prerequisite_is_ready, |mode| {
 // A prerequisite that never says it is ready: exit 1 at its timeout, one line naming it, the
 // main command never started, nothing left.
 both_modes!(a_readiness_timeout_ends_the_start_with_1, |mode| {
-    if !settings_parsed() {
-        return;
-    }
     let dir = tempdir("ready-timeout");
     let db = "--name=db --ready=fd:3 --ready-timeout=1s sh -c 'sleep 60 & wait'";
     let (mut r, _g) =
@@ -160,9 +130,6 @@ both_modes!(a_readiness_timeout_ends_the_start_with_1, |mode| {
 // Stop order: the main command (after db) gets the TERM first and takes half a second to go;
 // db gets its TERM only once the main command is reaped.
 both_modes!(a_prerequisite_stops_after_its_dependents, |mode| {
-    if !settings_parsed() {
-        return;
-    }
     let dir = tempdir("stop-order");
     let db = "--name=db sh -c \"trap 'date +%s.%N > db.term; exit 0' TERM; : > db.up; sleep 60 & wait\"";
     let main = "trap 'sleep 0.5; date +%s.%N > main.gone; exit 0' TERM; : > main.up; sleep 60 & wait";
