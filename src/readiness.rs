@@ -572,6 +572,14 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixDatagram;
 
+    /// Held by each test whose `Readiness` opens `@reaper/<this pid>/notify`: tests run in
+    /// threads of one process, and a second socket would get a name the kernel picks.
+    static OWN_NAME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn own_name() -> std::sync::MutexGuard<'static, ()> {
+        OWN_NAME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn abstract_addr(name: &[u8]) -> io::Result<std::os::unix::net::SocketAddr> {
         <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name)
     }
@@ -633,6 +641,7 @@ mod tests {
 
     #[test]
     fn a_message_counts_for_the_command_it_comes_from_or_its_descendant_only() {
+        let _name = own_name();
         let cmds = [
             ("db".to_string(), Some(Ready::Notify)),
             ("web".to_string(), None),
@@ -693,6 +702,7 @@ mod tests {
     // test harness's descriptors are numbered differently.)
     #[test]
     fn a_started_command_gets_its_fd_and_reapers_socket() {
+        let _name = own_name();
         let privs = Privs::prepare(None, false).unwrap();
         let inherited = Inherited::defaults();
         let dir = std::env::temp_dir().join(format!("reaper-ready-spawn-{}", std::process::id()));
