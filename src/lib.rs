@@ -27,6 +27,7 @@ pub mod command;
 pub mod daemon;
 pub mod error;
 pub mod logger;
+pub mod logpipe;
 pub mod options;
 pub mod pidfd;
 pub mod pidfile;
