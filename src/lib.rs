@@ -16,7 +16,8 @@
 //! runs them. [`user`] resolves `--user` from /etc/passwd and /etc/group, [`privs`] gives
 //! each command that user and drops its privileges.
 //! [`cgroup`] reads the memory cgroup (OOM kills, limit), [`termlog`] writes why reaper
-//! ended to the termination log.
+//! ended to the termination log. [`logpipe`] frames the commands' output into prefixed lines
+//! and [`logs`] carries them from their pipes to reaper's stdout and stderr (`--prefix-output`).
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -28,6 +29,7 @@ pub mod daemon;
 pub mod error;
 pub mod logger;
 pub mod logpipe;
+pub mod logs;
 pub mod options;
 pub mod pidfd;
 pub mod pidfile;
@@ -186,9 +188,13 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
             log::debug!("chdir /: {}", crate::error::os(e));
         }
     }
-    let (main, others) =
-        if opts.pause { (None, Vec::new()) } else { spawn_all(opts, inherited, dir.as_deref(), &privs)? };
-    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, main, others))
+    let mut logs = opts.prefix_output.then(logs::Logs::default);
+    let (main, others) = if opts.pause {
+        (None, Vec::new())
+    } else {
+        spawn_all(opts, inherited, dir.as_deref(), &privs, logs.as_mut())?
+    };
+    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, main, others).with_logs(logs))
 }
 
 /// The main command first (it may take the terminal), then every `--also` and `--respawn`.
@@ -198,8 +204,17 @@ fn spawn_all(
     inherited: &Inherited,
     dir: Option<&std::ffi::CStr>,
     privs: &privs::Privs,
+    mut logs: Option<&mut logs::Logs>,
 ) -> Result<(Option<i32>, Vec<Member>), Error> {
-    let main = spawn::spawn(&opts.command, inherited, true, dir, privs)?;
+    // With --prefix-output, each command's stdout and stderr are pipes reaper reads.
+    let mut start = |command: &[OsString], main: bool| match logs.as_deref_mut() {
+        Some(logs) => spawn::spawn_logged(command, inherited, main, dir, privs).map(|(pid, output)| {
+            logs.add(pid, &spawn::name(command), output);
+            pid
+        }),
+        None => spawn::spawn(command, inherited, main, dir, privs),
+    };
+    let main = start(&opts.command, true)?;
     let now = std::time::Instant::now();
     let kinds = (opts.also.iter().map(|c| (c, Kind::Also))).chain(
         opts.respawn
@@ -209,7 +224,7 @@ fn spawn_all(
     );
     let mut others = Vec::new();
     for (command, kind) in kinds {
-        match spawn::spawn(command, inherited, false, dir, privs) {
+        match start(command, false) {
             Ok(pid) => {
                 others.push(Member { name: spawn::name(command), proc: Proc { pid, pgid: pid }, kind })
             }

@@ -34,11 +34,13 @@ pub const NAME_MAX: usize = 32;
 /// are validated where they are given; this keeps a prefix one safe, short token whatever
 /// argv[0] was.
 pub fn clean_name(name: &str) -> String {
-    let clean: String = name
-        .bytes()
-        .take(NAME_MAX)
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' { b as char } else { '_' })
-        .collect();
+    let clean: String =
+        name.bytes()
+            .take(NAME_MAX)
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' { b as char } else { '_' }
+            })
+            .collect();
     if clean.is_empty() { "command".to_owned() } else { clean }
 }
 
@@ -187,8 +189,14 @@ impl Queue {
     /// Queues `line` from `name`, or drops and counts it when it does not fit (or when an
     /// earlier drop could not be reported yet: a report always comes before later lines).
     pub fn push(&mut self, name: &str, line: Vec<u8>) -> bool {
-        self.report_drops();
-        if !self.dropped.is_empty() || line.len() > self.room() {
+        self.push_within(name, line, self.cap)
+    }
+
+    /// As `push`, with `limit` in place of the bound for this line (what an exited command
+    /// left in its pipe is taken in beyond the bound, up to `limit`).
+    pub fn push_within(&mut self, name: &str, line: Vec<u8>, limit: usize) -> bool {
+        self.report_drops(limit);
+        if !self.dropped.is_empty() || self.bytes + line.len() > limit {
             self.drop_lines(name, 1);
             return false;
         }
@@ -236,7 +244,7 @@ impl Queue {
             self.written = 0;
             self.lines.pop_front();
         }
-        self.report_drops();
+        self.report_drops(self.cap);
     }
 
     /// Everything waiting is given up (nobody will read it): returns how many lines are lost,
@@ -250,11 +258,11 @@ impl Queue {
         lost
     }
 
-    /// Each pending drop count becomes a line, in order, as long as it fits.
-    fn report_drops(&mut self) {
+    /// Each pending drop count becomes a line, in order, as long as it fits within `limit`.
+    fn report_drops(&mut self, limit: usize) {
         while let Some((name, n)) = self.dropped.first() {
             let line = notice(name, *n);
-            if line.len() > self.room() {
+            if self.bytes + line.len() > limit {
                 return;
             }
             self.bytes += line.len();
@@ -373,7 +381,8 @@ mod tests {
 
     #[test]
     fn a_split_line_fed_byte_by_byte_splits_the_same() {
-        let input: Vec<u8> = (0..9000).map(|i| if i == 8999 { b'\n' } else { b'0' + (i % 10) as u8 }).collect();
+        let input: Vec<u8> =
+            (0..9000).map(|i| if i == 8999 { b'\n' } else { b'0' + (i % 10) as u8 }).collect();
         let (whole, _) = frame("n", &[&input]);
         let chunks: Vec<&[u8]> = input.chunks(1).collect();
         let (bytewise, _) = frame("n", &chunks);
@@ -537,6 +546,22 @@ mod tests {
         q.fill(4096, &mut buf);
         assert_eq!(buf, [notice("db", 1), line(8)].concat());
         assert_eq!(q.unreported(), 0);
+    }
+
+    #[test]
+    fn a_line_may_go_beyond_the_bound_up_to_a_limit() {
+        let mut q = Queue::new(10);
+        assert!(q.push("a", b"a | 1234\n".to_vec()));
+        assert!(!q.push("a", b"a | 5\n".to_vec()));
+        q.consume(9);
+        assert_eq!(q.len(), 0, "the report does not fit the bound");
+        assert!(q.push_within("a", b"a | 6\n".to_vec(), 37), "the report and the line fit the limit");
+        assert!(!q.push_within("b", b"b | 7\n".to_vec(), 42));
+        assert!(q.push_within("a", b"a | 8\n".to_vec(), 43 + 31));
+        assert_eq!(q.room(), 0);
+        let mut buf = Vec::new();
+        q.fill(4096, &mut buf);
+        assert_eq!(buf, [&notice("a", 1)[..], b"a | 6\n", &notice("b", 1), b"a | 8\n"].concat());
     }
 
     #[test]

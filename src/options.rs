@@ -38,6 +38,7 @@ Several processes:
                            would ('...', \"...\", \\), without expansion.
       --respawn CMDLINE    a helper restarted whenever it exits (back-off 100ms doubling to 30s,
                            reset after 10s of running); its exits never end the container
+      --prefix-output      each command's stdout/stderr lines leave prefixed 'NAME | ' (docs/logs.md) [REAPER_PREFIX_OUTPUT]
   With several commands reaper exits with the status of the first of COMMAND and the --also
   commands to exit, or with COMMAND's when a stop signal from outside came first (not one
   that -r drops).
@@ -141,6 +142,8 @@ pub struct Options {
     pub user: Option<(crate::user::Spec, &'static str)>,
     /// `--no-new-privs`: PR_SET_NO_NEW_PRIVS for every command.
     pub no_new_privs: bool,
+    /// `--prefix-output`: each command's stdout and stderr through a pipe, lines prefixed.
+    pub prefix_output: bool,
     pub log_level: LevelFilter,
     /// `REAPER_LOG`, env_logger filter syntax; overrides `log_level`.
     pub log_filter: Option<String>,
@@ -170,6 +173,7 @@ impl Default for Options {
             respawn: Vec::new(),
             user: None,
             no_new_privs: false,
+            prefix_output: false,
             log_level: LevelFilter::Warn,
             log_filter: None,
         }
@@ -375,6 +379,7 @@ where
                 o.user = Some((spec, "--user"));
             }
             Long("no-new-privs") => o.no_new_privs = true,
+            Long("prefix-output") => o.prefix_output = true,
             Short('v') | Long("verbose") => verbosity += 1,
             Short('q') | Long("quiet") => verbosity -= 1,
             Short('h') | Long("help") => return Ok(Parsed::Help),
@@ -556,6 +561,9 @@ fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Resul
     }
     if let Some(v) = var(env, "REAPER_NO_NEW_PRIVS", boolean)? {
         o.no_new_privs = v;
+    }
+    if let Some(v) = var(env, "REAPER_PREFIX_OUTPUT", boolean)? {
+        o.prefix_output = v;
     }
     o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
     Ok(())

@@ -8,7 +8,7 @@
 use std::ffi::{CStr, CString, OsStr, OsString, c_char};
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
@@ -22,6 +22,7 @@ use crate::sigmask::Inherited;
 const EXEC_FAILED: u8 = b'E';
 const TTY_FAILED: u8 = b'T';
 const CHDIR_FAILED: u8 = b'D';
+const STDIO_FAILED: u8 = b'O';
 const LISTEN_PID: &[u8] = b"LISTEN_PID=";
 
 /// Starts `command` and returns its pid once exec has succeeded. Only the `main` command (not
@@ -36,6 +37,38 @@ pub fn spawn(
     dir: Option<&CStr>,
     privs: &Privs,
 ) -> Result<i32, Error> {
+    start(command, inherited, main, dir, privs, false).map(|(pid, _)| pid)
+}
+
+/// The read ends of a command's stdout and stderr pipes (`--prefix-output`): close-on-exec
+/// and non-blocking (both only reaper's: the command has the write ends).
+pub struct Output {
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// As `spawn`, but the command's stdout and stderr are the write ends of two pipes whose read
+/// ends come back (`--prefix-output`). Its stdin stays reaper's.
+pub fn spawn_logged(
+    command: &[OsString],
+    inherited: &Inherited,
+    main: bool,
+    dir: Option<&CStr>,
+    privs: &Privs,
+) -> Result<(i32, Output), Error> {
+    let (pid, output) = start(command, inherited, main, dir, privs, true)?;
+    let output = output.ok_or_else(|| Error::Start("no output pipes".into()))?;
+    Ok((pid, output))
+}
+
+fn start(
+    command: &[OsString],
+    inherited: &Inherited,
+    main: bool,
+    dir: Option<&CStr>,
+    privs: &Privs,
+    logged: bool,
+) -> Result<(i32, Option<Output>), Error> {
     let cstr = |s: &OsStr| {
         CString::new(s.as_bytes()).map_err(|_| Error::Usage("argument contains a NUL byte".into()))
     };
@@ -58,9 +91,20 @@ pub fn spawn(
     let take_tty = main && isatty(stdin).unwrap_or(false) && tcgetpgrp(stdin).ok() == Some(getpgrp());
 
     let (report_rd, report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+    // Close-on-exec everywhere: the child's dup2 onto 1 and 2 makes the copies it keeps, and
+    // no other command inherits another's pipe. (fds 0-2 are always open, see lib.rs
+    // fill_stdio, so none of these is 1 or 2 itself.)
+    let pipes = if logged {
+        let out = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+        let err = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+        Some((out, err))
+    } else {
+        None
+    };
+    let stdio = pipes.as_ref().map(|((_, out), (_, err))| (out.as_raw_fd(), err.as_raw_fd()));
 
     // SAFETY: reaper is single-threaded. Between fork and exec the child only makes
-    // async-signal-safe calls (setpgid, tcsetpgrp, chdir, the raw calls of Privs::apply,
+    // async-signal-safe calls (setpgid, dup2, tcsetpgrp, chdir, the raw calls of Privs::apply,
     // sigaction, rt_sigprocmask, write, execvpe, _exit) and writes into memory it already
     // owns; nothing allocates.
     match unsafe { fork() }.map_err(|e| Error::start("fork", e))? {
@@ -72,6 +116,15 @@ pub fn spawn(
                 unsafe { libc::write(report_wr.as_raw_fd(), rec.as_ptr().cast(), rec.len()) };
             };
             let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            if let Some((out, err)) = stdio {
+                // SAFETY: dup2(2) of descriptors we own onto 1 and 2 (the copies lose
+                // close-on-exec; the originals close at exec).
+                if unsafe { libc::dup2(out, 1) } < 0 || unsafe { libc::dup2(err, 2) } < 0 {
+                    report(STDIO_FAILED, Errno::last());
+                    // SAFETY: as below.
+                    unsafe { libc::_exit(126) }
+                }
+            }
             if take_tty {
                 // SIGTTOU is still ignored here (restored below), so this cannot stop us.
                 match tcsetpgrp(stdin, getpid()) {
@@ -108,6 +161,15 @@ pub fn spawn(
         }
         ForkResult::Parent { child } => {
             drop(report_wr);
+            // Only the read ends stay: EOF comes once the command and all it forked are done.
+            let output = pipes.map(|((out, out_wr), (err, err_wr))| {
+                drop((out_wr, err_wr));
+                for fd in [&out, &err] {
+                    // SAFETY: fcntl(2) on a pipe end only reaper holds.
+                    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                }
+                Output { stdout: out, stderr: err }
+            });
             // No setpgid(child) from here too: we wait for the exec below, and the child's
             // own setpgid came before it.
             let mut records = Vec::new();
@@ -119,6 +181,13 @@ pub fn spawn(
                         "cannot make the command the terminal's foreground group: {}",
                         crate::error::os(errno)
                     );
+                } else if rec[0] == STDIO_FAILED {
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    return Err(Error::Start(format!(
+                        "cannot give '{}' its output pipes: {}",
+                        command[0].to_string_lossy(),
+                        crate::error::os(errno)
+                    )));
                 } else if rec[0] == CHDIR_FAILED {
                     let _ = nix::sys::wait::waitpid(child, None);
                     let dir = dir.map(|d| d.to_string_lossy()).unwrap_or_default();
@@ -136,7 +205,7 @@ pub fn spawn(
                 }
             }
             log::info!("started {} as pid {child}", command[0].to_string_lossy());
-            Ok(child.as_raw())
+            Ok((child.as_raw(), output))
         }
     }
 }

@@ -4,7 +4,7 @@
 //! lifecycle state itself, only resources: the processes `send` holds on to.
 
 use std::collections::VecDeque;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -46,6 +46,8 @@ pub struct Supervisor {
     oom: Option<crate::cgroup::Oom>,
     /// Why reaper ends, for the termination log.
     ending: crate::termlog::Ending,
+    /// `--prefix-output`: the commands' pipes and the lines waiting for reaper's stdio.
+    logs: Option<crate::logs::Logs>,
 }
 
 impl Supervisor {
@@ -103,13 +105,21 @@ impl Supervisor {
             warn_on_reap: opts.warn_on_reap,
             oom: crate::cgroup::Oom::start(),
             ending,
+            logs: None,
         }
+    }
+
+    /// `--prefix-output`: the pipes of the commands already started.
+    pub fn with_logs(mut self, logs: Option<crate::logs::Logs>) -> Self {
+        self.logs = logs;
+        self
     }
 
     /// Runs until the workload is gone; returns reaper's exit code.
     pub fn run(mut self) -> i32 {
         loop {
             if let Some(code) = self.machine.exit_code() {
+                self.logs_finish();
                 log::info!("exiting with status {code}");
                 if self.machine.kill_after_fired() {
                     self.ending.kill_after();
@@ -122,11 +132,22 @@ impl Supervisor {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let followed = self.send.followed.as_ref();
             fds.extend(followed.and_then(Held::pollable).map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
-            if let Err(e) = poll(&mut fds, timeout(self.machine.next_deadline())) {
+            // Log pipes and stdio last: what they say is looked at after the signals and reaps.
+            let logs_from = fds.len();
+            fds.extend(self.logs.iter().flat_map(crate::logs::Logs::interest));
+            let deadline = match (self.machine.next_deadline(), self.logs.as_ref().and_then(|l| l.deadline()))
+            {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Err(e) = poll(&mut fds, timeout(deadline)) {
                 if e != Errno::EINTR {
                     log::error!("poll: {}", crate::error::os(e));
                 }
             }
+            let logs_ready: Vec<(RawFd, PollFlags)> = (fds[logs_from..].iter())
+                .filter_map(|f| f.revents().filter(|r| !r.is_empty()).map(|r| (f.as_fd().as_raw_fd(), r)))
+                .collect();
             drop(fds);
             // The reap batch runs after every wake-up, not only after a SIGCHLD: a storm of
             // thread-directed signals can keep SIGCHLD out of the batch read, a followed
@@ -142,6 +163,42 @@ impl Supervisor {
                 self.feed(Event::FollowedGone { pid });
                 self.reap();
             }
+            self.logs_pump(&logs_ready);
+        }
+    }
+
+    /// `--prefix-output`, after the signals and the reaps of a wake-up: the log pipes' share
+    /// (bounded reads, writes only where poll said they fit).
+    fn logs_pump(&mut self, ready: &[(RawFd, PollFlags)]) {
+        if let Some(logs) = &mut self.logs {
+            logs.pump(ready, Instant::now());
+        }
+    }
+
+    /// `--prefix-output`: command `pid` was reaped; what it wrote, its unfinished last line
+    /// too, goes out before the machine logs its exit.
+    fn logs_reaped(&mut self, pid: i32) {
+        if let Some(logs) = &mut self.logs {
+            logs.reaped(pid);
+        }
+    }
+
+    /// `--prefix-output`: reaper exits; the last lines go out (within a grace) before its own.
+    fn logs_finish(&mut self) {
+        if let Some(logs) = &mut self.logs {
+            logs.finish();
+        }
+    }
+
+    /// Starts a restarted helper, with log pipes under `--prefix-output`.
+    fn logs_spawn(&mut self, command: &[std::ffi::OsString]) -> Result<i32, crate::error::Error> {
+        let (inherited, dir, privs) = (&self.inherited, self.dir.as_deref(), &self.privs);
+        match &mut self.logs {
+            Some(logs) => spawn::spawn_logged(command, inherited, false, dir, privs).map(|(pid, output)| {
+                logs.add(pid, &spawn::name(command), output);
+                pid
+            }),
+            None => spawn::spawn(command, inherited, false, dir, privs),
         }
     }
 
@@ -205,6 +262,7 @@ impl Supervisor {
                                 oom.reaped(pid, ended, name.as_deref());
                             }
                             self.ending.reaped(pid, ended);
+                            self.logs_reaped(pid);
                             if self.send.command == Some(pid) {
                                 self.send.command = None;
                             }
@@ -265,10 +323,9 @@ impl Supervisor {
                 }
             }
             Effect::Spawn { index, delay } => {
-                let command = self.respawn.get(index).map_or(&[][..], |c| c.as_slice());
-                let result = spawn::spawn(command, &self.inherited, false, self.dir.as_deref(), &self.privs)
-                    .map(|pid| Proc { pid, pgid: pid })
-                    .map_err(|e| e.message());
+                let command = self.respawn.get(index).cloned().unwrap_or_default();
+                let result =
+                    (self.logs_spawn(&command)).map(|pid| Proc { pid, pgid: pid }).map_err(|e| e.message());
                 replies.push_back(Event::Spawned { index, delay, result });
             }
             Effect::Log(level, text) => log::log!(level, "{text}"),
