@@ -12,8 +12,9 @@
 //!   destination then takes nothing for `STALL`, its reader is stalled: from then on the pipes
 //!   are read and the lines that do not fit are dropped whole and counted, until a write to
 //!   the destination succeeds again (then a line says how many were dropped).
-//! - A reaped command's pipes are read right away (what is there now; a grandchild may still
-//!   hold them open) and its unfinished last line is flushed, before its exit is logged.
+//! - A reaped command's pipes are read right away, and at their end its unfinished last line
+//!   is flushed, before its exit is logged. A process it left behind may still hold them open:
+//!   then they are read as before, under the command's name, until their end.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -37,6 +38,9 @@ pub const STALL: Duration = Duration::from_secs(1);
 const REAPED_LIMIT: usize = 4 * QUEUE_BYTES;
 /// At exit, how long reaper waits for its readers to take what is queued.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+/// The destinations, as messages name them.
+const NAMES: [&str; 2] = ["stdout", "stderr"];
 
 struct Source {
     pid: i32,
@@ -134,8 +138,15 @@ impl Logs {
             if ready.iter().any(|(fd, r)| *fd == self.dests[d].fd && !r.is_empty()) {
                 self.write(d);
             }
-            if self.dests[d].held_since.is_some_and(|t| now >= t + STALL) {
-                self.dests[d].dropping = true;
+            let dest = &mut self.dests[d];
+            if !dest.dropping && dest.held_since.is_some_and(|t| now >= t + STALL) {
+                dest.dropping = true;
+                log::warn!(
+                    "reaper's {} took nothing for {}s: the commands' lines that do not fit are dropped \
+                     until it does",
+                    NAMES[d],
+                    STALL.as_secs()
+                );
             }
         }
         for i in 0..self.sources.len() {
@@ -154,13 +165,14 @@ impl Logs {
     }
 
     /// The command `pid` was reaped: what its pipes hold now goes out (its last line with a
-    /// newline added if it had none) before its exit is logged. A pipe that a grandchild still
-    /// holds open stays, under the same name, until its end.
+    /// newline added if it had none) before its exit is logged. A pipe that a process it left
+    /// behind still holds open stays, under the same name, until its end (its last line too).
     pub fn reaped(&mut self, pid: i32) {
         for i in 0..self.sources.len() {
+            // At its end, the last line is flushed. A pipe still open is shared with a process
+            // the command left behind: the unfinished line may be that one's, and waits.
             if self.sources[i].pid == pid {
                 self.read(i, REAPED_LIMIT, Some(REAPED_LIMIT));
-                self.flush(i);
             }
         }
         self.close_finished();
@@ -203,10 +215,10 @@ impl Logs {
                 }
             }
         }
-        for (d, what) in [(0, "stdout"), (1, "stderr")] {
+        for (d, what) in NAMES.iter().enumerate() {
             let lost = self.dests[d].queue.abandon();
             if lost > 0 {
-                log::warn!("{lost} lines of the commands' {what} lost: nobody took them");
+                log::warn!("{lost} lines for reaper's {what} dropped or lost at exit: nobody took them");
             }
         }
     }
@@ -305,7 +317,7 @@ impl Logs {
                     e => {
                         dest.broken = true;
                         let lost = dest.queue.abandon();
-                        let what = if d == 0 { "stdout" } else { "stderr" };
+                        let what = NAMES[d];
                         log::warn!(
                             "cannot write the commands' lines to reaper's {what}: {}; {lost} lines lost, \
                              the rest discarded",
