@@ -134,7 +134,7 @@ impl Logs {
     /// descriptors of `interest`, by number. Writes what fits, reads what may be read (bounded),
     /// writes again.
     pub fn pump(&mut self, ready: &[(RawFd, PollFlags)], now: Instant) {
-        for d in 0..2 {
+        for (d, name) in NAMES.iter().enumerate() {
             if ready.iter().any(|(fd, r)| *fd == self.dests[d].fd && !r.is_empty()) {
                 self.write(d);
             }
@@ -144,7 +144,7 @@ impl Logs {
                 log::warn!(
                     "reaper's {} took nothing for {}s: the commands' lines that do not fit are dropped \
                      until it does",
-                    NAMES[d],
+                    name,
                     STALL.as_secs()
                 );
             }
