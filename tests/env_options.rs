@@ -113,6 +113,7 @@ fn every_variable_in_help_takes_effect() {
         ("REAPER_LOG", "debug", |o| o.log_filter.as_deref() == Some("debug")),
         ("REAPER_USER", "app", |o| o.user.as_ref().is_some_and(|(_, source)| *source == "REAPER_USER")),
         ("REAPER_NO_NEW_PRIVS", "1", |o| o.no_new_privs),
+        ("REAPER_PREFIX_OUTPUT", "1", |o| o.prefix_output),
     ];
     for (var, value, effect) in cases {
         let o = docker_init(&[(var, value)]);

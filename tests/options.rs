@@ -827,7 +827,7 @@ fn help_lists_the_accepted_options() {
         .collect();
     listed.sort_unstable();
     listed.dedup();
-    assert_eq!(listed.len(), 33, "{listed:?}");
+    assert_eq!(listed.len(), 34, "{listed:?}");
     for opt in ["--subreaper", "--process-group", "--kill-after", "--drain", "--rewrite", "--version"] {
         assert!(listed.contains(&opt), "help lacks {opt}");
     }
