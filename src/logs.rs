@@ -306,7 +306,10 @@ impl Logs {
             dest.queue.fill(PIPE_BUF, &mut self.buf);
             // SAFETY: write(2) from our own buffer to fd 1 or 2 (always open: lib.rs fill_stdio).
             let n = unsafe { libc::write(dest.fd, self.buf.as_ptr().cast(), self.buf.len()) };
-            if n >= 0 {
+            if n == 0 {
+                return;
+            }
+            if n > 0 {
                 dest.queue.consume(n as usize);
                 dest.held_since = None;
                 dest.dropping = false;
