@@ -565,6 +565,13 @@ mod tests {
     }
 
     #[test]
+    fn the_bounds_are_the_documented_ones() {
+        // docs/logs.md: lines of at most 4096 bytes, 256 KiB per destination, names of 32.
+        assert_eq!((PIPE_BUF, QUEUE_BYTES, NAME_MAX), (4096, 262_144, 32));
+        assert_eq!(Queue::default().room(), 262_144);
+    }
+
+    #[test]
     fn one_dropped_line_is_a_line() {
         assert_eq!(notice("x", 1), b"reaper | dropped 1 line from x\n");
     }
