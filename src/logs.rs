@@ -60,7 +60,7 @@ struct Dest {
     held_since: Option<Instant>,
     /// The reader is stalled: lines that do not fit are dropped.
     dropping: bool,
-    /// Writing failed for good (EPIPE, EBADF…): whatever comes is discarded.
+    /// Writing failed for good (EPIPE, EBADF…): the pipes for it are closed.
     broken: bool,
 }
 
@@ -89,6 +89,9 @@ impl Logs {
     pub fn add(&mut self, pid: i32, name: &str, output: Output) {
         let name = clean_name(name);
         for (dest, fd) in [(0, output.stdout), (1, output.stderr)] {
+            if self.dests[dest].broken {
+                continue;
+            }
             self.sources.push(Source {
                 pid,
                 name: name.clone(),
@@ -155,8 +158,8 @@ impl Logs {
                 self.read(i, READ_PER_WAKEUP, None);
             }
         }
-        self.close_finished();
         self.write_ready();
+        self.close_finished();
         for d in 0..2 {
             let held = self.sources.iter().any(|s| s.dest == d && self.chunk(s) == 0);
             let dest = &mut self.dests[d];
@@ -175,8 +178,8 @@ impl Logs {
                 self.read(i, REAPED_LIMIT, Some(REAPED_LIMIT));
             }
         }
-        self.close_finished();
         self.write_ready();
+        self.close_finished();
     }
 
     /// reaper is about to exit: everything readable is read, every last line flushed, and the
@@ -283,9 +286,11 @@ impl Logs {
         }
     }
 
-    /// Pipes whose end was read are closed.
+    /// Pipes whose end was read are closed, and so are those whose destination failed for good:
+    /// their commands' next write fails (EPIPE, SIGPIPE) as if they wrote there themselves.
     fn close_finished(&mut self) {
-        self.sources.retain(|s| !s.ended);
+        let dests = &self.dests;
+        self.sources.retain(|s| !s.ended && !dests[s.dest].broken);
     }
 
     /// Each destination with lines waiting gets what it takes now without blocking.
@@ -323,7 +328,7 @@ impl Logs {
                         let what = NAMES[d];
                         log::warn!(
                             "cannot write the commands' lines to reaper's {what}: {}; {lost} lines lost, \
-                             the rest discarded",
+                             the commands' {what} pipes closed",
                             crate::error::os(e)
                         );
                         return;
