@@ -468,6 +468,7 @@ mod tests {
         assert!(q.push("a", b"a | 1\n".to_vec()));
         assert!(q.push("b", b"b | 2\n".to_vec()));
         assert!(q.push("a", b"a | 3\n".to_vec()));
+        assert!(!q.is_empty());
         assert_eq!(q.len(), 3);
         assert_eq!(q.room(), 82);
         let mut buf = Vec::new();
