@@ -19,7 +19,8 @@
 //! [`notify`] parses sd_notify messages and decides whose they are, [`readiness`] is the
 //! readiness I/O (reaper's notify socket, the fd pipes, NOTIFY_SOCKET upward).
 //! [`cgroup`] reads the memory cgroup (OOM kills, limit), [`termlog`] writes why reaper
-//! ended to the termination log.
+//! ended to the termination log. [`logpipe`] frames the commands' output into prefixed lines
+//! and [`logs`] carries them from their pipes to reaper's stdout and stderr (`--prefix-output`).
 
 // A panic in PID 1 takes the whole container down: no unwrap/expect outside tests.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -30,6 +31,8 @@ pub mod command;
 pub mod daemon;
 pub mod error;
 pub mod logger;
+pub mod logpipe;
+pub mod logs;
 pub mod notify;
 pub mod options;
 pub mod pidfd;
@@ -193,8 +196,10 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
     // Before any command starts: a command may send READY=1 at once.
     let ready: Vec<_> = opts.commands.iter().map(|c| (c.settings.name.clone(), c.settings.ready)).collect();
     let mut readiness = readiness::Readiness::new(&ready, std::env::var_os("NOTIFY_SOCKET"));
-    let started = spawn_all(&opts.commands, inherited, dir.as_deref(), &privs, &mut readiness)?;
-    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, readiness, started))
+    let mut logs = opts.prefix_output.then(logs::Logs::default);
+    let started =
+        spawn_all(&opts.commands, inherited, dir.as_deref(), &privs, &mut readiness, logs.as_mut())?;
+    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, readiness, started).with_logs(logs))
 }
 
 /// The commands that wait for nobody (no `--after`), in order: the main command first (it may
@@ -207,11 +212,11 @@ fn spawn_all(
     dir: Option<&std::ffi::CStr>,
     privs: &privs::Privs,
     readiness: &mut readiness::Readiness,
+    mut logs: Option<&mut logs::Logs>,
 ) -> Result<Vec<(usize, i32)>, Error> {
     let mut started: Vec<(usize, i32)> = Vec::new();
     for (index, command) in commands.iter().enumerate().filter(|(_, c)| c.settings.after.is_empty()) {
-        let main = command.settings.role == command::Role::Main;
-        match readiness.spawn(index, &command.argv, inherited, main, dir, privs) {
+        match supervisor::start_one(readiness, logs.as_deref_mut(), index, command, inherited, dir, privs) {
             Ok(pid) => started.push((index, pid)),
             Err(e) => {
                 // Each started command leads its own group (still ours: none is reaped yet);

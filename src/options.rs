@@ -40,8 +40,8 @@ Several processes:
                            would ('...', \"...\", \\), without expansion.
       --respawn CMDLINE    a helper restarted whenever it exits (back-off 100ms doubling to 30s,
                            reset after 10s of running); too many exits fail it (--restarts)
-      --prefix-output      each command's output through a pipe, every line prefixed with its
-                           name [REAPER_PREFIX_OUTPUT]
+      --prefix-output      each command's stdout and stderr lines leave prefixed 'NAME | '
+                           (docs/logs.md) [REAPER_PREFIX_OUTPUT]
   With several commands reaper exits with the status of the first of COMMAND and the --also
   commands to exit, or with COMMAND's when a stop signal from outside came first (not one
   that -r drops).

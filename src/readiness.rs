@@ -402,7 +402,9 @@ impl Readiness {
     }
 
     /// Starts command `index` with its readiness descriptor (a fresh pipe, for `--ready
-    /// fd:N`) and reaper's `NOTIFY_SOCKET`, and remembers its pid.
+    /// fd:N`) and reaper's `NOTIFY_SOCKET`, and remembers its pid. `logged`: with output
+    /// pipes (`--prefix-output`), whose read ends come back.
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn(
         &mut self,
         index: usize,
@@ -411,7 +413,8 @@ impl Readiness {
         main: bool,
         dir: Option<&CStr>,
         privs: &Privs,
-    ) -> Result<i32, Error> {
+        logged: bool,
+    ) -> Result<(i32, Option<spawn::Output>), Error> {
         let fd_n = self.slots.get(index).and_then(|s| match s.ready {
             Some(Ready::Fd(n)) => Some(n),
             _ => None,
@@ -420,8 +423,9 @@ impl Readiness {
         let extra = spawn::Extra {
             ready_fd: pipe.as_ref().zip(fd_n).map(|((_, wr), n)| (wr.as_fd(), n)),
             env: vec![self.env()],
+            logged,
         };
-        let pid = spawn::spawn_with(command, inherited, main, dir, privs, &extra)?;
+        let (pid, output) = spawn::spawn_with(command, inherited, main, dir, privs, &extra)?;
         if let Some(slot) = self.slots.get_mut(index) {
             // Our copy of the write end goes now (dropped with `pipe`): EOF then means the
             // command and all it handed the descriptor to have closed it.
@@ -429,7 +433,7 @@ impl Readiness {
             slot.pid = Some(pid);
             slot.reported = false;
         }
-        Ok(pid)
+        Ok((pid, output))
     }
 
     /// Records that `pid` was reaped: it no longer stands for its command.
@@ -711,7 +715,8 @@ mod tests {
             let cmds = [("db".to_string(), Some(Ready::Fd(n))), ("web".to_string(), Some(Ready::Notify))];
             let mut r = Readiness::new(&cmds, None);
             let script = format!("echo \"$NOTIFY_SOCKET\" > {}/env; echo >&{n}", dir.display());
-            let pid = r.spawn(0, &os(&["sh", "-c", &script]), &inherited, false, None, &privs).unwrap();
+            let (pid, _) =
+                r.spawn(0, &os(&["sh", "-c", &script]), &inherited, false, None, &privs, false).unwrap();
             let (source, fd) = r.fds()[1];
             assert_eq!(source, Source::Pipe(0));
             let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
@@ -729,7 +734,8 @@ mod tests {
         let mut r = Readiness::new(&cmds, Some("/nonexistent".into()));
         assert!(r.has_upward());
         assert_eq!(r.env(), ("NOTIFY_SOCKET", None));
-        let pid = r.spawn(0, &os(&["sh", "-c", "printf x >&3"]), &inherited, false, None, &privs).unwrap();
+        let (pid, _) =
+            r.spawn(0, &os(&["sh", "-c", "printf x >&3"]), &inherited, false, None, &privs, false).unwrap();
         assert_eq!(reap(pid), 0);
         // (Another test's child, between its fork and exec, may hold a copy for a moment.)
         let mut ready = Vec::new();

@@ -8,7 +8,7 @@
 use std::ffi::{CStr, CString, OsStr, OsString, c_char};
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
@@ -23,6 +23,7 @@ const EXEC_FAILED: u8 = b'E';
 const TTY_FAILED: u8 = b'T';
 const CHDIR_FAILED: u8 = b'D';
 const READY_FD_FAILED: u8 = b'R';
+const STDIO_FAILED: u8 = b'O';
 const LISTEN_PID: &[u8] = b"LISTEN_PID=";
 
 /// Starts `command` and returns its pid once exec has succeeded. Only the `main` command (not
@@ -37,11 +38,11 @@ pub fn spawn(
     dir: Option<&CStr>,
     privs: &Privs,
 ) -> Result<i32, Error> {
-    spawn_with(command, inherited, main, dir, privs, &Extra::default())
+    spawn_with(command, inherited, main, dir, privs, &Extra::default()).map(|(pid, _)| pid)
 }
 
 /// What a command gets beyond [`spawn`]'s: its readiness descriptor and environment changes
-/// (`readiness` fills it).
+/// (`readiness` fills them), and its output pipes.
 #[derive(Default)]
 pub struct Extra<'a> {
     /// `--ready fd:N`: (the pipe's write end, N). The child gets the write end at N, without
@@ -49,9 +50,19 @@ pub struct Extra<'a> {
     pub ready_fd: Option<(BorrowedFd<'a>, i32)>,
     /// Set (`Some`) or remove (`None`) these variables, after the ones of `--user`.
     pub env: Vec<(&'static str, Option<Vec<u8>>)>,
+    /// `--prefix-output`: the command's stdout and stderr are the write ends of two pipes whose
+    /// read ends come back ([`Output`]). Its stdin stays reaper's.
+    pub logged: bool,
 }
 
-/// [`spawn`] with `extra`.
+/// The read ends of a command's stdout and stderr pipes (`--prefix-output`): close-on-exec
+/// and non-blocking (both only reaper's: the command has the write ends).
+pub struct Output {
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// [`spawn`] with `extra`; the output pipes' read ends with `extra.logged`.
 pub fn spawn_with(
     command: &[OsString],
     inherited: &Inherited,
@@ -59,7 +70,7 @@ pub fn spawn_with(
     dir: Option<&CStr>,
     privs: &Privs,
     extra: &Extra,
-) -> Result<i32, Error> {
+) -> Result<(i32, Option<Output>), Error> {
     let cstr = |s: &OsStr| {
         CString::new(s.as_bytes()).map_err(|_| Error::Usage("argument contains a NUL byte".into()))
     };
@@ -98,8 +109,20 @@ pub fn spawn_with(
         }
     }
 
+    // Close-on-exec everywhere: the child's dup2 onto 1 and 2 makes the copies it keeps, and
+    // no other command inherits another's pipe. (fds 0-2 are always open, see lib.rs
+    // fill_stdio, so none of these is 1 or 2 itself.)
+    let pipes = if extra.logged {
+        let out = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+        let err = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+        Some((out, err))
+    } else {
+        None
+    };
+    let stdio = pipes.as_ref().map(|((_, out), (_, err))| (out.as_raw_fd(), err.as_raw_fd()));
+
     // SAFETY: reaper is single-threaded. Between fork and exec the child only makes
-    // async-signal-safe calls (setpgid, tcsetpgrp, chdir, dup2, fcntl, the raw calls of Privs::apply,
+    // async-signal-safe calls (setpgid, dup2, tcsetpgrp, chdir, fcntl, the raw calls of Privs::apply,
     // sigaction, rt_sigprocmask, write, execvpe, _exit) and writes into memory it already
     // owns; nothing allocates.
     match unsafe { fork() }.map_err(|e| Error::start("fork", e))? {
@@ -111,6 +134,15 @@ pub fn spawn_with(
                 unsafe { libc::write(report_wr.as_raw_fd(), rec.as_ptr().cast(), rec.len()) };
             };
             let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            if let Some((out, err)) = stdio {
+                // SAFETY: dup2(2) of descriptors we own onto 1 and 2 (the copies lose
+                // close-on-exec; the originals close at exec).
+                if unsafe { libc::dup2(out, 1) } < 0 || unsafe { libc::dup2(err, 2) } < 0 {
+                    report(STDIO_FAILED, Errno::last());
+                    // SAFETY: as below.
+                    unsafe { libc::_exit(126) }
+                }
+            }
             if take_tty {
                 // SIGTTOU is still ignored here (restored below), so this cannot stop us.
                 match tcsetpgrp(stdin, getpid()) {
@@ -159,6 +191,15 @@ pub fn spawn_with(
         }
         ForkResult::Parent { child } => {
             drop(report_wr);
+            // Only the read ends stay: EOF comes once the command and all it forked are done.
+            let output = pipes.map(|((out, out_wr), (err, err_wr))| {
+                drop((out_wr, err_wr));
+                for fd in [&out, &err] {
+                    // SAFETY: fcntl(2) on a pipe end only reaper holds.
+                    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                }
+                Output { stdout: out, stderr: err }
+            });
             // No setpgid(child) from here too: we wait for the exec below, and the child's
             // own setpgid came before it.
             let mut records = Vec::new();
@@ -170,6 +211,13 @@ pub fn spawn_with(
                         "cannot make the command the terminal's foreground group: {}",
                         crate::error::os(errno)
                     );
+                } else if rec[0] == STDIO_FAILED {
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    return Err(Error::Start(format!(
+                        "cannot give '{}' its output pipes: {}",
+                        command[0].to_string_lossy(),
+                        crate::error::os(errno)
+                    )));
                 } else if rec[0] == CHDIR_FAILED {
                     let _ = nix::sys::wait::waitpid(child, None);
                     let dir = dir.map(|d| d.to_string_lossy()).unwrap_or_default();
@@ -195,7 +243,7 @@ pub fn spawn_with(
                 }
             }
             log::info!("started {} as pid {child}", command[0].to_string_lossy());
-            Ok(child.as_raw())
+            Ok((child.as_raw(), output))
         }
     }
 }

@@ -4,7 +4,7 @@
 //! lifecycle state itself, only resources: the processes `send` holds on to.
 
 use std::collections::VecDeque;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -50,6 +50,8 @@ pub struct Supervisor {
     ending: crate::termlog::Ending,
     /// reaper's sd_notify socket, the readiness pipes, the upward NOTIFY_SOCKET.
     readiness: Readiness,
+    /// `--prefix-output`: the commands' pipes and the lines waiting for reaper's stdio.
+    logs: Option<crate::logs::Logs>,
 }
 
 impl Supervisor {
@@ -113,7 +115,14 @@ impl Supervisor {
             oom: crate::cgroup::Oom::start(),
             ending,
             readiness,
+            logs: None,
         }
+    }
+
+    /// `--prefix-output`: the pipes of the commands already started.
+    pub fn with_logs(mut self, logs: Option<crate::logs::Logs>) -> Self {
+        self.logs = logs;
+        self
     }
 
     /// Runs until the workload is gone; returns reaper's exit code.
@@ -123,6 +132,7 @@ impl Supervisor {
         self.feed(Event::Timer);
         loop {
             if let Some(code) = self.machine.exit_code() {
+                self.logs_finish();
                 log::info!("exiting with status {code}");
                 if self.machine.kill_after_fired() {
                     self.ending.kill_after();
@@ -143,14 +153,29 @@ impl Supervisor {
             let sources = self.readiness.fds();
             let first = fds.len();
             fds.extend(sources.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)));
-            if let Err(e) = poll(&mut fds, timeout(self.machine.next_deadline())) {
+            // Log pipes and stdio last: what they say is looked at after the signals and reaps.
+            let logs_from = fds.len();
+            fds.extend(self.logs.iter().flat_map(crate::logs::Logs::interest));
+            let deadline = match (self.machine.next_deadline(), self.logs.as_ref().and_then(|l| l.deadline()))
+            {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Err(e) = poll(&mut fds, timeout(deadline)) {
                 if e != Errno::EINTR {
                     log::error!("poll: {}", crate::error::os(e));
                 }
             }
             let woke = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-            let readable: Vec<Source> =
-                sources.iter().zip(&fds[first..]).filter(|(_, fd)| woke(fd)).map(|((s, _), _)| *s).collect();
+            let readable: Vec<Source> = sources
+                .iter()
+                .zip(&fds[first..logs_from])
+                .filter(|(_, fd)| woke(fd))
+                .map(|((s, _), _)| *s)
+                .collect();
+            let logs_ready: Vec<(RawFd, PollFlags)> = (fds[logs_from..].iter())
+                .filter_map(|f| f.revents().filter(|r| !r.is_empty()).map(|r| (f.as_fd().as_raw_fd(), r)))
+                .collect();
             drop(fds);
             drop(sources);
             // The reap batch runs after every wake-up, not only after a SIGCHLD: a storm of
@@ -171,6 +196,30 @@ impl Supervisor {
                 self.feed(Event::FollowedGone { pid });
                 self.reap();
             }
+            self.logs_pump(&logs_ready);
+        }
+    }
+
+    /// `--prefix-output`, after the signals and the reaps of a wake-up: the log pipes' share
+    /// (bounded reads, writes only where poll said they fit).
+    fn logs_pump(&mut self, ready: &[(RawFd, PollFlags)]) {
+        if let Some(logs) = &mut self.logs {
+            logs.pump(ready, Instant::now());
+        }
+    }
+
+    /// `--prefix-output`: command `pid` was reaped; what it wrote, its unfinished last line
+    /// too, goes out before the machine logs its exit.
+    fn logs_reaped(&mut self, pid: i32) {
+        if let Some(logs) = &mut self.logs {
+            logs.reaped(pid);
+        }
+    }
+
+    /// `--prefix-output`: reaper exits; the last lines go out (within a grace) before its own.
+    fn logs_finish(&mut self) {
+        if let Some(logs) = &mut self.logs {
+            logs.finish();
         }
     }
 
@@ -259,6 +308,7 @@ impl Supervisor {
                             }
                             self.ending.reaped(pid, ended);
                             self.readiness.reaped(pid);
+                            self.logs_reaped(pid);
                             if self.send.command == Some(pid) {
                                 self.send.command = None;
                             }
@@ -335,12 +385,11 @@ impl Supervisor {
         };
         // The main command keeps what is the main's (the terminal, socket activation), even
         // started late, after its prerequisites.
-        let main = command.settings.role == Role::Main;
         let (inherited, dir) = (&self.inherited, self.dir.as_deref());
-        let pid = (self.readiness)
-            .spawn(index, &command.argv, inherited, main, dir, &self.privs)
-            .map_err(|e| (e.exit_code(), e.message()))?;
-        if main {
+        let pid =
+            start_one(&mut self.readiness, self.logs.as_mut(), index, command, inherited, dir, &self.privs)
+                .map_err(|e| (e.exit_code(), e.message()))?;
+        if command.settings.role == Role::Main {
             self.send.command = Some(pid);
         }
         self.ending.started(pid, &command.settings);
@@ -396,6 +445,26 @@ fn read_pid(path: &Path) -> Result<Result<i32, String>, String> {
     let mut text = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, 4096), &mut text).map_err(crate::error::os)?;
     Ok(crate::pidfile::parse_pid(&String::from_utf8_lossy(&text)))
+}
+
+/// Starts command `index` (the main one keeps what is the main's: the terminal, socket
+/// activation) with its readiness descriptor and `NOTIFY_SOCKET` (`readiness`) and, with
+/// `--prefix-output`, output pipes whose read ends `logs` takes.
+pub fn start_one(
+    readiness: &mut Readiness,
+    logs: Option<&mut crate::logs::Logs>,
+    index: usize,
+    command: &Command,
+    inherited: &Inherited,
+    dir: Option<&std::ffi::CStr>,
+    privs: &Privs,
+) -> Result<i32, crate::error::Error> {
+    let main = command.settings.role == Role::Main;
+    let (pid, output) = readiness.spawn(index, &command.argv, inherited, main, dir, privs, logs.is_some())?;
+    if let (Some(logs), Some(output)) = (logs, output) {
+        logs.add(pid, &command.settings.name, output);
+    }
+    Ok(pid)
 }
 
 /// No timeout at all unless a deadline is pending: an idle reaper never wakes up.
