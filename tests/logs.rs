@@ -177,13 +177,13 @@ both_modes!(a_reader_that_never_comes_back_loses_lines_not_the_stop, |mode| {
     assert!(log.contains("lines for reaper's stdout dropped or lost at exit: nobody took them"), "{log}");
 });
 
-// A restarted --respawn helper writes through a pipe of its own too; without the option the
-// commands write straight to reaper's stdio (no prefix).
+// A restarted --respawn helper writes through a pipe of its own too, prefixed with its --name;
+// without the option the commands write straight to reaper's stdio (no prefix).
 both_modes!(restarted_helpers_are_prefixed_and_the_option_is_opt_in, |mode| {
     let dir = tempdir("logs-respawn");
-    let helper = "sh -c 'echo run >> runs; echo hello'";
+    let helper = "--name=greeter sh -c 'echo run >> runs; echo hello'";
     let main = "while [ $(wc -l < runs 2>/dev/null || echo 0) -lt 3 ]; do sleep 0.02; done";
-    for (args, want) in [(vec!["--prefix-output"], "sh | hello\n"), (vec![], "hello\n")] {
+    for (args, want) in [(vec!["--prefix-output"], "greeter | hello\n"), (vec![], "hello\n")] {
         let _ = std::fs::remove_file(dir.join("runs"));
         let mut all = args.clone();
         all.extend(["--respawn", helper, "--", "sh", "-c", main]);
