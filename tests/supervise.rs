@@ -105,7 +105,8 @@ both_modes!(an_optional_also_command_exits_alone, |mode| {
 both_modes!(the_main_command_starts_after_its_prerequisite_is_ready, |mode| {
     let dir = tempdir("after");
     let db = "--name=db --ready=fd:3 sh -c 'sleep 1; date +%s.%N > db.ready; echo >&3; exec sleep 60'";
-    let main = "date +%s.%N > main.start; trap 'exit 0' TERM; sleep 60 & wait";
+    // The trap before the stamp: a TERM right after the stamp must find it.
+    let main = "trap 'exit 0' TERM; date +%s.%N > main.start; sleep 60 & wait";
     let (mut r, _g) = start_in(mode, &dir, &["--also", db, "--after", "db", "--", "sh", "-c", main]);
     let (ready, started) = (stamp(&dir, "db.ready"), stamp(&dir, "main.start"));
     assert!(started > ready, "main started at {started}, db ready at {ready}");
