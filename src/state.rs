@@ -548,6 +548,9 @@ pub struct Machine {
     exits: Vec<Vec<Instant>>,
     /// Prerequisites the shutdown holds back until their dependents are gone.
     held: Vec<HeldBack>,
+    /// The groups of the commands that got a stop signal of their own (see [`own_stop`]):
+    /// spared from the drain signal while their leader runs, not after.
+    spared: Vec<i32>,
     /// What was said upward last: it only moves on, so each message goes once, and `READY=1`
     /// never after `STOPPING=1`.
     told: Told,
@@ -591,6 +594,7 @@ impl Machine {
             phase,
             exits: Vec::new(),
             held: Vec::new(),
+            spared: Vec::new(),
             told: Told::Nothing,
             transitions: 0,
             killed_after: false,
@@ -901,7 +905,9 @@ impl Machine {
             }
             let to = self.target(proc);
             self.out.push(Effect::Send { to, sig });
-            if sig == self.cfg.drain_signal || own.is_some() {
+            if own.is_some() {
+                reached.push(self.own_stop(proc));
+            } else if sig == self.cfg.drain_signal {
                 reached.push(to);
             }
         }
@@ -997,6 +1003,7 @@ impl Machine {
             self.debug(|| format!("reaped pid {pid}: {ended}"));
         }
         let state = self.release(state, pid);
+        let state = self.unspare(state, pid);
         match state {
             State::Running { main: Some(main), others, on_success, stop } if main.pid == pid => {
                 self.workload_exited(main, others, on_success, stop, ended.code(), now)
@@ -1148,16 +1155,36 @@ impl Machine {
                 ),
             );
             self.out.push(Effect::Send { to, sig: h.sig });
-            let own = self.cfg.commands.get(h.index).is_some_and(|s| s.stop_signal.is_some());
             match &mut state {
-                State::Running { stop: Stop::Sent { reached }, .. }
-                    if h.sig == self.cfg.drain_signal || own =>
-                {
-                    reached.push(to)
-                }
-                State::Gone { skip, .. } => skip.push(to),
+                State::Running { stop: Stop::Sent { reached }, .. } => reached.push(self.own_stop(h.proc)),
+                State::Gone { skip, .. } => skip.push(self.own_stop(h.proc)),
                 _ => {}
             }
+        }
+        state
+    }
+
+    /// What the drain leaves out for a command that got a stop signal of its own (its
+    /// `--stop-signal`, or its stop held back until its dependents were gone): its whole group,
+    /// as it stops its own children (nginx's workers, a database's backends, a trap's `date`),
+    /// and a drain signal to them would cut that short. Once it is reaped, what its group
+    /// still holds is a leftover like any other ([`Machine::unspare`]).
+    fn own_stop(&mut self, proc: Proc) -> Target {
+        self.spared.push(proc.pgid);
+        Target::Group(proc.pgid)
+    }
+
+    /// A command whose group the drain spared is reaped (`pid`, its group's leader): the drain
+    /// signal reaches what is left in its group, now or when the drain begins.
+    fn unspare(&mut self, mut state: State, pid: i32) -> State {
+        let Some(at) = self.spared.iter().position(|&g| g == pid) else { return state };
+        self.spared.remove(at);
+        let group = Target::Group(pid);
+        match &mut state {
+            State::Running { stop: Stop::Sent { reached }, .. } => reached.retain(|t| *t != group),
+            State::Gone { skip, .. } => skip.retain(|t| *t != group),
+            State::Draining { .. } => self.out.push(Effect::Send { to: group, sig: self.cfg.drain_signal }),
+            _ => {}
         }
         state
     }
@@ -1198,9 +1225,8 @@ impl Machine {
                     let sig = own.unwrap_or(self.cfg.drain_signal);
                     self.held.push(HeldBack { index, proc, sig, dependents });
                 } else if let Some(sig) = own {
-                    let to = self.target(proc);
-                    self.out.push(Effect::Send { to, sig });
-                    skip.push(to);
+                    self.out.push(Effect::Send { to: self.target(proc), sig });
+                    skip.push(self.own_stop(proc));
                 }
             }
         }
@@ -2898,6 +2924,7 @@ mod tests {
         let to = |p: Proc, sig| Send { to: Target::Pid(p.pid), sig };
         assert_eq!(t.go(Signal(TERM)), vec![to(MAIN, QUIT), to(PHP, TERM), to(LOGS, TERM)]);
         assert_eq!(t.go(Signal(libc::SIGHUP)).len(), 3, "other signals as before");
+        // nginx is gone: what its group still holds is a leftover like any other.
         t.go(exited(131));
         assert_eq!(
             t.batch_end().0,
@@ -2908,11 +2935,11 @@ mod tests {
                 skip: vec![Target::Pid(11), Target::Pid(12)]
             }]
         );
-        // php-fpm's own QUIT is its stop: the drain leaves it out too.
+        // php-fpm's own QUIT is its stop: the drain leaves it out too, its group with it.
         let mut t = several_with(|c| c[1].stop_signal = Some(QUIT));
         assert_eq!(t.go(Signal(TERM)), vec![to(MAIN, TERM), to(PHP, QUIT), to(LOGS, TERM)]);
         t.go(exited(143));
-        let skip = vec![Target::Pid(11), Target::Pid(12)];
+        let skip = vec![Target::Group(11), Target::Pid(12)];
         assert_eq!(
             t.batch_end().0,
             vec![SignalLeftovers { sig: TERM, groups: vec![10, 11, 12], record: true, skip }]
@@ -2931,9 +2958,14 @@ mod tests {
                 sig: TERM,
                 groups: vec![10, 12],
                 record: true,
-                skip: vec![Target::Pid(10)]
+                skip: vec![Target::Group(10)]
             }]
         );
+        // nginx's workers were spared for its graceful stop; once nginx is gone, what its
+        // group still holds gets the drain signal (a leftover like any other).
+        t.go(BatchDone { children_left: true });
+        let reaped = t.at(secs(2), Reaped { pid: 10, ended: Ended::Exited(0), name: None });
+        assert_eq!(reaped, vec![Send { to: Target::Group(10), sig: TERM }]);
         // With -g, its group.
         let mut t = T::started(
             Config {
@@ -3108,7 +3140,7 @@ mod tests {
                     sig: TERM,
                     groups: vec![10, 20],
                     record: true,
-                    skip: vec![Target::Pid(20)]
+                    skip: vec![Target::Group(20)]
                 }],
                 Some(0)
             )
@@ -3123,7 +3155,7 @@ mod tests {
         t.m.cfg.commands[1].stop_signal = Some(QUIT);
         t.go(Signal(TERM));
         assert_eq!(t.at(secs(1), exited(0)), vec![Send { to: Target::Pid(20), sig: QUIT }]);
-        let skip = vec![Target::Pid(11), Target::Pid(20)];
+        let skip = vec![Target::Pid(11), Target::Group(20)];
         assert_eq!(
             t.batch_end().0,
             vec![SignalLeftovers { sig: TERM, groups: vec![10, 20, 11], record: true, skip }],
