@@ -234,8 +234,10 @@ pub enum PipeRead {
     Ready,
     /// The command closed its end without a newline (or the read failed): never ready.
     Closed,
-    /// Bytes without a newline, or nothing yet.
+    /// Bytes without a newline.
     Pending,
+    /// Nothing there yet.
+    Empty,
 }
 
 /// Reads what is there (at most 512 bytes: a command cannot keep the loop here).
@@ -248,7 +250,7 @@ pub fn read_pipe(fd: BorrowedFd) -> PipeRead {
         n if n > 0 && buf[..n as usize].contains(&b'\n') => PipeRead::Ready,
         n if n > 0 => PipeRead::Pending,
         _ => match io::Error::last_os_error().raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EINTR) => PipeRead::Pending,
+            Some(libc::EAGAIN) | Some(libc::EINTR) => PipeRead::Empty,
             _ => PipeRead::Closed,
         },
     }
@@ -335,6 +337,9 @@ struct Slot {
 
 /// Failed reads in a row after which reaper's socket is given up.
 const MAX_RECV_ERRORS: u32 = 100;
+
+/// Reads of a reaped command's pipe at most (512 bytes each: a pipe's default 64 KiB).
+const LAST_READS: usize = 128;
 
 /// Datagrams read per wake-up at most: a flood on the socket cannot starve the signals.
 const BATCH: usize = 16;
@@ -432,12 +437,25 @@ impl Readiness {
         Ok(pid)
     }
 
-    /// Records that `pid` was reaped: it no longer stands for its command.
-    pub fn reaped(&mut self, pid: i32) {
-        for slot in self.slots.iter_mut().filter(|s| s.pid == Some(pid)) {
-            slot.pid = None;
-            slot.pipe = None;
+    /// Records that `pid` was reaped: it no longer stands for its command. What the command
+    /// said before it exited still counts, though reaper may reap it before it read that (a
+    /// one-shot that says ready and exits): its pipe is read to the end, and the socket's
+    /// queued messages are read while its pid still names it. The indices of the commands
+    /// made ready go to `ready`.
+    pub fn reaped(&mut self, pid: i32, ready: &mut Vec<usize>) {
+        let Some(i) = self.slots.iter().position(|s| s.pid == Some(pid)) else { return };
+        if self.slots[i].ready == Some(Ready::Notify) {
+            self.read_socket(ready);
         }
+        // A pipe holds 64 KiB unless the command asked for more: bounded all the same.
+        for _ in 0..LAST_READS {
+            if self.slots[i].pipe.is_none() || !self.read_pipe(i, ready) {
+                break;
+            }
+        }
+        let slot = &mut self.slots[i];
+        slot.pid = None;
+        slot.pipe = None;
     }
 
     /// What to poll (besides the signalfd): the socket, and each pipe still open.
@@ -454,16 +472,20 @@ impl Readiness {
     /// Reads what `source` has; the indices of the commands it made ready go to `ready`.
     pub fn read(&mut self, source: Source, ready: &mut Vec<usize>) {
         match source {
-            Source::Pipe(i) => self.read_pipe(i, ready),
+            Source::Pipe(i) => {
+                self.read_pipe(i, ready);
+            }
             Source::Socket => self.read_socket(ready),
         }
     }
 
-    fn read_pipe(&mut self, i: usize, ready: &mut Vec<usize>) {
-        let Some(slot) = self.slots.get_mut(i) else { return };
-        let Some(fd) = slot.pipe.as_ref() else { return };
+    /// Whether bytes without a newline came (there may be more).
+    fn read_pipe(&mut self, i: usize, ready: &mut Vec<usize>) -> bool {
+        let Some(slot) = self.slots.get_mut(i) else { return false };
+        let Some(fd) = slot.pipe.as_ref() else { return false };
         match read_pipe(fd.as_fd()) {
-            PipeRead::Pending => {}
+            PipeRead::Pending => return true,
+            PipeRead::Empty => {}
             PipeRead::Ready => {
                 slot.pipe = None;
                 if !std::mem::replace(&mut slot.reported, true) {
@@ -478,6 +500,7 @@ impl Readiness {
                 );
             }
         }
+        false
     }
 
     fn read_socket(&mut self, ready: &mut Vec<usize>) {
@@ -679,7 +702,7 @@ mod tests {
             assert_eq!(reap(pid), 0);
         }
         // Reaped: the pid no longer stands for x.
-        r.reaped(again);
+        r.reaped(again, &mut Vec::new());
         assert_eq!(r.slots[2].pid, None);
     }
 
@@ -833,7 +856,7 @@ mod tests {
     #[test]
     fn a_pipe_is_ready_at_a_newline_and_closed_at_eof() {
         let (rd, wr) = ready_pipe().unwrap();
-        assert_eq!(read_pipe(rd.as_fd()), PipeRead::Pending);
+        assert_eq!(read_pipe(rd.as_fd()), PipeRead::Empty);
         nix::unistd::write(&wr, b"abc").unwrap();
         assert_eq!(read_pipe(rd.as_fd()), PipeRead::Pending);
         nix::unistd::write(&wr, b"d\ne").unwrap();

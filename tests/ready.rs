@@ -246,6 +246,48 @@ fn without_a_socket_notify_commands_time_out() {
     assert_eq!(std::fs::read_to_string(dir.join("db.env")).unwrap(), "unset\n");
 }
 
+/// `strace` running reaper (not its children) with `faults` (`-e` arguments), in `dir`, its
+/// syscalls logged to `dir/strace.log`: the exit code and reaper's stderr.
+fn run_straced(strace: &Path, dir: &Path, faults: &[&str], args: &[&str]) -> (i32, String) {
+    let log = std::fs::File::create(dir.join("reaper.stderr")).unwrap();
+    let mut cmd = Command::new(strace);
+    cmd.args(["-o", "strace.log"])
+        .args(faults)
+        .arg(REAPER)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .process_group(0);
+    let (code, _) = run_timed(&mut cmd, T);
+    (code, stderr_of(dir))
+}
+
+// A command that says it is ready and exits at once (a one-shot `--respawn --done=0`, as a
+// migration step others are `--after`): what it said before its exit counts, also when
+// reaper reaps it before it read the pipe or the socket. waitid(2) is slowed down so that
+// both commands have exited when reaper first looks for exits after starting them.
+#[test]
+fn ready_said_just_before_exiting_counts() {
+    let Some(strace) = which("strace") else {
+        return skip("no strace");
+    };
+    let dir = tempdir("ready-exit");
+    write_notify_py(&dir);
+    let db = r#"--name=db --ready=fd:3 sh -c "sleep 0.3; echo >&3; exec sleep 100""#;
+    let by_fd = r#"--name=by-fd --after=db --done=0 --ready=fd:3 --ready-timeout=5s sh -c "echo >&3""#;
+    let by_notify = r#"--name=by-notify --after=db --done=0 --ready=notify --ready-timeout=5s python3 notify.py READY=1 0"#;
+    let faults = ["-e", "trace=waitid", "-e", "inject=waitid:delay_enter=500000"];
+    let args = ["--also", db, "--respawn", by_fd, "--respawn", by_notify, "--after=by-fd,by-notify", "--"];
+    let (code, log) = run_straced(&strace, &dir, &faults, &[&args[..], &["touch", "main.started"]].concat());
+    assert_eq!(code, 0, "{log}");
+    assert!(dir.join("main.started").exists(), "{log}");
+    assert!(!log.contains("never became ready"), "{log}");
+    remove_tree(&dir);
+}
+
 // reaper's socket and the readiness pipes wake it only when something is said: once db is
 // ready (its pipe closed) and the other command said READY=1, an idle reaper stays asleep.
 both_modes!(no_idle_wakeups_with_readiness_open, |mode| {
