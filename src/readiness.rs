@@ -128,7 +128,9 @@ impl NotifySocket {
     }
 
     /// One datagram, `None` when none is waiting. Never blocks. Any descriptors passed along
-    /// (`FDSTORE=1`) are closed at once.
+    /// (`FDSTORE=1`) are closed at once. `EINTR` (which a non-blocking read never returns,
+    /// but seccomp or a tracer can) is an error like any other: the datagram is still queued,
+    /// and only the caller's count of failures keeps that from spinning.
     pub fn recv(&self) -> io::Result<Option<Datagram>> {
         let mut buf = [0u8; notify::MAX_MESSAGE];
         // Room for the credentials and for a full SCM_RIGHTS (253 descriptors), aligned.
@@ -148,7 +150,7 @@ impl NotifySocket {
         if n < 0 {
             let err = io::Error::last_os_error();
             return match err.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+                Some(libc::EAGAIN) => Ok(None),
                 _ => Err(err),
             };
         }

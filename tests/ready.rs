@@ -288,6 +288,28 @@ fn ready_said_just_before_exiting_counts() {
     remove_tree(&dir);
 }
 
+// Fault: recvmsg(2) on reaper's socket fails every time, also with EINTR (which a
+// non-blocking read never returns, but seccomp or a tracer can): the datagram stays queued,
+// so poll says readable at once again. reaper gives the socket up after 100 failures in a
+// row rather than spin until the timeout.
+#[test]
+fn a_failing_recvmsg_does_not_spin() {
+    let Some(strace) = which("strace") else {
+        return skip("no strace");
+    };
+    let dir = tempdir("ready-eintr");
+    write_notify_py(&dir);
+    let db = "--name=db --ready=notify --ready-timeout=3s python3 notify.py READY=1 100";
+    let faults = ["-e", "trace=recvmsg", "-e", "inject=recvmsg:error=EINTR"];
+    let (code, log) = run_straced(&strace, &dir, &faults, &["--also", db, "--after=db", "--", "true"]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("db never became ready within 3s"), "{log}");
+    assert!(log.contains("failed 100 times in a row (Interrupted system call)"), "{log}");
+    let calls = std::fs::read_to_string(dir.join("strace.log")).unwrap().matches("recvmsg(").count();
+    assert!(calls <= 100, "{calls} recvmsg calls");
+    remove_tree(&dir);
+}
+
 // reaper's socket and the readiness pipes wake it only when something is said: once db is
 // ready (its pipe closed) and the other command said READY=1, an idle reaper stays asleep.
 both_modes!(no_idle_wakeups_with_readiness_open, |mode| {
