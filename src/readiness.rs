@@ -423,7 +423,13 @@ impl Readiness {
             Some(Ready::Fd(n)) => Some(n),
             _ => None,
         });
-        let pipe = fd_n.map(|_| ready_pipe()).transpose().map_err(|e| Error::start("pipe", e))?;
+        let pipe = fd_n
+            .map(|n| {
+                ready_pipe().map_err(|e| {
+                    Error::start(format!("{}'s readiness pipe (--ready fd:{n})", self.name(index)), e)
+                })
+            })
+            .transpose()?;
         let extra = spawn::Extra {
             ready_fd: pipe.as_ref().zip(fd_n).map(|((_, wr), n)| (wr.as_fd(), n)),
             env: vec![self.env()],

@@ -310,6 +310,56 @@ fn a_failing_recvmsg_does_not_spin() {
     remove_tree(&dir);
 }
 
+/// `reaper ARGS...` in `dir` under an open-file limit of `limit`, with nothing open beyond
+/// 0, 1 and 2 (the harness's own descriptors are made close-on-exec): the exit code and
+/// reaper's stderr.
+fn run_with_fd_limit(dir: &Path, limit: u64, args: &[&str]) -> (i32, String) {
+    let mut cmd = cmd_in(Mode::Subreaper, dir, args);
+    // SAFETY: only raw setrlimit(2) and close_range(2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (code, _) = run_timed(&mut cmd, T);
+    (code, stderr_of(dir))
+}
+
+// A low open-file limit (ulimit -n 8): a readiness descriptor that cannot be given is said
+// plainly, naming the command, the descriptor and the limit, with exit 1 (reaper failed
+// before the command ran). N at the limit's edge (7 of 8) meets the exec-report pipe's
+// write end; a limit too low for the pipe names the command whose pipe it is.
+#[test]
+fn a_low_open_file_limit_is_said_plainly() {
+    let dir = tempdir("ready-nofile");
+    let (code, log) = run_with_fd_limit(&dir, 8, &["--ready=fd:1000", "--", "sh", "-c", "echo >&3"]);
+    assert_eq!(code, 1, "{log}");
+    let beyond = "reaper: cannot give 'sh' its readiness descriptor 1000: Bad file descriptor \
+                  (the open-file limit, ulimit -n, is 8)";
+    assert_eq!(log.trim(), beyond);
+    std::fs::remove_file(dir.join(STDERR)).unwrap();
+    let (code, log) = run_with_fd_limit(&dir, 8, &["--ready=fd:7", "--", "sh", "-c", "echo >&7"]);
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(log.trim(), "reaper: cannot give 'sh' its readiness descriptor 7: Too many open files");
+    std::fs::remove_file(dir.join(STDERR)).unwrap();
+    let (code, log) =
+        run_with_fd_limit(&dir, 5, &["--name=db", "--ready=fd:3", "--", "sh", "-c", "echo >&3"]);
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(log.trim(), "reaper: db's readiness pipe (--ready fd:3): Too many open files");
+    std::fs::remove_file(dir.join(STDERR)).unwrap();
+    // One descriptor more: it starts and is ready.
+    // (Not sh: dash saves descriptors at 10 and up for a redirection.)
+    let write = r#"import os; os.write(8, b"\n")"#;
+    let (code, log) = run_with_fd_limit(&dir, 9, &["--ready=fd:8", "--", "python3", "-c", write]);
+    assert_eq!(code, 0, "{log}");
+    remove_tree(&dir);
+}
+
 // reaper's socket and the readiness pipes wake it only when something is said: once db is
 // ready (its pipe closed) and the other command said READY=1, an idle reaper stays asleep.
 both_modes!(no_idle_wakeups_with_readiness_open, |mode| {
