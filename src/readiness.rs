@@ -353,6 +353,9 @@ pub struct Readiness {
     slots: Vec<Slot>,
     me: i32,
     recv_errors: u32,
+    /// The shutdown began (`STOPPING=1`): a descriptor closed now is that of a command being
+    /// stopped, not news.
+    stopping: bool,
 }
 
 impl Readiness {
@@ -394,7 +397,7 @@ impl Readiness {
                 reported: false,
             })
             .collect();
-        Readiness { socket, upward, slots, me: me as i32, recv_errors: 0 }
+        Readiness { socket, upward, slots, me: me as i32, recv_errors: 0, stopping: false }
     }
 
     /// reaper's socket's name, if it has one.
@@ -502,7 +505,9 @@ impl Readiness {
             }
             PipeRead::Closed => {
                 slot.pipe = None;
-                log::warn!(
+                let level = if self.stopping { log::Level::Debug } else { log::Level::Warn };
+                log::log!(
+                    level,
                     "{} closed its readiness descriptor without writing a newline: not ready",
                     slot.name
                 );
@@ -585,8 +590,10 @@ impl Readiness {
         self.upward.is_some()
     }
 
-    /// Sends `msg` to the socket reaper was given, if any.
+    /// Sends `msg` to the socket reaper was given, if any. The machine says `STOPPING=1`
+    /// once the shutdown begins, with or without that socket.
     pub fn notify_up(&mut self, msg: &str) {
+        self.stopping |= msg == "STOPPING=1";
         if let Some(up) = &mut self.upward {
             up.send(msg);
         }

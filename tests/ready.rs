@@ -151,6 +151,24 @@ both_modes!(a_closed_fd_without_a_newline_is_not_ready, |mode| {
     assert!(!dir.join("main.started").exists());
 });
 
+// A timeout is one line: the stop that follows closes the readiness descriptors of the
+// commands it ends (a grandchild holds db's, and one of cache's), which is not news.
+both_modes!(a_timeout_is_one_line, |mode| {
+    let dir = tempdir("ready-timeout-line");
+    let db = r#"--name=db --ready=fd:3 --ready-timeout=1s sh -c "sleep 100 & exec sleep 100""#;
+    let cache = r#"--name=cache --ready=fd:4 --ready-timeout=5s sleep 100"#;
+    let (mut r, _g) = start_in(
+        mode,
+        &dir,
+        &["--also", db, "--also", cache, "--after=db,cache", "--", "touch", "main.started"],
+    );
+    assert_eq!(r.code(T), 1, "{}", stderr_of(&dir));
+    let log = stderr_of(&dir);
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+    assert_eq!(said, ["reaper: ERROR db never became ready within 1s"], "{log}");
+    assert!(!dir.join("main.started").exists());
+});
+
 // Any N ≥ 3 works, also one that reaper's own descriptors (signalfd, the pipe's ends, the
 // exec-report pipe) happen to have when the command starts.
 #[test]
