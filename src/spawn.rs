@@ -87,10 +87,11 @@ pub fn spawn_with(
     let (report_rd, mut report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
     let ready_fd = extra.ready_fd.map(|(fd, n)| (fd.as_raw_fd(), n));
     let no_ready_fd = |n: i32, errno: Errno| {
-        // dup2's EBADF: N is not below the open-file limit.
-        let limit = match (errno, nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE))
-        {
-            (Errno::EBADF, Ok((soft, _))) => format!(" (the open-file limit, ulimit -n, is {soft})"),
+        // dup2's EBADF when N is not below the open-file limit.
+        let limit = match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+            Ok((soft, _)) if errno == Errno::EBADF && n as u64 >= soft => {
+                format!(" (the open-file limit, ulimit -n, is {soft})")
+            }
             _ => String::new(),
         };
         Error::Start(format!(

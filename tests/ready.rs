@@ -375,6 +375,15 @@ fn a_low_open_file_limit_is_said_plainly() {
     let write = r#"import os; os.write(8, b"\n")"#;
     let (code, log) = run_with_fd_limit(&dir, 9, &["--ready=fd:8", "--", "python3", "-c", write]);
     assert_eq!(code, 0, "{log}");
+    // dup2 failing otherwise (injected): the error alone, no limit blamed.
+    if let Some(strace) = which("strace") {
+        std::fs::remove_file(dir.join(STDERR)).unwrap();
+        let faults = ["-f", "-e", "trace=dup2", "-e", "inject=dup2:error=EBADF"];
+        let (code, log) =
+            run_straced(&strace, &dir, &faults, &["--ready=fd:3", "--", "sh", "-c", "echo >&3"]);
+        assert_eq!(code, 1, "{log}");
+        assert_eq!(log.trim(), "reaper: cannot give 'sh' its readiness descriptor 3: Bad file descriptor");
+    }
     remove_tree(&dir);
 }
 
