@@ -258,6 +258,11 @@ pub fn read_pipe(fd: BorrowedFd) -> PipeRead {
     }
 }
 
+/// Whether /proc shows this PID namespace: its `self` is `me`.
+fn own_proc(me: u32) -> bool {
+    std::fs::read_link("/proc/self").is_ok_and(|p| p.as_os_str().as_bytes() == me.to_string().as_bytes())
+}
+
 /// Where `NOTIFY_SOCKET`'s value points, as `sun_path` bytes: an absolute path (NUL added),
 /// or `@name` for an abstract one. `None` for anything else (relative paths, `vsock:`).
 pub fn upward_address(value: &[u8]) -> Option<Vec<u8>> {
@@ -352,6 +357,11 @@ pub struct Readiness {
     upward: Option<Upward>,
     slots: Vec<Slot>,
     me: i32,
+    /// /proc is this PID namespace's: a sender's parents can be looked up there. Not so
+    /// without /proc, nor with another namespace's (`unshare -p -f` without `--mount-proc`,
+    /// where /proc/N is some other process than pid N here): then only a command's own pid
+    /// counts.
+    walk: bool,
     recv_errors: u32,
     /// The shutdown began (`STOPPING=1`): a descriptor closed now is that of a command being
     /// stopped, not news.
@@ -397,7 +407,11 @@ impl Readiness {
                 reported: false,
             })
             .collect();
-        Readiness { socket, upward, slots, me: me as i32, recv_errors: 0, stopping: false }
+        let walk = own_proc(me);
+        if !walk && !notified.is_empty() {
+            log::debug!("/proc is not this PID namespace's: only a command's own pid counts for it");
+        }
+        Readiness { socket, upward, slots, me: me as i32, walk, recv_errors: 0, stopping: false }
     }
 
     /// reaper's socket's name, if it has one.
@@ -550,7 +564,8 @@ impl Readiness {
                 .filter(|(_, s)| s.ready == Some(Ready::Notify))
                 .filter_map(|(i, s)| Some((i, s.pid?)))
                 .collect();
-            let ppid = |p: i32| crate::procfs::stat(p).map(|s| s.ppid);
+            let walk = self.walk;
+            let ppid = |p: i32| if walk { crate::procfs::stat(p).map(|s| s.ppid) } else { None };
             let Some(i) = notify::attribute(pid, &waiting, self.me, ppid) else {
                 log::debug!(
                     "sd_notify message from pid {pid}, not a command with --ready notify or its descendant: ignored"

@@ -138,6 +138,45 @@ both_modes!(a_forged_ready_is_ignored_and_the_timeout_ends_the_start, |mode| {
     assert!(wait_until(Duration::from_secs(5), || processes_using(&dir).is_empty()), "left running");
 });
 
+// PID 1 of a PID namespace that still sees its parent's /proc (`unshare -p -f` without
+// --mount-proc): /proc/N there is another process than pid N here (the host's pid 3 is a
+// kernel thread, child of kthreadd, pid 2). A sibling must not pass for db (pid 2 here) by
+// that walk: only a command's own pid counts then, as without /proc.
+#[test]
+fn a_foreign_proc_is_not_walked() {
+    let dir = tempdir("ready-foreign-proc");
+    write_notify_py(&dir);
+    let db = "--name=db --ready=notify --ready-timeout=3s sleep 100";
+    let forger = "--name=forger python3 notify.py READY=1 100";
+    let own = "--name=own --ready=notify python3 notify.py READY=1 100";
+    let mut cmd = Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--pid", "--fork", "--kill-child", REAPER, "-v"]).args([
+        "--also",
+        db,
+        "--also",
+        forger,
+        "--also",
+        own,
+        "--after=db",
+        "--",
+        "touch",
+        "main.started",
+    ]);
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    cmd.current_dir(&dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).process_group(0);
+    let (code, _) = run_timed(&mut cmd, T);
+    let log = stderr_of(&dir);
+    assert!(log.contains("started sleep as pid 2"), "{log}");
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("db never became ready within 3s"), "{log}");
+    assert!(log.contains("own is ready"), "{log}");
+    assert!(!dir.join("main.started").exists(), "{log}");
+    remove_tree(&dir);
+}
+
 // The command closes its fd without a newline: not ready (said once), and the timeout ends it.
 both_modes!(a_closed_fd_without_a_newline_is_not_ready, |mode| {
     let dir = tempdir("ready-eof");
