@@ -884,6 +884,30 @@ mod tests {
     }
 
     #[test]
+    fn a_reaped_commands_pipe_is_read_to_the_end() {
+        let cmds = [("a".to_string(), Some(Ready::Fd(3))), ("b".to_string(), Some(Ready::Fd(3)))];
+        let mut r = Readiness::new(&cmds, None);
+        // a wrote more than one read's worth, then its newline; b only bytes, and still holds
+        // its end (a grandchild): both are done with at the reap, without blocking.
+        let (rd, wr) = ready_pipe().unwrap();
+        nix::unistd::write(&wr, &[b'x'; 2000]).unwrap();
+        nix::unistd::write(&wr, b"\n").unwrap();
+        drop(wr);
+        (r.slots[0].pipe, r.slots[0].pid) = (Some(rd), Some(100));
+        let (rd, b_wr) = ready_pipe().unwrap();
+        nix::unistd::write(&b_wr, b"partial").unwrap();
+        (r.slots[1].pipe, r.slots[1].pid) = (Some(rd), Some(200));
+        let mut ready = Vec::new();
+        r.reaped(300, &mut ready);
+        assert_eq!(r.fds().len(), 2, "not a command's pid: nothing changes");
+        r.reaped(200, &mut ready);
+        r.reaped(100, &mut ready);
+        assert_eq!(ready, [0]);
+        assert!(r.fds().is_empty());
+        assert_eq!((r.slots[0].pid, r.slots[1].pid), (None, None));
+    }
+
+    #[test]
     fn a_pipe_is_ready_at_a_newline_and_closed_at_eof() {
         let (rd, wr) = ready_pipe().unwrap();
         assert_eq!(read_pipe(rd.as_fd()), PipeRead::Empty);
