@@ -206,6 +206,8 @@ both_modes!(a_timeout_is_one_line, |mode| {
     let said: Vec<&str> = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
     assert_eq!(said, ["reaper: ERROR db never became ready within 1s"], "{log}");
     assert!(!dir.join("main.started").exists());
+    // db's grandchild too: nothing left running.
+    assert!(wait_until(Duration::from_secs(5), || processes_using(&dir).is_empty()), "left running");
 });
 
 // Any N ≥ 3 works, also one that reaper's own descriptors (signalfd, the pipe's ends, the
