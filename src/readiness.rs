@@ -407,7 +407,8 @@ impl Readiness {
                 reported: false,
             })
             .collect();
-        let walk = own_proc(me);
+        // (Only looked at when some command reports by the socket: no syscall otherwise.)
+        let walk = !notified.is_empty() && own_proc(me);
         if !walk && !notified.is_empty() {
             log::debug!("/proc is not this PID namespace's: only a command's own pid counts for it");
         }
