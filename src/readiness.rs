@@ -258,11 +258,6 @@ pub fn read_pipe(fd: BorrowedFd) -> PipeRead {
     }
 }
 
-/// Whether /proc shows this PID namespace: its `self` is `me`.
-fn own_proc(me: u32) -> bool {
-    std::fs::read_link("/proc/self").is_ok_and(|p| p.as_os_str().as_bytes() == me.to_string().as_bytes())
-}
-
 /// Where `NOTIFY_SOCKET`'s value points, as `sun_path` bytes: an absolute path (NUL added),
 /// or `@name` for an abstract one. `None` for anything else (relative paths, `vsock:`).
 pub fn upward_address(value: &[u8]) -> Option<Vec<u8>> {
@@ -408,7 +403,7 @@ impl Readiness {
             })
             .collect();
         // (Only looked at when some command reports by the socket: no syscall otherwise.)
-        let walk = !notified.is_empty() && own_proc(me);
+        let walk = !notified.is_empty() && !crate::procfs::foreign();
         if !walk && !notified.is_empty() {
             log::debug!("/proc is not this PID namespace's: only a command's own pid counts for it");
         }

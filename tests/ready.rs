@@ -177,6 +177,39 @@ fn a_foreign_proc_is_not_walked() {
     remove_tree(&dir);
 }
 
+// The same foreign /proc and the stop order: x's exit begins the shutdown, web (after db)
+// is stopped first and db, held back, once web is gone. A walk of that /proc would take the
+// parent namespace's processes for reaper's; instead the commands' groups are signalled
+// (said once at warn), and db still gets its TERM after web, not a SIGKILL at the drain's end.
+#[test]
+fn a_foreign_proc_keeps_the_stop_order() {
+    let dir = tempdir("ready-foreign-stop");
+    let db = r#"--name=db sh -c "trap 'echo db got TERM >&2; exit 0' TERM; sleep 100 & wait""#;
+    let x = r#"--name=x sh -c "sleep 0.5; exit 3""#;
+    let mut cmd = Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--pid", "--fork", "--kill-child", REAPER, "-v", "--also", db, "--also", x]).args([
+        "--name=web",
+        "--after=db",
+        "--",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 100 & wait",
+    ]);
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    cmd.current_dir(&dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).process_group(0);
+    let (code, _) = run_timed(&mut cmd, T);
+    let log = stderr_of(&dir);
+    assert_eq!(code, 3, "{log}");
+    assert!(log.contains("db (pid 2): its dependents are gone, sending SIGTERM"), "{log}");
+    assert!(log.contains("db got TERM"), "{log}");
+    assert!(!log.contains("SIGKILL"), "{log}");
+    assert_eq!(log.matches("/proc is another PID namespace's").count(), 1, "{log}");
+    remove_tree(&dir);
+}
+
 // The command closes its fd without a newline: not ready (said once), and the timeout ends it.
 both_modes!(a_closed_fd_without_a_newline_is_not_ready, |mode| {
     let dir = tempdir("ready-eof");
