@@ -13,6 +13,19 @@ pub fn name(pid: i32) -> Option<String> {
     Some(text::printable(comm.strip_suffix(b"\n").unwrap_or(&comm)))
 }
 
+/// Whether /proc is another PID namespace's: its `self` is not reaper's pid (or there is no
+/// `self` for reaper in a /proc that has processes). As PID 1 of `unshare -p -f` without
+/// `--mount-proc` it is the parent namespace's, where /proc/N is another process than pid N
+/// here: a walk there would find made-up children and parents. No /proc at all is not
+/// foreign: reading it just fails.
+pub fn foreign() -> bool {
+    static FOREIGN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FOREIGN.get_or_init(|| match std::fs::read_link("/proc/self") {
+        Ok(p) => p.as_os_str() != std::process::id().to_string().as_str(),
+        Err(_) => std::path::Path::new("/proc/1").exists(),
+    })
+}
+
 /// What reaper needs of /proc/PID/stat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
@@ -82,6 +95,10 @@ pub fn id(pid: i32) -> Id {
 /// `children` file while the task directory is there, and any other read failure is passed
 /// on too. Only a task (or the whole process) that exited while we looked counts as empty.
 pub fn children(pid: i32) -> io::Result<Vec<i32>> {
+    if foreign() {
+        let why = "/proc is another PID namespace's (mount this one's: unshare --mount-proc)";
+        return Err(io::Error::new(io::ErrorKind::Unsupported, why));
+    }
     let mut found = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let task = task?.path();

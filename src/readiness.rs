@@ -128,7 +128,9 @@ impl NotifySocket {
     }
 
     /// One datagram, `None` when none is waiting. Never blocks. Any descriptors passed along
-    /// (`FDSTORE=1`) are closed at once.
+    /// (`FDSTORE=1`) are closed at once. `EINTR` (which a non-blocking read never returns,
+    /// but seccomp or a tracer can) is an error like any other: the datagram is still queued,
+    /// and only the caller's count of failures keeps that from spinning.
     pub fn recv(&self) -> io::Result<Option<Datagram>> {
         let mut buf = [0u8; notify::MAX_MESSAGE];
         // Room for the credentials and for a full SCM_RIGHTS (253 descriptors), aligned.
@@ -148,7 +150,7 @@ impl NotifySocket {
         if n < 0 {
             let err = io::Error::last_os_error();
             return match err.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+                Some(libc::EAGAIN) => Ok(None),
                 _ => Err(err),
             };
         }
@@ -234,8 +236,10 @@ pub enum PipeRead {
     Ready,
     /// The command closed its end without a newline (or the read failed): never ready.
     Closed,
-    /// Bytes without a newline, or nothing yet.
+    /// Bytes without a newline.
     Pending,
+    /// Nothing there yet.
+    Empty,
 }
 
 /// Reads what is there (at most 512 bytes: a command cannot keep the loop here).
@@ -248,7 +252,7 @@ pub fn read_pipe(fd: BorrowedFd) -> PipeRead {
         n if n > 0 && buf[..n as usize].contains(&b'\n') => PipeRead::Ready,
         n if n > 0 => PipeRead::Pending,
         _ => match io::Error::last_os_error().raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EINTR) => PipeRead::Pending,
+            Some(libc::EAGAIN) | Some(libc::EINTR) => PipeRead::Empty,
             _ => PipeRead::Closed,
         },
     }
@@ -336,6 +340,9 @@ struct Slot {
 /// Failed reads in a row after which reaper's socket is given up.
 const MAX_RECV_ERRORS: u32 = 100;
 
+/// Reads of a reaped command's pipe at most (512 bytes each: a pipe's default 64 KiB).
+const LAST_READS: usize = 128;
+
 /// Datagrams read per wake-up at most: a flood on the socket cannot starve the signals.
 const BATCH: usize = 16;
 
@@ -345,7 +352,15 @@ pub struct Readiness {
     upward: Option<Upward>,
     slots: Vec<Slot>,
     me: i32,
+    /// /proc is this PID namespace's: a sender's parents can be looked up there. Not so
+    /// without /proc, nor with another namespace's (`unshare -p -f` without `--mount-proc`,
+    /// where /proc/N is some other process than pid N here): then only a command's own pid
+    /// counts.
+    walk: bool,
     recv_errors: u32,
+    /// The shutdown began (`STOPPING=1`): a descriptor closed now is that of a command being
+    /// stopped, not news.
+    stopping: bool,
 }
 
 impl Readiness {
@@ -387,7 +402,12 @@ impl Readiness {
                 reported: false,
             })
             .collect();
-        Readiness { socket, upward, slots, me: me as i32, recv_errors: 0 }
+        // (Only looked at when some command reports by the socket: no syscall otherwise.)
+        let walk = !notified.is_empty() && !crate::procfs::foreign();
+        if !walk && !notified.is_empty() {
+            log::debug!("/proc is not this PID namespace's: only a command's own pid counts for it");
+        }
+        Readiness { socket, upward, slots, me: me as i32, walk, recv_errors: 0, stopping: false }
     }
 
     /// reaper's socket's name, if it has one.
@@ -419,7 +439,13 @@ impl Readiness {
             Some(Ready::Fd(n)) => Some(n),
             _ => None,
         });
-        let pipe = fd_n.map(|_| ready_pipe()).transpose().map_err(|e| Error::start("pipe", e))?;
+        let pipe = fd_n
+            .map(|n| {
+                ready_pipe().map_err(|e| {
+                    Error::start(format!("{}'s readiness pipe (--ready fd:{n})", self.name(index)), e)
+                })
+            })
+            .transpose()?;
         let extra = spawn::Extra {
             ready_fd: pipe.as_ref().zip(fd_n).map(|((_, wr), n)| (wr.as_fd(), n)),
             env: vec![self.env()],
@@ -436,12 +462,25 @@ impl Readiness {
         Ok((pid, output))
     }
 
-    /// Records that `pid` was reaped: it no longer stands for its command.
-    pub fn reaped(&mut self, pid: i32) {
-        for slot in self.slots.iter_mut().filter(|s| s.pid == Some(pid)) {
-            slot.pid = None;
-            slot.pipe = None;
+    /// Records that `pid` was reaped: it no longer stands for its command. What the command
+    /// said before it exited still counts, though reaper may reap it before it read that (a
+    /// one-shot that says ready and exits): its pipe is read to the end, and the socket's
+    /// queued messages are read while its pid still names it. The indices of the commands
+    /// made ready go to `ready`.
+    pub fn reaped(&mut self, pid: i32, ready: &mut Vec<usize>) {
+        let Some(i) = self.slots.iter().position(|s| s.pid == Some(pid)) else { return };
+        if self.slots[i].ready == Some(Ready::Notify) {
+            self.read_socket(ready);
         }
+        // A pipe holds 64 KiB unless the command asked for more: bounded all the same.
+        for _ in 0..LAST_READS {
+            if self.slots[i].pipe.is_none() || !self.read_pipe(i, ready) {
+                break;
+            }
+        }
+        let slot = &mut self.slots[i];
+        slot.pid = None;
+        slot.pipe = None;
     }
 
     /// What to poll (besides the signalfd): the socket, and each pipe still open.
@@ -458,16 +497,20 @@ impl Readiness {
     /// Reads what `source` has; the indices of the commands it made ready go to `ready`.
     pub fn read(&mut self, source: Source, ready: &mut Vec<usize>) {
         match source {
-            Source::Pipe(i) => self.read_pipe(i, ready),
+            Source::Pipe(i) => {
+                self.read_pipe(i, ready);
+            }
             Source::Socket => self.read_socket(ready),
         }
     }
 
-    fn read_pipe(&mut self, i: usize, ready: &mut Vec<usize>) {
-        let Some(slot) = self.slots.get_mut(i) else { return };
-        let Some(fd) = slot.pipe.as_ref() else { return };
+    /// Whether bytes without a newline came (there may be more).
+    fn read_pipe(&mut self, i: usize, ready: &mut Vec<usize>) -> bool {
+        let Some(slot) = self.slots.get_mut(i) else { return false };
+        let Some(fd) = slot.pipe.as_ref() else { return false };
         match read_pipe(fd.as_fd()) {
-            PipeRead::Pending => {}
+            PipeRead::Pending => return true,
+            PipeRead::Empty => {}
             PipeRead::Ready => {
                 slot.pipe = None;
                 if !std::mem::replace(&mut slot.reported, true) {
@@ -476,12 +519,15 @@ impl Readiness {
             }
             PipeRead::Closed => {
                 slot.pipe = None;
-                log::warn!(
+                let level = if self.stopping { log::Level::Debug } else { log::Level::Warn };
+                log::log!(
+                    level,
                     "{} closed its readiness descriptor without writing a newline: not ready",
                     slot.name
                 );
             }
         }
+        false
     }
 
     fn read_socket(&mut self, ready: &mut Vec<usize>) {
@@ -518,7 +564,8 @@ impl Readiness {
                 .filter(|(_, s)| s.ready == Some(Ready::Notify))
                 .filter_map(|(i, s)| Some((i, s.pid?)))
                 .collect();
-            let ppid = |p: i32| crate::procfs::stat(p).map(|s| s.ppid);
+            let walk = self.walk;
+            let ppid = |p: i32| if walk { crate::procfs::stat(p).map(|s| s.ppid) } else { None };
             let Some(i) = notify::attribute(pid, &waiting, self.me, ppid) else {
                 log::debug!(
                     "sd_notify message from pid {pid}, not a command with --ready notify or its descendant: ignored"
@@ -558,8 +605,10 @@ impl Readiness {
         self.upward.is_some()
     }
 
-    /// Sends `msg` to the socket reaper was given, if any.
+    /// Sends `msg` to the socket reaper was given, if any. The machine says `STOPPING=1`
+    /// once the shutdown begins, with or without that socket.
     pub fn notify_up(&mut self, msg: &str) {
+        self.stopping |= msg == "STOPPING=1";
         if let Some(up) = &mut self.upward {
             up.send(msg);
         }
@@ -692,7 +741,7 @@ mod tests {
             assert_eq!(reap(pid), 0);
         }
         // Reaped: the pid no longer stands for x.
-        r.reaped(again);
+        r.reaped(again, &mut Vec::new());
         assert_eq!(r.slots[2].pid, None);
     }
 
@@ -847,9 +896,33 @@ mod tests {
     }
 
     #[test]
+    fn a_reaped_commands_pipe_is_read_to_the_end() {
+        let cmds = [("a".to_string(), Some(Ready::Fd(3))), ("b".to_string(), Some(Ready::Fd(3)))];
+        let mut r = Readiness::new(&cmds, None);
+        // a wrote more than one read's worth, then its newline; b only bytes, and still holds
+        // its end (a grandchild): both are done with at the reap, without blocking.
+        let (rd, wr) = ready_pipe().unwrap();
+        nix::unistd::write(&wr, &[b'x'; 2000]).unwrap();
+        nix::unistd::write(&wr, b"\n").unwrap();
+        drop(wr);
+        (r.slots[0].pipe, r.slots[0].pid) = (Some(rd), Some(100));
+        let (rd, b_wr) = ready_pipe().unwrap();
+        nix::unistd::write(&b_wr, b"partial").unwrap();
+        (r.slots[1].pipe, r.slots[1].pid) = (Some(rd), Some(200));
+        let mut ready = Vec::new();
+        r.reaped(300, &mut ready);
+        assert_eq!(r.fds().len(), 2, "not a command's pid: nothing changes");
+        r.reaped(200, &mut ready);
+        r.reaped(100, &mut ready);
+        assert_eq!(ready, [0]);
+        assert!(r.fds().is_empty());
+        assert_eq!((r.slots[0].pid, r.slots[1].pid), (None, None));
+    }
+
+    #[test]
     fn a_pipe_is_ready_at_a_newline_and_closed_at_eof() {
         let (rd, wr) = ready_pipe().unwrap();
-        assert_eq!(read_pipe(rd.as_fd()), PipeRead::Pending);
+        assert_eq!(read_pipe(rd.as_fd()), PipeRead::Empty);
         nix::unistd::write(&wr, b"abc").unwrap();
         assert_eq!(read_pipe(rd.as_fd()), PipeRead::Pending);
         nix::unistd::write(&wr, b"d\ne").unwrap();

@@ -97,15 +97,30 @@ pub fn spawn_with(
 
     let (report_rd, mut report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
     let ready_fd = extra.ready_fd.map(|(fd, n)| (fd.as_raw_fd(), n));
+    let no_ready_fd = |n: i32, errno: Errno| {
+        // dup2's EBADF when N is not below the open-file limit.
+        let limit = match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+            Ok((soft, _)) if errno == Errno::EBADF && n as u64 >= soft => {
+                format!(" (the open-file limit, ulimit -n, is {soft})")
+            }
+            _ => String::new(),
+        };
+        Error::Start(format!(
+            "cannot give '{}' its readiness descriptor {n}: {}{limit}",
+            command[0].to_string_lossy(),
+            crate::error::os(errno)
+        ))
+    };
     if let Some((_, n)) = ready_fd {
-        // The child's dup2 onto N must not replace the pipe that reports its exec.
+        // The child's dup2 onto N must not replace the pipe that reports its exec: it moves
+        // to the lowest free descriptor (not N+1, which may be past the open-file limit).
         if report_wr.as_raw_fd() == n {
-            report_wr = nix::fcntl::fcntl(report_wr.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(n + 1))
+            report_wr = nix::fcntl::fcntl(report_wr.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
                 .map(|fd| {
                     // SAFETY: F_DUPFD_CLOEXEC just made this descriptor; nobody else owns it.
                     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
                 })
-                .map_err(|e| Error::start("fcntl(F_DUPFD_CLOEXEC)", e))?;
+                .map_err(|e| no_ready_fd(n, e))?;
         }
     }
 
@@ -228,12 +243,7 @@ pub fn spawn_with(
                     )));
                 } else if rec[0] == READY_FD_FAILED {
                     let _ = nix::sys::wait::waitpid(child, None);
-                    let n = ready_fd.map_or(-1, |(_, n)| n);
-                    return Err(Error::Start(format!(
-                        "cannot give '{}' its readiness descriptor {n}: {}",
-                        command[0].to_string_lossy(),
-                        crate::error::os(errno)
-                    )));
+                    return Err(no_ready_fd(ready_fd.map_or(-1, |(_, n)| n), errno));
                 } else if let Some(why) = privs.failure(&command[0], rec[0], errno) {
                     let _ = nix::sys::wait::waitpid(child, None);
                     return Err(Error::Privs(why));

@@ -257,7 +257,9 @@ impl Supervisor {
 
     /// Command `index` reported that it is ready.
     fn readiness_ready(&mut self, index: usize) {
-        log::info!("{} is ready", self.readiness.name(index));
+        // The machine says "is ready" once; a restarted helper says it again, which is news
+        // only for debugging.
+        log::debug!("{} said it is ready", self.readiness.name(index));
         self.feed(Event::Ready { index });
     }
 
@@ -307,12 +309,18 @@ impl Supervisor {
                                 oom.reaped(pid, ended, name.as_deref());
                             }
                             self.ending.reaped(pid, ended);
-                            self.readiness.reaped(pid);
+                            // What it said just before its exit (a one-shot that said it is
+                            // ready) counts, after its exit (no start beside a shutdown).
+                            let mut ready = Vec::new();
+                            self.readiness.reaped(pid, &mut ready);
                             self.logs_reaped(pid);
                             if self.send.command == Some(pid) {
                                 self.send.command = None;
                             }
-                            self.feed(Event::Reaped { pid, ended, name })
+                            self.feed(Event::Reaped { pid, ended, name });
+                            for index in ready {
+                                self.readiness_ready(index);
+                            }
                         }
                         Ok(Reaped::NoneExited) => break true,
                         Ok(Reaped::NoChildren) => break false,

@@ -138,6 +138,78 @@ both_modes!(a_forged_ready_is_ignored_and_the_timeout_ends_the_start, |mode| {
     assert!(wait_until(Duration::from_secs(5), || processes_using(&dir).is_empty()), "left running");
 });
 
+// PID 1 of a PID namespace that still sees its parent's /proc (`unshare -p -f` without
+// --mount-proc): /proc/N there is another process than pid N here (the host's pid 3 is a
+// kernel thread, child of kthreadd, pid 2). A sibling must not pass for db (pid 2 here) by
+// that walk: only a command's own pid counts then, as without /proc.
+#[test]
+fn a_foreign_proc_is_not_walked() {
+    let dir = tempdir("ready-foreign-proc");
+    write_notify_py(&dir);
+    let db = "--name=db --ready=notify --ready-timeout=3s sleep 100";
+    let forger = "--name=forger python3 notify.py READY=1 100";
+    let own = "--name=own --ready=notify python3 notify.py READY=1 100";
+    let mut cmd = Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--pid", "--fork", "--kill-child", REAPER, "-v"]).args([
+        "--also",
+        db,
+        "--also",
+        forger,
+        "--also",
+        own,
+        "--after=db",
+        "--",
+        "touch",
+        "main.started",
+    ]);
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    cmd.current_dir(&dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).process_group(0);
+    let (code, _) = run_timed(&mut cmd, T);
+    let log = stderr_of(&dir);
+    assert!(log.contains("started sleep as pid 2"), "{log}");
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("db never became ready within 3s"), "{log}");
+    assert!(log.contains("own is ready"), "{log}");
+    assert!(!dir.join("main.started").exists(), "{log}");
+    remove_tree(&dir);
+}
+
+// The same foreign /proc and the stop order: x's exit begins the shutdown, web (after db)
+// is stopped first and db, held back, once web is gone. A walk of that /proc would take the
+// parent namespace's processes for reaper's; instead the commands' groups are signalled
+// (said once at warn), and db still gets its TERM after web, not a SIGKILL at the drain's end.
+#[test]
+fn a_foreign_proc_keeps_the_stop_order() {
+    let dir = tempdir("ready-foreign-stop");
+    let db = r#"--name=db sh -c "trap 'echo db got TERM >&2; exit 0' TERM; sleep 100 & wait""#;
+    let x = r#"--name=x sh -c "sleep 0.5; exit 3""#;
+    let mut cmd = Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--pid", "--fork", "--kill-child", REAPER, "-v", "--also", db, "--also", x]).args([
+        "--name=web",
+        "--after=db",
+        "--",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 100 & wait",
+    ]);
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    cmd.current_dir(&dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).process_group(0);
+    let (code, _) = run_timed(&mut cmd, T);
+    let log = stderr_of(&dir);
+    assert_eq!(code, 3, "{log}");
+    assert!(log.contains("db (pid 2): its dependents are gone, sending SIGTERM"), "{log}");
+    assert!(log.contains("db got TERM"), "{log}");
+    assert!(!log.contains("SIGKILL"), "{log}");
+    assert_eq!(log.matches("/proc is another PID namespace's").count(), 1, "{log}");
+    remove_tree(&dir);
+}
+
 // The command closes its fd without a newline: not ready (said once), and the timeout ends it.
 both_modes!(a_closed_fd_without_a_newline_is_not_ready, |mode| {
     let dir = tempdir("ready-eof");
@@ -149,6 +221,26 @@ both_modes!(a_closed_fd_without_a_newline_is_not_ready, |mode| {
     assert!(log().contains("db closed its readiness descriptor without writing a newline"), "{}", log());
     assert!(log().contains("db never became ready within 2s"), "{}", log());
     assert!(!dir.join("main.started").exists());
+});
+
+// A timeout is one line: the stop that follows closes the readiness descriptors of the
+// commands it ends (a grandchild holds db's, and one of cache's), which is not news.
+both_modes!(a_timeout_is_one_line, |mode| {
+    let dir = tempdir("ready-timeout-line");
+    let db = r#"--name=db --ready=fd:3 --ready-timeout=1s sh -c "sleep 100 & exec sleep 100""#;
+    let cache = r#"--name=cache --ready=fd:4 --ready-timeout=5s sleep 100"#;
+    let (mut r, _g) = start_in(
+        mode,
+        &dir,
+        &["--also", db, "--also", cache, "--after=db,cache", "--", "touch", "main.started"],
+    );
+    assert_eq!(r.code(T), 1, "{}", stderr_of(&dir));
+    let log = stderr_of(&dir);
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+    assert_eq!(said, ["reaper: ERROR db never became ready within 1s"], "{log}");
+    assert!(!dir.join("main.started").exists());
+    // db's grandchild too: nothing left running.
+    assert!(wait_until(Duration::from_secs(5), || processes_using(&dir).is_empty()), "left running");
 });
 
 // Any N ≥ 3 works, also one that reaper's own descriptors (signalfd, the pipe's ends, the
@@ -244,6 +336,129 @@ fn without_a_socket_notify_commands_time_out() {
     assert!(log.contains("db never became ready within 1s"), "{log}");
     assert!(!dir.join("main.started").exists());
     assert_eq!(std::fs::read_to_string(dir.join("db.env")).unwrap(), "unset\n");
+}
+
+/// `strace` running reaper (not its children) with `faults` (`-e` arguments), in `dir`, its
+/// syscalls logged to `dir/strace.log`: the exit code and reaper's stderr.
+fn run_straced(strace: &Path, dir: &Path, faults: &[&str], args: &[&str]) -> (i32, String) {
+    let log = std::fs::File::create(dir.join("reaper.stderr")).unwrap();
+    let mut cmd = Command::new(strace);
+    cmd.args(["-o", "strace.log"])
+        .args(faults)
+        .arg(REAPER)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .process_group(0);
+    let (code, _) = run_timed(&mut cmd, T);
+    (code, stderr_of(dir))
+}
+
+// A command that says it is ready and exits at once (a one-shot `--respawn --done=0`, as a
+// migration step others are `--after`): what it said before its exit counts, also when
+// reaper reaps it before it read the pipe or the socket. waitid(2) is slowed down so that
+// both commands have exited when reaper first looks for exits after starting them.
+#[test]
+fn ready_said_just_before_exiting_counts() {
+    let Some(strace) = which("strace") else {
+        return skip("no strace");
+    };
+    let dir = tempdir("ready-exit");
+    write_notify_py(&dir);
+    let db = r#"--name=db --ready=fd:3 sh -c "sleep 0.3; echo >&3; exec sleep 100""#;
+    let by_fd = r#"--name=by-fd --after=db --done=0 --ready=fd:3 --ready-timeout=5s sh -c "echo >&3""#;
+    let by_notify = r#"--name=by-notify --after=db --done=0 --ready=notify --ready-timeout=5s python3 notify.py READY=1 0"#;
+    let faults = ["-e", "trace=waitid", "-e", "inject=waitid:delay_enter=500000"];
+    let args = ["--also", db, "--respawn", by_fd, "--respawn", by_notify, "--after=by-fd,by-notify", "--"];
+    let (code, log) = run_straced(&strace, &dir, &faults, &[&args[..], &["touch", "main.started"]].concat());
+    assert_eq!(code, 0, "{log}");
+    assert!(dir.join("main.started").exists(), "{log}");
+    assert!(!log.contains("never became ready"), "{log}");
+    remove_tree(&dir);
+}
+
+// Fault: recvmsg(2) on reaper's socket fails every time, also with EINTR (which a
+// non-blocking read never returns, but seccomp or a tracer can): the datagram stays queued,
+// so poll says readable at once again. reaper gives the socket up after 100 failures in a
+// row rather than spin until the timeout.
+#[test]
+fn a_failing_recvmsg_does_not_spin() {
+    let Some(strace) = which("strace") else {
+        return skip("no strace");
+    };
+    let dir = tempdir("ready-eintr");
+    write_notify_py(&dir);
+    let db = "--name=db --ready=notify --ready-timeout=3s python3 notify.py READY=1 100";
+    let faults = ["-e", "trace=recvmsg", "-e", "inject=recvmsg:error=EINTR"];
+    let (code, log) = run_straced(&strace, &dir, &faults, &["--also", db, "--after=db", "--", "true"]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("db never became ready within 3s"), "{log}");
+    assert!(log.contains("failed 100 times in a row (Interrupted system call)"), "{log}");
+    let calls = std::fs::read_to_string(dir.join("strace.log")).unwrap().matches("recvmsg(").count();
+    assert!(calls <= 100, "{calls} recvmsg calls");
+    remove_tree(&dir);
+}
+
+/// `reaper ARGS...` in `dir` under an open-file limit of `limit`, with nothing open beyond
+/// 0, 1 and 2 (the harness's own descriptors are made close-on-exec): the exit code and
+/// reaper's stderr.
+fn run_with_fd_limit(dir: &Path, limit: u64, args: &[&str]) -> (i32, String) {
+    let mut cmd = cmd_in(Mode::Subreaper, dir, args);
+    // SAFETY: only raw setrlimit(2) and close_range(2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (code, _) = run_timed(&mut cmd, T);
+    (code, stderr_of(dir))
+}
+
+// A low open-file limit (ulimit -n 8): a readiness descriptor that cannot be given is said
+// plainly, naming the command, the descriptor and the limit, with exit 1 (reaper failed
+// before the command ran). N at the limit's edge (7 of 8) meets the exec-report pipe's
+// write end; a limit too low for the pipe names the command whose pipe it is.
+#[test]
+fn a_low_open_file_limit_is_said_plainly() {
+    let dir = tempdir("ready-nofile");
+    let (code, log) = run_with_fd_limit(&dir, 8, &["--ready=fd:1000", "--", "sh", "-c", "echo >&3"]);
+    assert_eq!(code, 1, "{log}");
+    let beyond = "reaper: cannot give 'sh' its readiness descriptor 1000: Bad file descriptor \
+                  (the open-file limit, ulimit -n, is 8)";
+    assert_eq!(log.trim(), beyond);
+    std::fs::remove_file(dir.join(STDERR)).unwrap();
+    let (code, log) = run_with_fd_limit(&dir, 8, &["--ready=fd:7", "--", "sh", "-c", "echo >&7"]);
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(log.trim(), "reaper: cannot give 'sh' its readiness descriptor 7: Too many open files");
+    std::fs::remove_file(dir.join(STDERR)).unwrap();
+    let (code, log) =
+        run_with_fd_limit(&dir, 5, &["--name=db", "--ready=fd:3", "--", "sh", "-c", "echo >&3"]);
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(log.trim(), "reaper: db's readiness pipe (--ready fd:3): Too many open files");
+    std::fs::remove_file(dir.join(STDERR)).unwrap();
+    // One descriptor more: it starts and is ready.
+    // (Not sh: dash saves descriptors at 10 and up for a redirection.)
+    let write = r#"import os; os.write(8, b"\n")"#;
+    let (code, log) = run_with_fd_limit(&dir, 9, &["--ready=fd:8", "--", "python3", "-c", write]);
+    assert_eq!(code, 0, "{log}");
+    // dup2 failing otherwise (injected): the error alone, no limit blamed.
+    if let Some(strace) = which("strace") {
+        std::fs::remove_file(dir.join(STDERR)).unwrap();
+        let faults = ["-f", "-e", "trace=dup2", "-e", "inject=dup2:error=EBADF"];
+        let (code, log) =
+            run_straced(&strace, &dir, &faults, &["--ready=fd:3", "--", "sh", "-c", "echo >&3"]);
+        assert_eq!(code, 1, "{log}");
+        assert_eq!(log.trim(), "reaper: cannot give 'sh' its readiness descriptor 3: Bad file descriptor");
+    }
+    remove_tree(&dir);
 }
 
 // reaper's socket and the readiness pipes wake it only when something is said: once db is
