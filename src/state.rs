@@ -647,6 +647,15 @@ impl Machine {
 
     /// One transition. Returns the effects to carry out, in order.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        self.handle_into(event, now, &mut effects);
+        effects
+    }
+
+    /// One transition; its effects, in order, are appended to `effects`. The driver hands the
+    /// same buffer in every time, emptied: after the first few events nothing is allocated
+    /// for them (the machine's own buffer and the caller's swap when the caller's is empty).
+    pub fn handle_into(&mut self, event: Event, now: Instant, effects: &mut Vec<Effect>) {
         let state = std::mem::replace(&mut self.state, State::Exit(0));
         let before = std::mem::discriminant(&state);
         let state = match event {
@@ -696,7 +705,11 @@ impl Machine {
         }
         self.deadlines.retain(|timer| owns(&state, timer));
         self.state = state;
-        std::mem::take(&mut self.out)
+        if effects.is_empty() {
+            std::mem::swap(&mut self.out, effects);
+        } else {
+            effects.append(&mut self.out);
+        }
     }
 
     /// After every event, whatever it was: the commands whose prerequisites are all ready now

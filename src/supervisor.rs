@@ -52,6 +52,9 @@ pub struct Supervisor {
     readiness: Readiness,
     /// `--prefix-output`: the commands' pipes and the lines waiting for reaper's stdio.
     logs: Option<crate::logs::Logs>,
+    /// `feed`'s event queue and effects buffer, empty between calls: kept for their capacity.
+    queue: VecDeque<Event>,
+    effects: Vec<Effect>,
 }
 
 impl Supervisor {
@@ -116,6 +119,8 @@ impl Supervisor {
             ending,
             readiness,
             logs: None,
+            queue: VecDeque::new(),
+            effects: Vec::new(),
         }
     }
 
@@ -340,13 +345,20 @@ impl Supervisor {
 
     /// Hands one event to the machine and carries out its effects; the replies some effects
     /// produce are fed back in order (a queue, not recursion).
+    /// The queue and the effects buffer are kept across calls (taken out while in use), so a
+    /// wake-up allocates nothing for them once they have grown to what the workload needs.
     fn feed(&mut self, event: Event) {
-        let mut queue = VecDeque::from([event]);
+        let mut queue = std::mem::take(&mut self.queue);
+        let mut effects = std::mem::take(&mut self.effects);
+        queue.push_back(event);
         while let Some(event) = queue.pop_front() {
-            for effect in self.machine.handle(event, Instant::now()) {
+            self.machine.handle_into(event, Instant::now(), &mut effects);
+            for effect in effects.drain(..) {
                 self.perform(effect, &mut queue);
             }
         }
+        self.queue = queue;
+        self.effects = effects;
     }
 
     /// Carries out one effect; its replies go to `replies`.
