@@ -193,7 +193,12 @@ impl Supervisor {
             // as a zombie, for the walk to its command).
             self.read_signals();
             self.read_readiness(&readable);
-            self.feed(Event::Timer);
+            // Only a due deadline makes a timer event: the machine settles after every event,
+            // so a Timer with nothing due would change nothing (one deadline falling due in
+            // between goes on the next wake-up, which poll's timeout brings at once).
+            if self.machine.next_deadline().is_some_and(|at| Instant::now() >= at) {
+                self.feed(Event::Timer);
+            }
             self.reap();
             // Reaped by us in that batch, it has its status already; otherwise it is gone
             // without one.
