@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollFlags;
 
 use crate::command::{Command, Role};
 use crate::options::Options;
@@ -55,6 +55,9 @@ pub struct Supervisor {
     /// `feed`'s event queue and effects buffer, empty between calls: kept for their capacity.
     queue: VecDeque<Event>,
     effects: Vec<Effect>,
+    /// The poll set and the readiness sources in it, rebuilt each wake-up in place.
+    pollfds: Vec<libc::pollfd>,
+    sources: Vec<Source>,
 }
 
 impl Supervisor {
@@ -121,6 +124,8 @@ impl Supervisor {
             logs: None,
             queue: VecDeque::new(),
             effects: Vec::new(),
+            pollfds: Vec::new(),
+            sources: Vec::new(),
         }
     }
 
@@ -148,41 +153,55 @@ impl Supervisor {
                 crate::termlog::write(&self.ending.line(code));
                 return code;
             }
+            // The poll set is built anew each wake-up in a vector kept for its capacity: as
+            // raw `pollfd`s (a `PollFd` borrows its descriptor, so a kept vector of them could
+            // not outlive this iteration's borrows). Every descriptor stays open until poll
+            // returns: nothing runs in between.
+            let mut fds = std::mem::take(&mut self.pollfds);
+            let mut sources = std::mem::take(&mut self.sources);
+            fds.clear();
+            sources.clear();
+            let watch = |fd: RawFd, events: PollFlags| libc::pollfd { fd, events: events.bits(), revents: 0 };
+            fds.push(watch(self.signals.as_fd().as_raw_fd(), PollFlags::POLLIN));
             // The followed daemon's pidfd turns readable when it exits, also when it is not
             // our child and its own parent reaps it (no SIGCHLD reaches us then).
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let followed = self.send.followed.as_ref();
-            fds.extend(followed.and_then(Held::pollable).map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+            fds.extend(followed.and_then(Held::pollable).map(|fd| watch(fd.as_raw_fd(), PollFlags::POLLIN)));
             // Readiness: reaper's socket and the pipes not yet done (each leaves the set once
             // its command is ready or closed it, so none can wake an idle reaper).
-            let sources = self.readiness.fds();
             let first = fds.len();
-            fds.extend(sources.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)));
+            for (source, fd) in self.readiness.poll_fds() {
+                sources.push(source);
+                fds.push(watch(fd.as_raw_fd(), PollFlags::POLLIN));
+            }
             // Log pipes and stdio last: what they say is looked at after the signals and reaps.
             let logs_from = fds.len();
-            fds.extend(self.logs.iter().flat_map(crate::logs::Logs::interest));
+            if let Some(logs) = &self.logs {
+                fds.extend(logs.interest().iter().map(|f| watch(f.as_fd().as_raw_fd(), f.events())));
+            }
             let deadline = match (self.machine.next_deadline(), self.logs.as_ref().and_then(|l| l.deadline()))
             {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if let Err(e) = poll(&mut fds, timeout(deadline)) {
+            // SAFETY: `fds` is `fds.len()` initialized pollfd structs, valid for the call.
+            let polled = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout(deadline)) };
+            if polled < 0 {
+                let e = Errno::last();
                 if e != Errno::EINTR {
                     log::error!("poll: {}", crate::error::os(e));
                 }
             }
-            let woke = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-            let readable: Vec<Source> = sources
-                .iter()
-                .zip(&fds[first..logs_from])
-                .filter(|(_, fd)| woke(fd))
-                .map(|((s, _), _)| *s)
+            let readable: Vec<Source> = (sources.iter().zip(&fds[first..logs_from]))
+                .filter(|(_, fd)| fd.revents != 0)
+                .map(|(s, _)| *s)
                 .collect();
             let logs_ready: Vec<(RawFd, PollFlags)> = (fds[logs_from..].iter())
-                .filter_map(|f| f.revents().filter(|r| !r.is_empty()).map(|r| (f.as_fd().as_raw_fd(), r)))
+                .filter(|f| f.revents != 0)
+                .map(|f| (f.fd, PollFlags::from_bits_truncate(f.revents)))
                 .collect();
-            drop(fds);
-            drop(sources);
+            self.pollfds = fds;
+            self.sources = sources;
             // The reap batch runs after every wake-up, not only after a SIGCHLD: a storm of
             // thread-directed signals can keep SIGCHLD out of the batch read, a followed
             // daemon's pidfd can turn readable before its SIGCHLD is queued, and a timer's
@@ -484,12 +503,13 @@ pub fn start_one(
     Ok(pid)
 }
 
-/// No timeout at all unless a deadline is pending: an idle reaper never wakes up.
-fn timeout(deadline: Option<Instant>) -> PollTimeout {
+/// poll(2)'s timeout in milliseconds: none at all (-1) unless a deadline is pending, so an idle
+/// reaper never wakes up.
+fn timeout(deadline: Option<Instant>) -> i32 {
     let Some(deadline) = deadline else {
-        return PollTimeout::NONE;
+        return -1;
     };
     // Round up so we never wake a millisecond early and spin.
     let ms = deadline.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
-    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+    ms.min(i32::MAX as u128) as i32
 }
