@@ -965,7 +965,8 @@ impl Machine {
     fn forward(&mut self, state: &State, sig: i32) {
         match state {
             State::Running { main, others, .. } => {
-                for (_, proc) in self.running(*main, others) {
+                // The main command first, as `running` lists them (without collecting them).
+                for proc in main.iter().copied().chain(others.iter().map(|m| m.proc)) {
                     let to = self.target(proc);
                     self.out.push(Effect::Send { to, sig });
                 }
