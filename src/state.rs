@@ -276,12 +276,29 @@ impl Deadlines {
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.fixed.iter().chain(&self.respawn).chain(&self.ready).flatten().min().copied()
+        // Three plain folds: the chained iterator cost the driver ~300 instructions a wake-up.
+        let earliest = |acc: Option<Instant>, slots: &[Option<Instant>]| {
+            slots.iter().fold(acc, |acc, &at| match (acc, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
+        };
+        earliest(earliest(earliest(None, &self.fixed), &self.respawn), &self.ready)
+    }
+
+    /// Whether any deadline is armed.
+    fn armed(&self) -> bool {
+        let any = |slots: &[Option<Instant>]| slots.iter().any(Option::is_some);
+        any(&self.fixed) || any(&self.respawn) || any(&self.ready)
     }
 
     /// Disarms every timer for which `keep` is false (`Respawn(0)` stands for every helper's,
     /// `Ready(0)` for every command's).
     fn retain(&mut self, keep: impl Fn(Deadline) -> bool) {
+        // Nothing armed, nothing to disarm (the common case: a forwarded signal, a reap).
+        if !self.armed() {
+            return;
+        }
         for (slot, timer) in self.fixed.iter_mut().zip(FIXED) {
             if !keep(timer) {
                 *slot = None;
