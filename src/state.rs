@@ -235,6 +235,9 @@ pub struct Deadlines {
     fixed: [Option<Instant>; FIXED_TIMERS],
     respawn: Vec<Option<Instant>>,
     ready: Vec<Option<Instant>>,
+    /// The earliest of the slots above, kept up to date by every change to them: the driver
+    /// asks for it on every wake-up, and the machine after every event.
+    earliest: Option<Instant>,
 }
 
 impl Deadlines {
@@ -248,6 +251,7 @@ impl Deadlines {
                 if let Some(i) = FIXED.iter().position(|&t| t == fixed) {
                     self.fixed[i] = at;
                 }
+                self.update();
                 return;
             }
         };
@@ -255,6 +259,7 @@ impl Deadlines {
             slots.resize(i + 1, None);
         }
         slots[i] = at;
+        self.update();
     }
 
     pub fn stop(&mut self, timer: Deadline) {
@@ -276,27 +281,25 @@ impl Deadlines {
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        // Three plain folds: the chained iterator cost the driver ~300 instructions a wake-up.
+        self.earliest
+    }
+
+    /// Recomputes `earliest` after a change to the slots.
+    fn update(&mut self) {
         let earliest = |acc: Option<Instant>, slots: &[Option<Instant>]| {
             slots.iter().fold(acc, |acc, &at| match (acc, at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             })
         };
-        earliest(earliest(earliest(None, &self.fixed), &self.respawn), &self.ready)
-    }
-
-    /// Whether any deadline is armed.
-    fn armed(&self) -> bool {
-        let any = |slots: &[Option<Instant>]| slots.iter().any(Option::is_some);
-        any(&self.fixed) || any(&self.respawn) || any(&self.ready)
+        self.earliest = earliest(earliest(earliest(None, &self.fixed), &self.respawn), &self.ready);
     }
 
     /// Disarms every timer for which `keep` is false (`Respawn(0)` stands for every helper's,
     /// `Ready(0)` for every command's).
     fn retain(&mut self, keep: impl Fn(Deadline) -> bool) {
         // Nothing armed, nothing to disarm (the common case: a forwarded signal, a reap).
-        if !self.armed() {
+        if self.earliest.is_none() {
             return;
         }
         for (slot, timer) in self.fixed.iter_mut().zip(FIXED) {
@@ -310,16 +313,21 @@ impl Deadlines {
         if !keep(Deadline::Ready(0)) {
             self.ready.clear();
         }
+        self.update();
     }
 
     /// The `--respawn` helpers whose restart is due at `now`, in index order, disarmed.
     fn take_due_respawns(&mut self, now: Instant) -> Vec<usize> {
-        take_due(&mut self.respawn, now)
+        let due = take_due(&mut self.respawn, now);
+        self.update();
+        due
     }
 
     /// The commands whose readiness timeout is over at `now`, in index order, disarmed.
     fn take_due_ready(&mut self, now: Instant) -> Vec<usize> {
-        take_due(&mut self.ready, now)
+        let due = take_due(&mut self.ready, now);
+        self.update();
+        due
     }
 }
 
