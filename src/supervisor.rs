@@ -52,8 +52,9 @@ pub struct Supervisor {
     readiness: Readiness,
     /// `--prefix-output`: the commands' pipes and the lines waiting for reaper's stdio.
     logs: Option<crate::logs::Logs>,
-    /// `feed`'s event queue and effects buffer, empty between calls: kept for their capacity.
-    queue: VecDeque<Event>,
+    /// `feed`'s event queue (the replies of effects, fed back in order) and effects buffer,
+    /// empty between calls: kept for their capacity.
+    replies: VecDeque<Event>,
     effects: Vec<Effect>,
     /// The poll set and the readiness sources in it, rebuilt each wake-up in place.
     pollfds: Vec<libc::pollfd>,
@@ -122,7 +123,7 @@ impl Supervisor {
             ending,
             readiness,
             logs: None,
-            queue: VecDeque::new(),
+            replies: VecDeque::new(),
             effects: Vec::new(),
             pollfds: Vec::new(),
             sources: Vec::new(),
@@ -372,41 +373,40 @@ impl Supervisor {
     /// The queue and the effects buffer are kept across calls (taken out while in use), so a
     /// wake-up allocates nothing for them once they have grown to what the workload needs.
     fn feed(&mut self, event: Event) {
-        let mut queue = std::mem::take(&mut self.queue);
         let mut effects = std::mem::take(&mut self.effects);
-        queue.push_back(event);
-        while let Some(event) = queue.pop_front() {
+        self.replies.push_back(event);
+        while let Some(event) = self.replies.pop_front() {
             self.machine.handle_into(event, Instant::now(), &mut effects);
             for effect in effects.drain(..) {
-                self.perform(effect, &mut queue);
+                self.perform(effect);
             }
         }
-        self.queue = queue;
         self.effects = effects;
     }
 
-    /// Carries out one effect; its replies go to `replies`.
-    fn perform(&mut self, effect: Effect, replies: &mut VecDeque<Event>) {
+    /// Carries out one effect; its replies go to `self.replies`.
+    fn perform(&mut self, effect: Effect) {
         match effect {
             Effect::Send { to, sig } => self.send.send(to, sig),
             Effect::SignalLeftovers { sig, groups, record, skip } => {
                 let signalled = self.send.leftovers(sig, &groups, record, &skip);
-                replies.extend(record.then_some(Event::Signalled(signalled)));
+                self.replies.extend(record.then_some(Event::Signalled(signalled)));
             }
             Effect::ListChildren => match procfs::children(std::process::id() as i32) {
-                Ok(pids) => replies.push_back(Event::Children(pids.into_iter().map(procfs::id).collect())),
+                Ok(pids) => self.replies.push_back(Event::Children(pids.into_iter().map(procfs::id).collect())),
                 Err(e) => log::debug!("listing children: {}", crate::error::os(e)),
             },
             Effect::ReadPidfile => {
-                replies.push_back(Event::Pidfile(self.read_pidfile()));
+                let found = self.read_pidfile();
+                self.replies.push_back(Event::Pidfile(found));
                 // Without a pidfd, nothing announces its exit if its own parent reaps it.
                 if self.send.followed.as_ref().is_some_and(|h| h.pollable().is_none()) {
-                    replies.push_back(Event::Unwatched);
+                    self.replies.push_back(Event::Unwatched);
                 }
             }
             Effect::Start { index, delay } => {
                 let result = self.start(index).map(|pid| Proc { pid, pgid: pid });
-                replies.push_back(Event::Started { index, delay, result });
+                self.replies.push_back(Event::Started { index, delay, result });
             }
             Effect::NotifyUp(msg) => self.notify_up(msg),
             Effect::Log(level, text) => log::log!(level, "{text}"),
