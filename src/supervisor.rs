@@ -186,7 +186,8 @@ impl Supervisor {
                 (a, b) => a.or(b),
             };
             // SAFETY: `fds` is `fds.len()` initialized pollfd structs, valid for the call.
-            let polled = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout(deadline)) };
+            let polled =
+                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout(deadline)) };
             if polled < 0 {
                 let e = Errno::last();
                 if e != Errno::EINTR {
@@ -393,7 +394,9 @@ impl Supervisor {
                 self.replies.extend(record.then_some(Event::Signalled(signalled)));
             }
             Effect::ListChildren => match procfs::children(std::process::id() as i32) {
-                Ok(pids) => self.replies.push_back(Event::Children(pids.into_iter().map(procfs::id).collect())),
+                Ok(pids) => {
+                    self.replies.push_back(Event::Children(pids.into_iter().map(procfs::id).collect()))
+                }
                 Err(e) => log::debug!("listing children: {}", crate::error::os(e)),
             },
             Effect::ReadPidfile => {
