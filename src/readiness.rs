@@ -484,14 +484,19 @@ impl Readiness {
     }
 
     /// What to poll (besides the signalfd): the socket, and each pipe still open.
-    pub fn fds(&self) -> Vec<(Source, BorrowedFd<'_>)> {
+    pub fn poll_fds(&self) -> impl Iterator<Item = (Source, BorrowedFd<'_>)> {
         let socket = self.socket.as_ref().map(|s| (Source::Socket, s.as_fd()));
         let pipes = self
             .slots
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((Source::Pipe(i), s.pipe.as_ref()?.as_fd())));
-        socket.into_iter().chain(pipes).collect()
+        socket.into_iter().chain(pipes)
+    }
+
+    #[cfg(test)]
+    pub fn fds(&self) -> Vec<(Source, BorrowedFd<'_>)> {
+        self.poll_fds().collect()
     }
 
     /// Reads what `source` has; the indices of the commands it made ready go to `ready`.

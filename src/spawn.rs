@@ -84,10 +84,9 @@ pub fn spawn_with(
     let mut changes = privs.env().to_vec();
     changes.retain(|(k, _)| !extra.env.iter().any(|(e, _)| e == k));
     changes.extend(extra.env.iter().cloned());
-    let (mut envp, listen_pid) = environment(main, &changes);
-    let listen_pid_ptr = listen_pid.map(|i| envp[i].as_mut_ptr());
-    let mut envp_ptrs: Vec<*const c_char> = envp.iter().map(|e| e.as_ptr().cast()).collect();
-    envp_ptrs.push(std::ptr::null());
+    // `_owned` holds the entries made for the command (kept until after the fork); the others
+    // point into reaper's own environment.
+    let (_owned, envp_ptrs, listen_pid_ptr) = environment(main, &changes);
 
     // Only take the terminal if reaper's own group holds it: started in the background, we
     // must not steal the foreground from the shell.
@@ -265,37 +264,78 @@ pub fn spawn_with(
 /// still inherit the descriptors, as every other one reaper was given: closing descriptors it
 /// did not open, counted by a variable, is not reaper's business.) `changes` (from `--user`)
 /// set or, with `None`, remove variables.
-fn environment(main: bool, changes: &[(&str, Option<Vec<u8>>)]) -> (Vec<Vec<u8>>, Option<usize>) {
+fn environment(
+    main: bool,
+    changes: &[(&str, Option<Vec<u8>>)],
+) -> (Vec<Vec<u8>>, Vec<*const c_char>, Option<*mut u8>) {
     let me = getpid().to_string();
-    let activated = std::env::var_os("LISTEN_PID").is_some_and(|v| v == me.as_str());
-    let activation =
-        |k: &OsStr| [&b"LISTEN_PID"[..], b"LISTEN_FDS", b"LISTEN_FDNAMES"].contains(&k.as_bytes());
-    let mut listen = None;
-    let changed = |k: &OsStr| changes.iter().any(|(c, _)| c.as_bytes() == k.as_bytes());
-    let mut envp: Vec<Vec<u8>> = std::env::vars_os()
-        .filter(|(k, _)| main || !activated || !activation(k))
-        .filter(|(k, _)| !changed(k))
-        .enumerate()
-        .map(|(i, (k, v))| {
-            let mut e = Vec::with_capacity(k.len() + v.len() + 2);
-            e.extend_from_slice(k.as_bytes());
+    // What `std::env::var_os("LISTEN_PID")` finds: the first entry of that name.
+    let activated = own_environment_entries()
+        .find(|(_, (k, _))| *k == b"LISTEN_PID")
+        .is_some_and(|(_, (_, v))| v == me.as_bytes());
+    let activation = |k: &[u8]| [&b"LISTEN_PID"[..], b"LISTEN_FDS", b"LISTEN_FDNAMES"].contains(&k);
+    let changed = |k: &[u8]| changes.iter().any(|(c, _)| c.as_bytes() == k);
+    let (mut owned, mut ptrs, mut listen) = (Vec::new(), Vec::new(), None);
+    for (entry, (k, v)) in own_environment_entries() {
+        if (!main && activated && activation(k)) || changed(k) {
+            continue;
+        }
+        if k == b"LISTEN_PID" && v == me.as_bytes() {
+            let mut e = Vec::with_capacity(LISTEN_PID.len() + 21);
+            e.extend_from_slice(k);
             e.push(b'=');
-            if k == "LISTEN_PID" && v == me.as_str() {
-                listen = Some(i);
-                e.resize(LISTEN_PID.len() + 21, 0);
-            } else {
-                e.extend_from_slice(v.as_bytes());
-                e.push(0);
-            }
-            e
-        })
-        .collect();
-    for (k, v) in changes {
-        if let Some(v) = v {
-            envp.push([k.as_bytes(), b"=", v, b"\0"].concat());
+            e.resize(LISTEN_PID.len() + 21, 0);
+            listen = Some(e.as_mut_ptr());
+            ptrs.push(e.as_ptr().cast());
+            owned.push(e);
+        } else {
+            // Unchanged: the entry itself, a NUL-terminated `key=value` that stays put (nothing
+            // changes reaper's environment between here and the exec).
+            ptrs.push(entry);
         }
     }
-    (envp, listen)
+    for (k, v) in changes {
+        if let Some(v) = v {
+            let e = [k.as_bytes(), b"=", v, b"\0"].concat();
+            ptrs.push(e.as_ptr().cast());
+            owned.push(e);
+        }
+    }
+    ptrs.push(std::ptr::null());
+    (owned, ptrs, listen)
+}
+
+unsafe extern "C" {
+    static environ: *const *const c_char;
+}
+
+/// reaper's environment as `std::env::vars_os` sees it, without copies: each entry's pointer
+/// and its key and value (an entry without a `=` after its first byte is left out, as std
+/// does). `'static` only in name: the slices never leave [`environment`], which runs with no
+/// change to the environment before the exec.
+fn own_environment_entries() -> impl Iterator<Item = (*const c_char, (&'static [u8], &'static [u8]))> {
+    // SAFETY: `environ` is the C library's NULL-terminated array of NUL-terminated strings;
+    // reaper is single-threaded and does not change its environment while it starts a command
+    // (the entries are read here and until the exec, never kept beyond).
+    let mut at = unsafe { environ };
+    std::iter::from_fn(move || {
+        if at.is_null() {
+            return None;
+        }
+        // SAFETY: as above; `at` is within the array until its NULL.
+        let entry = unsafe { *at };
+        if entry.is_null() {
+            return None;
+        }
+        // SAFETY: as above.
+        at = unsafe { at.add(1) };
+        // SAFETY: a NUL-terminated string of the environment.
+        Some((entry, unsafe { CStr::from_ptr(entry) }.to_bytes()))
+    })
+    .filter_map(|(entry, bytes)| {
+        let eq = bytes.get(1..)?.iter().position(|&b| b == b'=')? + 1;
+        Some((entry, (&bytes[..eq], &bytes[eq + 1..])))
+    })
 }
 
 /// Writes `pid` in decimal plus a NUL at `dst` (room for 21 bytes). Async-signal-safe.

@@ -235,6 +235,9 @@ pub struct Deadlines {
     fixed: [Option<Instant>; FIXED_TIMERS],
     respawn: Vec<Option<Instant>>,
     ready: Vec<Option<Instant>>,
+    /// The earliest of the slots above, kept up to date by every change to them: the driver
+    /// asks for it on every wake-up, and the machine after every event.
+    earliest: Option<Instant>,
 }
 
 impl Deadlines {
@@ -248,6 +251,7 @@ impl Deadlines {
                 if let Some(i) = FIXED.iter().position(|&t| t == fixed) {
                     self.fixed[i] = at;
                 }
+                self.update();
                 return;
             }
         };
@@ -255,6 +259,7 @@ impl Deadlines {
             slots.resize(i + 1, None);
         }
         slots[i] = at;
+        self.update();
     }
 
     pub fn stop(&mut self, timer: Deadline) {
@@ -276,12 +281,27 @@ impl Deadlines {
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Instant> {
-        self.fixed.iter().chain(&self.respawn).chain(&self.ready).flatten().min().copied()
+        self.earliest
+    }
+
+    /// Recomputes `earliest` after a change to the slots.
+    fn update(&mut self) {
+        let earliest = |acc: Option<Instant>, slots: &[Option<Instant>]| {
+            slots.iter().fold(acc, |acc, &at| match (acc, at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
+        };
+        self.earliest = earliest(earliest(earliest(None, &self.fixed), &self.respawn), &self.ready);
     }
 
     /// Disarms every timer for which `keep` is false (`Respawn(0)` stands for every helper's,
     /// `Ready(0)` for every command's).
     fn retain(&mut self, keep: impl Fn(Deadline) -> bool) {
+        // Nothing armed, nothing to disarm (the common case: a forwarded signal, a reap).
+        if self.earliest.is_none() {
+            return;
+        }
         for (slot, timer) in self.fixed.iter_mut().zip(FIXED) {
             if !keep(timer) {
                 *slot = None;
@@ -293,16 +313,21 @@ impl Deadlines {
         if !keep(Deadline::Ready(0)) {
             self.ready.clear();
         }
+        self.update();
     }
 
     /// The `--respawn` helpers whose restart is due at `now`, in index order, disarmed.
     fn take_due_respawns(&mut self, now: Instant) -> Vec<usize> {
-        take_due(&mut self.respawn, now)
+        let due = take_due(&mut self.respawn, now);
+        self.update();
+        due
     }
 
     /// The commands whose readiness timeout is over at `now`, in index order, disarmed.
     fn take_due_ready(&mut self, now: Instant) -> Vec<usize> {
-        take_due(&mut self.ready, now)
+        let due = take_due(&mut self.ready, now);
+        self.update();
+        due
     }
 }
 
@@ -647,6 +672,15 @@ impl Machine {
 
     /// One transition. Returns the effects to carry out, in order.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        self.handle_into(event, now, &mut effects);
+        effects
+    }
+
+    /// One transition; its effects, in order, are appended to `effects`. The driver hands the
+    /// same buffer in every time, emptied: after the first few events nothing is allocated
+    /// for them (the machine's own buffer and the caller's swap when the caller's is empty).
+    pub fn handle_into(&mut self, event: Event, now: Instant, effects: &mut Vec<Effect>) {
         let state = std::mem::replace(&mut self.state, State::Exit(0));
         let before = std::mem::discriminant(&state);
         let state = match event {
@@ -696,7 +730,11 @@ impl Machine {
         }
         self.deadlines.retain(|timer| owns(&state, timer));
         self.state = state;
-        std::mem::take(&mut self.out)
+        if effects.is_empty() {
+            std::mem::swap(&mut self.out, effects);
+        } else {
+            effects.append(&mut self.out);
+        }
     }
 
     /// After every event, whatever it was: the commands whose prerequisites are all ready now
@@ -952,7 +990,8 @@ impl Machine {
     fn forward(&mut self, state: &State, sig: i32) {
         match state {
             State::Running { main, others, .. } => {
-                for (_, proc) in self.running(*main, others) {
+                // The main command first, as `running` lists them (without collecting them).
+                for proc in main.iter().copied().chain(others.iter().map(|m| m.proc)) {
                     let to = self.target(proc);
                     self.out.push(Effect::Send { to, sig });
                 }

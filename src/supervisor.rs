@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::PollFlags;
 
 use crate::command::{Command, Role};
 use crate::options::Options;
@@ -52,6 +52,13 @@ pub struct Supervisor {
     readiness: Readiness,
     /// `--prefix-output`: the commands' pipes and the lines waiting for reaper's stdio.
     logs: Option<crate::logs::Logs>,
+    /// `feed`'s event queue (the replies of effects, fed back in order) and effects buffer,
+    /// empty between calls: kept for their capacity.
+    replies: VecDeque<Event>,
+    effects: Vec<Effect>,
+    /// The poll set and the readiness sources in it, rebuilt each wake-up in place.
+    pollfds: Vec<libc::pollfd>,
+    sources: Vec<Source>,
 }
 
 impl Supervisor {
@@ -116,6 +123,10 @@ impl Supervisor {
             ending,
             readiness,
             logs: None,
+            replies: VecDeque::new(),
+            effects: Vec::new(),
+            pollfds: Vec::new(),
+            sources: Vec::new(),
         }
     }
 
@@ -143,41 +154,56 @@ impl Supervisor {
                 crate::termlog::write(&self.ending.line(code));
                 return code;
             }
+            // The poll set is built anew each wake-up in a vector kept for its capacity: as
+            // raw `pollfd`s (a `PollFd` borrows its descriptor, so a kept vector of them could
+            // not outlive this iteration's borrows). Every descriptor stays open until poll
+            // returns: nothing runs in between.
+            let mut fds = std::mem::take(&mut self.pollfds);
+            let mut sources = std::mem::take(&mut self.sources);
+            fds.clear();
+            sources.clear();
+            let watch = |fd: RawFd, events: PollFlags| libc::pollfd { fd, events: events.bits(), revents: 0 };
+            fds.push(watch(self.signals.as_fd().as_raw_fd(), PollFlags::POLLIN));
             // The followed daemon's pidfd turns readable when it exits, also when it is not
             // our child and its own parent reaps it (no SIGCHLD reaches us then).
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             let followed = self.send.followed.as_ref();
-            fds.extend(followed.and_then(Held::pollable).map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+            fds.extend(followed.and_then(Held::pollable).map(|fd| watch(fd.as_raw_fd(), PollFlags::POLLIN)));
             // Readiness: reaper's socket and the pipes not yet done (each leaves the set once
             // its command is ready or closed it, so none can wake an idle reaper).
-            let sources = self.readiness.fds();
             let first = fds.len();
-            fds.extend(sources.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)));
+            for (source, fd) in self.readiness.poll_fds() {
+                sources.push(source);
+                fds.push(watch(fd.as_raw_fd(), PollFlags::POLLIN));
+            }
             // Log pipes and stdio last: what they say is looked at after the signals and reaps.
             let logs_from = fds.len();
-            fds.extend(self.logs.iter().flat_map(crate::logs::Logs::interest));
+            if let Some(logs) = &self.logs {
+                fds.extend(logs.interest().iter().map(|f| watch(f.as_fd().as_raw_fd(), f.events())));
+            }
             let deadline = match (self.machine.next_deadline(), self.logs.as_ref().and_then(|l| l.deadline()))
             {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if let Err(e) = poll(&mut fds, timeout(deadline)) {
+            // SAFETY: `fds` is `fds.len()` initialized pollfd structs, valid for the call.
+            let polled =
+                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout(deadline)) };
+            if polled < 0 {
+                let e = Errno::last();
                 if e != Errno::EINTR {
                     log::error!("poll: {}", crate::error::os(e));
                 }
             }
-            let woke = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-            let readable: Vec<Source> = sources
-                .iter()
-                .zip(&fds[first..logs_from])
-                .filter(|(_, fd)| woke(fd))
-                .map(|((s, _), _)| *s)
+            let readable: Vec<Source> = (sources.iter().zip(&fds[first..logs_from]))
+                .filter(|(_, fd)| fd.revents != 0)
+                .map(|(s, _)| *s)
                 .collect();
             let logs_ready: Vec<(RawFd, PollFlags)> = (fds[logs_from..].iter())
-                .filter_map(|f| f.revents().filter(|r| !r.is_empty()).map(|r| (f.as_fd().as_raw_fd(), r)))
+                .filter(|f| f.revents != 0)
+                .map(|f| (f.fd, PollFlags::from_bits_truncate(f.revents)))
                 .collect();
-            drop(fds);
-            drop(sources);
+            self.pollfds = fds;
+            self.sources = sources;
             // The reap batch runs after every wake-up, not only after a SIGCHLD: a storm of
             // thread-directed signals can keep SIGCHLD out of the batch read, a followed
             // daemon's pidfd can turn readable before its SIGCHLD is queued, and a timer's
@@ -188,7 +214,12 @@ impl Supervisor {
             // as a zombie, for the walk to its command).
             self.read_signals();
             self.read_readiness(&readable);
-            self.feed(Event::Timer);
+            // Only a due deadline makes a timer event: the machine settles after every event,
+            // so a Timer with nothing due would change nothing (one deadline falling due in
+            // between goes on the next wake-up, which poll's timeout brings at once).
+            if self.machine.next_deadline().is_some_and(|at| Instant::now() >= at) {
+                self.feed(Event::Timer);
+            }
             self.reap();
             // Reaped by us in that batch, it has its status already; otherwise it is gone
             // without one.
@@ -348,37 +379,45 @@ impl Supervisor {
 
     /// Hands one event to the machine and carries out its effects; the replies some effects
     /// produce are fed back in order (a queue, not recursion).
+    /// The queue and the effects buffer are kept across calls (taken out while in use), so a
+    /// wake-up allocates nothing for them once they have grown to what the workload needs.
     fn feed(&mut self, event: Event) {
-        let mut queue = VecDeque::from([event]);
-        while let Some(event) = queue.pop_front() {
-            for effect in self.machine.handle(event, Instant::now()) {
-                self.perform(effect, &mut queue);
+        let mut effects = std::mem::take(&mut self.effects);
+        self.replies.push_back(event);
+        while let Some(event) = self.replies.pop_front() {
+            self.machine.handle_into(event, Instant::now(), &mut effects);
+            for effect in effects.drain(..) {
+                self.perform(effect);
             }
         }
+        self.effects = effects;
     }
 
-    /// Carries out one effect; its replies go to `replies`.
-    fn perform(&mut self, effect: Effect, replies: &mut VecDeque<Event>) {
+    /// Carries out one effect; its replies go to `self.replies`.
+    fn perform(&mut self, effect: Effect) {
         match effect {
             Effect::Send { to, sig } => self.send.send(to, sig),
             Effect::SignalLeftovers { sig, groups, record, skip } => {
                 let signalled = self.send.leftovers(sig, &groups, record, &skip);
-                replies.extend(record.then_some(Event::Signalled(signalled)));
+                self.replies.extend(record.then_some(Event::Signalled(signalled)));
             }
             Effect::ListChildren => match procfs::children(std::process::id() as i32) {
-                Ok(pids) => replies.push_back(Event::Children(pids.into_iter().map(procfs::id).collect())),
+                Ok(pids) => {
+                    self.replies.push_back(Event::Children(pids.into_iter().map(procfs::id).collect()))
+                }
                 Err(e) => log::debug!("listing children: {}", crate::error::os(e)),
             },
             Effect::ReadPidfile => {
-                replies.push_back(Event::Pidfile(self.read_pidfile()));
+                let found = self.read_pidfile();
+                self.replies.push_back(Event::Pidfile(found));
                 // Without a pidfd, nothing announces its exit if its own parent reaps it.
                 if self.send.followed.as_ref().is_some_and(|h| h.pollable().is_none()) {
-                    replies.push_back(Event::Unwatched);
+                    self.replies.push_back(Event::Unwatched);
                 }
             }
             Effect::Start { index, delay } => {
                 let result = self.start(index).map(|pid| Proc { pid, pgid: pid });
-                replies.push_back(Event::Started { index, delay, result });
+                self.replies.push_back(Event::Started { index, delay, result });
             }
             Effect::NotifyUp(msg) => self.notify_up(msg),
             Effect::Log(level, text) => log::log!(level, "{text}"),
@@ -475,12 +514,13 @@ pub fn start_one(
     Ok(pid)
 }
 
-/// No timeout at all unless a deadline is pending: an idle reaper never wakes up.
-fn timeout(deadline: Option<Instant>) -> PollTimeout {
+/// poll(2)'s timeout in milliseconds: none at all (-1) unless a deadline is pending, so an idle
+/// reaper never wakes up.
+fn timeout(deadline: Option<Instant>) -> i32 {
     let Some(deadline) = deadline else {
-        return PollTimeout::NONE;
+        return -1;
     };
     // Round up so we never wake a millisecond early and spin.
     let ms = deadline.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
-    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+    ms.min(i32::MAX as u128) as i32
 }
