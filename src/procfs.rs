@@ -82,6 +82,26 @@ pub fn id(pid: i32) -> Id {
 /// `children` file while the task directory is there, and any other read failure is passed
 /// on too. Only a task (or the whole process) that exited while we looked counts as empty.
 pub fn children(pid: i32) -> io::Result<Vec<i32>> {
+    own_namespace()?;
+    children_of(pid)
+}
+
+/// Whether /proc is this PID namespace's: /proc/self names reaper's own pid. A /proc of
+/// another namespace (`unshare --pid --fork` without `--mount-proc`: reaper is PID 1, /proc
+/// still the host's) shows other processes under the numbers of reaper's: it cannot tell.
+fn own_namespace() -> io::Result<()> {
+    let me = std::process::id().to_string();
+    match std::fs::read_link("/proc/self") {
+        Ok(link) if link.as_os_str() == me.as_str() => Ok(()),
+        Ok(link) => Err(io::Error::other(format!(
+            "/proc is another PID namespace's (/proc/self is {}, reaper is {me})",
+            text::printable(link.as_os_str().as_encoded_bytes())
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+fn children_of(pid: i32) -> io::Result<Vec<i32>> {
     let mut found = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let task = task?.path();
@@ -111,10 +131,11 @@ pub fn children(pid: i32) -> io::Result<Vec<i32>> {
 /// Every live descendant of `root`, found afresh (new orphans keep arriving, so a cached tree
 /// would be stale). Fails if /proc cannot list them.
 pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
+    own_namespace()?;
     let mut found = Vec::new();
     let mut queue = vec![root];
     while let Some(pid) = queue.pop() {
-        match children(pid) {
+        match children_of(pid) {
             Ok(kids) => {
                 found.extend_from_slice(&kids);
                 queue.extend(kids);

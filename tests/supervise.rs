@@ -143,3 +143,33 @@ both_modes!(a_prerequisite_stops_after_its_dependents, |mode| {
     assert!(term > gone, "db got TERM at {term}, the main command was gone at {gone}");
     nothing_left(&dir);
 });
+
+// PID 1 of a new PID namespace whose /proc is still the host's (`unshare --pid --fork`
+// without `--mount-proc`): when db is held back (its dependent still runs), the drain leaves
+// db's group out and so cannot use kill(-1); /proc cannot list reaper's descendants, as its
+// numbers are another namespace's. The drain signal still reaches the main command (through
+// its group) at once, not only SIGKILL at the drain deadline.
+#[test]
+fn the_drain_reaches_the_commands_when_proc_is_another_namespaces() {
+    let dir = tempdir("foreign-proc");
+    let mut cmd = std::process::Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--pid", "--fork", "--kill-child", REAPER]);
+    // Each one's sleep runs before x can end the workload: without /proc, reaper cannot see
+    // a process forked after the group's TERM.
+    let db = "--name=db sh -c \"trap 'echo TERM > db.log; exit 0' TERM; sleep 60 & : > db.up; wait\"";
+    let main = "trap 'echo TERM > main.log; exit 0' TERM; sleep 60 & : > main.up; wait";
+    let x = "--name=x --after=db sh -c 'until [ -e main.up ] && [ -e db.up ]; do sleep 0.02; done; exit 3'";
+    cmd.args(["--drain=30s", "--also", db, "--also", x, "--after=db", "--", "sh", "-c", main]);
+    let log = std::fs::File::create(dir.join("reaper.stderr")).unwrap();
+    cmd.current_dir(&dir).stdin(std::process::Stdio::null()).stderr(log);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut r = Reaper::start(Mode::Pid1, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    assert!(wait_for_file(&dir.join("main.log"), Duration::from_secs(10)), "{}", stderr_of(&dir));
+    assert_eq!(r.code(LONG), 3, "{}", stderr_of(&dir));
+    assert_eq!(lines(&dir.join("db.log")), ["TERM"], "{}", stderr_of(&dir));
+    nothing_left(&dir);
+}
