@@ -105,7 +105,8 @@ both_modes!(an_optional_also_command_exits_alone, |mode| {
 both_modes!(the_main_command_starts_after_its_prerequisite_is_ready, |mode| {
     let dir = tempdir("after");
     let db = "--name=db --ready=fd:3 sh -c 'sleep 1; date +%s.%N > db.ready; echo >&3; exec sleep 60'";
-    let main = "date +%s.%N > main.start; trap 'exit 0' TERM; sleep 60 & wait";
+    // The trap is set and the sleep runs before the test can see main.start and send TERM.
+    let main = "trap 'exit 0' TERM; sleep 60 & date +%s.%N > main.start; wait";
     let (mut r, _g) = start_in(mode, &dir, &["--also", db, "--after", "db", "--", "sh", "-c", main]);
     let (ready, started) = (stamp(&dir, "db.ready"), stamp(&dir, "main.start"));
     assert!(started > ready, "main started at {started}, db ready at {ready}");
@@ -131,16 +132,18 @@ both_modes!(a_readiness_timeout_ends_the_start_with_1, |mode| {
 // db gets its TERM only once the main command is reaped.
 both_modes!(a_prerequisite_stops_after_its_dependents, |mode| {
     let dir = tempdir("stop-order");
-    let db = "--name=db sh -c \"trap 'date +%s.%N > db.term; exit 0' TERM; : > db.up; sleep 60 & wait\"";
-    let main = "trap 'sleep 0.5; date +%s.%N > main.gone; exit 0' TERM; : > main.up; sleep 60 & wait";
+    // Each .up file once its sleep runs: a TERM while sh forks it would wait for the sleep.
+    // db's trap forks nothing: the drain that follows the main command's exit reaches db's
+    // children (as any command's), and would kill a `date` there.
+    let db = "--name=db sh -c \"trap '[ -e main.gone ] && echo after > db.term; exit 0' TERM; sleep 60 & : > db.up; wait\"";
+    let main = "trap 'sleep 0.5; : > main.gone; exit 0' TERM; sleep 60 & : > main.up; wait";
     let (mut r, _g) = start_in(mode, &dir, &["--also", db, "--after", "db", "--", "sh", "-c", main]);
     for f in ["db.up", "main.up"] {
         assert!(wait_for_file(&dir.join(f), LONG), "{f}");
     }
     r.signal(libc::SIGTERM);
     assert_eq!(r.code(LONG), 0, "{}", stderr_of(&dir));
-    let (gone, term) = (stamp(&dir, "main.gone"), stamp(&dir, "db.term"));
-    assert!(term > gone, "db got TERM at {term}, the main command was gone at {gone}");
+    assert_eq!(lines(&dir.join("db.term")), ["after"], "db's TERM came first: {}", stderr_of(&dir));
     nothing_left(&dir);
 });
 
