@@ -227,10 +227,17 @@ pub fn resolve(entries: Vec<Entry>) -> Result<Vec<Command>, String> {
         }
         names.push(e.given.name.clone());
     }
+    // Each default's next suffix to try: names are only ever taken, so the ones below it stay
+    // taken (10,000 `sh` commands cost 10,000 tries, not 50 million).
+    let mut next: Vec<(String, usize)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         if names[i].is_none() {
             let base = default_name(e.argv.first().map_or(std::ffi::OsStr::new(""), |a| a.as_os_str()));
-            names[i] = Some(unique(&base, &names));
+            let at = next.iter().position(|(b, _)| *b == base).unwrap_or_else(|| {
+                next.push((base.clone(), 2));
+                next.len() - 1
+            });
+            names[i] = Some(unique(&base, &names, &mut next[at].1));
         }
     }
     let names: Vec<String> = names.into_iter().map(Option::unwrap_or_default).collect();
@@ -266,19 +273,22 @@ pub fn resolve(entries: Vec<Entry>) -> Result<Vec<Command>, String> {
     Ok(commands.into_iter().map(|(c, _)| c).collect())
 }
 
-/// `base`, or `base-2`, `base-3`... (cut to fit `MAX_NAME`): the first not in `taken`.
-fn unique(base: &str, taken: &[Option<String>]) -> String {
+/// `base`, or `base-K` with K from `from` on (cut to fit `MAX_NAME`): the first not in
+/// `taken`. `from` moves past the suffix given.
+fn unique(base: &str, taken: &[Option<String>], from: &mut usize) -> String {
     let free = |n: &str| !taken.iter().flatten().any(|t| t == n);
     if free(base) {
         return base.to_owned();
     }
-    (2..)
-        .map(|k| {
-            let suffix = format!("-{k}");
-            format!("{}{suffix}", &base[..base.len().min(MAX_NAME - suffix.len())])
-        })
-        .find(|n| free(n))
-        .unwrap_or_default()
+    for k in *from.. {
+        let suffix = format!("-{k}");
+        let name = format!("{}{suffix}", &base[..base.len().min(MAX_NAME - suffix.len())]);
+        if free(&name) {
+            *from = k + 1;
+            return name;
+        }
+    }
+    String::new()
 }
 
 /// A path of `after` edges from `start` back to `start` (first and last element), if any.

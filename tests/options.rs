@@ -1327,3 +1327,19 @@ fn help_has_an_example_quiet_and_the_tini_variables() {
         assert!(help.contains(var), "help lacks {var}");
     }
 }
+
+// Ten thousand commands of one argv[0] take their default names in one pass each (`true`,
+// `true-2`, … `true-10000`), not one try per taken suffix: that was cubic, hours here.
+#[test]
+fn ten_thousand_default_names_parse_in_time() {
+    let mut args = Vec::new();
+    for _ in 0..9_999 {
+        args.extend(["--also", "true"]);
+    }
+    args.push("true");
+    let started = std::time::Instant::now();
+    let o = opts(&args, &[]);
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    let names: Vec<&str> = o.commands.iter().map(|c| c.settings.name.as_str()).collect();
+    assert_eq!((names[0], names[1], names[9_999]), ("true", "true-2", "true-10000"));
+}

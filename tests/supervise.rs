@@ -105,8 +105,8 @@ both_modes!(an_optional_also_command_exits_alone, |mode| {
 both_modes!(the_main_command_starts_after_its_prerequisite_is_ready, |mode| {
     let dir = tempdir("after");
     let db = "--name=db --ready=fd:3 sh -c 'sleep 1; date +%s.%N > db.ready; echo >&3; exec sleep 60'";
-    // The trap before the stamp: a TERM right after the stamp must find it.
-    let main = "trap 'exit 0' TERM; date +%s.%N > main.start; sleep 60 & wait";
+    // The trap is set and the sleep runs before the test can see main.start and send TERM.
+    let main = "trap 'exit 0' TERM; sleep 60 & date +%s.%N > main.start; wait";
     let (mut r, _g) = start_in(mode, &dir, &["--also", db, "--after", "db", "--", "sh", "-c", main]);
     let (ready, started) = (stamp(&dir, "db.ready"), stamp(&dir, "main.start"));
     assert!(started > ready, "main started at {started}, db ready at {ready}");
@@ -132,15 +132,47 @@ both_modes!(a_readiness_timeout_ends_the_start_with_1, |mode| {
 // db gets its TERM only once the main command is reaped.
 both_modes!(a_prerequisite_stops_after_its_dependents, |mode| {
     let dir = tempdir("stop-order");
-    let db = "--name=db sh -c \"trap 'date +%s.%N > db.term; exit 0' TERM; : > db.up; sleep 60 & wait\"";
-    let main = "trap 'sleep 0.5; date +%s.%N > main.gone; exit 0' TERM; : > main.up; sleep 60 & wait";
+    // Each .up file once its sleep runs: a TERM while sh forks it would wait for the sleep.
+    // db's trap forks nothing: the drain that follows the main command's exit reaches db's
+    // children (as any command's), and would kill a `date` there.
+    let db = "--name=db sh -c \"trap '[ -e main.gone ] && echo after > db.term; exit 0' TERM; sleep 60 & : > db.up; wait\"";
+    let main = "trap 'sleep 0.5; : > main.gone; exit 0' TERM; sleep 60 & : > main.up; wait";
     let (mut r, _g) = start_in(mode, &dir, &["--also", db, "--after", "db", "--", "sh", "-c", main]);
     for f in ["db.up", "main.up"] {
         assert!(wait_for_file(&dir.join(f), LONG), "{f}");
     }
     r.signal(libc::SIGTERM);
     assert_eq!(r.code(LONG), 0, "{}", stderr_of(&dir));
-    let (gone, term) = (stamp(&dir, "main.gone"), stamp(&dir, "db.term"));
-    assert!(term > gone, "db got TERM at {term}, the main command was gone at {gone}");
+    assert_eq!(lines(&dir.join("db.term")), ["after"], "db's TERM came first: {}", stderr_of(&dir));
     nothing_left(&dir);
 });
+
+// PID 1 of a new PID namespace whose /proc is still the host's (`unshare --pid --fork`
+// without `--mount-proc`): when db is held back (its dependent still runs), the drain leaves
+// db's group out and so cannot use kill(-1); /proc cannot list reaper's descendants, as its
+// numbers are another namespace's. The drain signal still reaches the main command (through
+// its group) at once, not only SIGKILL at the drain deadline.
+#[test]
+fn the_drain_reaches_the_commands_when_proc_is_another_namespaces() {
+    let dir = tempdir("foreign-proc");
+    let mut cmd = std::process::Command::new("unshare");
+    if !is_root() {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--pid", "--fork", "--kill-child", REAPER]);
+    // Each one's sleep runs before x can end the workload: without /proc, reaper cannot see
+    // a process forked after the group's TERM.
+    let db = "--name=db sh -c \"trap 'echo TERM > db.log; exit 0' TERM; sleep 60 & : > db.up; wait\"";
+    let main = "trap 'echo TERM > main.log; exit 0' TERM; sleep 60 & : > main.up; wait";
+    let x = "--name=x --after=db sh -c 'until [ -e main.up ] && [ -e db.up ]; do sleep 0.02; done; exit 3'";
+    cmd.args(["--drain=30s", "--also", db, "--also", x, "--after=db", "--", "sh", "-c", main]);
+    let log = std::fs::File::create(dir.join("reaper.stderr")).unwrap();
+    cmd.current_dir(&dir).stdin(std::process::Stdio::null()).stderr(log);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut r = Reaper::start(Mode::Pid1, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    assert!(wait_for_file(&dir.join("main.log"), Duration::from_secs(10)), "{}", stderr_of(&dir));
+    assert_eq!(r.code(LONG), 3, "{}", stderr_of(&dir));
+    assert_eq!(lines(&dir.join("db.log")), ["TERM"], "{}", stderr_of(&dir));
+    nothing_left(&dir);
+}
