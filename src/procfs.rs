@@ -128,11 +128,10 @@ pub fn children(pid: i32) -> io::Result<Vec<i32>> {
 /// Every live descendant of `root`, found afresh (new orphans keep arriving, so a cached tree
 /// would be stale). Fails if /proc cannot list them.
 pub fn descendants(root: i32) -> io::Result<Vec<i32>> {
-    own_namespace()?;
     let mut found = Vec::new();
     let mut queue = vec![root];
     while let Some(pid) = queue.pop() {
-        match children_of(pid) {
+        match children(pid) {
             Ok(kids) => {
                 found.extend_from_slice(&kids);
                 queue.extend(kids);
