@@ -1177,19 +1177,7 @@ fn the_binary_prints_each_usage_error_on_one_line_with_status_2() {
              REAPER_REWRITE takes a comma-separated list",
         ),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_reaper"))
-            .args(args)
-            .env_clear()
-            .envs(env.iter().copied())
-            .output()
-            .expect("run reaper");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            (out.status.code(), stderr.as_ref()),
-            (Some(2), format!("reaper: {want}\nTry 'reaper --help'.\n").as_str()),
-            "{args:?} {env:?}"
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        usage_error_of_the_binary(args, env, want);
     }
 }
 
@@ -1255,19 +1243,7 @@ fn bad_command_settings_are_one_line_usage_errors_of_the_binary() {
         (&["--name=x", "--pause"], &[], "--name is a command's setting: it cannot be used with --pause"),
         (&["--ready-timeout=5s", "true"], &[], "--ready-timeout needs --ready (or REAPER_READY)"),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_reaper"))
-            .args(args)
-            .env_clear()
-            .envs(env.iter().copied())
-            .output()
-            .expect("run reaper");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            (out.status.code(), stderr.as_ref()),
-            (Some(2), format!("reaper: {want}\nTry 'reaper --help'.\n").as_str()),
-            "{args:?} {env:?}"
-        );
-        assert!(out.stdout.is_empty(), "{args:?}");
+        usage_error_of_the_binary(args, env, want);
     }
 }
 
@@ -1342,4 +1318,22 @@ fn ten_thousand_default_names_parse_in_time() {
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     let names: Vec<&str> = o.commands.iter().map(|c| c.settings.name.as_str()).collect();
     assert_eq!((names[0], names[1], names[9_999]), ("true", "true-2", "true-10000"));
+}
+
+/// The real binary, given `args` and only the variables `env`, says `want` as its one-line
+/// usage error on stderr and nothing on stdout, and exits 2.
+fn usage_error_of_the_binary(args: &[&str], env: &[(&str, &str)], want: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reaper"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("run reaper");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        (out.status.code(), stderr.as_ref()),
+        (Some(2), format!("reaper: {want}\nTry 'reaper --help'.\n").as_str()),
+        "{args:?} {env:?}"
+    );
+    assert!(out.stdout.is_empty(), "{args:?}");
 }
