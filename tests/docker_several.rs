@@ -59,6 +59,7 @@ fn killing_one_service_stops_the_container_with_its_status() {
     let logs = c.logs();
     assert!(logs.contains("httpd (pid ") && logs.contains("stopping sh (pid "), "{logs}");
 }
+
 /// The README's three services under one reaper in a FROM-scratch image: a database-like
 /// prerequisite (a busybox script that becomes ready after 1 s, s6-style on fd 3), a server
 /// that starts only once it is ready, and a respawned helper. `docker stop` stops them all,
