@@ -127,8 +127,10 @@ pub fn spawn_with(
     // no other command inherits another's pipe. (fds 0-2 are always open, see lib.rs
     // fill_stdio, so none of these is 1 or 2 itself.)
     let pipes = if extra.logged {
-        let out = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
-        let err = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+        let what =
+            || format!("cannot give '{}' its output pipes (--prefix-output)", command[0].to_string_lossy());
+        let out = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start(what(), e))?;
+        let err = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start(what(), e))?;
         Some((out, err))
     } else {
         None

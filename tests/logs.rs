@@ -209,3 +209,32 @@ both_modes!(a_reader_gone_ends_the_writers_as_without_the_option, |mode| {
     assert_eq!(exited(&mut r.child, Duration::from_secs(15)), 141, "{}", stderr_of(&dir));
     assert!(stderr_of(&dir).contains("the commands' stdout pipes closed"), "{}", stderr_of(&dir));
 });
+
+// No descriptors left for a command's output pipes (EMFILE, forced with strace on the second
+// pipe2: the first is spawn's exec report): one line naming the command and the option, exit 1
+// (reaper failed before the command ran), nothing started.
+#[test]
+fn output_pipes_that_cannot_be_made_are_said_plainly() {
+    let Some(strace) = which("strace").filter(|_| !emulated()) else {
+        return skip("strace (and not under qemu-user)");
+    };
+    let dir = tempdir("logs-emfile");
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let mut cmd = std::process::Command::new(strace);
+    cmd.args(["-o", "strace.log", "-e", "trace=pipe2", "-e", "inject=pipe2:error=EMFILE:when=2"])
+        .args([REAPER, "--prefix-output", "--", "touch", "started"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let (code, _) = run_timed(&mut cmd, Duration::from_secs(30));
+    let emfile = reaper::error::os(std::io::Error::from_raw_os_error(libc::EMFILE));
+    let log = stderr_of(&dir);
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(
+        log.trim(),
+        format!("reaper: cannot give 'touch' its output pipes (--prefix-output): {emfile}")
+    );
+    assert!(!dir.join("started").exists());
+    remove_tree(&dir);
+}
