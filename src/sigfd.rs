@@ -15,6 +15,20 @@ pub struct SignalFd {
     /// The last read was short: the queue was empty then, so the batch ends without another
     /// read(2) that could only say EAGAIN (poll says when more comes).
     drained: bool,
+    /// rt_sigtimedwait failed other than by timing out (a seccomp profile that does not know
+    /// it answers EPERM): from then on the driver polls the descriptor.
+    no_wait: bool,
+}
+
+/// What [`SignalFd::wait`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// A signal was taken from the queue: [`SignalFd::next_signal`] returns it.
+    Signal,
+    /// The timeout passed (or a stop and continue interrupted the wait).
+    TimedOut,
+    /// rt_sigtimedwait cannot be used here: poll the descriptor instead.
+    Unavailable,
 }
 
 impl SignalFd {
@@ -31,7 +45,7 @@ impl SignalFd {
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
         let buf = unsafe { std::mem::zeroed() };
-        Ok(SignalFd { fd, me: std::process::id(), buf, len: 0, pos: 0, drained: false })
+        Ok(SignalFd { fd, me: std::process::id(), buf, len: 0, pos: 0, drained: false, no_wait: false })
     }
 
     /// The next pending signal number, `None` once the queue is empty. Reads in batches so a
@@ -47,6 +61,63 @@ impl SignalFd {
             }
             return Ok(Some(info.ssi_signo as i32));
         }
+    }
+
+    /// Sleeps until a signal is pending or `timeout` passes (for ever without one), and takes
+    /// that one signal from the queue: one system call where poll and a read of the descriptor
+    /// are two, for the loop's common case of nothing else to watch. The signalfd reads the
+    /// same queue (its signals stay blocked), so the two ways mix freely; a signal taken here
+    /// is a batch of one, which also gives the reap and the deadlines their turn after every
+    /// signal of a storm.
+    pub fn wait(&mut self, timeout: Option<std::time::Duration>) -> Waited {
+        if self.no_wait || self.buffered() {
+            return Waited::Unavailable;
+        }
+        let mask = sigmask::blocked_set();
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as _,
+        });
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: siginfo_t is plain old data; the kernel fills it in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: raw rt_sigtimedwait with an 8-byte kernel sigset (the C library's would
+        // refuse its reserved real-time signals), a valid siginfo pointer and a timespec or
+        // null (no timeout).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                &mask as *const sigmask::KernelMask,
+                &mut info,
+                ts_ptr,
+                8,
+            )
+        };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => Waited::TimedOut,
+                _ => {
+                    log::debug!("rt_sigtimedwait: {}; polling the signalfd instead", crate::error::os(err));
+                    self.no_wait = true;
+                    Waited::Unavailable
+                }
+            };
+        }
+        // The fields next_signal looks at, as the signalfd would have given them.
+        self.buf[0].ssi_signo = info.si_signo as u32;
+        self.buf[0].ssi_code = info.si_code;
+        // SAFETY: si_pid is valid for the signals reaper gets (kill, sigqueue, SIGCHLD);
+        // for a kernel-generated fault it reads whatever the kernel left there, as the
+        // signalfd's ssi_pid does.
+        self.buf[0].ssi_pid = unsafe { info.si_pid() } as u32;
+        (self.len, self.pos, self.drained) = (1, 0, true);
+        Waited::Signal
+    }
+
+    /// Signals read from the descriptor that `next_signal` has not returned yet.
+    pub fn buffered(&self) -> bool {
+        self.pos < self.len
     }
 
     fn next_info(&mut self) -> io::Result<Option<libc::signalfd_siginfo>> {

@@ -19,7 +19,7 @@ use crate::procfs;
 use crate::readiness::{Readiness, Source};
 use crate::reap::{self, Peek, Reaped};
 use crate::send::{Held, Sender};
-use crate::sigfd::SignalFd;
+use crate::sigfd::{SignalFd, Waited};
 use crate::sigmask::Inherited;
 use crate::state::{Config, Effect, Event, Machine, OnSuccess, Proc};
 
@@ -56,6 +56,8 @@ pub struct Supervisor {
     /// empty between calls: kept for their capacity.
     replies: VecDeque<Event>,
     effects: Vec<Effect>,
+    /// Signals handled since the last reap batch (see `run`).
+    signals_since_reap: usize,
     /// The poll set and the readiness sources in it, rebuilt each wake-up in place.
     pollfds: Vec<libc::pollfd>,
     sources: Vec<Source>,
@@ -125,6 +127,7 @@ impl Supervisor {
             logs: None,
             replies: VecDeque::new(),
             effects: Vec::new(),
+            signals_since_reap: 0,
             pollfds: Vec::new(),
             sources: Vec::new(),
         }
@@ -185,13 +188,22 @@ impl Supervisor {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            // SAFETY: `fds` is `fds.len()` initialized pollfd structs, valid for the call.
-            let polled =
-                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout(deadline)) };
-            if polled < 0 {
-                let e = Errno::last();
-                if e != Errno::EINTR {
-                    log::error!("poll: {}", crate::error::os(e));
+            // Nothing to watch but the signals: one rt_sigtimedwait instead of poll and a read
+            // (the round trip of a forwarded signal is then the kill and this wait).
+            let waited = match fds.len() {
+                1 => self.signals.wait(deadline.map(|at| at.saturating_duration_since(Instant::now()))),
+                _ => Waited::Unavailable,
+            };
+            if waited == Waited::Unavailable {
+                // Signals read already but not handled (a batch cut short) are not news for poll.
+                let ms = if self.signals.buffered() { 0 } else { timeout(deadline) };
+                // SAFETY: `fds` is `fds.len()` initialized pollfd structs, valid for the call.
+                let polled = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+                if polled < 0 {
+                    let e = Errno::last();
+                    if e != Errno::EINTR {
+                        log::error!("poll: {}", crate::error::os(e));
+                    }
                 }
             }
             let readable: Vec<Source> = (sources.iter().zip(&fds[first..logs_from]))
@@ -204,23 +216,37 @@ impl Supervisor {
                 .collect();
             self.pollfds = fds;
             self.sources = sources;
-            // The reap batch runs after every wake-up, not only after a SIGCHLD: a storm of
-            // thread-directed signals can keep SIGCHLD out of the batch read, a followed
-            // daemon's pidfd can turn readable before its SIGCHLD is queued, and a timer's
-            // transition may await the batch's outcome.
             let followed_exited = self.send.followed.as_ref().is_some_and(Held::exited);
+            let transitions = self.machine.transitions();
             // Signals first; then readiness, before the deadlines (a READY=1 that came in time
             // beats its timeout) and before the reap (a sender that exited is still in /proc
             // as a zombie, for the walk to its command).
-            self.read_signals();
+            let children_news = self.read_signals();
             self.read_readiness(&readable);
             // Only a due deadline makes a timer event: the machine settles after every event,
             // so a Timer with nothing due would change nothing (one deadline falling due in
-            // between goes on the next wake-up, which poll's timeout brings at once).
-            if self.machine.next_deadline().is_some_and(|at| Instant::now() >= at) {
+            // between goes on the next wake-up, which the wait's timeout brings at once).
+            let due = self.machine.next_deadline().is_some_and(|at| Instant::now() >= at);
+            if due {
                 self.feed(Event::Timer);
             }
-            self.reap();
+            // The reap batch runs when something may have exited or may await its outcome:
+            // a SIGCHLD (every exit of a child, an adopted orphan's too, sends one; several
+            // merge into one, and the batch reaps them all); a batch of signals cut short or
+            // a run of signals without a reap (a storm of thread-directed signals, dequeued
+            // before the process-wide SIGCHLD, must not keep it waiting); the followed daemon's
+            // pidfd (readable before its SIGCHLD is queued, or with none at all); a deadline or
+            // a state change (a drain started, a pidfile given up: they await the batch's
+            // outcome). A forwarded signal and nothing else costs no waitid.
+            let reap = children_news
+                || followed_exited
+                || due
+                || self.machine.transitions() != transitions
+                || self.signals_since_reap >= SIGNAL_BATCH;
+            if reap {
+                self.signals_since_reap = 0;
+                self.reap();
+            }
             // Reaped by us in that batch, it has its status already; otherwise it is gone
             // without one.
             if let Some(pid) = followed_exited.then(|| self.send.followed.take()).flatten().map(|h| h.pid()) {
@@ -255,23 +281,27 @@ impl Supervisor {
     }
 
     /// At most `SIGNAL_BATCH` per wake-up: under a signal storm the signalfd never empties,
-    /// and the reap and the deadlines must still get their turn.
-    fn read_signals(&mut self) {
+    /// and the reap and the deadlines must still get their turn. Returns whether a SIGCHLD was
+    /// among them, or the batch was cut short or failed (then one may be waiting still).
+    fn read_signals(&mut self) -> bool {
+        let mut sigchld = false;
         for _ in 0..SIGNAL_BATCH {
             match self.signals.next_signal() {
-                // Children are reaped after every wake-up anyway.
-                Ok(Some(libc::SIGCHLD)) => {}
+                // Children are reaped after the batch, once for all of them.
+                Ok(Some(libc::SIGCHLD)) => sigchld = true,
                 Ok(Some(sig)) => {
+                    self.signals_since_reap += 1;
                     self.ending.signal(sig);
                     self.feed(Event::Signal(sig))
                 }
-                Ok(None) => return,
+                Ok(None) => return sigchld,
                 Err(e) => {
                     log::error!("reading signals: {}", crate::error::os(e));
-                    return;
+                    return true;
                 }
             }
         }
+        true
     }
 
     /// Reads what woke us on the readiness sources; each command that became ready is an

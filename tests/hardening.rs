@@ -161,6 +161,13 @@ fn pidfd(pid: i32) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd as i32) }
 }
 
+/// Whether the process held by `fd` has exited (its pidfd is readable).
+fn exited(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll(2) of one valid pollfd, without waiting.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 }
+}
+
 /// pidfd_send_signal(2): 0 or the errno.
 fn pidfd_kill(fd: &OwnedFd, sig: i32) -> i32 {
     // SAFETY: raw syscall with a valid pidfd and a null siginfo.
@@ -190,7 +197,25 @@ struct Storm {
 /// Sends `limit` signals (cycling through `sigs`) to `pid` as fast as one thread can, until
 /// `stop` is set, the target dies, or `max` passes.
 fn storm(pid: i32, sigs: &[i32], limit: u64, stop: &AtomicBool, max: Duration) -> Storm {
+    storm_at(pid, false, sigs, limit, stop, max)
+}
+
+/// [`storm`], to the process (`thread` false: the queue SIGCHLD is in) or to its main thread
+/// (tgkill: a queue of its own, which the kernel empties first).
+fn storm_at(pid: i32, thread: bool, sigs: &[i32], limit: u64, stop: &AtomicBool, max: Duration) -> Storm {
     let fd = pidfd(pid);
+    let send = |sig: i32| match thread {
+        false => pidfd_kill(&fd, sig),
+        // The pidfd turns readable when reaper exits; only before that is `pid` surely
+        // reaper's (once reaped, by this test or by unshare, the number is free for reuse).
+        true if exited(&fd) => libc::ESRCH,
+        // SAFETY: raw tgkill(2) to the main thread of the reaper this test started, alive a
+        // moment ago (the window to a reused pid is the exit, reap and a new fork in between).
+        true => match unsafe { libc::syscall(libc::SYS_tgkill, pid, pid, sig) } {
+            0 => 0,
+            _ => std::io::Error::last_os_error().raw_os_error().unwrap_or(-1),
+        },
+    };
     let start = Instant::now();
     let mut s = Storm::default();
     let (mut i, mut tries) = (0usize, 0u64);
@@ -199,7 +224,7 @@ fn storm(pid: i32, sigs: &[i32], limit: u64, stop: &AtomicBool, max: Duration) -
         if tries % 256 == 0 && (stop.load(Ordering::Relaxed) || start.elapsed() > max) {
             break;
         }
-        match pidfd_kill(&fd, sigs[i % sigs.len()]) {
+        match send(sigs[i % sigs.len()]) {
             0 => {
                 s.sent += 1;
                 i += 1;
@@ -619,6 +644,19 @@ fn signal_storm_is_survived_and_forwarded() {
 /// race (5 rounds per mode; 25 with REAPER_LONG_TESTS=1).
 #[test]
 fn sigchld_is_not_lost_in_a_storm() {
+    sigchld_in_a_storm(false);
+}
+
+/// As [`sigchld_is_not_lost_in_a_storm`], the storm aimed at reaper's thread: the kernel hands
+/// out thread-directed signals before the process-wide SIGCHLD, so with the real-time ones
+/// queueing, SIGCHLD may not come out of the queue while the storm lasts. reaper reaps at
+/// least once per batch of signals all the same.
+#[test]
+fn sigchld_is_not_lost_in_a_thread_directed_storm() {
+    sigchld_in_a_storm(true);
+}
+
+fn sigchld_in_a_storm(thread: bool) {
     if skip_under_emulation("qemu-user renumbers real-time signals (the storm sends RTMIN..64)") {
         return;
     }
@@ -634,7 +672,7 @@ fn sigchld_is_not_lost_in_a_storm() {
             let stop = Arc::new(AtomicBool::new(false));
             let (pid, flag) = (r.pid, stop.clone());
             let sender = std::thread::spawn(move || {
-                storm(pid, &STORM_SIGNALS, u64::MAX, &flag, Duration::from_secs(60))
+                storm_at(pid, thread, &STORM_SIGNALS, u64::MAX, &flag, Duration::from_secs(60))
             });
             let st = r.wait_timeout(Duration::from_secs(30));
             let seen = monotonic_now();
@@ -653,7 +691,7 @@ fn sigchld_is_not_lost_in_a_storm() {
             total_sent += s.sent;
         }
         eprintln!(
-            "SIGCHLD in a storm {mode:?}: {rounds} rounds, {total_sent} signals; reaper exited \
+            "SIGCHLD in a storm (thread-directed: {thread}) {mode:?}: {rounds} rounds, {total_sent} signals; reaper exited \
              with the command's status at most {:.0} ms after the command (incl. 5 ms polling)",
             worst * 1000.0
         );
@@ -664,6 +702,53 @@ fn sigchld_is_not_lost_in_a_storm() {
 // ---------------------------------------------------------------------------------------------
 // Faults
 // ---------------------------------------------------------------------------------------------
+
+/// A seccomp profile that does not know rt_sigtimedwait answers EPERM: reaper, which waits
+/// for signals with it while it watches nothing else, polls its signalfd from then on (after
+/// that one failure, never again), and signals are forwarded as before.
+#[test]
+fn signals_are_forwarded_when_sigtimedwait_is_denied() {
+    if skip_under_emulation("strace cannot attach under qemu-user") {
+        return;
+    }
+    if which("strace").is_none() || which("python3").is_none() {
+        return eprintln!(
+            "signals_are_forwarded_when_sigtimedwait_is_denied: skipped: strace or python3 missing"
+        );
+    }
+    for mode in MODES {
+        let dir = tempdir("sigtimedwait");
+        let log = dir.join("probe.log");
+        let mut r = Reaper::start(mode, &mut reaper_cmd(mode, signal_probe(&log, Some(libc::SIGTERM))));
+        assert!(wait_for_file(&log.with_extension("ready"), Duration::from_secs(20)), "{mode:?}");
+        let trace = dir.join("strace.log");
+        let mut st = Command::new("strace")
+            .args(["-p", &r.pid.to_string(), "-o"])
+            .arg(&trace)
+            .args(["-e", "trace=rt_sigtimedwait,poll", "-e", "inject=rt_sigtimedwait:error=EPERM"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(st.stderr.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.contains("attached"), "strace: {line}");
+        r.signal(libc::SIGUSR1);
+        assert!(
+            wait_until(Duration::from_secs(20), || probe_log(&log) == [libc::SIGUSR1]),
+            "{mode:?}: {:?}",
+            probe_log(&log)
+        );
+        r.signal(libc::SIGTERM);
+        let code = r.code(Duration::from_secs(20));
+        let _ = st.wait();
+        let trace = std::fs::read_to_string(&trace).unwrap();
+        assert_eq!((code, probe_log(&log)), (0, vec![libc::SIGUSR1, libc::SIGTERM]), "{mode:?}\n{trace}");
+        let denied = trace.lines().filter(|l| l.contains("rt_sigtimedwait(") && l.contains("(INJECTED)"));
+        assert_eq!(denied.count(), 1, "{mode:?}: rt_sigtimedwait tried again after EPERM\n{trace}");
+        assert!(trace.contains("poll(["), "{mode:?}: never polled\n{trace}");
+    }
+}
 
 /// The open descriptors of `pid` and what they point to, as the test sees them in /proc.
 fn fd_links(pid: i32) -> BTreeMap<i32, String> {
