@@ -305,9 +305,16 @@ pub fn ready(pid: i32) -> bool {
         status.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':'))).map(str::trim)
     };
     let usr1 = 1u64 << (libc::SIGUSR1 - 1);
+    // While a task sleeps in rt_sigtimedwait, the kernel takes the signals it waits for out of
+    // its blocked set (SigBlk) until it wakes (it keeps them blocked in `real_blocked`, which
+    // /proc does not show): asleep there, reaper has blocked its signals long before.
+    let in_sigtimedwait = || {
+        std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.starts_with("do_sigtimedwait"))
+    };
     field("Name") == Some("reaper")
         && field("State").is_some_and(|s| s.starts_with('S'))
-        && field("SigBlk").and_then(|m| u64::from_str_radix(m, 16).ok()).is_some_and(|m| m & usr1 != 0)
+        && (field("SigBlk").and_then(|m| u64::from_str_radix(m, 16).ok()).is_some_and(|m| m & usr1 != 0)
+            || in_sigtimedwait())
 }
 
 /// A field of /proc/PID/status, e.g. `status_field(pid, "voluntary_ctxt_switches")`.
