@@ -78,20 +78,22 @@ pub fn locate(mountinfo: &str, version: Version, path: &str) -> Option<Cgroup> {
         let Some((before, after)) = line.split_once(" - ") else {
             continue;
         };
-        let mut fields = before.split(' ').skip(3);
+        // The file system type first: most lines are other mounts, whose fields need no split.
         let mut after = after.split(' ');
-        let (Some(root), Some(mount), Some(fstype)) = (fields.next(), fields.next(), after.next()) else {
-            continue;
-        };
-        let ours = match version {
-            Version::V1 => {
-                fstype == "cgroup" && after.nth(1).is_some_and(|o| o.split(',').any(|o| o == "memory"))
+        let ours = match (version, after.next()) {
+            (Version::V1, Some("cgroup")) => {
+                after.nth(1).is_some_and(|o| o.split(',').any(|o| o == "memory"))
             }
-            Version::V2 => fstype == "cgroup2",
+            (Version::V2, Some("cgroup2")) => true,
+            _ => false,
         };
         if !ours {
             continue;
         }
+        let mut fields = before.split(' ').skip(3);
+        let (Some(root), Some(mount)) = (fields.next(), fields.next()) else {
+            continue;
+        };
         let root = unescape(root);
         let Some(rest) = below(path, &root) else {
             continue;
