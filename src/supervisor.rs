@@ -124,7 +124,10 @@ impl Supervisor {
             readiness,
             logs: None,
             replies: VecDeque::new(),
-            effects: Vec::new(),
+            // The capacity its first push would take, taken now while the command starts: the
+            // first effects often come with the command's exit, and then musl's allocator
+            // mapped a page for them on the way to reaper's own exit.
+            effects: Vec::with_capacity(4),
             pollfds: Vec::new(),
             sources: Vec::new(),
         }
