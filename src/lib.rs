@@ -187,7 +187,7 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
             );
         }
     }
-    let signals = SignalFd::new().map_err(|e| Error::start("signalfd", e))?;
+    let signals = SignalFd::new(me as u32).map_err(|e| Error::start("signalfd", e))?;
     // reaper must not pin the caller's directory (a mount the host may want to unmount), not
     // even while the command starts: it moves to / first, and every command (restarted helpers
     // too) goes back to the caller's directory between fork and exec. A directory that has no
@@ -200,7 +200,7 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
     }
     // Before any command starts: a command may send READY=1 at once.
     let ready: Vec<_> = opts.commands.iter().map(|c| (c.settings.name.clone(), c.settings.ready)).collect();
-    let mut readiness = readiness::Readiness::new(&ready, std::env::var_os("NOTIFY_SOCKET"));
+    let mut readiness = readiness::Readiness::new(&ready, std::env::var_os("NOTIFY_SOCKET"), me as u32);
     let mut logs = opts.prefix_output.then(logs::Logs::default);
     let started =
         spawn_all(&opts.commands, inherited, dir.as_deref(), &privs, &mut readiness, logs.as_mut())?;
