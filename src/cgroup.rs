@@ -602,6 +602,13 @@ mod tests {
         assert_eq!(read(&path, SMALL_FILE).as_deref(), Some("1\n345\n"));
         let _ = std::fs::remove_file(&path);
         assert_eq!(read(&path, 3), None);
+        // Opened but unreadable (read(2) says EISDIR): not known, not an empty file.
+        assert_eq!(read("/", SMALL_FILE), None);
+        // Longer than the stack page it is read through: all of it, up to the bound.
+        let long = format!("{}\n", "y".repeat(10_000));
+        let _ = std::fs::write(&path, &long);
+        assert_eq!(read(&path, 1 << 20).as_deref(), Some(long.as_str()));
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
