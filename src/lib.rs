@@ -175,12 +175,13 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
         set_pdeathsig(sig)?;
     }
     if me != 1 {
-        if opts.subreaper {
-            if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-                log::warn!("cannot become a child subreaper: {}", crate::error::os(e));
-            }
-        }
-        if !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {
+        let registered = opts.subreaper
+            && nix::sys::prctl::set_child_subreaper(true)
+                .map_err(|e| log::warn!("cannot become a child subreaper: {}", crate::error::os(e)))
+                .is_ok();
+        // Asked only when reaper did not register itself: it may have been a subreaper before
+        // its exec (the attribute survives execve), which --no-subreaper does not undo.
+        if !registered && !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {
             log::warn!(
                 "not PID 1 and not a child subreaper: orphans will not be re-parented to reaper, \
                  so zombie reaping won't work (drop --no-subreaper)"
