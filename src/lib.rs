@@ -97,8 +97,15 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     if let Some(d) = &opts.daemon {
         opts.follow_pidfile = opts.follow_pidfile.take().map(|p| d.chdir.join(p));
     }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    for path in [&mut opts.pidfile, &mut opts.follow_pidfile].into_iter().flatten() {
+    // Read only when there is a path to join it to: most starts name no pidfile, and `start`
+    // reads the directory again anyway (after --daemon's chdir it is another one).
+    let paths = [&mut opts.pidfile, &mut opts.follow_pidfile];
+    let cwd = if paths.iter().any(|p| p.is_some()) {
+        std::env::current_dir().unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    for path in paths.into_iter().flatten() {
         // components(): "/a/./b//c" as "/a/b/c", as std::path::absolute printed it.
         *path = cwd.join(&*path).components().collect();
     }
@@ -168,26 +175,25 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
         set_pdeathsig(sig)?;
     }
     if me != 1 {
-        if opts.subreaper {
-            if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-                log::warn!("cannot become a child subreaper: {}", crate::error::os(e));
-            }
-        }
-        if !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {
+        let registered = opts.subreaper
+            && nix::sys::prctl::set_child_subreaper(true)
+                .map_err(|e| log::warn!("cannot become a child subreaper: {}", crate::error::os(e)))
+                .is_ok();
+        // Asked only when reaper did not register itself: it may have been a subreaper before
+        // its exec (the attribute survives execve), which --no-subreaper does not undo.
+        if !registered && !nix::sys::prctl::get_child_subreaper().unwrap_or(false) {
             log::warn!(
                 "not PID 1 and not a child subreaper: orphans will not be re-parented to reaper, \
                  so zombie reaping won't work (drop --no-subreaper)"
             );
         }
     }
-    let signals = SignalFd::new().map_err(|e| Error::start("signalfd", e))?;
+    let signals = SignalFd::new(me as u32).map_err(|e| Error::start("signalfd", e))?;
     // reaper must not pin the caller's directory (a mount the host may want to unmount), not
     // even while the command starts: it moves to / first, and every command (restarted helpers
     // too) goes back to the caller's directory between fork and exec. A directory that has no
     // name any more (deleted under us) cannot be gone back to: then reaper stays in it.
-    let dir = std::env::current_dir()
-        .ok()
-        .and_then(|d| std::ffi::CString::new(d.into_os_string().into_encoded_bytes()).ok());
+    let dir = current_dir();
     if dir.is_some() {
         if let Err(e) = std::env::set_current_dir("/") {
             log::debug!("chdir /: {}", crate::error::os(e));
@@ -195,7 +201,7 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
     }
     // Before any command starts: a command may send READY=1 at once.
     let ready: Vec<_> = opts.commands.iter().map(|c| (c.settings.name.clone(), c.settings.ready)).collect();
-    let mut readiness = readiness::Readiness::new(&ready, std::env::var_os("NOTIFY_SOCKET"));
+    let mut readiness = readiness::Readiness::new(&ready, std::env::var_os("NOTIFY_SOCKET"), me as u32);
     let mut logs = opts.prefix_output.then(logs::Logs::default);
     let started =
         spawn_all(&opts.commands, inherited, dir.as_deref(), &privs, &mut readiness, logs.as_mut())?;
@@ -276,6 +282,21 @@ fn set_pdeathsig(sig: i32) -> Result<(), Error> {
         unsafe { libc::syscall(libc::SYS_tgkill, me, me, sig) };
     }
     Ok(())
+}
+
+/// The working directory as the C string a command's chdir takes; `None` when it has no name
+/// (deleted under us, or outside our root: the C library says ENOENT for both).
+/// Not `std::env::current_dir`: that reads into a 512-byte heap buffer and shrinks it, and
+/// musl's allocator maps a page for that buffer and unmaps it at the shrink, two system calls
+/// and a page fault before the command can start. getcwd(2) never returns more than PATH_MAX
+/// bytes (ENAMETOOLONG beyond), so a buffer of that size on the stack always fits.
+fn current_dir() -> Option<std::ffi::CString> {
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: getcwd(3) writes at most `buf.len()` bytes, NUL included, into our buffer.
+    if unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) }.is_null() {
+        return None;
+    }
+    std::ffi::CStr::from_bytes_until_nul(&buf).ok().map(std::ffi::CStr::to_owned)
 }
 
 /// If reaper was started with 0, 1 or 2 closed, its own descriptors (signalfd, pipes) would

@@ -366,9 +366,8 @@ pub struct Readiness {
 impl Readiness {
     /// `commands`: each command's name and `--ready`, in command order. reaper's socket is
     /// opened only if some command has `--ready notify`; `given` is the `NOTIFY_SOCKET`
-    /// reaper was started with (the upward one).
-    pub fn new(commands: &[(String, Option<Ready>)], given: Option<OsString>) -> Readiness {
-        let me = std::process::id();
+    /// reaper was started with (the upward one); `me` reaper's pid.
+    pub fn new(commands: &[(String, Option<Ready>)], given: Option<OsString>, me: u32) -> Readiness {
         let notified: Vec<&str> =
             commands.iter().filter(|(_, r)| *r == Some(Ready::Notify)).map(|(n, _)| n.as_str()).collect();
         let socket = if notified.is_empty() {
@@ -705,7 +704,7 @@ mod tests {
             ("web".to_string(), None),
             ("x".to_string(), Some(Ready::Notify)),
         ];
-        let mut r = Readiness::new(&cmds, None);
+        let mut r = Readiness::new(&cmds, None, std::process::id());
         let Some(name) = r.socket_name().map(str::to_owned) else { panic!("no socket") };
         assert_eq!(name, format!("@reaper/{}/notify", std::process::id()));
         assert_eq!(r.env(), ("NOTIFY_SOCKET", Some(name.as_bytes().to_vec())));
@@ -767,7 +766,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         for n in 3..=9 {
             let cmds = [("db".to_string(), Some(Ready::Fd(n))), ("web".to_string(), Some(Ready::Notify))];
-            let mut r = Readiness::new(&cmds, None);
+            let mut r = Readiness::new(&cmds, None, std::process::id());
             let script = format!("echo \"$NOTIFY_SOCKET\" > {}/env; echo >&{n}", dir.display());
             let (pid, _) =
                 r.spawn(0, &os(&["sh", "-c", &script]), &inherited, false, None, &privs, false).unwrap();
@@ -785,7 +784,7 @@ mod tests {
         }
         // Closed without a newline: not ready, the pipe leaves the poll set.
         let cmds = [("db".to_string(), Some(Ready::Fd(3)))];
-        let mut r = Readiness::new(&cmds, Some("/nonexistent".into()));
+        let mut r = Readiness::new(&cmds, Some("/nonexistent".into()), std::process::id());
         assert!(r.has_upward());
         assert_eq!(r.env(), ("NOTIFY_SOCKET", None));
         let (pid, _) =
@@ -903,7 +902,7 @@ mod tests {
     #[test]
     fn a_reaped_commands_pipe_is_read_to_the_end() {
         let cmds = [("a".to_string(), Some(Ready::Fd(3))), ("b".to_string(), Some(Ready::Fd(3)))];
-        let mut r = Readiness::new(&cmds, None);
+        let mut r = Readiness::new(&cmds, None, std::process::id());
         // a wrote more than one read's worth, then its newline; b only bytes, and still holds
         // its end (a grandchild): both are done with at the reap, without blocking.
         let (rd, wr) = ready_pipe().unwrap();

@@ -32,7 +32,8 @@ pub enum Waited {
 }
 
 impl SignalFd {
-    pub fn new() -> io::Result<Self> {
+    /// `me`: reaper's pid (the caller has it: no getpid(2) here).
+    pub fn new(me: u32) -> io::Result<Self> {
         let mask = sigmask::blocked_set();
         let flags = libc::SFD_CLOEXEC | libc::SFD_NONBLOCK;
         // SAFETY: raw signalfd4 creating a new descriptor (-1) from an 8-byte kernel sigset.
@@ -45,7 +46,7 @@ impl SignalFd {
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
         let buf = unsafe { std::mem::zeroed() };
-        Ok(SignalFd { fd, me: std::process::id(), buf, len: 0, pos: 0, drained: false, no_wait: false })
+        Ok(SignalFd { fd, me, buf, len: 0, pos: 0, drained: false, no_wait: false })
     }
 
     /// The next pending signal number, `None` once the queue is empty. Reads in batches so a

@@ -26,7 +26,10 @@ use crate::state::{Config, Effect, Event, Machine, OnSuccess, Proc};
 const SIGNAL_BATCH: usize = 64;
 
 pub struct Supervisor {
-    machine: Machine,
+    /// Never dropped: the supervisor lives until reaper exits (`run` returns the exit code),
+    /// and freeing the machine there emptied a group of musl's allocator, whose munmap(2)
+    /// (a TLB flush) sat between the command's exit and reaper's; exit_group frees it anyway.
+    machine: std::mem::ManuallyDrop<Machine>,
     signals: SignalFd,
     /// Every command, by index: for starting the deferred ones (`--after`) and restarting
     /// `--respawn` helpers; with the signal state to hand them.
@@ -110,7 +113,7 @@ impl Supervisor {
         let main = started.iter().find(|&&(i, _)| is_main(i)).map(|&(_, pid)| pid);
         let started = started.into_iter().map(|(i, pid)| (i, Proc { pid, pgid: pid })).collect();
         Supervisor {
-            machine: Machine::new(cfg, started),
+            machine: std::mem::ManuallyDrop::new(Machine::new(cfg, started)),
             signals,
             commands,
             inherited,
@@ -126,7 +129,10 @@ impl Supervisor {
             readiness,
             logs: None,
             replies: VecDeque::new(),
-            effects: Vec::new(),
+            // The capacity its first push would take, taken now while the command starts: the
+            // first effects often come with the command's exit, and then musl's allocator
+            // mapped a page for them on the way to reaper's own exit.
+            effects: Vec::with_capacity(4),
             signals_since_reap: 0,
             pollfds: Vec::new(),
             sources: Vec::new(),

@@ -144,6 +144,17 @@ pub fn write(line: &str) {
 
 fn write_to(path: &std::path::Path, line: &str) {
     use std::io::Write;
+    // Most places have no termination log: one access(2) says so, where safe_open's walk
+    // took six system calls, between the command's exit and reaper's. Only a sure "no such
+    // file" skips the walk (the walk could find nothing the kernel does not); any other
+    // answer, a seccomp EPERM too, leaves the decision to safe_open.
+    if nix::unistd::access(path, nix::unistd::AccessFlags::F_OK) == Err(nix::errno::Errno::ENOENT) {
+        return log::debug!(
+            "termination log {}: {}",
+            path.display(),
+            crate::error::os(nix::errno::Errno::ENOENT)
+        );
+    }
     let result = crate::safe_open::open(path, crate::safe_open::Purpose::Report).and_then(|mut file| {
         file.set_len(0).map_err(|e| e.to_string())?;
         file.write_all(format!("{line}\n").as_bytes()).map_err(|e| e.to_string())

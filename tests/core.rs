@@ -911,6 +911,40 @@ fn the_command_never_sees_reaper_in_the_callers_directory(mode: Mode) {
 
 both_modes!(the_command_never_sees_reaper_in_the_callers_directory);
 
+/// prctl(2) refused (a seccomp profile): reaper says it could not become a subreaper, and
+/// that orphans will not come to it (the check asks prctl too, refused as well), and runs the
+/// command all the same.
+#[test]
+fn a_refused_subreaper_prctl_is_said_and_the_command_runs() {
+    let Some(strace) = which("strace").filter(|_| !emulated()) else {
+        return skip("strace (and not under qemu-user)");
+    };
+    let mut cmd = Command::new(strace);
+    cmd.args(["-qq", "-o", "/dev/null", "-e", "trace=prctl", "-e", "inject=prctl:error=EPERM"])
+        .args([REAPER, "--", "sh", "-c", "exit 3"]);
+    let (code, _, err) = run_with_timeout(&mut cmd, LONG);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("reaper: WARN cannot become a child subreaper: "), "{err}");
+    assert!(err.contains("zombie reaping won't work"), "{err}");
+}
+
+/// getcwd(2) refused (a seccomp profile): reaper cannot name the caller's directory to send
+/// the command back to, so it does not leave it: the command still starts there.
+#[test]
+fn a_refused_getcwd_keeps_reaper_and_the_command_in_the_callers_directory() {
+    let Some(strace) = which("strace").filter(|_| !emulated()) else {
+        return skip("strace (and not under qemu-user)");
+    };
+    let dir = tempdir("cwd-refused");
+    let mut cmd = Command::new(strace);
+    cmd.args(["-qq", "-o", "/dev/null", "-e", "trace=getcwd", "-e", "inject=getcwd:error=EPERM"])
+        .args([REAPER, "--", "sh", "-c", "readlink /proc/$PPID/cwd; pwd"])
+        .current_dir(&dir);
+    let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+    assert_eq!((code, out), (0, format!("{0}\n{0}\n", dir.display())), "{err}");
+    remove_tree(&dir);
+}
+
 /// A failed start (an --also that cannot be exec'd) kills and reaps what was started, but does
 /// not wait for ever for a child it cannot see: here one that reaper inherited (the shell
 /// forked it before exec'ing reaper) while /proc hides reaper's tasks (a tmpfs over

@@ -332,6 +332,30 @@ both_modes!(the_termination_log_says_why_reaper_ended, |mode: Mode| {
     );
 });
 
+/// access(2) refused (a seccomp profile), whose answer reaper takes as a quick "no log here"
+/// only when it is ENOENT: anything else leaves it to the walk, which finds the log.
+#[test]
+fn a_refused_access_still_writes_the_termination_log() {
+    let Some(strace) = which("strace").filter(|_| !emulated()) else {
+        return skip("strace (and not under qemu-user)");
+    };
+    let dir = tempdir("termlog-access-refused");
+    let log = termination_log(&dir);
+    let calls = "?access,?faccessat,?faccessat2";
+    let mut cmd = Command::new(strace);
+    cmd.args(["-qq", "-o", "/dev/null", "-e", &format!("trace={calls}")])
+        .args(["-e", &format!("inject={calls}:error=EPERM"), REAPER, "true"])
+        .env("REAPER_TERMINATION_LOG", &log);
+    let (code, _, err) = run_with_timeout(&mut cmd, Duration::from_secs(20));
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.starts_with("true (pid ") && text.ends_with(") exited with status 0; exit status 0\n"),
+        "{text}"
+    );
+    remove_tree(&dir);
+}
+
 /// Never created, and an empty variable turns it off.
 #[test]
 fn the_termination_log_is_never_created() {
