@@ -60,13 +60,24 @@ struct Dest {
     held_since: Option<Instant>,
     /// The reader is stalled: lines that do not fit are dropped.
     dropping: bool,
-    /// Writing failed for good (EPIPE, EBADF…): the pipes for it are closed.
+    /// The reader is gone (EPIPE): the pipes for it are closed.
     broken: bool,
+    /// A write failed otherwise (ENOSPC, EIO…): not polled again before then. A file always
+    /// says POLLOUT: polling it at once would spin on the same error.
+    retry_at: Option<Instant>,
+    /// The failure was said (once, until a write succeeds again).
+    failing: bool,
 }
 
 impl Dest {
     fn new(fd: RawFd) -> Dest {
-        Dest { fd, queue: Queue::default(), held_since: None, dropping: false, broken: false }
+        let queue = Queue::default();
+        Dest { fd, queue, held_since: None, dropping: false, broken: false, retry_at: None, failing: false }
+    }
+
+    /// Lines wait and reaper may write them now (when poll allows).
+    fn wants_write(&self) -> bool {
+        !self.queue.is_empty() && !self.broken && self.retry_at.is_none()
     }
 }
 
@@ -122,21 +133,29 @@ impl Logs {
             .filter(|s| self.chunk(s) > 0)
             .map(|s| PollFd::new(s.fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        for dest in self.dests.iter().filter(|d| !d.queue.is_empty() && !d.broken) {
+        for dest in self.dests.iter().filter(|d| d.wants_write()) {
             fds.push(PollFd::new(stdio(dest.fd), PollFlags::POLLOUT));
         }
         fds
     }
 
-    /// When a stalled reader's grace ends (lines are dropped from then on).
+    /// When a stalled reader's grace ends (lines are dropped from then on), or a failed
+    /// destination is tried again.
     pub fn deadline(&self) -> Option<Instant> {
-        self.dests.iter().filter(|d| !d.dropping).filter_map(|d| d.held_since).map(|t| t + STALL).min()
+        let stalls =
+            self.dests.iter().filter(|d| !d.dropping).filter_map(|d| d.held_since).map(|t| t + STALL);
+        stalls.chain(self.dests.iter().filter_map(|d| d.retry_at)).min()
     }
 
     /// After a wake-up (the signals and reaps done): `ready` is what poll said for the
     /// descriptors of `interest`, by number. Writes what fits, reads what may be read (bounded),
     /// writes again.
     pub fn pump(&mut self, ready: &[(RawFd, PollFlags)], now: Instant) {
+        for dest in &mut self.dests {
+            if dest.retry_at.is_some_and(|t| now >= t) {
+                dest.retry_at = None;
+            }
+        }
         for (d, name) in NAMES.iter().enumerate() {
             if ready.iter().any(|(fd, r)| *fd == self.dests[d].fd && !r.is_empty()) {
                 self.write(d);
@@ -194,7 +213,7 @@ impl Logs {
         let give_up = Instant::now() + EXIT_GRACE;
         loop {
             let mut fds: Vec<PollFd<'_>> = (self.dests.iter())
-                .filter(|d| !d.queue.is_empty() && !d.broken)
+                .filter(|d| d.wants_write())
                 .map(|d| PollFd::new(stdio(d.fd), PollFlags::POLLOUT))
                 .collect();
             if fds.is_empty() {
@@ -296,7 +315,7 @@ impl Logs {
     /// Each destination with lines waiting gets what it takes now without blocking.
     fn write_ready(&mut self) {
         for d in 0..2 {
-            if !self.dests[d].queue.is_empty() && !self.dests[d].broken && writable(self.dests[d].fd) {
+            if self.dests[d].wants_write() && writable(self.dests[d].fd) {
                 self.write(d);
             }
         }
@@ -318,10 +337,28 @@ impl Logs {
                 dest.queue.consume(n as usize);
                 dest.held_since = None;
                 dest.dropping = false;
+                dest.failing = false;
             } else {
                 match Errno::last() {
                     Errno::EINTR => continue,
                     Errno::EAGAIN => return,
+                    // Only a reader gone is for good. A full disk (ENOSPC, EDQUOT), an I/O
+                    // error, a refused write: the commands writing there themselves would get
+                    // the error and run on, not a SIGPIPE. So the lines wait, as for a stalled
+                    // reader (then are dropped, counted), and the write is tried again later.
+                    e if e != Errno::EPIPE => {
+                        dest.retry_at = Some(Instant::now() + STALL);
+                        if !dest.failing {
+                            dest.failing = true;
+                            log::warn!(
+                                "cannot write the commands' lines to reaper's {}: {}; trying again every {}s",
+                                NAMES[d],
+                                crate::error::os(e),
+                                STALL.as_secs()
+                            );
+                        }
+                        return;
+                    }
                     e => {
                         dest.broken = true;
                         let lost = dest.queue.abandon();

@@ -238,3 +238,18 @@ fn output_pipes_that_cannot_be_made_are_said_plainly() {
     assert!(!dir.join("started").exists());
     remove_tree(&dir);
 }
+
+// reaper's stdout is a full disk (/dev/full: every write fails with ENOSPC). Without the option
+// the command would get ENOSPC and run on: with it, it must not be killed by a SIGPIPE instead
+// (its pipe closed as if the reader were gone); its lines are dropped, its status is reaper's.
+both_modes!(a_full_disk_is_not_a_reader_gone, |mode| {
+    let dir = tempdir("logs-enospc");
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let main = "i=0; while [ $i -lt 100000 ]; do echo line $i; i=$((i+1)); done; exit 7";
+    let mut cmd = reaper_cmd(mode, ["--prefix-output", "--", "sh", "-c", main]);
+    cmd.current_dir(&dir).stdout(Stdio::from(full)).stderr(Stdio::from(log));
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    assert_eq!(exited(&mut r.child, Duration::from_secs(60)), 7, "{}", stderr_of(&dir));
+});
