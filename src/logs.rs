@@ -67,12 +67,48 @@ struct Dest {
     retry_at: Option<Instant>,
     /// The failure was said (once, until a write succeeds again).
     failing: bool,
+    /// A terminal's own description, non-blocking: `fd` is this one then.
+    _own: Option<OwnedFd>,
+    /// A terminal reaper could not reopen: O_NONBLOCK is set around each write.
+    nonblock_each: bool,
 }
 
 impl Dest {
+    /// reaper's stdout (1) or stderr (2). A terminal says POLLOUT while it has any room at
+    /// all, and a blocking write longer than that room sleeps until its reader reads (a
+    /// `docker run -t` client that stalls would stop reaper's loop): a terminal is written
+    /// through a description of its own, opened non-blocking (the inherited one stays as it
+    /// is: the main command reads the same terminal through it as stdin). Pipes need none of
+    /// this: a write of at most PIPE_BUF after POLLOUT fits.
     fn new(fd: RawFd) -> Dest {
         let queue = Queue::default();
-        Dest { fd, queue, held_since: None, dropping: false, broken: false, retry_at: None, failing: false }
+        let (own, nonblock_each) = match terminal(fd) {
+            false => (None, false),
+            true => match reopen(fd) {
+                Ok(own) => (Some(own), false),
+                Err(e) => {
+                    log::warn!(
+                        "cannot reopen reaper's {} (a terminal) to write to it without blocking: {}; \
+                         it is made non-blocking for each write instead",
+                        NAMES[fd as usize - 1],
+                        crate::error::os(e)
+                    );
+                    (None, true)
+                }
+            },
+        };
+        let fd = own.as_ref().map_or(fd, |own| own.as_raw_fd());
+        Dest {
+            fd,
+            queue,
+            held_since: None,
+            dropping: false,
+            broken: false,
+            retry_at: None,
+            failing: false,
+            _own: own,
+            nonblock_each,
+        }
     }
 
     /// Lines wait and reaper may write them now (when poll allows).
@@ -328,8 +364,7 @@ impl Logs {
         while !dest.queue.is_empty() && !dest.broken {
             self.buf.clear();
             dest.queue.fill(PIPE_BUF, &mut self.buf);
-            // SAFETY: write(2) from our own buffer to fd 1 or 2 (always open: lib.rs fill_stdio).
-            let n = unsafe { libc::write(dest.fd, self.buf.as_ptr().cast(), self.buf.len()) };
+            let n = write_nonblocking(dest.fd, &self.buf, dest.nonblock_each);
             if n == 0 {
                 return;
             }
@@ -379,9 +414,51 @@ impl Logs {
     }
 }
 
+/// One write(2) of `buf` to a destination; with `nonblock_each`, O_NONBLOCK is set on its
+/// description for just this write (a terminal that could not be reopened).
+fn write_nonblocking(fd: RawFd, buf: &[u8], nonblock_each: bool) -> isize {
+    // SAFETY: F_GETFL only queries.
+    let flags = if nonblock_each { unsafe { libc::fcntl(fd, libc::F_GETFL) } } else { -1 };
+    let toggle = flags >= 0 && flags & libc::O_NONBLOCK == 0;
+    // SAFETY: F_SETFL on reaper's own stdout or stderr; put back right after the write.
+    let toggled = toggle && unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == 0;
+    // SAFETY: write(2) from our own buffer to fd 1 or 2 (always open: lib.rs fill_stdio), or
+    // to the terminal's own description that `Dest` holds.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if toggled {
+        let errno = Errno::last();
+        // SAFETY: as above: the flags as they were.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+        Errno::set(errno);
+    }
+    n
+}
+
+/// `fd` is a terminal.
+fn terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty(3) only queries (TCGETS).
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// The terminal at `fd` (1 or 2) opened anew, write-only and non-blocking: a description of
+/// reaper's own. O_NOCTTY: reaper as PID 1 of a session without a terminal would take it as
+/// its controlling terminal otherwise.
+fn reopen(fd: RawFd) -> Result<OwnedFd, Errno> {
+    let path = if fd == 1 { c"/proc/self/fd/1" } else { c"/proc/self/fd/2" };
+    let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: open(2) of a static NUL-terminated path; the descriptor is owned at once.
+    let own = unsafe { libc::open(path.as_ptr(), flags) };
+    if own < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: just opened, ours alone.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(own) })
+}
+
 /// reaper's stdout or stderr, borrowed.
 fn stdio(fd: RawFd) -> BorrowedFd<'static> {
-    // SAFETY: fds 0-2 stay open for reaper's whole life (lib.rs fill_stdio fills holes).
+    // SAFETY: fds 0-2 stay open for reaper's whole life (lib.rs fill_stdio fills holes); a
+    // terminal's own description lives as long as the `Logs` that uses it.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 

@@ -253,3 +253,63 @@ both_modes!(a_full_disk_is_not_a_reader_gone, |mode| {
     let _g = Guard::new(&r, &dir);
     assert_eq!(exited(&mut r.child, Duration::from_secs(60)), 7, "{}", stderr_of(&dir));
 });
+
+// reaper's stdout is a terminal whose reader stops reading (`docker run -t`, an attached
+// client that stalls). poll(2) says POLLOUT while the terminal has any room at all, and a
+// blocking write of 4 KiB then sleeps until the reader comes back: reaper must not write
+// there blocking. It notices the stall like any other, and TERM still stops the command.
+both_modes!(a_terminal_nobody_reads_blocks_not_the_stop, |mode| {
+    let dir = tempdir("logs-tty");
+    let (_master, slave) = terminal();
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let main = "trap 'exit 7' TERM; yes flood & while :; do sleep 0.05; done";
+    let mut cmd = reaper_cmd(mode, ["--prefix-output", "--", "sh", "-c", main]);
+    cmd.current_dir(&dir).stdout(Stdio::from(slave)).stderr(Stdio::from(log));
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    wait_for_log(&dir, "reaper's stdout took nothing for 1s");
+    r.signal(libc::SIGTERM);
+    assert_eq!(exited(&mut r.child, Duration::from_secs(15)), 7, "{}", stderr_of(&dir));
+});
+
+// The same terminal, when reaper cannot open it anew (EACCES forced with strace on that
+// open): O_NONBLOCK is set around each of reaper's writes instead, and the stop still works.
+#[test]
+fn a_terminal_that_cannot_be_reopened_blocks_not_the_stop() {
+    let Some(strace) = which("strace").filter(|_| !emulated()) else {
+        return skip("strace (and not under qemu-user)");
+    };
+    let dir = tempdir("logs-tty-reopen");
+    let (_master, slave) = terminal();
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let main = "trap 'exit 7' TERM; yes flood & while :; do sleep 0.05; done";
+    let mut cmd = std::process::Command::new(strace);
+    cmd.args(["-o", "strace.log", "-e", "trace=openat", "-e", "inject=openat:error=EACCES"])
+        .args(["-P", "/proc/self/fd/1", REAPER, "--prefix-output", "--", "sh", "-c", main])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(log);
+    let mut child = cmd.spawn().unwrap();
+    let _g = Guard::dir(&dir);
+    wait_for_log(&dir, "reaper's stdout took nothing for 1s");
+    assert!(stderr_of(&dir).contains("cannot reopen reaper's stdout (a terminal)"), "{}", stderr_of(&dir));
+    let reaper = children(child.id() as i32);
+    assert_eq!(reaper.len(), 1, "strace's one child: reaper");
+    // SAFETY: kill(2) to reaper, strace's child, alive (it logged just now).
+    unsafe { libc::kill(reaper[0], libc::SIGTERM) };
+    assert_eq!(exited(&mut child, Duration::from_secs(15)), 7, "{}", stderr_of(&dir));
+}
+
+/// A terminal (master, slave); the master stays with the test, open and unread.
+fn terminal() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty(3) fills in two descriptors; no name, termios or size asked for.
+    let rc = unsafe {
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are ours, just opened.
+    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+}
