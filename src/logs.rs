@@ -51,6 +51,11 @@ struct Source {
     framer: Framer,
     /// Its end was read: closed at the next `close_finished`.
     ended: bool,
+    /// A read failed (not its end): not polled again before then. Closing the pipe would
+    /// kill the command with SIGPIPE for reaper's trouble; polling it at once could spin.
+    retry_at: Option<Instant>,
+    /// The failure was said (once per pipe).
+    failed: bool,
 }
 
 struct Dest {
@@ -146,6 +151,8 @@ impl Logs {
                 fd,
                 framer: Framer::new(&name),
                 ended: false,
+                retry_at: None,
+                failed: false,
             });
         }
     }
@@ -166,7 +173,7 @@ impl Logs {
     /// when lines wait for it (POLLOUT). Nothing waiting, no pipe open: nothing at all.
     pub fn interest(&self) -> Vec<PollFd<'_>> {
         let mut fds: Vec<PollFd<'_>> = (self.sources.iter())
-            .filter(|s| self.chunk(s) > 0)
+            .filter(|s| s.retry_at.is_none() && self.chunk(s) > 0)
             .map(|s| PollFd::new(s.fd.as_fd(), PollFlags::POLLIN))
             .collect();
         for dest in self.dests.iter().filter(|d| d.wants_write()) {
@@ -176,11 +183,12 @@ impl Logs {
     }
 
     /// When a stalled reader's grace ends (lines are dropped from then on), or a failed
-    /// destination is tried again.
+    /// destination or pipe is tried again.
     pub fn deadline(&self) -> Option<Instant> {
         let stalls =
             self.dests.iter().filter(|d| !d.dropping).filter_map(|d| d.held_since).map(|t| t + STALL);
-        stalls.chain(self.dests.iter().filter_map(|d| d.retry_at)).min()
+        let retries = self.dests.iter().filter_map(|d| d.retry_at);
+        stalls.chain(retries).chain(self.sources.iter().filter_map(|s| s.retry_at)).min()
     }
 
     /// After a wake-up (the signals and reaps done): `ready` is what poll said for the
@@ -190,6 +198,11 @@ impl Logs {
         for dest in &mut self.dests {
             if dest.retry_at.is_some_and(|t| now >= t) {
                 dest.retry_at = None;
+            }
+        }
+        for source in &mut self.sources {
+            if source.retry_at.is_some_and(|t| now >= t) {
+                source.retry_at = None;
             }
         }
         for (d, name) in NAMES.iter().enumerate() {
@@ -310,7 +323,20 @@ impl Logs {
                 match Errno::last() {
                     Errno::EAGAIN => return,
                     Errno::EINTR => continue,
-                    e => log::debug!("reading {}'s output: {}", source.name, crate::error::os(e)),
+                    e => {
+                        source.retry_at = Some(Instant::now() + STALL);
+                        if !source.failed {
+                            source.failed = true;
+                            let stream = ["stdout", "stderr"][source.dest];
+                            log::warn!(
+                                "cannot read {}'s {stream}: {}; trying again every {}s",
+                                source.name,
+                                crate::error::os(e),
+                                STALL.as_secs()
+                            );
+                        }
+                        return;
+                    }
                 }
             }
             // The end: every writer is gone.

@@ -313,3 +313,30 @@ fn terminal() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     // SAFETY: both descriptors are ours, just opened.
     unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
 }
+
+// A read of a command's pipe fails (ENOMEM forced with strace on every fifth of reaper's reads;
+// the signalfd's share only delays a wake-up's signals): the pipe is read again later, not
+// closed. Before, the command's next write got SIGPIPE (exit 141) and lines were lost.
+#[test]
+fn a_failed_read_of_a_pipe_loses_neither_the_command_nor_its_lines() {
+    let Some(strace) = which("strace").filter(|_| !emulated()) else {
+        return skip("strace (and not under qemu-user)");
+    };
+    let dir = tempdir("logs-read-enomem");
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let main = "i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); done; exit 7";
+    let mut cmd = std::process::Command::new(strace);
+    cmd.args(["-o", "strace.log", "-e", "trace=read", "-e", "inject=read:error=ENOMEM:when=10+5"])
+        .args([REAPER, "--prefix-output", "--", "sh", "-c", main])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    let mut child = cmd.spawn().unwrap();
+    let _g = Guard::dir(&dir);
+    let (got, reader) = collect(child.stdout.take().unwrap());
+    assert_eq!(exited(&mut child, Duration::from_secs(60)), 7, "{}", stderr_of(&dir));
+    reader.join().unwrap();
+    let want: String = (0..30000).map(|i| format!("sh | line {i}\n")).collect();
+    assert!(text(&got.lock().unwrap()) == want, "lines lost or torn; stderr: {}", stderr_of(&dir));
+}
