@@ -130,13 +130,50 @@ pub struct Logs {
     lines: Vec<Vec<u8>>,
 }
 
-impl Default for Logs {
-    fn default() -> Self {
-        Logs { sources: Vec::new(), dests: [Dest::new(1), Dest::new(2)], buf: Vec::new(), lines: Vec::new() }
-    }
-}
-
 impl Logs {
+    /// reaper's own log lines wait for this queue from now on (`collect_own`).
+    pub fn new() -> Logs {
+        let logs = Logs {
+            sources: Vec::new(),
+            dests: [Dest::new(1), Dest::new(2)],
+            buf: Vec::new(),
+            lines: Vec::new(),
+        };
+        crate::logger::divert();
+        logs
+    }
+
+    /// Before reaper sleeps: its own lines logged since the last wake-up enter stderr's queue,
+    /// after the commands' lines queued before them, and go out if stderr takes them now.
+    pub fn before_sleep(&mut self) {
+        if self.collect_own() {
+            self.write_ready();
+        }
+    }
+
+    /// reaper's own lines, logged meanwhile, enter stderr's queue (whole lines of at most
+    /// `PIPE_BUF`: one longer is cut in pieces). Whether there were any.
+    fn collect_own(&mut self) -> bool {
+        self.buf.clear();
+        crate::logger::take_diverted(&mut self.buf);
+        if self.buf.is_empty() {
+            return false;
+        }
+        let dest = &mut self.dests[1];
+        for line in self.buf.split_inclusive(|&b| b == b'\n') {
+            for piece in line.chunks(PIPE_BUF - 1) {
+                let mut piece = piece.to_vec();
+                if piece.last() != Some(&b'\n') {
+                    piece.push(b'\n');
+                }
+                if !dest.broken {
+                    dest.queue.push_within("reaper", piece, REAPED_LIMIT);
+                }
+            }
+        }
+        true
+    }
+
     /// The command `pid` named `name` writes to `output`'s pipes from now on.
     pub fn add(&mut self, pid: i32, name: &str, output: Output) {
         let name = clean_name(name);
@@ -195,6 +232,7 @@ impl Logs {
     /// descriptors of `interest`, by number. Writes what fits, reads what may be read (bounded),
     /// writes again.
     pub fn pump(&mut self, ready: &[(RawFd, PollFlags)], now: Instant) {
+        self.collect_own();
         for dest in &mut self.dests {
             if dest.retry_at.is_some_and(|t| now >= t) {
                 dest.retry_at = None;
@@ -239,6 +277,7 @@ impl Logs {
     /// newline added if it had none) before its exit is logged. A pipe that a process it left
     /// behind still holds open stays, under the same name, until its end (its last line too).
     pub fn reaped(&mut self, pid: i32) {
+        self.collect_own();
         for i in 0..self.sources.len() {
             // At its end, the last line is flushed. A pipe still open is shared with a process
             // the command left behind: the unfinished line may be that one's, and waits.
@@ -254,11 +293,13 @@ impl Logs {
     /// readers get `EXIT_GRACE` to take what is queued. What they leave is lost: one warning
     /// says how much (as do drops not reported yet).
     pub fn finish(&mut self) {
+        self.collect_own();
         for i in 0..self.sources.len() {
             self.read(i, REAPED_LIMIT, Some(REAPED_LIMIT));
             self.flush(i);
         }
         self.sources.clear();
+        self.collect_own();
         let give_up = Instant::now() + EXIT_GRACE;
         loop {
             let mut fds: Vec<PollFd<'_>> = (self.dests.iter())
@@ -286,6 +327,8 @@ impl Logs {
                 }
             }
         }
+        self.collect_own();
+        crate::logger::undivert();
         for (d, what) in NAMES.iter().enumerate() {
             let lost = self.dests[d].queue.abandon();
             if lost > 0 {

@@ -340,3 +340,35 @@ fn a_failed_read_of_a_pipe_loses_neither_the_command_nor_its_lines() {
     let want: String = (0..30000).map(|i| format!("sh | line {i}\n")).collect();
     assert!(text(&got.lock().unwrap()) == want, "lines lost or torn; stderr: {}", stderr_of(&dir));
 }
+
+// reaper's stdout and stderr are one pipe nobody reads (`2>&1 | stalled`). The commands' lines
+// fill it (each write after POLLOUT), then reaper logs that its reader stalled: that line of
+// its own must not be a blocking write to the full pipe either. TERM still stops the command.
+both_modes!(reapers_own_lines_do_not_block_on_a_full_stderr, |mode| {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let dir = tempdir("logs-own-lines");
+    let mut ends = [-1; 2];
+    // SAFETY: pipe2(2) fills in two descriptors, owned at once.
+    assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both just made, ours alone. The read end stays open, unread, to the end.
+    let (_read, write) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    let main = "trap 'exit 7' TERM; yes flood >&2 & while :; do sleep 0.05; done";
+    let mut cmd = reaper_cmd(mode, ["--prefix-output", "--", "sh", "-c", main]);
+    let kept = write.try_clone().unwrap();
+    cmd.current_dir(&dir).stdout(Stdio::from(write.try_clone().unwrap())).stderr(Stdio::from(write));
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    // Full: no room for a write (poll on a write end of our own says no POLLOUT).
+    let full = || {
+        let mut fd = libc::pollfd { fd: kept.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+        // SAFETY: poll(2) on one pollfd of ours, zero timeout.
+        unsafe { libc::poll(&mut fd, 1, 0) == 0 }
+    };
+    assert!(wait_until(Duration::from_secs(20), full), "the pipe never filled");
+    // The stall is said 1s after the pipe filled: the old code then sleeps in pipe_write.
+    let blocked =
+        || std::fs::read_to_string(format!("/proc/{}/wchan", r.pid)).is_ok_and(|w| w.contains("pipe_write"));
+    wait_until(Duration::from_secs(3), blocked);
+    r.signal(libc::SIGTERM);
+    assert_eq!(exited(&mut r.child, Duration::from_secs(15)), 7);
+});
