@@ -76,6 +76,9 @@ struct Dest {
     _own: Option<OwnedFd>,
     /// A terminal reaper could not reopen: O_NONBLOCK is set around each write.
     nonblock_each: bool,
+    /// The terminal's device number: stdout and stderr on the same terminal are written one
+    /// at a time (see `write`).
+    tty: Option<u64>,
 }
 
 impl Dest {
@@ -102,6 +105,7 @@ impl Dest {
                 }
             },
         };
+        let tty = if own.is_some() || nonblock_each { device(fd) } else { None };
         let fd = own.as_ref().map_or(fd, |own| own.as_raw_fd());
         Dest {
             fd,
@@ -113,6 +117,7 @@ impl Dest {
             failing: false,
             _own: own,
             nonblock_each,
+            tty,
         }
     }
 
@@ -132,7 +137,7 @@ pub struct Logs {
 
 impl Logs {
     /// reaper's own log lines wait for this queue from now on (`collect_own`).
-    pub fn new() -> Logs {
+    pub fn open() -> Logs {
         let logs = Logs {
             sources: Vec::new(),
             dests: [Dest::new(1), Dest::new(2)],
@@ -213,7 +218,9 @@ impl Logs {
             .filter(|s| s.retry_at.is_none() && self.chunk(s) > 0)
             .map(|s| PollFd::new(s.fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        for dest in self.dests.iter().filter(|d| d.wants_write()) {
+        for (_, dest) in
+            self.dests.iter().enumerate().filter(|(d, dest)| dest.wants_write() && !self.waits_for_other(*d))
+        {
             fds.push(PollFd::new(stdio(dest.fd), PollFlags::POLLOUT));
         }
         fds
@@ -426,9 +433,21 @@ impl Logs {
         }
     }
 
+    /// A terminal written without blocking takes part of a write when its room is short:
+    /// while the other stream's line on the same terminal is half out, destination `d`'s lines
+    /// would land in its middle, so `d` waits (it is not polled meanwhile: no spin). A pipe
+    /// takes a write of PIPE_BUF whole.
+    fn waits_for_other(&self, d: usize) -> bool {
+        let (this, other) = (&self.dests[d], &self.dests[1 - d]);
+        this.tty.is_some() && this.tty == other.tty && other.queue.mid_line()
+    }
+
     /// Destination `d` said POLLOUT: one write of at most `PIPE_BUF` bytes of whole lines, and
     /// more while poll(2) keeps saying POLLOUT.
     fn write(&mut self, d: usize) {
+        if self.waits_for_other(d) {
+            return;
+        }
         let dest = &mut self.dests[d];
         while !dest.queue.is_empty() && !dest.broken {
             self.buf.clear();
@@ -501,6 +520,17 @@ fn write_nonblocking(fd: RawFd, buf: &[u8], nonblock_each: bool) -> isize {
         Errno::set(errno);
     }
     n
+}
+
+/// The device number of the terminal at `fd`.
+fn device(fd: RawFd) -> Option<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat(2) fills in the struct it is given.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded: the struct is initialized.
+    Some(unsafe { st.assume_init() }.st_rdev)
 }
 
 /// `fd` is a terminal.

@@ -372,3 +372,37 @@ both_modes!(reapers_own_lines_do_not_block_on_a_full_stderr, |mode| {
     r.signal(libc::SIGTERM);
     assert_eq!(exited(&mut r.child, Duration::from_secs(15)), 7);
 });
+
+// stdout and stderr the same terminal, read in small pieces: written without blocking, the
+// terminal takes part of a write when its room is short; the other stream's lines must not
+// land in the middle of the line left half out.
+both_modes!(two_streams_on_one_terminal_do_not_tear, |mode| {
+    use std::os::fd::AsRawFd;
+    let dir = tempdir("logs-tty-tear");
+    let (master, slave) = terminal();
+    let main = "yes outoutoutoutoutoutoutoutoutoutout | head -n 100000 & \
+                yes errerrerrerrerrerrerrerrerrerrerrerrerr | head -n 100000 >&2 & wait";
+    let mut cmd = reaper_cmd(mode, ["--prefix-output", "--", "sh", "-c", main]);
+    cmd.current_dir(&dir).stdout(Stdio::from(slave.try_clone().unwrap())).stderr(Stdio::from(slave));
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    drop(cmd); // its copies of the slave: the reader ends when reaper and its commands are gone
+    let reader = std::thread::spawn(move || {
+        let (mut got, mut buf) = (Vec::new(), [0u8; 300]);
+        // SAFETY: read(2) into our own buffer; EIO once every slave is closed.
+        while let n @ 1.. = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } {
+            got.extend_from_slice(&buf[..n as usize]);
+        }
+        got
+    });
+    assert_eq!(exited(&mut r.child, Duration::from_secs(120)), 0);
+    let out = text(&reader.join().unwrap());
+    let whole = ["sh | outoutoutoutoutoutoutoutoutoutout", "sh | errerrerrerrerrerrerrerrerrerrerrerrerr"];
+    let torn: Vec<&str> =
+        out.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !whole.contains(l)).collect();
+    assert!(
+        torn.iter().all(|l| l.starts_with("reaper | dropped ")),
+        "torn lines: {:?}",
+        &torn[..torn.len().min(3)]
+    );
+});
