@@ -202,7 +202,7 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
     // Before any command starts: a command may send READY=1 at once.
     let ready: Vec<_> = opts.commands.iter().map(|c| (c.settings.name.clone(), c.settings.ready)).collect();
     let mut readiness = readiness::Readiness::new(&ready, std::env::var_os("NOTIFY_SOCKET"), me as u32);
-    let mut logs = opts.prefix_output.then(logs::Logs::default);
+    let mut logs = opts.prefix_output.then(logs::Logs::open);
     let started =
         spawn_all(&opts.commands, inherited, dir.as_deref(), &privs, &mut readiness, logs.as_mut())?;
     Ok(Supervisor::new(opts, signals, *inherited, dir, privs, readiness, started).with_logs(logs))

@@ -6,8 +6,48 @@
 //! 15 KB of a binary that aims at 150 KB (measured: docs/design.md).
 
 use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
+
+/// Where reaper's own lines go. With `--prefix-output` reaper's stderr is written only when
+/// poll(2) says it takes a write, from the queue `logs` keeps: a line written straight there
+/// would block reaper once a stalled reader let that queue fill the pipe (and could pass the
+/// commands' lines queued before it). So the lines wait in `DIVERTED` for `logs` to queue.
+static MODE: AtomicU8 = AtomicU8::new(DIRECT);
+/// Straight to stderr (without `--prefix-output`, and before the loop).
+const DIRECT: u8 = 0;
+/// Into `DIVERTED`.
+const DIVERT: u8 = 1;
+/// Straight to stderr, but only if poll(2) says it takes a write now (after `logs` is done, at
+/// exit); otherwise the line is lost rather than reaper stuck.
+const GUARDED: u8 = 2;
+static DIVERTED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// What `DIVERTED` holds at most (it is emptied every wake-up).
+const DIVERTED_MAX: usize = 1024 * 1024;
+
+/// From now on reaper's lines wait for [`take_diverted`].
+pub fn divert() {
+    MODE.store(DIVERT, Ordering::Relaxed);
+}
+
+/// From now on reaper's lines go straight to stderr, when it takes them without blocking.
+pub fn undivert() {
+    MODE.store(GUARDED, Ordering::Relaxed);
+}
+
+/// Moves the lines waiting (whole lines, each with its newline) to the end of `into`.
+pub fn take_diverted(into: &mut Vec<u8>) {
+    let mut lines = DIVERTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    into.append(&mut lines);
+}
+
+fn stderr_takes_a_write() -> bool {
+    let mut fd = libc::pollfd { fd: 2, events: libc::POLLOUT, revents: 0 };
+    // SAFETY: poll(2) on one pollfd of ours, zero timeout.
+    unsafe { libc::poll(&mut fd, 1, 0) == 1 && fd.revents & libc::POLLOUT != 0 }
+}
 
 /// A default level and `module=level` directives: the longest module that is a prefix of a
 /// record's target decides (env_logger's rule), else the default.
@@ -80,7 +120,18 @@ impl Log for Logger {
             // One write(2) per line: stderr is unbuffered, and lines from reaper and the
             // command's processes share it.
             let line = format!("reaper: {} {}\n", record.level(), record.args());
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            match MODE.load(Ordering::Relaxed) {
+                DIVERT => {
+                    let mut lines = DIVERTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if lines.len() + line.len() <= DIVERTED_MAX {
+                        lines.extend_from_slice(line.as_bytes());
+                    }
+                }
+                GUARDED if !stderr_takes_a_write() => {}
+                _ => {
+                    let _ = std::io::stderr().write_all(line.as_bytes());
+                }
+            }
         }
     }
 

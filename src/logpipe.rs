@@ -176,6 +176,11 @@ impl Queue {
         self.cap.saturating_sub(self.bytes)
     }
 
+    /// The front line was written in part: its rest must come next wherever it goes.
+    pub fn mid_line(&self) -> bool {
+        self.written > 0
+    }
+
     /// Lines waiting (a partly written one included).
     pub fn len(&self) -> usize {
         self.lines.len()

@@ -51,6 +51,11 @@ struct Source {
     framer: Framer,
     /// Its end was read: closed at the next `close_finished`.
     ended: bool,
+    /// A read failed (not its end): not polled again before then. Closing the pipe would
+    /// kill the command with SIGPIPE for reaper's trouble; polling it at once could spin.
+    retry_at: Option<Instant>,
+    /// The failure was said (once per pipe).
+    failed: bool,
 }
 
 struct Dest {
@@ -60,13 +65,65 @@ struct Dest {
     held_since: Option<Instant>,
     /// The reader is stalled: lines that do not fit are dropped.
     dropping: bool,
-    /// Writing failed for good (EPIPE, EBADF…): the pipes for it are closed.
+    /// The reader is gone (EPIPE): the pipes for it are closed.
     broken: bool,
+    /// A write failed otherwise (ENOSPC, EIO…): not polled again before then. A file always
+    /// says POLLOUT: polling it at once would spin on the same error.
+    retry_at: Option<Instant>,
+    /// The failure was said (once, until a write succeeds again).
+    failing: bool,
+    /// A terminal's own description, non-blocking: `fd` is this one then.
+    _own: Option<OwnedFd>,
+    /// A terminal reaper could not reopen: O_NONBLOCK is set around each write.
+    nonblock_each: bool,
+    /// The terminal's device number: stdout and stderr on the same terminal are written one
+    /// at a time (see `write`).
+    tty: Option<u64>,
 }
 
 impl Dest {
+    /// reaper's stdout (1) or stderr (2). A terminal says POLLOUT while it has any room at
+    /// all, and a blocking write longer than that room sleeps until its reader reads (a
+    /// `docker run -t` client that stalls would stop reaper's loop): a terminal is written
+    /// through a description of its own, opened non-blocking (the inherited one stays as it
+    /// is: the main command reads the same terminal through it as stdin). Pipes need none of
+    /// this: a write of at most PIPE_BUF after POLLOUT fits.
     fn new(fd: RawFd) -> Dest {
-        Dest { fd, queue: Queue::default(), held_since: None, dropping: false, broken: false }
+        let queue = Queue::default();
+        let (own, nonblock_each) = match terminal(fd) {
+            false => (None, false),
+            true => match reopen(fd) {
+                Ok(own) => (Some(own), false),
+                Err(e) => {
+                    log::warn!(
+                        "cannot reopen reaper's {} (a terminal) to write to it without blocking: {}; \
+                         it is made non-blocking for each write instead",
+                        NAMES[fd as usize - 1],
+                        crate::error::os(e)
+                    );
+                    (None, true)
+                }
+            },
+        };
+        let tty = if own.is_some() || nonblock_each { device(fd) } else { None };
+        let fd = own.as_ref().map_or(fd, |own| own.as_raw_fd());
+        Dest {
+            fd,
+            queue,
+            held_since: None,
+            dropping: false,
+            broken: false,
+            retry_at: None,
+            failing: false,
+            _own: own,
+            nonblock_each,
+            tty,
+        }
+    }
+
+    /// Lines wait and reaper may write them now (when poll allows).
+    fn wants_write(&self) -> bool {
+        !self.queue.is_empty() && !self.broken && self.retry_at.is_none()
     }
 }
 
@@ -78,13 +135,50 @@ pub struct Logs {
     lines: Vec<Vec<u8>>,
 }
 
-impl Default for Logs {
-    fn default() -> Self {
-        Logs { sources: Vec::new(), dests: [Dest::new(1), Dest::new(2)], buf: Vec::new(), lines: Vec::new() }
-    }
-}
-
 impl Logs {
+    /// reaper's own log lines wait for this queue from now on (`collect_own`).
+    pub fn open() -> Logs {
+        let logs = Logs {
+            sources: Vec::new(),
+            dests: [Dest::new(1), Dest::new(2)],
+            buf: Vec::new(),
+            lines: Vec::new(),
+        };
+        crate::logger::divert();
+        logs
+    }
+
+    /// Before reaper sleeps: its own lines logged since the last wake-up enter stderr's queue,
+    /// after the commands' lines queued before them, and go out if stderr takes them now.
+    pub fn before_sleep(&mut self) {
+        if self.collect_own() {
+            self.write_ready();
+        }
+    }
+
+    /// reaper's own lines, logged meanwhile, enter stderr's queue (whole lines of at most
+    /// `PIPE_BUF`: one longer is cut in pieces). Whether there were any.
+    fn collect_own(&mut self) -> bool {
+        self.buf.clear();
+        crate::logger::take_diverted(&mut self.buf);
+        if self.buf.is_empty() {
+            return false;
+        }
+        let dest = &mut self.dests[1];
+        for line in self.buf.split_inclusive(|&b| b == b'\n') {
+            for piece in line.chunks(PIPE_BUF - 1) {
+                let mut piece = piece.to_vec();
+                if piece.last() != Some(&b'\n') {
+                    piece.push(b'\n');
+                }
+                if !dest.broken {
+                    dest.queue.push_within("reaper", piece, REAPED_LIMIT);
+                }
+            }
+        }
+        true
+    }
+
     /// The command `pid` named `name` writes to `output`'s pipes from now on.
     pub fn add(&mut self, pid: i32, name: &str, output: Output) {
         let name = clean_name(name);
@@ -99,6 +193,8 @@ impl Logs {
                 fd,
                 framer: Framer::new(&name),
                 ended: false,
+                retry_at: None,
+                failed: false,
             });
         }
     }
@@ -119,24 +215,41 @@ impl Logs {
     /// when lines wait for it (POLLOUT). Nothing waiting, no pipe open: nothing at all.
     pub fn interest(&self) -> Vec<PollFd<'_>> {
         let mut fds: Vec<PollFd<'_>> = (self.sources.iter())
-            .filter(|s| self.chunk(s) > 0)
+            .filter(|s| s.retry_at.is_none() && self.chunk(s) > 0)
             .map(|s| PollFd::new(s.fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        for dest in self.dests.iter().filter(|d| !d.queue.is_empty() && !d.broken) {
+        for (_, dest) in
+            self.dests.iter().enumerate().filter(|(d, dest)| dest.wants_write() && !self.waits_for_other(*d))
+        {
             fds.push(PollFd::new(stdio(dest.fd), PollFlags::POLLOUT));
         }
         fds
     }
 
-    /// When a stalled reader's grace ends (lines are dropped from then on).
+    /// When a stalled reader's grace ends (lines are dropped from then on), or a failed
+    /// destination or pipe is tried again.
     pub fn deadline(&self) -> Option<Instant> {
-        self.dests.iter().filter(|d| !d.dropping).filter_map(|d| d.held_since).map(|t| t + STALL).min()
+        let stalls =
+            self.dests.iter().filter(|d| !d.dropping).filter_map(|d| d.held_since).map(|t| t + STALL);
+        let retries = self.dests.iter().filter_map(|d| d.retry_at);
+        stalls.chain(retries).chain(self.sources.iter().filter_map(|s| s.retry_at)).min()
     }
 
     /// After a wake-up (the signals and reaps done): `ready` is what poll said for the
     /// descriptors of `interest`, by number. Writes what fits, reads what may be read (bounded),
     /// writes again.
     pub fn pump(&mut self, ready: &[(RawFd, PollFlags)], now: Instant) {
+        self.collect_own();
+        for dest in &mut self.dests {
+            if dest.retry_at.is_some_and(|t| now >= t) {
+                dest.retry_at = None;
+            }
+        }
+        for source in &mut self.sources {
+            if source.retry_at.is_some_and(|t| now >= t) {
+                source.retry_at = None;
+            }
+        }
         for (d, name) in NAMES.iter().enumerate() {
             if ready.iter().any(|(fd, r)| *fd == self.dests[d].fd && !r.is_empty()) {
                 self.write(d);
@@ -171,6 +284,7 @@ impl Logs {
     /// newline added if it had none) before its exit is logged. A pipe that a process it left
     /// behind still holds open stays, under the same name, until its end (its last line too).
     pub fn reaped(&mut self, pid: i32) {
+        self.collect_own();
         for i in 0..self.sources.len() {
             // At its end, the last line is flushed. A pipe still open is shared with a process
             // the command left behind: the unfinished line may be that one's, and waits.
@@ -186,15 +300,17 @@ impl Logs {
     /// readers get `EXIT_GRACE` to take what is queued. What they leave is lost: one warning
     /// says how much (as do drops not reported yet).
     pub fn finish(&mut self) {
+        self.collect_own();
         for i in 0..self.sources.len() {
             self.read(i, REAPED_LIMIT, Some(REAPED_LIMIT));
             self.flush(i);
         }
         self.sources.clear();
+        self.collect_own();
         let give_up = Instant::now() + EXIT_GRACE;
         loop {
             let mut fds: Vec<PollFd<'_>> = (self.dests.iter())
-                .filter(|d| !d.queue.is_empty() && !d.broken)
+                .filter(|d| d.wants_write())
                 .map(|d| PollFd::new(stdio(d.fd), PollFlags::POLLOUT))
                 .collect();
             if fds.is_empty() {
@@ -218,6 +334,8 @@ impl Logs {
                 }
             }
         }
+        self.collect_own();
+        crate::logger::undivert();
         for (d, what) in NAMES.iter().enumerate() {
             let lost = self.dests[d].queue.abandon();
             if lost > 0 {
@@ -255,7 +373,20 @@ impl Logs {
                 match Errno::last() {
                     Errno::EAGAIN => return,
                     Errno::EINTR => continue,
-                    e => log::debug!("reading {}'s output: {}", source.name, crate::error::os(e)),
+                    e => {
+                        source.retry_at = Some(Instant::now() + STALL);
+                        if !source.failed {
+                            source.failed = true;
+                            let stream = ["stdout", "stderr"][source.dest];
+                            log::warn!(
+                                "cannot read {}'s {stream}: {}; trying again every {}s",
+                                source.name,
+                                crate::error::os(e),
+                                STALL.as_secs()
+                            );
+                        }
+                        return;
+                    }
                 }
             }
             // The end: every writer is gone.
@@ -296,21 +427,32 @@ impl Logs {
     /// Each destination with lines waiting gets what it takes now without blocking.
     fn write_ready(&mut self) {
         for d in 0..2 {
-            if !self.dests[d].queue.is_empty() && !self.dests[d].broken && writable(self.dests[d].fd) {
+            if self.dests[d].wants_write() && writable(self.dests[d].fd) {
                 self.write(d);
             }
         }
     }
 
+    /// A terminal written without blocking takes part of a write when its room is short:
+    /// while the other stream's line on the same terminal is half out, destination `d`'s lines
+    /// would land in its middle, so `d` waits (it is not polled meanwhile: no spin). A pipe
+    /// takes a write of PIPE_BUF whole.
+    fn waits_for_other(&self, d: usize) -> bool {
+        let (this, other) = (&self.dests[d], &self.dests[1 - d]);
+        this.tty.is_some() && this.tty == other.tty && other.queue.mid_line()
+    }
+
     /// Destination `d` said POLLOUT: one write of at most `PIPE_BUF` bytes of whole lines, and
     /// more while poll(2) keeps saying POLLOUT.
     fn write(&mut self, d: usize) {
+        if self.waits_for_other(d) {
+            return;
+        }
         let dest = &mut self.dests[d];
         while !dest.queue.is_empty() && !dest.broken {
             self.buf.clear();
             dest.queue.fill(PIPE_BUF, &mut self.buf);
-            // SAFETY: write(2) from our own buffer to fd 1 or 2 (always open: lib.rs fill_stdio).
-            let n = unsafe { libc::write(dest.fd, self.buf.as_ptr().cast(), self.buf.len()) };
+            let n = write_nonblocking(dest.fd, &self.buf, dest.nonblock_each);
             if n == 0 {
                 return;
             }
@@ -318,10 +460,28 @@ impl Logs {
                 dest.queue.consume(n as usize);
                 dest.held_since = None;
                 dest.dropping = false;
+                dest.failing = false;
             } else {
                 match Errno::last() {
                     Errno::EINTR => continue,
                     Errno::EAGAIN => return,
+                    // Only a reader gone is for good. A full disk (ENOSPC, EDQUOT), an I/O
+                    // error, a refused write: the commands writing there themselves would get
+                    // the error and run on, not a SIGPIPE. So the lines wait, as for a stalled
+                    // reader (then are dropped, counted), and the write is tried again later.
+                    e if e != Errno::EPIPE => {
+                        dest.retry_at = Some(Instant::now() + STALL);
+                        if !dest.failing {
+                            dest.failing = true;
+                            log::warn!(
+                                "cannot write the commands' lines to reaper's {}: {}; trying again every {}s",
+                                NAMES[d],
+                                crate::error::os(e),
+                                STALL.as_secs()
+                            );
+                        }
+                        return;
+                    }
                     e => {
                         dest.broken = true;
                         let lost = dest.queue.abandon();
@@ -342,9 +502,62 @@ impl Logs {
     }
 }
 
+/// One write(2) of `buf` to a destination; with `nonblock_each`, O_NONBLOCK is set on its
+/// description for just this write (a terminal that could not be reopened).
+fn write_nonblocking(fd: RawFd, buf: &[u8], nonblock_each: bool) -> isize {
+    // SAFETY: F_GETFL only queries.
+    let flags = if nonblock_each { unsafe { libc::fcntl(fd, libc::F_GETFL) } } else { -1 };
+    let toggle = flags >= 0 && flags & libc::O_NONBLOCK == 0;
+    // SAFETY: F_SETFL on reaper's own stdout or stderr; put back right after the write.
+    let toggled = toggle && unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == 0;
+    // SAFETY: write(2) from our own buffer to fd 1 or 2 (always open: lib.rs fill_stdio), or
+    // to the terminal's own description that `Dest` holds.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if toggled {
+        let errno = Errno::last();
+        // SAFETY: as above: the flags as they were.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+        Errno::set(errno);
+    }
+    n
+}
+
+/// The device number of the terminal at `fd`.
+fn device(fd: RawFd) -> Option<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat(2) fills in the struct it is given.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded: the struct is initialized.
+    Some(unsafe { st.assume_init() }.st_rdev)
+}
+
+/// `fd` is a terminal.
+fn terminal(fd: RawFd) -> bool {
+    // SAFETY: isatty(3) only queries (TCGETS).
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// The terminal at `fd` (1 or 2) opened anew, write-only and non-blocking: a description of
+/// reaper's own. O_NOCTTY: reaper as PID 1 of a session without a terminal would take it as
+/// its controlling terminal otherwise.
+fn reopen(fd: RawFd) -> Result<OwnedFd, Errno> {
+    let path = if fd == 1 { c"/proc/self/fd/1" } else { c"/proc/self/fd/2" };
+    let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: open(2) of a static NUL-terminated path; the descriptor is owned at once.
+    let own = unsafe { libc::open(path.as_ptr(), flags) };
+    if own < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: just opened, ours alone.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(own) })
+}
+
 /// reaper's stdout or stderr, borrowed.
 fn stdio(fd: RawFd) -> BorrowedFd<'static> {
-    // SAFETY: fds 0-2 stay open for reaper's whole life (lib.rs fill_stdio fills holes).
+    // SAFETY: fds 0-2 stay open for reaper's whole life (lib.rs fill_stdio fills holes); a
+    // terminal's own description lives as long as the `Logs` that uses it.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 

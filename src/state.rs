@@ -3096,6 +3096,35 @@ mod tests {
         assert!(t.m.workload_ended());
     }
 
+    /// The earliest deadline follows cancels and replacements: a readiness timeout that is
+    /// cancelled (READY=1) stops being the next wake-up, a later one takes its place, a stop
+    /// cancels the rest and arms --kill-after, and the cancelled ones never fire.
+    #[test]
+    fn the_next_deadline_follows_cancelled_and_replaced_deadlines() {
+        let mut t = several_with(|c| {
+            for (i, within) in [(1, secs(5)), (2, secs(2))] {
+                c[i].ready = Some(command::Ready::Fd(3));
+                c[i].ready_timeout = within;
+            }
+        });
+        t.m.cfg.kill_after = Some(secs(10));
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(2)), "logs' readiness timeout");
+        t.at(secs(1), Ready { index: 2 });
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(5)), "php-fpm's, once logs is ready");
+        // logs exits: its restart (sooner) is the next wake-up, then php-fpm's timeout again
+        // (logs was ready once: no timeout for its restart).
+        helper_ends(&mut t, secs(2), 12, 1);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(2) + RESPAWN_FIRST));
+        restarted(&mut t, secs(2) + RESPAWN_FIRST, 13);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(5)));
+        // A stop: the readiness timeouts go, --kill-after comes.
+        assert_eq!(t.at(secs(4), Signal(TERM)).len(), 3);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(14)));
+        assert_eq!(t.at(secs(6), Timer), vec![], "php-fpm's cancelled timeout does not fire");
+        assert_eq!(t.m.failure(), None);
+        assert_eq!(t.m.next_deadline(), Some(t.now + secs(14)));
+    }
+
     /// web after logs (a --respawn helper waiting to restart): a TERM then leaves nothing to
     /// wait for.
     #[test]

@@ -186,6 +186,9 @@ impl Supervisor {
             }
             // Log pipes and stdio last: what they say is looked at after the signals and reaps.
             let logs_from = fds.len();
+            if let Some(logs) = &mut self.logs {
+                logs.before_sleep();
+            }
             if let Some(logs) = &self.logs {
                 fds.extend(logs.interest().iter().map(|f| watch(f.as_fd().as_raw_fd(), f.events())));
             }

@@ -238,3 +238,171 @@ fn output_pipes_that_cannot_be_made_are_said_plainly() {
     assert!(!dir.join("started").exists());
     remove_tree(&dir);
 }
+
+// reaper's stdout is a full disk (/dev/full: every write fails with ENOSPC). Without the option
+// the command would get ENOSPC and run on: with it, it must not be killed by a SIGPIPE instead
+// (its pipe closed as if the reader were gone); its lines are dropped, its status is reaper's.
+both_modes!(a_full_disk_is_not_a_reader_gone, |mode| {
+    let dir = tempdir("logs-enospc");
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let main = "i=0; while [ $i -lt 100000 ]; do echo line $i; i=$((i+1)); done; exit 7";
+    let mut cmd = reaper_cmd(mode, ["--prefix-output", "--", "sh", "-c", main]);
+    cmd.current_dir(&dir).stdout(Stdio::from(full)).stderr(Stdio::from(log));
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    assert_eq!(exited(&mut r.child, Duration::from_secs(60)), 7, "{}", stderr_of(&dir));
+});
+
+// reaper's stdout is a terminal whose reader stops reading (`docker run -t`, an attached
+// client that stalls). poll(2) says POLLOUT while the terminal has any room at all, and a
+// blocking write of 4 KiB then sleeps until the reader comes back: reaper must not write
+// there blocking. It notices the stall like any other, and TERM still stops the command.
+both_modes!(a_terminal_nobody_reads_blocks_not_the_stop, |mode| {
+    let dir = tempdir("logs-tty");
+    let (_master, slave) = terminal();
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let main = "trap 'exit 7' TERM; yes flood & while :; do sleep 0.05; done";
+    let mut cmd = reaper_cmd(mode, ["--prefix-output", "--", "sh", "-c", main]);
+    cmd.current_dir(&dir).stdout(Stdio::from(slave)).stderr(Stdio::from(log));
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    wait_for_log(&dir, "reaper's stdout took nothing for 1s");
+    r.signal(libc::SIGTERM);
+    assert_eq!(exited(&mut r.child, Duration::from_secs(15)), 7, "{}", stderr_of(&dir));
+});
+
+// The same terminal, when reaper cannot open it anew (EACCES forced with strace on that
+// open): O_NONBLOCK is set around each of reaper's writes instead, and the stop still works.
+#[test]
+fn a_terminal_that_cannot_be_reopened_blocks_not_the_stop() {
+    let Some(strace) = which("strace").filter(|_| !emulated()) else {
+        return skip("strace (and not under qemu-user)");
+    };
+    let dir = tempdir("logs-tty-reopen");
+    let (_master, slave) = terminal();
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let main = "trap 'exit 7' TERM; yes flood & while :; do sleep 0.05; done";
+    let mut cmd = std::process::Command::new(strace);
+    cmd.args(["-o", "strace.log", "-e", "trace=openat", "-e", "inject=openat:error=EACCES"])
+        .args(["-P", "/proc/self/fd/1", REAPER, "--prefix-output", "--", "sh", "-c", main])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(log);
+    let mut child = cmd.spawn().unwrap();
+    let _g = Guard::dir(&dir);
+    wait_for_log(&dir, "reaper's stdout took nothing for 1s");
+    assert!(stderr_of(&dir).contains("cannot reopen reaper's stdout (a terminal)"), "{}", stderr_of(&dir));
+    let reaper = children(child.id() as i32);
+    assert_eq!(reaper.len(), 1, "strace's one child: reaper");
+    // SAFETY: kill(2) to reaper, strace's child, alive (it logged just now).
+    unsafe { libc::kill(reaper[0], libc::SIGTERM) };
+    assert_eq!(exited(&mut child, Duration::from_secs(15)), 7, "{}", stderr_of(&dir));
+}
+
+/// A terminal (master, slave); the master stays with the test, open and unread.
+fn terminal() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty(3) fills in two descriptors; no name, termios or size asked for.
+    let rc = unsafe {
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are ours, just opened.
+    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+}
+
+// A read of a command's pipe fails (ENOMEM forced with strace on every fifth of reaper's reads;
+// the signalfd's share only delays a wake-up's signals): the pipe is read again later, not
+// closed. Before, the command's next write got SIGPIPE (exit 141) and lines were lost.
+#[test]
+fn a_failed_read_of_a_pipe_loses_neither_the_command_nor_its_lines() {
+    let Some(strace) = which("strace").filter(|_| !emulated()) else {
+        return skip("strace (and not under qemu-user)");
+    };
+    let dir = tempdir("logs-read-enomem");
+    let log = std::fs::File::create(dir.join(STDERR)).unwrap();
+    let main = "i=0; while [ $i -lt 30000 ]; do echo line $i; i=$((i+1)); done; exit 7";
+    let mut cmd = std::process::Command::new(strace);
+    cmd.args(["-o", "strace.log", "-e", "trace=read", "-e", "inject=read:error=ENOMEM:when=10+5"])
+        .args([REAPER, "--prefix-output", "--", "sh", "-c", main])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    let mut child = cmd.spawn().unwrap();
+    let _g = Guard::dir(&dir);
+    let (got, reader) = collect(child.stdout.take().unwrap());
+    assert_eq!(exited(&mut child, Duration::from_secs(60)), 7, "{}", stderr_of(&dir));
+    reader.join().unwrap();
+    let want: String = (0..30000).map(|i| format!("sh | line {i}\n")).collect();
+    assert!(text(&got.lock().unwrap()) == want, "lines lost or torn; stderr: {}", stderr_of(&dir));
+}
+
+// reaper's stdout and stderr are one pipe nobody reads (`2>&1 | stalled`). The commands' lines
+// fill it (each write after POLLOUT), then reaper logs that its reader stalled: that line of
+// its own must not be a blocking write to the full pipe either. TERM still stops the command.
+both_modes!(reapers_own_lines_do_not_block_on_a_full_stderr, |mode| {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let dir = tempdir("logs-own-lines");
+    let mut ends = [-1; 2];
+    // SAFETY: pipe2(2) fills in two descriptors, owned at once.
+    assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both just made, ours alone. The read end stays open, unread, to the end.
+    let (_read, write) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    let main = "trap 'exit 7' TERM; yes flood >&2 & while :; do sleep 0.05; done";
+    let mut cmd = reaper_cmd(mode, ["--prefix-output", "--", "sh", "-c", main]);
+    let kept = write.try_clone().unwrap();
+    cmd.current_dir(&dir).stdout(Stdio::from(write.try_clone().unwrap())).stderr(Stdio::from(write));
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    // Full: no room for a write (poll on a write end of our own says no POLLOUT).
+    let full = || {
+        let mut fd = libc::pollfd { fd: kept.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+        // SAFETY: poll(2) on one pollfd of ours, zero timeout.
+        unsafe { libc::poll(&mut fd, 1, 0) == 0 }
+    };
+    assert!(wait_until(Duration::from_secs(20), full), "the pipe never filled");
+    // The stall is said 1s after the pipe filled: the old code then sleeps in pipe_write.
+    let blocked =
+        || std::fs::read_to_string(format!("/proc/{}/wchan", r.pid)).is_ok_and(|w| w.contains("pipe_write"));
+    wait_until(Duration::from_secs(3), blocked);
+    r.signal(libc::SIGTERM);
+    assert_eq!(exited(&mut r.child, Duration::from_secs(15)), 7);
+});
+
+// stdout and stderr the same terminal, read in small pieces: written without blocking, the
+// terminal takes part of a write when its room is short; the other stream's lines must not
+// land in the middle of the line left half out.
+both_modes!(two_streams_on_one_terminal_do_not_tear, |mode| {
+    use std::os::fd::AsRawFd;
+    let dir = tempdir("logs-tty-tear");
+    let (master, slave) = terminal();
+    let main = "yes outoutoutoutoutoutoutoutoutoutout | head -n 100000 & \
+                yes errerrerrerrerrerrerrerrerrerrerrerrerr | head -n 100000 >&2 & wait";
+    let mut cmd = reaper_cmd(mode, ["--prefix-output", "--", "sh", "-c", main]);
+    cmd.current_dir(&dir).stdout(Stdio::from(slave.try_clone().unwrap())).stderr(Stdio::from(slave));
+    let mut r = Reaper::start(mode, &mut cmd);
+    let _g = Guard::new(&r, &dir);
+    drop(cmd); // its copies of the slave: the reader ends when reaper and its commands are gone
+    let reader = std::thread::spawn(move || {
+        let (mut got, mut buf) = (Vec::new(), [0u8; 300]);
+        // SAFETY: read(2) into our own buffer; EIO once every slave is closed.
+        while let n @ 1.. = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } {
+            got.extend_from_slice(&buf[..n as usize]);
+        }
+        got
+    });
+    assert_eq!(exited(&mut r.child, Duration::from_secs(120)), 0);
+    let out = text(&reader.join().unwrap());
+    let whole = ["sh | outoutoutoutoutoutoutoutoutoutout", "sh | errerrerrerrerrerrerrerrerrerrerrerrerr"];
+    let torn: Vec<&str> =
+        out.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !whole.contains(l)).collect();
+    assert!(
+        torn.iter().all(|l| l.starts_with("reaper | dropped ")),
+        "torn lines: {:?}",
+        &torn[..torn.len().min(3)]
+    );
+});
