@@ -24,6 +24,8 @@ use crate::sigmask::Inherited;
 use crate::state::{Config, Effect, Event, Machine, OnSuccess, Proc};
 
 const SIGNAL_BATCH: usize = 64;
+/// How long reaper waits for signals alone before it tries a failed poll again.
+const POLL_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct Supervisor {
     /// Never dropped: the supervisor lives until reaper exits (`run` returns the exit code),
@@ -61,6 +63,8 @@ pub struct Supervisor {
     effects: Vec<Effect>,
     /// Signals handled since the last reap batch (see `run`).
     signals_since_reap: usize,
+    /// Why the last poll failed, while it keeps failing (said once).
+    poll_failed: Option<Errno>,
     /// The poll set and the readiness sources in it, rebuilt each wake-up in place.
     pollfds: Vec<libc::pollfd>,
     sources: Vec<Source>,
@@ -134,6 +138,7 @@ impl Supervisor {
             // mapped a page for them on the way to reaper's own exit.
             effects: Vec::with_capacity(4),
             signals_since_reap: 0,
+            poll_failed: None,
             pollfds: Vec::new(),
             sources: Vec::new(),
         }
@@ -208,11 +213,10 @@ impl Supervisor {
                 let ms = if self.signals.buffered() { 0 } else { timeout(deadline) };
                 // SAFETY: `fds` is `fds.len()` initialized pollfd structs, valid for the call.
                 let polled = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-                if polled < 0 {
-                    let e = Errno::last();
-                    if e != Errno::EINTR {
-                        log::error!("poll: {}", crate::error::os(e));
-                    }
+                match polled {
+                    0.. => self.poll_failed = None,
+                    _ if Errno::last() == Errno::EINTR => {}
+                    _ => self.poll_failing(Errno::last(), deadline),
                 }
             }
             let readable: Vec<Source> = (sources.iter().zip(&fds[first..logs_from]))
@@ -263,6 +267,31 @@ impl Supervisor {
                 self.reap();
             }
             self.logs_pump(&logs_ready);
+        }
+    }
+
+    /// poll(2) failed (EINVAL once someone lowers reaper's open-file limit below the size of its
+    /// poll set, ENOMEM): retrying at once would spin. Signals alone are waited for, up to a
+    /// second (or the next deadline), then poll is tried again; said once per cause. Signals,
+    /// reaps and deadlines go on; the other descriptors wait for poll to work again.
+    fn poll_failing(&mut self, e: Errno, deadline: Option<Instant>) {
+        if self.poll_failed != Some(e) {
+            log::error!(
+                "poll: {}; waiting for signals alone, and trying again every second",
+                crate::error::os(e)
+            );
+            self.poll_failed = Some(e);
+        }
+        if self.signals.buffered() {
+            return; // handled right after this, without a wait
+        }
+        let mut wait = POLL_RETRY;
+        if let Some(at) = deadline {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
+        }
+        if self.signals.wait(Some(wait)) == Waited::Unavailable {
+            // Neither wait works: a short sleep keeps it from spinning (signals stay queued).
+            std::thread::sleep(wait.min(std::time::Duration::from_millis(100)));
         }
     }
 

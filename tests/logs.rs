@@ -406,3 +406,41 @@ both_modes!(two_streams_on_one_terminal_do_not_tear, |mode| {
         &torn[..torn.len().min(3)]
     );
 });
+
+// Someone lowers reaper's open-file limit below the size of its poll set (prlimit from
+// outside): every poll(2) then fails with EINVAL. reaper must not spin on it: it says so once,
+// waits for signals alone (a second at a time), and TERM still stops the command.
+both_modes!(a_poll_that_keeps_failing_does_not_spin_and_the_stop_still_works, |mode| {
+    let dir = tempdir("logs-poll-einval");
+    let main = "trap 'exit 7' TERM; trap '' USR1; echo up; while :; do sleep 0.05; done";
+    let (mut r, _g, out) = start_piped(mode, &dir, &["--prefix-output", "--", "sh", "-c", main]);
+    let (got, _reader) = collect(out);
+    assert!(
+        wait_until(Duration::from_secs(20), || text(&got.lock().unwrap()).contains("sh | up\n")),
+        "{}",
+        stderr_of(&dir)
+    );
+    let limit = std::process::Command::new("prlimit")
+        .args(["--pid", &r.pid.to_string(), "--nofile=1:1"])
+        .status()
+        .unwrap();
+    assert!(limit.success());
+    // The limit counts from reaper's next poll: a forwarded signal wakes it.
+    r.signal(libc::SIGUSR1);
+    let said = || stderr_of(&dir).matches("reaper: ERROR poll: ").count();
+    assert!(wait_until(Duration::from_secs(20), || said() == 1), "{}", stderr_of(&dir));
+    // CPU time (user + system, in clock ticks) over 2 s: a spinning loop takes most of it.
+    let cpu = || {
+        let f = stat_fields(r.pid).unwrap();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let used = cpu() - before;
+    assert!(used * 4 < ticks, "{mode:?}: {used} ticks of CPU in 2 s with poll failing");
+    r.signal(libc::SIGTERM);
+    assert_eq!(exited(&mut r.child, Duration::from_secs(20)), 7, "{}", stderr_of(&dir));
+    assert_eq!(said(), 1, "{}", stderr_of(&dir));
+});
