@@ -168,9 +168,9 @@ fn daemon_follows_a_relative_pidfile_inside_its_chdir() {
 }
 
 // 6. The kill-after deadline passes while the command's exit is already pending: its real
-// status must win. strace holds every poll(2) return back by 1.5 s, so the command (which
-// exits 0 1.8 s after its TERM) exits after the kill deadline passed but before reaper
-// looks: the same wake-up. Before, reaper fired the kill first and exited 137.
+// status must win. strace holds every return of reaper's wait (poll(2), or rt_sigtimedwait(2)
+// while it watches only signals) back by 1.5 s, so the command (which exits 0 1.8 s after its
+// TERM) exits after the kill deadline passed but before reaper looks: the same wake-up. Before, reaper fired the kill first and exited 137.
 both_modes!(real_status_wins_over_a_simultaneous_kill_after, |mode| {
     if skip_under_emulation("strace would hold qemu's system calls, not reaper's") {
         return;
@@ -187,7 +187,8 @@ both_modes!(real_status_wins_over_a_simultaneous_kill_after, |mode| {
     );
     assert!(wait_for_file(&dir.join("ready"), Duration::from_secs(20)));
     let mut tracer = Command::new(strace)
-        .args(["-qq", "-o", "/dev/null", "-e", "trace=poll", "-e", "inject=poll:delay_exit=1500000", "-p"])
+        .args(["-qq", "-o", "/dev/null", "-e", "trace=poll,rt_sigtimedwait"])
+        .args(["-e", "inject=poll,rt_sigtimedwait:delay_exit=1500000", "-p"])
         .arg(r.pid.to_string())
         .spawn()
         .unwrap();
