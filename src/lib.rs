@@ -135,9 +135,9 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
             code
         }
         Err(e) => {
-            termlog::write(&text::printable(
-                format!("{}; exit status {}", e.message(), e.exit_code()).as_bytes(),
-            ));
+            termlog::write(|| {
+                text::printable(format!("{}; exit status {}", e.message(), e.exit_code()).as_bytes())
+            });
             match report {
                 Some(r) => {
                     r.failed(&e);

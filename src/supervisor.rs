@@ -165,7 +165,8 @@ impl Supervisor {
                 if let Some(why) = self.machine.failure() {
                     self.ending.failed(why);
                 }
-                crate::termlog::write(&self.ending.line(code));
+                let ending = &self.ending;
+                crate::termlog::write(|| ending.line(code));
                 return code;
             }
             // The poll set is built anew each wake-up in a vector kept for its capacity: as

@@ -135,14 +135,15 @@ pub fn path(var: Option<std::ffi::OsString>) -> Option<PathBuf> {
     }
 }
 
-/// Writes `line` to the termination log if there is one; never an error.
-pub fn write(line: &str) {
+/// Writes `line()` to the termination log if there is one; never an error. The line is made
+/// only once the log is known to exist (between the command's exit and reaper's).
+pub fn write(line: impl FnOnce() -> String) {
     if let Some(path) = path(std::env::var_os(VARIABLE)) {
         write_to(&path, line);
     }
 }
 
-fn write_to(path: &std::path::Path, line: &str) {
+fn write_to(path: &std::path::Path, line: impl FnOnce() -> String) {
     use std::io::Write;
     // Most places have no termination log: one access(2) says so, where safe_open's walk
     // took six system calls, between the command's exit and reaper's. Only a sure "no such
@@ -157,7 +158,7 @@ fn write_to(path: &std::path::Path, line: &str) {
     }
     let result = crate::safe_open::open(path, crate::safe_open::Purpose::Report).and_then(|mut file| {
         file.set_len(0).map_err(|e| e.to_string())?;
-        file.write_all(format!("{line}\n").as_bytes()).map_err(|e| e.to_string())
+        file.write_all(format!("{}\n", line()).as_bytes()).map_err(|e| e.to_string())
     });
     match result {
         Ok(()) => log::debug!("wrote the termination log {}", path.display()),
@@ -286,17 +287,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("reaper-termlog-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let file = dir.join("log");
-        write_to(&file, "first");
+        write_to(&file, || "first".into());
         assert!(!file.exists());
         let _ = std::fs::write(&file, "a much longer line than the next\n");
-        write_to(&file, "why");
+        write_to(&file, || "why".into());
         assert_eq!(std::fs::read_to_string(&file).ok().as_deref(), Some("why\n"));
         // A FIFO without a reader in its place: refused at once, never waited on.
         let fifo = dir.join("fifo");
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap_or_default();
         // SAFETY: mkfifo(3) with a NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        write_to(&fifo, "why");
+        write_to(&fifo, || "why".into());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
