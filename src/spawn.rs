@@ -2,10 +2,11 @@
 //! its own, so the kernel copies no page tables (reaper's address space is shared, not
 //! duplicated) and reaper stays suspended until the child has exec'd or exited. The child gives
 //! itself its own process group (the terminal's foreground group when reaper holds the
-//! terminal), hands back the signal state reaper inherited, and execs; what failed on the way
-//! comes back in memory reaper owns (see [`Shared`]). If clone is refused (seccomp's EPERM,
-//! ENOSYS) or cannot be prepared, the same child steps run after a fork, and exec errors come
-//! back through a close-on-exec pipe, as before issue 24.
+//! terminal), hands back the signal state reaper inherited, and execs. What failed on the way
+//! comes back through a close-on-exec pipe, read to its end: EOF is the exec (or the exit),
+//! also where CLONE_VFORK does not suspend reaper (qemu-user runs it as a plain fork). If
+//! clone is refused (seccomp's EPERM, ENOSYS) or its stack cannot be mapped, the same child
+//! steps run after a fork.
 //!
 //! Hand-written rather than `std::process::Command`: we need to set LISTEN_PID to the child's
 //! own pid before exec, and to restore a mask containing signals the C library will not name.
@@ -15,7 +16,6 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -31,51 +31,6 @@ const CHDIR_FAILED: u8 = b'D';
 const READY_FD_FAILED: u8 = b'R';
 const STDIO_FAILED: u8 = b'O';
 const LISTEN_PID: &[u8] = b"LISTEN_PID=";
-
-// Where the child is, in `Shared::stage`.
-/// Before exec (or before its first failure); reaper finds it still there only if the child
-/// was killed first, or if CLONE_VFORK did not suspend reaper.
-const RUNNING: u32 = 0;
-/// Past every step: exec follows (an EXEC_FAILED record if it fails).
-const EXECUTING: u32 = 1;
-/// A step failed, its record is written, _exit follows.
-const FAILED: u32 = 2;
-/// Set by reaper when it found the child still RUNNING: the child must not exec.
-const ABANDONED: u32 = 3;
-
-/// Set once CLONE_VFORK turned out not to suspend reaper: qemu-user emulates it with a true
-/// fork (cpython issue 131398), the child then writes its records into a copy of reaper's
-/// memory, and nothing waits for the exec. Every later command starts through fork and the
-/// pipe.
-static VFORK_UNHONOURED: AtomicBool = AtomicBool::new(false);
-
-/// The child's report, in the page above its stack. That mapping is MAP_SHARED, so the records
-/// reach reaper also where the child gets a copy of reaper's memory rather than reaper's own
-/// (valgrind runs CLONE_VM|CLONE_VFORK as fork + CLONE_VFORK; qemu-user as a plain fork).
-/// Atomics: under qemu-user the child runs beside reaper.
-#[repr(C, align(64))]
-#[derive(Default)]
-struct Shared {
-    stage: AtomicU32,
-    /// TTY_FAILED, if it came: `record()`.
-    warning: AtomicU64,
-    /// The step that ended the child, if one did.
-    fatal: AtomicU64,
-}
-
-fn record(tag: u8, errno: Errno) -> u64 {
-    (1 << 40) | (u64::from(tag) << 32) | u64::from(errno as i32 as u32)
-}
-
-fn unrecord(rec: u64) -> Option<(u8, Errno)> {
-    (rec != 0).then(|| ((rec >> 32) as u8, Errno::from_raw(rec as u32 as i32)))
-}
-
-impl Shared {
-    fn records(&self) -> Vec<(u8, Errno)> {
-        [&self.warning, &self.fatal].iter().filter_map(|r| unrecord(r.load(Ordering::Acquire))).collect()
-    }
-}
 
 /// Starts `command` and returns its pid once exec has succeeded. Only the `main` command (not
 /// an `--also` or `--respawn` one) may become the terminal's foreground group, and only it is
@@ -160,6 +115,19 @@ pub fn spawn_with(
             crate::error::os(errno)
         ))
     };
+    let (report_rd, mut report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
+    if let Some((_, n)) = ready_fd {
+        // The child's dup2 onto N must not replace the pipe that reports its exec: it moves
+        // to the lowest free descriptor (not N+1, which may be past the open-file limit).
+        if report_wr.as_raw_fd() == n {
+            report_wr = nix::fcntl::fcntl(report_wr.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+                .map(|fd| {
+                    // SAFETY: F_DUPFD_CLOEXEC just made this descriptor; nobody else owns it.
+                    unsafe { OwnedFd::from_raw_fd(fd) }
+                })
+                .map_err(|e| no_ready_fd(n, e))?;
+        }
+    }
 
     // Close-on-exec everywhere: the child's dup2 onto 1 and 2 makes the copies it keeps, and
     // no other command inherits another's pipe. (fds 0-2 are always open, see lib.rs
@@ -175,7 +143,6 @@ pub fn spawn_with(
     };
     let stdio = pipes.as_ref().map(|((_, out), (_, err))| (out.as_raw_fd(), err.as_raw_fd()));
 
-    let local = Shared::default();
     let mut child = Child {
         program: program.as_ptr(),
         argv: argv_ptrs.as_ptr(),
@@ -187,13 +154,19 @@ pub fn spawn_with(
         ready_fd,
         privs,
         inherited,
-        report_fd: -1,
-        shared: &local,
+        report_fd: report_wr.as_raw_fd(),
     };
-    let (pid, records) = match spawn_vfork(&mut child, argv_ptrs.len()) {
-        Some(started) => started,
-        None => spawn_fork(&mut child, ready_fd, &no_ready_fd)?,
+    let pid = match spawn_vfork(&mut child, argv_ptrs.len()) {
+        Some(pid) => pid,
+        None => spawn_fork(&child)?,
     };
+    // The child's copy of the write end closes at its exec (or exit); with ours gone too, the
+    // read below ends there.
+    drop(report_wr);
+    let mut bytes = Vec::new();
+    let _ = File::from(report_rd).read_to_end(&mut bytes);
+    let records =
+        bytes.chunks_exact(5).map(|r| (r[0], Errno::from_raw(i32::from_le_bytes([r[1], r[2], r[3], r[4]]))));
 
     // Only the read ends stay: EOF comes once the command and all it forked are done.
     let output = pipes.map(|((out, out_wr), (err, err_wr))| {
@@ -254,31 +227,23 @@ struct Child<'a> {
     ready_fd: Option<(i32, i32)>,
     privs: &'a Privs,
     inherited: &'a Inherited,
-    /// The fork path's report pipe; -1 after clone, where the records in `shared` suffice.
+    /// The write end of the exec-report pipe (close-on-exec).
     report_fd: i32,
-    /// Valid until the child has exec'd or exited: the caller waits for that.
-    shared: *const Shared,
 }
 
-/// Starts the child with clone(CLONE_VM|CLONE_VFORK): its pid and records once it has exec'd
-/// or exited. `None`: the fork path must start it (clone refused, no memory for the stack, or
-/// CLONE_VFORK not honoured; no command has run then).
-fn spawn_vfork(child: &mut Child, argc: usize) -> Option<(Pid, Vec<(u8, Errno)>)> {
-    if VFORK_UNHONOURED.load(Ordering::Relaxed) {
-        return None;
-    }
+/// Starts the child with clone(CLONE_VM|CLONE_VFORK): its pid. `None`: the fork path must start
+/// it (clone refused, or no memory for the stack; no child exists then).
+fn spawn_vfork(child: &mut Child, argc: usize) -> Option<Pid> {
     let stack = Stack::map(argc)?;
-    let fallback = std::mem::replace(&mut child.shared, stack.shared());
     // CLONE_VM: the child runs in reaper's memory, so the kernel copies no page tables; it
     // still gets copies of the descriptor table, working directory and signal dispositions
     // (no CLONE_FILES, CLONE_FS, CLONE_SIGHAND), so its dup2, chdir and restored dispositions
     // stay its own. CLONE_VFORK: reaper's thread sleeps until the child has exec'd or exited,
-    // so the child's stack, the records and everything `child` points to stay put; the kernel
-    // wakes it through a completion (mm_release → complete_vfork_done), whose lock orders the
-    // child's every write before reaper's next read, as a thread join does. Signals: all
-    // blocked in reaper (main.rs), so blocked in the child too until `restore` right before
-    // exec; no handler can run on the child's stack. TTIN/TTOU are ignored, not blocked, and
-    // have no handler either.
+    // so the child's stack and everything `child` points to stay put. Where an emulator runs
+    // this as a plain fork (qemu-user), the child has copies of them instead, and the report
+    // pipe still says when it has exec'd. Signals: all blocked in reaper (main.rs), so blocked
+    // in the child too until `restore` right before exec; no handler can run on the child's
+    // stack. TTIN/TTOU are ignored, not blocked, and have no handler either.
     //
     // SAFETY: `cloned` never returns into reaper's frames (it execs or _exits on every path:
     // `Child::run` returns `!`), runs on its own stack, and between clone and exec makes only
@@ -292,65 +257,20 @@ fn spawn_vfork(child: &mut Child, argc: usize) -> Option<(Pid, Vec<(u8, Errno)>)
             (child as *mut Child).cast::<c_void>(),
         )
     };
-    let shared = child.shared;
-    child.shared = fallback;
     if pid < 0 {
         log::debug!("clone(CLONE_VM|CLONE_VFORK): {}; forking instead", crate::error::os(Errno::last()));
         return None;
     }
-    let pid = Pid::from_raw(pid);
-    // SAFETY: in `stack`'s mapping, alive until the end of this function.
-    let shared = unsafe { &*shared };
-    // Still RUNNING: the child was killed before exec (a dead child), or it runs beside us,
-    // CLONE_VFORK not honoured. Either way it never execs now (the stage it would move on from
-    // is ABANDONED): reap it and start the command again through fork, which waits for the
-    // exec by its own means.
-    if shared.stage.compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-        let status = nix::sys::wait::waitpid(pid, None);
-        if let Ok(nix::sys::wait::WaitStatus::Exited(..)) = status {
-            VFORK_UNHONOURED.store(true, Ordering::Relaxed);
-            log::debug!("clone(CLONE_VFORK) did not wait for the exec (an emulator?): forking from now on");
-        }
-        return None;
-    }
-    Some((pid, shared.records()))
+    Some(Pid::from_raw(pid))
 }
 
-/// Starts the child with fork: its pid and records once it has exec'd or exited (the report
-/// pipe's EOF).
-fn spawn_fork(
-    child: &mut Child,
-    ready_fd: Option<(i32, i32)>,
-    no_ready_fd: &dyn Fn(i32, Errno) -> Error,
-) -> Result<(Pid, Vec<(u8, Errno)>), Error> {
-    let (report_rd, mut report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
-    if let Some((_, n)) = ready_fd {
-        // The child's dup2 onto N must not replace the pipe that reports its exec: it moves
-        // to the lowest free descriptor (not N+1, which may be past the open-file limit).
-        if report_wr.as_raw_fd() == n {
-            report_wr = nix::fcntl::fcntl(report_wr.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-                .map(|fd| {
-                    // SAFETY: F_DUPFD_CLOEXEC just made this descriptor; nobody else owns it.
-                    unsafe { OwnedFd::from_raw_fd(fd) }
-                })
-                .map_err(|e| no_ready_fd(n, e))?;
-        }
-    }
-    child.report_fd = report_wr.as_raw_fd();
+/// Starts the child with fork: its pid.
+fn spawn_fork(child: &Child) -> Result<Pid, Error> {
     // SAFETY: reaper is single-threaded. Between fork and exec the child makes the calls of
     // `Child::run` only (async-signal-safe, no allocation).
     match unsafe { fork() }.map_err(|e| Error::start("fork", e))? {
         ForkResult::Child => child.run(),
-        ForkResult::Parent { child: pid } => {
-            drop(report_wr);
-            let mut bytes = Vec::new();
-            let _ = File::from(report_rd).read_to_end(&mut bytes);
-            let records = bytes
-                .chunks_exact(5)
-                .map(|r| (r[0], Errno::from_raw(i32::from_le_bytes([r[1], r[2], r[3], r[4]]))))
-                .collect();
-            Ok((pid, records))
-        }
+        ForkResult::Parent { child: pid } => Ok(pid),
     }
 }
 
@@ -418,14 +338,6 @@ impl Child<'_> {
             self.report(step, errno);
             self.exit(126);
         }
-        // SAFETY: `shared` is valid until we exec or exit (the caller waits for that).
-        let shared = unsafe { &*self.shared };
-        if shared.stage.compare_exchange(RUNNING, EXECUTING, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            // ABANDONED: reaper went on without waiting for us (CLONE_VFORK not honoured) and
-            // starts the command again by fork.
-            // SAFETY: as in `exit`.
-            unsafe { libc::_exit(127) }
-        }
         self.inherited.restore();
         // SAFETY: NUL-terminated argv/envp arrays of valid C strings built before clone.
         unsafe { libc::execvpe(self.program, self.argv, self.envp) };
@@ -439,34 +351,23 @@ impl Child<'_> {
         self.exit(code)
     }
 
-    /// Records `tag` and `errno` for reaper: in `shared`, and through the pipe after fork.
+    /// Tells reaper `tag` and `errno` through the report pipe (5 bytes: one atomic write).
     fn report(&self, tag: u8, errno: Errno) {
-        // SAFETY: `shared` is valid until we exec or exit (the caller waits for that).
-        let shared = unsafe { &*self.shared };
-        let slot = if tag == TTY_FAILED { &shared.warning } else { &shared.fatal };
-        slot.store(record(tag, errno), Ordering::Release);
-        if self.report_fd >= 0 {
-            let mut rec = [tag, 0, 0, 0, 0];
-            let [_, errno_bytes @ ..] = &mut rec;
-            *errno_bytes = (errno as i32).to_le_bytes();
-            // SAFETY: write(2) of a stack buffer to our pipe.
-            unsafe { libc::write(self.report_fd, rec.as_ptr().cast(), rec.len()) };
-        }
+        let mut rec = [tag, 0, 0, 0, 0];
+        let [_, errno_bytes @ ..] = &mut rec;
+        *errno_bytes = (errno as i32).to_le_bytes();
+        // SAFETY: write(2) of a stack buffer to our pipe.
+        unsafe { libc::write(self.report_fd, rec.as_ptr().cast(), rec.len()) };
     }
 
     /// _exit after a failed step (its record written).
     fn exit(&self, code: c_int) -> ! {
-        // SAFETY: as in `report`.
-        let shared = unsafe { &*self.shared };
-        // Whatever the answer: ABANDONED only means reaper no longer waits for this record.
-        let _ = shared.stage.compare_exchange(RUNNING, FAILED, Ordering::AcqRel, Ordering::Acquire);
         // SAFETY: _exit skips atexit handlers and stdio flushing, which are reaper's.
         unsafe { libc::_exit(code) }
     }
 }
 
-/// The clone child's stack, with its [`Shared`] record at the top: one MAP_SHARED anonymous
-/// mapping, unmapped when dropped (after the exec or exit). Its size: 64 KiB for the child's
+/// The clone child's stack: one anonymous mapping, unmapped when dropped (after the exec or exit). Its size: 64 KiB for the child's
 /// own frames and the C library's calls (glibc's posix_spawn allows 32 KiB for compilers'
 /// stack checks), plus what execvpe may put on the stack: the PATH search's buffer for a
 /// directory and the name (musl and glibc cap them at PATH_MAX and NAME_MAX: a VLA of at most
@@ -486,14 +387,14 @@ impl Stack {
         const OWN: usize = 64 << 10;
         let path = libc::PATH_MAX as usize + 256;
         let script = argc.saturating_add(3).saturating_mul(size_of::<*const c_char>());
-        let len = OWN.saturating_add(path).saturating_add(script).saturating_add(size_of::<Shared>());
+        let len = OWN.saturating_add(path).saturating_add(script);
         // SAFETY: a new anonymous mapping; nothing else refers to it.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
                 -1,
                 0,
             )
@@ -502,22 +403,13 @@ impl Stack {
             log::debug!("mmap of the child's stack: {}; forking instead", crate::error::os(Errno::last()));
             return None;
         }
-        let stack = Stack { base, len };
-        // SAFETY: `shared()` is inside the mapping, aligned for `Shared`, and not yet in use.
-        unsafe { stack.shared().cast_mut().write(Shared::default()) };
-        Some(stack)
+        Some(Stack { base, len })
     }
 
-    /// The record, in the mapping's last bytes.
-    fn shared(&self) -> *const Shared {
-        let end = self.base as usize + self.len;
-        ((end - size_of::<Shared>()) & !(align_of::<Shared>() - 1)) as *const Shared
-    }
-
-    /// Where the stack starts (it grows down): right below the record, 64-byte aligned (the
-    /// ABIs ask for 16).
+    /// Where the stack starts (it grows down): the mapping's end, 64-byte aligned (the ABIs
+    /// ask for 16).
     fn top(&self) -> *mut c_void {
-        self.shared().cast_mut().cast()
+        ((self.base as usize + self.len) & !63) as *mut c_void
     }
 }
 

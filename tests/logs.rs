@@ -211,8 +211,8 @@ both_modes!(a_reader_gone_ends_the_writers_as_without_the_option, |mode| {
 });
 
 // No descriptors left for a command's output pipes (EMFILE, forced with strace on the second
-// pipe2, the stderr one: the stdout one was made and must go too): one line naming the command
-// and the option, exit 1 (reaper failed before the command ran), nothing started.
+// pipe2: the first is spawn's exec report): one line naming the command and the option, exit 1
+// (reaper failed before the command ran), nothing started.
 #[test]
 fn output_pipes_that_cannot_be_made_are_said_plainly() {
     let Some(strace) = which("strace").filter(|_| !emulated()) else {

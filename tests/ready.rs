@@ -252,7 +252,7 @@ both_modes!(a_timeout_is_one_line, |mode| {
 });
 
 // Any N ≥ 3 works, also one that reaper's own descriptors (signalfd, the pipe's ends, the
-// exec-report pipe when the command is forked) happen to have when the command starts.
+// exec-report pipe) happen to have when the command starts.
 #[test]
 fn every_fd_number_reaches_the_command() {
     // (3 to 9: sh redirects single-digit descriptors only.)
@@ -263,13 +263,6 @@ fn every_fd_number_reaches_the_command() {
         let mut cmd = cmd_in(Mode::Subreaper, &dir, ["--also", &db, "--after=db", "--", "true"]);
         let (code, _) = run_timed(&mut cmd, T);
         assert_eq!(code, 0, "fd {n}: {}", stderr_of(&dir));
-        // Started by fork (clone refused): the exec-report pipe gets out of N's way.
-        if let Some(strace) = which("strace").filter(|_| !emulated()) {
-            let faults = ["-e", "trace=clone", "-e", "inject=clone:error=EPERM:when=1"];
-            let (code, log) =
-                run_straced(&strace, &dir, &faults, &["--also", &db, "--after=db", "--", "true"]);
-            assert_eq!(code, 0, "fd {n}, forked: {log}");
-        }
         remove_tree(&dir);
     }
 }
@@ -421,24 +414,7 @@ fn a_failing_recvmsg_does_not_spin() {
 /// 0, 1 and 2 (the harness's own descriptors are made close-on-exec): the exit code and
 /// reaper's stderr.
 fn run_with_fd_limit(dir: &Path, limit: u64, args: &[&str]) -> (i32, String) {
-    run_with_fd_limit_under(None, dir, limit, args)
-}
-
-/// [`run_with_fd_limit`], reaper run by `strace -e FAULTS` when `straced` is given (its log
-/// to /dev/null).
-fn run_with_fd_limit_under(
-    straced: Option<(&Path, &[&str])>,
-    dir: &Path,
-    limit: u64,
-    args: &[&str],
-) -> (i32, String) {
     let mut cmd = cmd_in(Mode::Subreaper, dir, args);
-    if let Some((strace, faults)) = straced {
-        let log = std::fs::File::options().create(true).append(true).open(dir.join(STDERR)).unwrap();
-        cmd = Command::new(strace);
-        cmd.args(["-o", "/dev/null"]).args(faults).arg(REAPER).args(args);
-        cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).process_group(0);
-    }
     // SAFETY: only raw setrlimit(2) and close_range(2) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -456,10 +432,8 @@ fn run_with_fd_limit_under(
 
 // A low open-file limit (ulimit -n 8): a readiness descriptor that cannot be given is said
 // plainly, naming the command, the descriptor and the limit, with exit 1 (reaper failed
-// before the command ran). N at the limit's edge (7 of 8) reaches the command: clone leaves
-// no exec-report pipe in the way. Started by fork (clone refused, EPERM injected with
-// strace), the report pipe's write end is 7 and has nowhere to move. A limit too low for the
-// readiness pipe names the command whose pipe it is.
+// before the command ran). N at the limit's edge (7 of 8) meets the exec-report pipe's
+// write end; a limit too low for the pipe names the command whose pipe it is.
 #[test]
 fn a_low_open_file_limit_is_said_plainly() {
     // In the C library's own words (musl's EMFILE is "No file descriptors available").
@@ -473,22 +447,10 @@ fn a_low_open_file_limit_is_said_plainly() {
     );
     assert_eq!(log.trim(), beyond);
     std::fs::remove_file(dir.join(STDERR)).unwrap();
-    // (Not sh: dash saves descriptors at 10 and up for a redirection.)
-    let write7 = r#"import os; os.write(7, b"\n")"#;
-    // (Not under qemu-user, whose CLONE_VFORK does not wait: reaper then forks.)
-    if !emulated() {
-        let (code, log) = run_with_fd_limit(&dir, 8, &["--ready=fd:7", "--", "python3", "-c", write7]);
-        assert_eq!(code, 0, "{log}");
-        std::fs::remove_file(dir.join(STDERR)).unwrap();
-    }
-    if let Some(strace) = which("strace").filter(|_| !emulated()) {
-        let faults: &[&str] = &["-e", "trace=clone", "-e", "inject=clone:error=EPERM:when=1"];
-        let args = ["--ready=fd:7", "--", "python3", "-c", write7];
-        let (code, log) = run_with_fd_limit_under(Some((&strace, faults)), &dir, 8, &args);
-        assert_eq!(code, 1, "{log}");
-        assert_eq!(log.trim(), format!("reaper: cannot give 'python3' its readiness descriptor 7: {emfile}"));
-        std::fs::remove_file(dir.join(STDERR)).unwrap();
-    }
+    let (code, log) = run_with_fd_limit(&dir, 8, &["--ready=fd:7", "--", "sh", "-c", "echo >&7"]);
+    assert_eq!(code, 1, "{log}");
+    assert_eq!(log.trim(), format!("reaper: cannot give 'sh' its readiness descriptor 7: {emfile}"));
+    std::fs::remove_file(dir.join(STDERR)).unwrap();
     let (code, log) =
         run_with_fd_limit(&dir, 5, &["--name=db", "--ready=fd:3", "--", "sh", "-c", "echo >&3"]);
     assert_eq!(code, 1, "{log}");
