@@ -1190,7 +1190,7 @@ fn no_memory_for_the_clone_stack_falls_back_to_fork() {
     let (code, _, err, log) = straced(&dir, &count, &["sh", "-c", "exit 7"]);
     assert_eq!(code, 7, "{err}");
     let mmaps: Vec<&str> = log.lines().filter(|l| l.starts_with("mmap(")).collect();
-    let nth = 1 + mmaps.iter().position(|l| l.contains("MAP_SHARED|MAP_ANONYMOUS|MAP_STACK")).expect(&log);
+    let nth = 1 + mmaps.iter().position(|l| l.contains("MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK")).expect(&log);
     let inject = format!("inject=mmap:error=ENOMEM:when={nth}");
     let (code, _, err, log) =
         straced(&dir, &["-e", "trace=mmap,clone,fork", "-e", &inject], &["sh", "-c", "exit 7"]);
