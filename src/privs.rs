@@ -1,11 +1,10 @@
 //! `--user` and `--no-new-privs`, for each command reaper starts (reaper itself stays as it
 //! is: it must be able to signal and reap every process). Everything that reads or can fail
 //! on input (the names, /etc/passwd, /etc/group, the environment) happens once, before any
-//! fork, in [`Privs::prepare`]; [`Privs::apply`] runs in the forked child between fork and
+//! fork, in [`Privs::prepare`]; [`Privs::apply`] runs in the child between clone (or fork) and
 //! exec and makes raw system calls only: no allocation, no lock, and none of the C library's
-//! set*id wrappers (musl's and glibc's broadcast the change to every thread with signals,
-//! which is wrong in a child that would share the parent's memory, should the spawn ever
-//! become a CLONE_VM one).
+//! set*id wrappers (musl's __synccall and glibc's setxid broadcast the change to every thread
+//! with signals, which must not run in a CLONE_VM child: it shares reaper's memory, spawn.rs).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -63,8 +62,9 @@ struct Switch {
     setgroups_denied: bool,
     /// The kernel's last capability, for clearing the bounding set.
     last_cap: libc::c_ulong,
-    /// Room for getgroups(2) in the child (allocated before fork), as many as `groups`.
-    /// Cells: the child writes into it through the shared `&Privs`.
+    /// Room for getgroups(2) in the child (allocated before clone or fork), as many as
+    /// `groups`. Cells: the child writes into it through the shared `&Privs` (with CLONE_VM,
+    /// into reaper's own copy, which reaper never reads).
     scratch: Vec<std::cell::Cell<libc::gid_t>>,
 }
 
@@ -139,7 +139,7 @@ impl Privs {
         self.switch.as_ref().map(|s| s.env.as_slice()).unwrap_or_default()
     }
 
-    /// In the forked child, before exec: no_new_privs, then setgroups → setresgid → (for a
+    /// In the child (after clone or fork), before exec: no_new_privs, then setgroups → setresgid → (for a
     /// non-root target) the bounding set → setresuid, a check that they took effect,
     /// then the inheritable and ambient sets. Returns the failed step and its errno; the
     /// caller must then _exit without exec (never run the command as root by accident).
@@ -152,7 +152,7 @@ impl Privs {
         }
         let Some(s) = &self.switch else { return Ok(()) };
         // SAFETY: raw system calls with integer arguments and a pointer to `groups`, a vector
-        // built before fork that nothing frees before exec.
+        // built before clone or fork that nothing frees before exec.
         unsafe {
             let groups = s.groups.as_ptr();
             if libc::syscall(SYS_SETGROUPS, s.groups.len() as libc::c_long, groups) != 0 {

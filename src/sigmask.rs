@@ -82,8 +82,10 @@ impl Inherited {
         Inherited { mask: 0, handlers: [SigHandler::SigDfl; 3] }
     }
 
-    /// Puts back the inherited mask and dispositions. Runs in the forked child between fork
-    /// and exec: only async-signal-safe calls (sigaction, rt_sigprocmask).
+    /// Puts back the inherited mask and dispositions. Runs in the child between clone (or
+    /// fork) and exec: only async-signal-safe calls (sigaction, rt_sigprocmask), no lock (the
+    /// C libraries lock only for SIGABRT's disposition). The child has its own copy of the
+    /// dispositions (spawn.rs clones without CLONE_SIGHAND): reaper's stay as they are.
     pub fn restore(&self) {
         for ((sig, _), handler) in OWN_DISPOSITIONS.iter().zip(self.handlers) {
             let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());

@@ -1,11 +1,17 @@
-//! Starting the command: fork, give it its own process group (the terminal's foreground group
-//! when reaper holds the terminal), hand back the signal state reaper inherited, exec. Exec
-//! errors come back through a CLOEXEC pipe, so the parent knows the command really started.
+//! Starting the command the way posix_spawn does: clone(CLONE_VM|CLONE_VFORK) on a stack of
+//! its own, so the kernel copies no page tables (reaper's address space is shared, not
+//! duplicated) and reaper stays suspended until the child has exec'd or exited. The child gives
+//! itself its own process group (the terminal's foreground group when reaper holds the
+//! terminal), hands back the signal state reaper inherited, and execs. What failed on the way
+//! comes back through a close-on-exec pipe, read to its end: EOF is the exec (or the exit),
+//! also where CLONE_VFORK does not suspend reaper (qemu-user runs it as a plain fork). If
+//! clone is refused (seccomp's EPERM, ENOSYS) or its stack cannot be mapped, the same child
+//! steps run after a fork.
 //!
 //! Hand-written rather than `std::process::Command`: we need to set LISTEN_PID to the child's
-//! own pid after fork, and to restore a mask containing signals the C library will not name.
+//! own pid before exec, and to restore a mask containing signals the C library will not name.
 
-use std::ffi::{CStr, CString, OsStr, OsString, c_char};
+use std::ffi::{CStr, CString, OsStr, OsString, c_char, c_int, c_void};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -84,7 +90,7 @@ pub fn spawn_with(
     let mut changes = privs.env().to_vec();
     changes.retain(|(k, _)| !extra.env.iter().any(|(e, _)| e == k));
     changes.extend(extra.env.iter().cloned());
-    // `_owned` holds the entries made for the command (kept until after the fork); the others
+    // `_owned` holds the entries made for the command (kept until after the exec); the others
     // point into reaper's own environment.
     let (_owned, envp_ptrs, listen_pid_ptr) = environment(main, &changes);
 
@@ -94,7 +100,6 @@ pub fn spawn_with(
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
     let take_tty = main && isatty(stdin).unwrap_or(false) && tcgetpgrp(stdin).ok() == Some(getpgrp());
 
-    let (report_rd, mut report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
     let ready_fd = extra.ready_fd.map(|(fd, n)| (fd.as_raw_fd(), n));
     let no_ready_fd = |n: i32, errno: Errno| {
         // dup2's EBADF when N is not below the open-file limit.
@@ -110,6 +115,7 @@ pub fn spawn_with(
             crate::error::os(errno)
         ))
     };
+    let (report_rd, mut report_wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::start("pipe", e))?;
     if let Some((_, n)) = ready_fd {
         // The child's dup2 onto N must not replace the pipe that reports its exec: it moves
         // to the lowest free descriptor (not N+1, which may be past the open-file limit).
@@ -117,7 +123,7 @@ pub fn spawn_with(
             report_wr = nix::fcntl::fcntl(report_wr.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
                 .map(|fd| {
                     // SAFETY: F_DUPFD_CLOEXEC just made this descriptor; nobody else owns it.
-                    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+                    unsafe { OwnedFd::from_raw_fd(fd) }
                 })
                 .map_err(|e| no_ready_fd(n, e))?;
         }
@@ -137,125 +143,280 @@ pub fn spawn_with(
     };
     let stdio = pipes.as_ref().map(|((_, out), (_, err))| (out.as_raw_fd(), err.as_raw_fd()));
 
-    // SAFETY: reaper is single-threaded. Between fork and exec the child only makes
-    // async-signal-safe calls (setpgid, dup2, tcsetpgrp, chdir, fcntl, the raw calls of Privs::apply,
-    // sigaction, rt_sigprocmask, write, execvpe, _exit) and writes into memory it already
-    // owns; nothing allocates.
+    let mut child = Child {
+        program: program.as_ptr(),
+        argv: argv_ptrs.as_ptr(),
+        envp: envp_ptrs.as_ptr(),
+        listen_pid: listen_pid_ptr,
+        dir,
+        stdio,
+        take_tty,
+        ready_fd,
+        privs,
+        inherited,
+        report_fd: report_wr.as_raw_fd(),
+    };
+    let pid = match spawn_vfork(&mut child, argv_ptrs.len()) {
+        Some(pid) => pid,
+        None => spawn_fork(&child)?,
+    };
+    // The child's copy of the write end closes at its exec (or exit); with ours gone too, the
+    // read below ends there.
+    drop(report_wr);
+    let mut bytes = Vec::new();
+    let _ = File::from(report_rd).read_to_end(&mut bytes);
+    let records =
+        bytes.chunks_exact(5).map(|r| (r[0], Errno::from_raw(i32::from_le_bytes([r[1], r[2], r[3], r[4]]))));
+
+    // Only the read ends stay: EOF comes once the command and all it forked are done.
+    let output = pipes.map(|((out, out_wr), (err, err_wr))| {
+        drop((out_wr, err_wr));
+        for fd in [&out, &err] {
+            // SAFETY: fcntl(2) on a pipe end only reaper holds.
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        }
+        Output { stdout: out, stderr: err }
+    });
+    // No setpgid(child) from here too: the child's own setpgid came before its exec, which
+    // both ways of starting it wait for.
+    for (tag, errno) in records {
+        if tag == TTY_FAILED {
+            log::warn!(
+                "cannot make the command the terminal's foreground group: {}",
+                crate::error::os(errno)
+            );
+            continue;
+        }
+        let _ = nix::sys::wait::waitpid(pid, None);
+        return Err(if tag == STDIO_FAILED {
+            Error::Start(format!(
+                "cannot give '{}' its output pipes: {}",
+                command[0].to_string_lossy(),
+                crate::error::os(errno)
+            ))
+        } else if tag == CHDIR_FAILED {
+            let dir = dir.map(|d| d.to_string_lossy()).unwrap_or_default();
+            Error::Start(format!(
+                "cannot run '{}' in {dir}: {}",
+                command[0].to_string_lossy(),
+                crate::error::os(errno)
+            ))
+        } else if tag == READY_FD_FAILED {
+            no_ready_fd(ready_fd.map_or(-1, |(_, n)| n), errno)
+        } else if let Some(why) = privs.failure(&command[0], tag, errno) {
+            Error::Privs(why)
+        } else {
+            Error::Exec { command: command[0].clone(), errno }
+        });
+    }
+    log::info!("started {} as pid {pid}", command[0].to_string_lossy());
+    Ok((pid.as_raw(), output))
+}
+
+/// Everything the child needs, made before clone or fork: between them and exec the child
+/// only reads it (and writes its records, LISTEN_PID's digits and `Privs`' scratch room, none
+/// of which reaper reads back but the records).
+struct Child<'a> {
+    program: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    listen_pid: Option<*mut u8>,
+    dir: Option<&'a CStr>,
+    stdio: Option<(i32, i32)>,
+    take_tty: bool,
+    ready_fd: Option<(i32, i32)>,
+    privs: &'a Privs,
+    inherited: &'a Inherited,
+    /// The write end of the exec-report pipe (close-on-exec).
+    report_fd: i32,
+}
+
+/// Starts the child with clone(CLONE_VM|CLONE_VFORK): its pid. `None`: the fork path must start
+/// it (clone refused, or no memory for the stack; no child exists then).
+fn spawn_vfork(child: &mut Child, argc: usize) -> Option<Pid> {
+    let stack = Stack::map(argc)?;
+    // CLONE_VM: the child runs in reaper's memory, so the kernel copies no page tables; it
+    // still gets copies of the descriptor table, working directory and signal dispositions
+    // (no CLONE_FILES, CLONE_FS, CLONE_SIGHAND), so its dup2, chdir and restored dispositions
+    // stay its own. CLONE_VFORK: reaper's thread sleeps until the child has exec'd or exited,
+    // so the child's stack and everything `child` points to stay put. Where an emulator runs
+    // this as a plain fork (qemu-user), the child has copies of them instead, and the report
+    // pipe still says when it has exec'd. Signals: all blocked in reaper (main.rs), so blocked
+    // in the child too until `restore` right before exec; no handler can run on the child's
+    // stack. TTIN/TTOU are ignored, not blocked, and have no handler either.
+    //
+    // SAFETY: `cloned` never returns into reaper's frames (it execs or _exits on every path:
+    // `Child::run` returns `!`), runs on its own stack, and between clone and exec makes only
+    // async-signal-safe calls without allocating or taking a lock (see `Child::run`). `child`
+    // and the stack outlive the call, which returns only after the exec or the exit.
+    let pid = unsafe {
+        libc::clone(
+            cloned,
+            stack.top(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (child as *mut Child).cast::<c_void>(),
+        )
+    };
+    if pid < 0 {
+        log::debug!("clone(CLONE_VM|CLONE_VFORK): {}; forking instead", crate::error::os(Errno::last()));
+        return None;
+    }
+    Some(Pid::from_raw(pid))
+}
+
+/// Starts the child with fork: its pid.
+fn spawn_fork(child: &Child) -> Result<Pid, Error> {
+    // SAFETY: reaper is single-threaded. Between fork and exec the child makes the calls of
+    // `Child::run` only (async-signal-safe, no allocation).
     match unsafe { fork() }.map_err(|e| Error::start("fork", e))? {
-        ForkResult::Child => {
-            let report = |tag: u8, errno: Errno| {
-                let mut rec = [tag, 0, 0, 0, 0];
-                rec[1..].copy_from_slice(&(errno as i32).to_le_bytes());
-                // SAFETY: write(2) of a stack buffer to our pipe.
-                unsafe { libc::write(report_wr.as_raw_fd(), rec.as_ptr().cast(), rec.len()) };
-            };
-            let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
-            if let Some((out, err)) = stdio {
-                // SAFETY: dup2(2) of descriptors we own onto 1 and 2 (the copies lose
-                // close-on-exec; the originals close at exec).
-                if unsafe { libc::dup2(out, 1) } < 0 || unsafe { libc::dup2(err, 2) } < 0 {
-                    report(STDIO_FAILED, Errno::last());
-                    // SAFETY: as below.
-                    unsafe { libc::_exit(126) }
-                }
+        ForkResult::Child => child.run(),
+        ForkResult::Parent { child: pid } => Ok(pid),
+    }
+}
+
+/// The clone child's entry point, on its own stack.
+extern "C" fn cloned(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `Child` spawn_vfork passed, alive while reaper waits for the exec.
+    let child = unsafe { &*arg.cast::<Child>() };
+    child.run()
+}
+
+impl Child<'_> {
+    /// What the child does between clone (or fork) and exec. With CLONE_VM it runs in reaper's
+    /// memory on a stack of its own, so: no allocation and no lock (reaper's malloc and stdio
+    /// are reaper's), only system calls the C library passes straight on (setpgid, dup2,
+    /// ioctl, chdir, fcntl, the raw ones of `Privs::apply`, sigaction, rt_sigprocmask, write,
+    /// execvpe, _exit; getpid as a raw call, which no C library can answer from a cache that
+    /// would be reaper's), and writes only to the records, LISTEN_PID's digits in the buffer
+    /// made for this command, and `Privs`' scratch room. Its errno is reaper's thread's (the
+    /// same thread-local storage): harmless, reaper is suspended and reads errno only right
+    /// after its own failing calls. Never returns: a failed step is never followed by exec.
+    fn run(&self) -> ! {
+        let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        if let Some((out, err)) = self.stdio {
+            // SAFETY: dup2(2) of descriptors we own onto 1 and 2 (the copies lose
+            // close-on-exec; the originals close at exec).
+            if unsafe { libc::dup2(out, 1) } < 0 || unsafe { libc::dup2(err, 2) } < 0 {
+                self.fail(STDIO_FAILED, 126);
             }
-            if take_tty {
-                // SIGTTOU is still ignored here (restored below), so this cannot stop us.
-                match tcsetpgrp(stdin, getpid()) {
-                    Ok(()) | Err(Errno::ENOTTY) | Err(Errno::ENXIO) => {}
-                    Err(e) => report(TTY_FAILED, e),
-                }
-            }
-            if let Some(buf) = listen_pid_ptr {
-                // SAFETY: the buffer was sized for any pid in environment(); this is our copy.
-                unsafe { write_pid(buf.add(LISTEN_PID.len()), getpid().as_raw()) };
-            }
-            if let Some(dir) = dir {
-                // SAFETY: chdir(2) with a NUL-terminated path built before fork.
-                if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
-                    report(CHDIR_FAILED, Errno::last());
-                    // SAFETY: as below.
-                    unsafe { libc::_exit(127) }
-                }
-            }
-            if let Some((fd, n)) = ready_fd {
-                // dup2 onto itself keeps close-on-exec: then it is cleared by hand.
-                // SAFETY: dup2(2) and fcntl(2) on descriptors this process holds.
-                let failed = unsafe {
-                    if fd == n { libc::fcntl(n, libc::F_SETFD, 0) < 0 } else { libc::dup2(fd, n) < 0 }
-                };
-                if failed {
-                    report(READY_FD_FAILED, Errno::last());
-                    // SAFETY: as below.
-                    unsafe { libc::_exit(127) }
-                }
-            }
-            // After the directory (the caller's, which the new user may not be allowed to
-            // enter: the command keeps it as with gosu) and the terminal; before exec. A
-            // failed step is never followed by exec.
-            if let Err((step, errno)) = privs.apply() {
-                report(step, errno);
-                // SAFETY: as below.
-                unsafe { libc::_exit(126) }
-            }
-            inherited.restore();
-            // SAFETY: NUL-terminated argv/envp arrays of valid C strings built before fork.
-            unsafe { libc::execvpe(program.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
-            report(EXEC_FAILED, Errno::last());
-            // SAFETY: _exit skips atexit handlers and stdio flushing that belong to the parent.
-            unsafe { libc::_exit(127) }
         }
-        ForkResult::Parent { child } => {
-            drop(report_wr);
-            // Only the read ends stay: EOF comes once the command and all it forked are done.
-            let output = pipes.map(|((out, out_wr), (err, err_wr))| {
-                drop((out_wr, err_wr));
-                for fd in [&out, &err] {
-                    // SAFETY: fcntl(2) on a pipe end only reaper holds.
-                    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-                }
-                Output { stdout: out, stderr: err }
-            });
-            // No setpgid(child) from here too: we wait for the exec below, and the child's
-            // own setpgid came before it.
-            let mut records = Vec::new();
-            let _ = File::from(report_rd).read_to_end(&mut records);
-            for rec in records.chunks_exact(5) {
-                let errno = Errno::from_raw(i32::from_le_bytes([rec[1], rec[2], rec[3], rec[4]]));
-                if rec[0] == TTY_FAILED {
-                    log::warn!(
-                        "cannot make the command the terminal's foreground group: {}",
-                        crate::error::os(errno)
-                    );
-                } else if rec[0] == STDIO_FAILED {
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    return Err(Error::Start(format!(
-                        "cannot give '{}' its output pipes: {}",
-                        command[0].to_string_lossy(),
-                        crate::error::os(errno)
-                    )));
-                } else if rec[0] == CHDIR_FAILED {
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    let dir = dir.map(|d| d.to_string_lossy()).unwrap_or_default();
-                    return Err(Error::Start(format!(
-                        "cannot run '{}' in {dir}: {}",
-                        command[0].to_string_lossy(),
-                        crate::error::os(errno)
-                    )));
-                } else if rec[0] == READY_FD_FAILED {
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    return Err(no_ready_fd(ready_fd.map_or(-1, |(_, n)| n), errno));
-                } else if let Some(why) = privs.failure(&command[0], rec[0], errno) {
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    return Err(Error::Privs(why));
-                } else {
-                    let _ = nix::sys::wait::waitpid(child, None);
-                    return Err(Error::Exec { command: command[0].clone(), errno });
-                }
+        // SAFETY: getpid(2) has no preconditions.
+        let me = unsafe { libc::syscall(libc::SYS_getpid) } as libc::pid_t;
+        if self.take_tty {
+            // SAFETY: fd 0 is open (lib.rs fill_stdio).
+            let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+            // SIGTTOU is still ignored here (restored below), so this cannot stop us.
+            match tcsetpgrp(stdin, Pid::from_raw(me)) {
+                Ok(()) | Err(Errno::ENOTTY) | Err(Errno::ENXIO) => {}
+                Err(e) => self.report(TTY_FAILED, e),
             }
-            log::info!("started {} as pid {child}", command[0].to_string_lossy());
-            Ok((child.as_raw(), output))
         }
+        if let Some(buf) = self.listen_pid {
+            // SAFETY: the buffer was sized for any pid in environment(); reaper does not read
+            // it (with CLONE_VM it gets our pid too, harmlessly).
+            unsafe { write_pid(buf.add(LISTEN_PID.len()), me) };
+        }
+        if let Some(dir) = self.dir {
+            // SAFETY: chdir(2) with a NUL-terminated path built before clone.
+            if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
+                self.fail(CHDIR_FAILED, 127);
+            }
+        }
+        if let Some((fd, n)) = self.ready_fd {
+            // dup2 onto itself keeps close-on-exec: then it is cleared by hand.
+            // SAFETY: dup2(2) and fcntl(2) on descriptors this process holds.
+            let failed =
+                unsafe { if fd == n { libc::fcntl(n, libc::F_SETFD, 0) < 0 } else { libc::dup2(fd, n) < 0 } };
+            if failed {
+                self.fail(READY_FD_FAILED, 127);
+            }
+        }
+        // After the directory (the caller's, which the new user may not be allowed to
+        // enter: the command keeps it as with gosu) and the terminal; before exec. A
+        // failed step is never followed by exec.
+        if let Err((step, errno)) = self.privs.apply() {
+            self.report(step, errno);
+            self.exit(126);
+        }
+        self.inherited.restore();
+        // SAFETY: NUL-terminated argv/envp arrays of valid C strings built before clone.
+        unsafe { libc::execvpe(self.program, self.argv, self.envp) };
+        self.report(EXEC_FAILED, Errno::last());
+        self.exit(127)
+    }
+
+    /// Reports `tag` with errno's current value, then exits with `code`.
+    fn fail(&self, tag: u8, code: c_int) -> ! {
+        self.report(tag, Errno::last());
+        self.exit(code)
+    }
+
+    /// Tells reaper `tag` and `errno` through the report pipe (5 bytes: one atomic write).
+    fn report(&self, tag: u8, errno: Errno) {
+        let mut rec = [tag, 0, 0, 0, 0];
+        let [_, errno_bytes @ ..] = &mut rec;
+        *errno_bytes = (errno as i32).to_le_bytes();
+        // SAFETY: write(2) of a stack buffer to our pipe.
+        unsafe { libc::write(self.report_fd, rec.as_ptr().cast(), rec.len()) };
+    }
+
+    /// _exit after a failed step (its record written).
+    fn exit(&self, code: c_int) -> ! {
+        // SAFETY: _exit skips atexit handlers and stdio flushing, which are reaper's.
+        unsafe { libc::_exit(code) }
+    }
+}
+
+/// The clone child's stack: one anonymous mapping, unmapped when dropped (after the exec or exit). Its size: 64 KiB for the child's
+/// own frames and the C library's calls (glibc's posix_spawn allows 32 KiB for compilers'
+/// stack checks), plus what execvpe may put on the stack: the PATH search's buffer for a
+/// directory and the name (musl and glibc cap them at PATH_MAX and NAME_MAX: a VLA of at most
+/// PATH_MAX + NAME_MAX + 1 bytes; musl's posix_spawn stack is 1024 + PATH_MAX for that
+/// reason), and glibc's ENOEXEC fallback, which runs /bin/sh with the arguments in a VLA of
+/// argc + 2 pointers (argc is bounded by nothing but the exec limits, so it is counted).
+/// Pages the child does not touch cost nothing. No guard page (as neither C library's
+/// posix_spawn has one): the size covers every frame the child can make, and there is no
+/// recursion.
+struct Stack {
+    base: *mut c_void,
+    len: usize,
+}
+
+impl Stack {
+    fn map(argc: usize) -> Option<Stack> {
+        const OWN: usize = 64 << 10;
+        let path = libc::PATH_MAX as usize + 256;
+        let script = argc.saturating_add(3).saturating_mul(size_of::<*const c_char>());
+        let len = OWN.saturating_add(path).saturating_add(script);
+        // SAFETY: a new anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            log::debug!("mmap of the child's stack: {}; forking instead", crate::error::os(Errno::last()));
+            return None;
+        }
+        Some(Stack { base, len })
+    }
+
+    /// Where the stack starts (it grows down): the mapping's end, 64-byte aligned (the ABIs
+    /// ask for 16).
+    fn top(&self) -> *mut c_void {
+        ((self.base as usize + self.len) & !63) as *mut c_void
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; the child that used it has exec'd or exited.
+        unsafe { libc::munmap(self.base, self.len) };
     }
 }
 

@@ -1116,3 +1116,125 @@ fn help_and_version_exit_0() {
     let (code, out, _) = run(Mode::Subreaper, &["sh", "-c", "echo \"$0\"", "--help"]);
     assert_eq!((code, out.as_str()), (0, "--help\n"));
 }
+
+// ---------------------------------------------------------------------------------------
+// How the command is started: clone(CLONE_VM|CLONE_VFORK), else fork.
+
+/// `reaper ARGS` (plain process) under `strace -e FAULTS` (reaper only, not its children):
+/// (exit code, stdout, stderr, strace's log).
+fn straced(dir: &Path, faults: &[&str], args: &[&str]) -> (i32, String, String, String) {
+    let strace = which("strace").expect("strace");
+    let mut cmd = Command::new(strace);
+    cmd.args(["-o", "strace.log"])
+        .args(faults)
+        .arg(REAPER)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .process_group(0);
+    let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+    let log = std::fs::read_to_string(dir.join("strace.log")).unwrap_or_default();
+    (code, out, err, log)
+}
+
+/// The exit code, the messages of a command that cannot be found or run, LISTEN_PID and the
+/// signal state, checked against whatever starts the command under `faults`.
+fn start_keeps_its_promises(dir: &Path, faults: &[&str]) -> Vec<String> {
+    let mut logs = Vec::new();
+    let (code, _, err, log) = straced(dir, faults, &["sh", "-c", "exit 7"]);
+    assert_eq!(code, 7, "{err}");
+    logs.push(log);
+    for (cmd, want, why) in [
+        ("reaper-test-no-such-command", 127, "No such file or directory"),
+        ("/nonexistent/dir/reaper-test-cmd", 127, "No such file or directory"),
+        ("/", 126, "Permission denied"),
+    ] {
+        let (code, _, err, log) = straced(dir, faults, &[cmd]);
+        assert_eq!((code, err.trim()), (want, format!("reaper: cannot run '{cmd}': {why}").as_str()));
+        logs.push(log);
+    }
+    // A wrapper puts its own pid in LISTEN_PID and execs reaper (same pid, traced the same).
+    let wrapper = script(dir, "listen.sh", "LISTEN_PID=$$\nexport LISTEN_PID\nexec \"$@\"\n");
+    let mut cmd = Command::new(which("strace").unwrap());
+    cmd.args(["-o", "/dev/null"]).args(faults).arg("sh").arg(&wrapper);
+    cmd.args([REAPER, "--", "sh", "-c", r#"echo "$LISTEN_PID $$""#]).stdin(Stdio::null()).process_group(0);
+    let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+    assert_eq!(code, 0, "{err}");
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!((f.len(), f.first()), (2, f.get(1)), "LISTEN_PID must be the command's own pid: {out:?}");
+    let mut via = Command::new(which("strace").unwrap());
+    via.args(["-o", "/dev/null"]).args(faults).args([REAPER, "cat", "/proc/self/status"]);
+    via.stdin(Stdio::null()).process_group(0);
+    with_signal_state(&mut via, &[libc::SIGTERM], &[libc::SIGINT, libc::SIGTTOU]);
+    let want = (bit(libc::SIGTERM), bit(libc::SIGINT) | bit(libc::SIGTTOU));
+    assert_eq!(cat_signal_state(&mut via), want);
+    logs
+}
+
+/// By default the command is started by clone(CLONE_VM|CLONE_VFORK): no page tables copied.
+#[test]
+fn the_command_is_started_by_clone_vm_vfork() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user, whose CLONE_VFORK is a fork)");
+    }
+    let dir = tempdir("spawn-clone");
+    let faults = ["-e", "trace=clone,clone3,fork,vfork"];
+    for log in start_keeps_its_promises(&dir, &faults) {
+        let calls: Vec<&str> =
+            log.lines().filter(|l| !l.starts_with("+++") && !l.starts_with("---")).collect();
+        assert_eq!(calls.len(), 1, "{log}");
+        assert!(
+            calls[0].contains("flags=CLONE_VM|CLONE_VFORK|SIGCHLD") && !calls[0].contains("= -1"),
+            "{log}"
+        );
+    }
+    remove_tree(&dir);
+}
+
+/// clone refused (EPERM, as a seccomp filter answers; injected with strace on the first clone
+/// only): the same command starts through fork, with the same exit codes, messages,
+/// LISTEN_PID and signal state.
+#[test]
+fn a_refused_clone_falls_back_to_fork() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user)");
+    }
+    let dir = tempdir("spawn-fork");
+    let faults = ["-e", "trace=clone,clone3,fork,vfork", "-e", "inject=clone:error=EPERM:when=1"];
+    for log in start_keeps_its_promises(&dir, &faults) {
+        let calls: Vec<&str> =
+            log.lines().filter(|l| !l.starts_with("+++") && !l.starts_with("---")).collect();
+        assert_eq!(calls.len(), 2, "{log}");
+        assert!(calls[0].contains("CLONE_VM|CLONE_VFORK") && calls[0].contains("EPERM"), "{log}");
+        // glibc's fork is a clone without CLONE_VM, musl's (x86_64) the fork system call.
+        assert!(!calls[1].contains("CLONE_VM") && !calls[1].contains("= -1"), "{log}");
+    }
+    remove_tree(&dir);
+}
+
+/// No memory for the clone child's stack (mmap's ENOMEM injected on that one mmap, found by a
+/// first run): the command starts through fork.
+#[test]
+fn no_memory_for_the_clone_stack_falls_back_to_fork() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user)");
+    }
+    let dir = tempdir("spawn-mmap");
+    let count = ["-e", "trace=mmap,clone,fork"];
+    let (code, _, err, log) = straced(&dir, &count, &["sh", "-c", "exit 7"]);
+    assert_eq!(code, 7, "{err}");
+    let mmaps: Vec<&str> = log.lines().filter(|l| l.starts_with("mmap(")).collect();
+    let nth = 1 + mmaps.iter().position(|l| l.contains("MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK")).expect(&log);
+    let inject = format!("inject=mmap:error=ENOMEM:when={nth}");
+    let (code, _, err, log) =
+        straced(&dir, &["-e", "trace=mmap,clone,fork", "-e", &inject], &["sh", "-c", "exit 7"]);
+    assert_eq!(code, 7, "{err}");
+    assert!(log.contains("MAP_STACK, -1, 0) = -1 ENOMEM"), "{log}");
+    assert!(!log.contains("CLONE_VM"), "{log}");
+    let (code, _, err, _) = straced(&dir, &["-e", &inject], &["reaper-test-no-such-command"]);
+    assert_eq!(
+        (code, err.trim()),
+        (127, "reaper: cannot run 'reaper-test-no-such-command': No such file or directory")
+    );
+    remove_tree(&dir);
+}
