@@ -1104,6 +1104,31 @@ mod tests {
         }
     }
 
+    /// A new row of `OPTIONS` is in --help, and its flag, letter and variable are its own.
+    #[test]
+    fn every_option_is_in_the_help_once() {
+        for (i, opt) in OPTIONS.iter().enumerate() {
+            assert!(!opt.long.is_empty() || !opt.var.is_empty(), "row {i}: neither flag nor variable");
+            let later = &OPTIONS[i + 1..];
+            if !opt.long.is_empty() {
+                assert!(opt.long.starts_with("--"), "{}", opt.long);
+                assert!(HELP.contains(&format!("{} ", opt.long)), "{} not in --help", opt.long);
+                assert!(later.iter().all(|o| o.long != opt.long), "{} twice", opt.long);
+            }
+            if opt.short != NO_SHORT {
+                assert!(HELP.contains(&format!("-{}, {}", opt.short, opt.long)), "-{}", opt.short);
+                assert!(later.iter().all(|o| o.short != opt.short), "-{} twice", opt.short);
+            }
+            if !opt.var.is_empty() {
+                assert!(HELP.contains(opt.var), "{} not in --help", opt.var);
+                assert!(later.iter().all(|o| o.var != opt.var), "{} twice", opt.var);
+            }
+            if opt.to != To::NotMain {
+                assert!(later.iter().all(|o| o.to != opt.to), "{:?} twice", opt.to);
+            }
+        }
+    }
+
     #[test]
     fn probe_collects_checks_in_order_with_its_two_options() {
         let parse = |args: &[&str]| {
