@@ -11,7 +11,7 @@
 //! [`state`] is the lifecycle as a pure state machine, [`supervisor`] drives it,
 //! [`daemon`] detaches, [`pidfile`] locks the pidfile, [`safe_open`] opens the files the user
 //! names without trusting other users' links and files, [`error`] maps failures to exit codes,
-//! [`logger`] writes the log lines,
+//! [`logger`] writes the log lines, [`environ`] reads reaper's environment in place,
 //! [`ps`] lists the processes for `--ps`, [`text`] makes names from /proc printable.
 //! [`sleep`] is `reaper --sleep`; [`probe`] parses `reaper --probe`'s checks and [`prober`]
 //! runs them. [`user`] resolves `--user` from /etc/passwd and /etc/group, [`privs`] gives
@@ -29,6 +29,7 @@
 pub mod cgroup;
 pub mod command;
 pub mod daemon;
+pub mod environ;
 pub mod error;
 pub mod logger;
 pub mod logpipe;
@@ -71,7 +72,7 @@ use supervisor::Supervisor;
 /// Everything after `sigmask::block_all()`: `args` is the full argv, `mask` what we inherited.
 pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
     fill_stdio();
-    let mut opts = match options::parse(args.into_iter().skip(1), |k| std::env::var_os(k)) {
+    let mut opts = match options::parse(args.into_iter().skip(1), environ::entries()) {
         Ok(Parsed::Run(o)) => *o,
         Ok(Parsed::Sleep(duration)) => return sleep::sleep(duration),
         Ok(Parsed::Probe { checks, timeout, max_zombies }) => {

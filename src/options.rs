@@ -214,8 +214,13 @@ pub enum Parsed {
     },
 }
 
-fn usage(msg: impl std::fmt::Display) -> Error {
-    Error::Usage(msg.to_string())
+fn usage(msg: &str) -> Error {
+    Error::Usage(msg.to_owned())
+}
+
+/// The one shape of a refused value's message: `FLAG: why` or `VARIABLE: why`.
+fn named(who: &str, why: &str) -> Error {
+    Error::Usage(format!("{who}: {why}"))
 }
 
 /// lexopt's messages, with values quoted as in reaper's others ('x', lossily): lexopt quotes
@@ -223,7 +228,7 @@ fn usage(msg: impl std::fmt::Display) -> Error {
 fn bad_args(e: lexopt::Error) -> Error {
     use lexopt::Error::*;
     let lossy = |v: OsString| v.to_string_lossy().into_owned();
-    usage(match e {
+    Error::Usage(match e {
         MissingValue { option: None } => "missing argument".to_owned(),
         MissingValue { option: Some(option) } => format!("missing argument for option '{option}'"),
         UnexpectedOption(option) => format!("invalid option '{option}'"),
@@ -237,236 +242,509 @@ fn bad_args(e: lexopt::Error) -> Error {
     })
 }
 
-/// An option's value. `--` is the end of the options, never a value: `reaper -t -- true` lacks
-/// -t's DURATION (lexopt would hand `--` over as one).
-fn value(p: &mut lexopt::Parser, spelt: &str) -> Result<OsString, Error> {
-    match p.value() {
-        Ok(v) if v == "--" => Err(usage(format!("missing argument for option '{spelt}'"))),
-        v => v.map_err(bad_args),
+/// Where an option's value goes: `State::set` has one arm for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum To {
+    TiniSubreaper,
+    TiniProcessGroup,
+    TiniVerbosity,
+    Subreaper,
+    NoSubreaper,
+    ProcessGroup,
+    Pdeathsig,
+    RemapExit,
+    WarnOnReap,
+    Rewrite,
+    Drain,
+    DrainSignal,
+    KillAfter,
+    StopDelay,
+    Pause,
+    Sleep,
+    Daemon,
+    Pidfile,
+    Chdir,
+    Umask,
+    Stdout,
+    Stderr,
+    WaitAll,
+    FollowPidfile,
+    Also,
+    Respawn,
+    Name,
+    StopSignal,
+    Ready,
+    ReadyTimeout,
+    After,
+    /// `--restarts`, `--done`, `--optional`: another kind of command's settings.
+    NotMain,
+    PrefixOutput,
+    User,
+    NoNewPrivs,
+    Log,
+    Verbose,
+    Quiet,
+    Help,
+    Version,
+    Ps,
+    MaxZombies,
+    Probe,
+    Timeout,
+}
+
+// `State::flagged` has one bit for each `To`.
+const _: () = assert!((To::Timeout as u32) < u64::BITS);
+
+/// What an option takes, as a flag and as a variable.
+#[derive(Clone, Copy, PartialEq)]
+enum Takes {
+    /// Nothing: a switch. Its variable is a boolean (1/true/yes/on, 0/false/no/off).
+    Nothing,
+    /// A value, its variable's the same.
+    Value,
+    /// A value; an empty variable is unset (an image may pass an empty build argument through).
+    ValueOrUnset,
+    /// A FILE or DIR, not empty; the flag's kept as given (paths need not be UTF-8).
+    Path,
+    /// One item per flag (the text names it in the message); its variable a comma-separated
+    /// list.
+    Item(&'static str),
+    /// Its variable's mere presence switches it on, whatever the value (tini's).
+    Presence,
+}
+
+/// One option: its flags, its variable, what it takes, where it goes.
+struct Opt {
+    /// `--long`, dashes included (it names the flag in messages); "" for a variable alone.
+    long: &'static str,
+    /// `-s`'s letter; `NO_SHORT` for none.
+    short: char,
+    /// `REAPER_*` or `TINI_*`; "" for a flag alone.
+    var: &'static str,
+    takes: Takes,
+    to: To,
+}
+
+/// No argument is ever this letter: C strings end at it.
+const NO_SHORT: char = '\0';
+
+const fn opt(long: &'static str, short: char, var: &'static str, takes: Takes, to: To) -> Opt {
+    Opt { long, short, var, takes, to }
+}
+
+/// Every option. The environment is applied first, in this order (tini's variables before
+/// reaper's, which win over them; the first bad one is the error), then the flags in the
+/// order given (a flag wins over its variable).
+#[rustfmt::skip]
+const OPTIONS: &[Opt] = {
+    use Takes::*;
+    &[
+        opt("", NO_SHORT, "TINI_SUBREAPER", Presence, To::TiniSubreaper),
+        opt("", NO_SHORT, "TINI_KILL_PROCESS_GROUP", Presence, To::TiniProcessGroup),
+        opt("", NO_SHORT, "TINI_VERBOSITY", Value, To::TiniVerbosity),
+        opt("--subreaper", 's', "REAPER_SUBREAPER", Nothing, To::Subreaper),
+        opt("--process-group", 'g', "REAPER_PROCESS_GROUP", Nothing, To::ProcessGroup),
+        opt("--pdeathsig", 'p', "REAPER_PDEATHSIG", Value, To::Pdeathsig),
+        opt("--remap-exit", 'e', "REAPER_REMAP_EXIT", Item("CODE"), To::RemapExit),
+        opt("--warn-on-reap", 'w', "REAPER_WARN_ON_REAP", Nothing, To::WarnOnReap),
+        opt("--rewrite", 'r', "REAPER_REWRITE", Item("FROM:TO"), To::Rewrite),
+        opt("--drain", NO_SHORT, "REAPER_DRAIN", Value, To::Drain),
+        opt("--drain-signal", NO_SHORT, "REAPER_DRAIN_SIGNAL", Value, To::DrainSignal),
+        opt("--kill-after", 't', "REAPER_KILL_AFTER", Value, To::KillAfter),
+        opt("--stop-delay", NO_SHORT, "REAPER_STOP_DELAY", Value, To::StopDelay),
+        opt("--pause", 'P', "REAPER_PAUSE", Nothing, To::Pause),
+        opt("--wait-all", NO_SHORT, "REAPER_WAIT_ALL", Nothing, To::WaitAll),
+        opt("--follow-pidfile", NO_SHORT, "REAPER_FOLLOW_PIDFILE", Path, To::FollowPidfile),
+        opt("--user", NO_SHORT, "REAPER_USER", ValueOrUnset, To::User),
+        opt("--no-new-privs", NO_SHORT, "REAPER_NO_NEW_PRIVS", Nothing, To::NoNewPrivs),
+        opt("--prefix-output", NO_SHORT, "REAPER_PREFIX_OUTPUT", Nothing, To::PrefixOutput),
+        opt("", NO_SHORT, "REAPER_LOG", ValueOrUnset, To::Log),
+        // The main command's own settings (another command's lead its CMDLINE).
+        opt("--name", NO_SHORT, "REAPER_NAME", ValueOrUnset, To::Name),
+        opt("--stop-signal", NO_SHORT, "REAPER_STOP_SIGNAL", ValueOrUnset, To::StopSignal),
+        opt("--ready", NO_SHORT, "REAPER_READY", ValueOrUnset, To::Ready),
+        opt("--ready-timeout", NO_SHORT, "REAPER_READY_TIMEOUT", ValueOrUnset, To::ReadyTimeout),
+        opt("--after", NO_SHORT, "REAPER_AFTER", ValueOrUnset, To::After),
+        opt("--restarts", NO_SHORT, "", Nothing, To::NotMain),
+        opt("--done", NO_SHORT, "", Nothing, To::NotMain),
+        opt("--optional", NO_SHORT, "", Nothing, To::NotMain),
+        // Flags alone: tests/env_options.rs says why they have no variable.
+        opt("--no-subreaper", NO_SHORT, "", Nothing, To::NoSubreaper),
+        opt("--sleep", NO_SHORT, "", Value, To::Sleep),
+        opt("--daemon", 'd', "", Nothing, To::Daemon),
+        opt("--pidfile", NO_SHORT, "", Path, To::Pidfile),
+        opt("--chdir", NO_SHORT, "", Path, To::Chdir),
+        opt("--umask", NO_SHORT, "", Value, To::Umask),
+        opt("--stdout", NO_SHORT, "", Path, To::Stdout),
+        opt("--stderr", NO_SHORT, "", Path, To::Stderr),
+        opt("--also", NO_SHORT, "", Value, To::Also),
+        opt("--respawn", NO_SHORT, "", Value, To::Respawn),
+        opt("--verbose", 'v', "", Nothing, To::Verbose),
+        opt("--quiet", 'q', "", Nothing, To::Quiet),
+        opt("--help", 'h', "", Nothing, To::Help),
+        opt("--version", 'V', "", Nothing, To::Version),
+        opt("--ps", NO_SHORT, "", Nothing, To::Ps),
+        opt("--max-zombies", NO_SHORT, "", Value, To::MaxZombies),
+        opt("--probe", NO_SHORT, "", Value, To::Probe),
+        opt("--timeout", NO_SHORT, "", Value, To::Timeout),
+    ]
+};
+
+/// An option's value as `State::set` gets it.
+enum Value {
+    /// A switch: on for its flag, its variable's boolean.
+    On(bool),
+    Text(String),
+    Path(PathBuf),
+}
+
+impl Value {
+    fn on(&self) -> bool {
+        matches!(self, Value::On(true))
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Value::Text(t) => t,
+            _ => "",
+        }
+    }
+
+    fn path(self) -> PathBuf {
+        match self {
+            Value::Path(p) => p,
+            _ => PathBuf::new(),
+        }
     }
 }
 
-/// A flag's value, parsed; errors name the flag (as the environment's name their variable).
-fn flag<T>(
-    flag: &str,
-    v: Result<OsString, Error>,
-    parse: impl Fn(&str) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let named = |e: Error| usage(format!("{flag}: {}", e.message()));
-    let v = v?
-        .into_string()
-        .map_err(|v| named(usage(format!("invalid value '{}': not UTF-8", v.to_string_lossy()))))?;
-    parse(&v).map_err(named)
+/// Why `State::set` refused a value: the reason, which the caller names after the flag or
+/// variable (`--drain: ...`), or a message that says it all itself.
+enum Refused {
+    Why(String),
+    Whole(String),
 }
 
-/// `-r` and `-e` take one item each; their variables take a comma-separated list. A flag given
-/// a list is told to repeat itself, with the line it meant.
-fn one<T>(
-    (long, spelt, what, var): (&str, &str, &str, &str),
-    v: Result<OsString, Error>,
-    item: fn(&str) -> Result<T, Error>,
-) -> Result<T, Error> {
-    flag(long, v, |v| {
-        if !v.contains(',') {
-            return item(v);
+impl From<String> for Refused {
+    fn from(why: String) -> Refused {
+        Refused::Why(why)
+    }
+}
+
+impl Refused {
+    fn named(self, who: &str) -> Error {
+        match self {
+            Refused::Why(why) => named(who, &why),
+            Refused::Whole(message) => Error::Usage(message),
         }
-        let repeated: Vec<String> =
-            v.split(',').filter(|i| !i.trim().is_empty()).map(|i| format!("{spelt} {}", i.trim())).collect();
-        Err(usage(format!(
-            "one {what} per flag: repeat it ({}); {var} takes a comma-separated list",
-            repeated.join(" ")
-        )))
-    })
+    }
 }
 
-/// `args` excludes argv[0]; `env` looks up one variable.
-pub fn parse<I, E>(args: I, env: E) -> Result<Parsed, Error>
-where
-    I: IntoIterator<Item = OsString>,
-    E: Fn(&str) -> Option<OsString>,
-{
-    let mut o = Options::default();
+/// What the variables and the flags said, before the rules that combine them.
+#[derive(Default)]
+struct State {
+    o: Options,
+    /// The main command's settings: the variables', then the flags' over them.
+    main: Given,
+    /// The first of them given as a flag.
+    main_flag: Option<&'static str>,
+    /// --also and --respawn, in the order given.
+    others: Vec<Entry>,
+    verbosity: i32,
+    daemon: bool,
+    chdir: Option<PathBuf>,
+    umask: Option<u32>,
+    stdout: Option<PathBuf>,
+    stderr: Option<PathBuf>,
+    /// The items of -e and -r: when there are any, they replace their variable's list.
+    remap_flags: Vec<u8>,
+    rewrite_flags: Vec<(i32, i32)>,
+    ps: bool,
+    max_zombies: Option<u64>,
+    checks: Vec<(String, Check)>,
+    timeout: Option<Duration>,
+    sleep: Option<Duration>,
+    /// The options a flag set, one bit per `To`: the messages name them by their flag, the
+    /// others by their variable.
+    flagged: u64,
+    /// reaper's and tini's variables in the environment.
+    vars: Vec<(To, OsString)>,
+}
+
+impl State {
+    /// `opt`'s value, given by its flag or else its variable.
+    fn set(&mut self, opt: &Opt, by_flag: bool, v: Value) -> Result<(), Refused> {
+        if by_flag {
+            self.flagged |= 1 << opt.to as u32;
+        }
+        let o = &mut self.o;
+        match opt.to {
+            To::TiniSubreaper | To::Subreaper => o.subreaper = v.on(),
+            To::NoSubreaper => o.subreaper = false,
+            To::TiniProcessGroup | To::ProcessGroup => o.process_group = v.on(),
+            // tini: 0 fatal only, 1 warnings (the default), 2 info, 3 debug, 4 trace.
+            To::TiniVerbosity => o.log_level = level(tini_verbosity(v.text())?.clamp(0, 4) + 1),
+            To::Pdeathsig => o.pdeathsig = Some(signals::parse(v.text())?),
+            To::RemapExit if by_flag => self.remap_flags.push(exit_code(v.text())?),
+            To::RemapExit => o.remap_exit = list(v.text(), exit_code)?,
+            To::WarnOnReap => o.warn_on_reap = v.on(),
+            To::Rewrite if by_flag => self.rewrite_flags.push(rewrite(v.text())?),
+            To::Rewrite => o.rewrite = list(v.text(), rewrite)?,
+            To::Drain => o.drain = parse_duration(v.text())?,
+            To::DrainSignal => o.drain_signal = signals::parse(v.text())?,
+            To::KillAfter => o.kill_after = Some(parse_duration(v.text())?),
+            To::StopDelay => o.stop_delay = parse_duration(v.text())?,
+            To::Pause => o.pause = v.on(),
+            To::Sleep => self.sleep = Some(parse_duration(v.text())?),
+            To::Daemon => self.daemon = true,
+            To::Pidfile => o.pidfile = Some(v.path()),
+            To::Chdir => self.chdir = Some(v.path()),
+            To::Umask => self.umask = Some(mode(v.text())?),
+            To::Stdout => self.stdout = Some(v.path()),
+            To::Stderr => self.stderr = Some(v.path()),
+            To::WaitAll => o.wait_all = v.on(),
+            To::FollowPidfile => {
+                o.follow_pidfile = Some(v.path());
+                o.follow_pidfile_source =
+                    if by_flag { "--follow-pidfile " } else { "REAPER_FOLLOW_PIDFILE=" };
+            }
+            To::Also => self.others.push(cmdline(opt.long, Kind::Also, v.text())?),
+            To::Respawn => self.others.push(cmdline(opt.long, Kind::Respawn, v.text())?),
+            To::Name | To::StopSignal | To::Ready | To::ReadyTimeout | To::After => {
+                if by_flag {
+                    self.main_flag.get_or_insert(opt.long);
+                }
+                settings::set_value(&mut self.main, key(opt), v.text())?
+            }
+            // The error says whose settings they are.
+            To::NotMain => {
+                let wrong = settings::set(&mut Given::default(), Kind::Main, key(opt), None);
+                return Err(Refused::Whole(wrong.err().unwrap_or_default()));
+            }
+            To::PrefixOutput => o.prefix_output = v.on(),
+            To::User => {
+                let spec = crate::user::parse_spec(v.text())?;
+                o.user = Some((spec, if by_flag { "--user" } else { "REAPER_USER" }));
+            }
+            To::NoNewPrivs => o.no_new_privs = v.on(),
+            To::Log => o.log_filter = Some(v.text().to_owned()),
+            To::Verbose => self.verbosity += 1,
+            To::Quiet => self.verbosity -= 1,
+            // `parse` answers these at once.
+            To::Help | To::Version => {}
+            To::Ps => self.ps = true,
+            To::MaxZombies => self.max_zombies = Some(zombie_count(v.text())?),
+            To::Probe => {
+                let spec = v.text();
+                let check = probe::parse(spec, parse_duration)
+                    .map_err(|why| Refused::Whole(format!("--probe '{spec}': {why}")))?;
+                self.checks.push((spec.to_owned(), check));
+            }
+            To::Timeout => self.timeout = Some(parse_duration(v.text())?),
+        }
+        Ok(())
+    }
+
+    /// The variables, in `OPTIONS`' order; the first bad one is the error.
+    fn apply_vars(&mut self) -> Result<(), Error> {
+        for opt in OPTIONS {
+            let Some(raw) = self.var(opt.to) else { continue };
+            if let Some(v) = var_value(opt, raw).map_err(|why| named(opt.var, &why))? {
+                self.set(opt, false, v).map_err(|r| r.named(opt.var))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn var(&self, to: To) -> Option<&OsStr> {
+        self.vars.iter().find(|(t, _)| *t == to).map(|(_, v)| v.as_os_str())
+    }
+
+    fn by_flag(&self, to: To) -> bool {
+        self.flagged & 1 << to as u32 != 0
+    }
+
+    /// Who set an option, as messages name it: its flag, or its variable as the environment
+    /// spelt it (`REAPER_PAUSE=1`).
+    fn source(&self, to: To) -> String {
+        let Some(opt) = OPTIONS.iter().find(|o| o.to == to) else { return String::new() };
+        match self.var(to) {
+            Some(v) if !self.by_flag(to) => format!("{}={}", opt.var, v.to_string_lossy()),
+            _ => opt.long.to_owned(),
+        }
+    }
+
+    /// The first of the main command's variables that is set (not empty).
+    fn main_var(&self) -> &'static str {
+        let set = |o: &&Opt| {
+            matches!(o.to, To::Name | To::StopSignal | To::Ready | To::ReadyTimeout | To::After)
+                && self.var(o.to).is_some_and(|v| !v.is_empty())
+        };
+        OPTIONS.iter().find(set).map_or("REAPER_NAME", |o| o.var)
+    }
+}
+
+/// A setting's key as `settings` knows it: its flag without the dashes.
+fn key(opt: &Opt) -> &'static str {
+    opt.long.trim_start_matches('-')
+}
+
+/// reaper's and tini's variables in `env` (name, value pairs), each with its first value, as
+/// getenv(3) finds it.
+fn ours<'a>(env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>) -> Vec<(To, OsString)> {
+    let mut vars: Vec<(To, OsString)> = Vec::new();
+    for (name, value) in env {
+        let name = name.as_encoded_bytes();
+        if !name.starts_with(b"REAPER_") && !name.starts_with(b"TINI_") {
+            continue;
+        }
+        if let Some(opt) = OPTIONS.iter().find(|o| o.var.as_bytes() == name) {
+            if !vars.iter().any(|(t, _)| *t == opt.to) {
+                vars.push((opt.to, value.to_owned()));
+            }
+        }
+    }
+    vars
+}
+
+/// A variable's value for `State::set`; `None`: unset.
+fn var_value(opt: &Opt, raw: &OsStr) -> Result<Option<Value>, String> {
+    if opt.takes == Takes::Presence {
+        return Ok(Some(Value::On(true)));
+    }
+    let v = raw.to_str().ok_or("value is not valid UTF-8")?;
+    Ok(Some(match opt.takes {
+        Takes::ValueOrUnset if v.is_empty() => return Ok(None),
+        Takes::Nothing => Value::On(boolean(v)?),
+        Takes::Path if v.is_empty() => return Err("empty path".into()),
+        Takes::Path => Value::Path(v.into()),
+        _ => Value::Text(v.to_owned()),
+    }))
+}
+
+/// A flag's value for `State::set`.
+fn flag_value(p: &mut lexopt::Parser, opt: &Opt, short: bool) -> Result<Value, Error> {
+    if matches!(opt.takes, Takes::Nothing | Takes::Presence) {
+        return Ok(Value::On(true));
+    }
+    let v = match p.value() {
+        // `--` is the end of the options, never a value: `reaper -t -- true` lacks -t's
+        // DURATION (lexopt would hand `--` over as one).
+        Ok(v) if v == "--" => {
+            return Err(Error::Usage(format!("missing argument for option '{}'", spelt(opt, short))));
+        }
+        v => v.map_err(bad_args)?,
+    };
+    if opt.takes == Takes::Path {
+        return if v.is_empty() { Err(named(opt.long, "empty path")) } else { Ok(Value::Path(v.into())) };
+    }
+    let v = v
+        .into_string()
+        .map_err(|v| named(opt.long, &format!("invalid value '{}': not UTF-8", v.to_string_lossy())))?;
+    match opt.takes {
+        // A list given to the flag: it is told to repeat itself, with the line it meant.
+        Takes::Item(what) if v.contains(',') => {
+            let spelt = spelt(opt, short);
+            let mut repeated = String::new();
+            for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                let sep = if repeated.is_empty() { "" } else { " " };
+                repeated += &format!("{sep}{spelt} {item}");
+            }
+            let why = format!(
+                "one {what} per flag: repeat it ({repeated}); {} takes a comma-separated list",
+                opt.var
+            );
+            Err(named(opt.long, &why))
+        }
+        _ => Ok(Value::Text(v)),
+    }
+}
+
+/// How the user spelt a flag (`-t`, `--kill-after`).
+fn spelt(opt: &Opt, short: bool) -> String {
+    if short { format!("-{}", opt.short) } else { opt.long.to_owned() }
+}
+
+/// `args` excludes argv[0]; `env` is the environment's name, value pairs
+/// (`environ::entries()`), read once.
+pub fn parse<'a>(
+    args: impl IntoIterator<Item = OsString>,
+    env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
+) -> Result<Parsed, Error> {
+    parse_all(lexopt::Parser::from_args(args), ours(env))
+}
+
+fn parse_all(mut p: lexopt::Parser, vars: Vec<(To, OsString)>) -> Result<Parsed, Error> {
+    let mut s = State { vars, ..State::default() };
     // The environment configures the init. Read first, as the flags override it, but its
     // errors count only once a run is certain: --help, --version, --ps and --sleep use none of
     // it, and must work whatever an image's REAPER_*/TINI_* hold (dockerd runs `docker-init
     // --version` with no environment; `docker exec` passes the container's).
-    let env_error = apply_env(&mut o, &env).err();
-    // The main command's settings: from the variables (errors as above), then from the flags.
-    let (main_env, main_env_error) = match main_env(&env) {
-        Ok(given) => (given, None),
-        Err(e) => (Given::default(), Some(e)),
-    };
-    let env_error = env_error.or(main_env_error);
-    let mut main = Given::default();
-    // The first of the main command's settings given as a flag, as spelt.
-    let mut main_flag: Option<String> = None;
+    let env_error = s.apply_vars().err();
     let mut command: Vec<OsString> = Vec::new();
-    // --also and --respawn, in the order given.
-    let mut others: Vec<Entry> = Vec::new();
-
-    let mut verbosity: i32 = 0;
-    let mut daemon = false;
-    let mut chdir = None;
-    let mut umask = None;
-    let mut stdout = None;
-    let mut stderr = None;
-    let mut remap_from_flags = Vec::new();
-    let mut rewrite_from_flags = Vec::new();
-    let mut ps = false;
-    let mut max_zombies = None;
     // An option --ps does not take (environment variables do not count: a container's
     // `docker exec /reaper --ps` inherits the image's REAPER_*).
     let mut not_for_ps = false;
     // The same for --probe: any option but --probe, --timeout and --max-zombies.
     let mut not_for_probe = false;
-    let mut checks = Vec::new();
-    let mut timeout = None;
-    let mut sleep = None;
-    // --pause as a flag: REAPER_PAUSE (in `o.pause`) is a setting of the init, not of --sleep.
-    let mut pause = false;
-    // The settings the combination rules below check, set by a flag (else by a variable, which
-    // the error then names: `REAPER_PAUSE=1 takes no COMMAND`, not `--pause ...`).
-    let (mut wait_all_flag, mut follow_flag, mut pdeathsig_flag) = (false, false, false);
 
     use lexopt::prelude::*;
-    let mut p = lexopt::Parser::from_args(args);
-    loop {
-        let arg = p.next().map_err(bad_args)?;
-        let Some(arg) = arg else { break };
-        match arg {
-            Long("ps") | Long("max-zombies") | Value(_) => {}
-            _ => not_for_ps = true,
-        }
-        // How the user spelt the option (`-t`, `--kill-after`), for a missing value.
-        let spelt = match &arg {
-            Short(c) => format!("-{c}"),
-            Long(l) => format!("--{l}"),
-            Value(_) => String::new(),
-        };
-        match arg {
-            Long("probe") | Long("timeout") | Long("max-zombies") | Value(_) => {}
-            _ => not_for_probe = true,
-        }
-        match arg {
-            Long("ps") => ps = true,
-            Long("max-zombies") => {
-                max_zombies = Some(flag("--max-zombies", value(&mut p, &spelt), zombie_count)?)
-            }
-            Long("probe") => {
-                let spec = flag("--probe", value(&mut p, &spelt), |v| Ok(v.to_owned()))?;
-                let check = probe::parse(&spec, |d| duration(d).map_err(|e| e.message()))
-                    .map_err(|why| usage(format!("--probe '{spec}': {why}")))?;
-                checks.push((spec, check));
-            }
-            Long("timeout") => timeout = Some(flag("--timeout", value(&mut p, &spelt), duration)?),
-            Short('s') | Long("subreaper") => o.subreaper = true,
-            Long("no-subreaper") => o.subreaper = false,
-            Short('g') | Long("process-group") => o.process_group = true,
-            Short('p') | Long("pdeathsig") => {
-                o.pdeathsig = Some(flag("--pdeathsig", value(&mut p, &spelt), signal)?);
-                pdeathsig_flag = true;
-            }
-            Short('e') | Long("remap-exit") => {
-                let names = ("--remap-exit", spelt.as_str(), "CODE", "REAPER_REMAP_EXIT");
-                remap_from_flags.push(one(names, value(&mut p, &spelt), exit_code)?)
-            }
-            Short('w') | Long("warn-on-reap") => o.warn_on_reap = true,
-            Short('r') | Long("rewrite") => {
-                let names = ("--rewrite", spelt.as_str(), "FROM:TO", "REAPER_REWRITE");
-                rewrite_from_flags.push(one(names, value(&mut p, &spelt), rewrite)?)
-            }
-            Long("drain") => o.drain = flag("--drain", value(&mut p, &spelt), duration)?,
-            Long("drain-signal") => o.drain_signal = flag("--drain-signal", value(&mut p, &spelt), signal)?,
-            Short('t') | Long("kill-after") => {
-                o.kill_after = Some(flag("--kill-after", value(&mut p, &spelt), duration)?)
-            }
-            Long("stop-delay") => o.stop_delay = flag("--stop-delay", value(&mut p, &spelt), duration)?,
-            Short('P') | Long("pause") => pause = true,
-            Long("sleep") => sleep = Some(flag("--sleep", value(&mut p, &spelt), duration)?),
-            Short('d') | Long("daemon") => daemon = true,
-            Long("pidfile") => o.pidfile = Some(path("--pidfile", value(&mut p, &spelt))?),
-            Long("chdir") => chdir = Some(path("--chdir", value(&mut p, &spelt))?),
-            Long("umask") => umask = Some(flag("--umask", value(&mut p, &spelt), mode)?),
-            Long("stdout") => stdout = Some(path("--stdout", value(&mut p, &spelt))?),
-            Long("stderr") => stderr = Some(path("--stderr", value(&mut p, &spelt))?),
-            Long("wait-all") => {
-                o.wait_all = true;
-                wait_all_flag = true;
-            }
-            Long("follow-pidfile") => {
-                o.follow_pidfile = Some(path("--follow-pidfile", value(&mut p, &spelt))?);
-                o.follow_pidfile_source = "--follow-pidfile ";
-                follow_flag = true;
-            }
-            Long("also") => {
-                others.push(flag("--also", value(&mut p, &spelt), |v| cmdline("--also", Kind::Also, v))?)
-            }
-            Long("respawn") => others
-                .push(flag("--respawn", value(&mut p, &spelt), |v| cmdline("--respawn", Kind::Respawn, v))?),
-            Long("name" | "stop-signal" | "ready" | "ready-timeout" | "after") => {
-                let v = value(&mut p, &spelt)?.into_string().map_err(|v| {
-                    usage(format!("{spelt}: invalid value '{}': not UTF-8", v.to_string_lossy()))
-                })?;
-                settings::set(&mut main, Kind::Main, &spelt[2..], Some(&v)).map_err(usage)?;
-                main_flag.get_or_insert(spelt);
-            }
-            // Not the main command's: the error says whose they are.
-            Long("restarts" | "done" | "optional") => {
-                let wrong = settings::set(&mut main, Kind::Main, &spelt[2..], None);
-                return Err(usage(wrong.err().unwrap_or_default()));
-            }
-            Long("prefix-output") => o.prefix_output = true,
-            Long("user") => {
-                let spec =
-                    flag("--user", value(&mut p, &spelt), |v| crate::user::parse_spec(v).map_err(usage))?;
-                o.user = Some((spec, "--user"));
-            }
-            Long("no-new-privs") => o.no_new_privs = true,
-            Short('v') | Long("verbose") => verbosity += 1,
-            Short('q') | Long("quiet") => verbosity -= 1,
-            Short('h') | Long("help") => return Ok(Parsed::Help),
-            Short('V') | Long("version") => return Ok(Parsed::Version),
+    while let Some(arg) = p.next().map_err(bad_args)? {
+        let (opt, short) = match arg {
+            Short(c) => (OPTIONS.iter().find(|o| o.short == c && c != NO_SHORT), true),
+            Long(l) => (OPTIONS.iter().find(|o| o.long.strip_prefix("--") == Some(l)), false),
             Value(cmd) => {
                 command.push(cmd);
                 command.extend(p.raw_args().map_err(bad_args)?);
                 break;
             }
-            _ => return Err(bad_args(arg.unexpected())),
+        };
+        let Some(opt) = opt else { return Err(bad_args(arg.unexpected())) };
+        not_for_ps |= !matches!(opt.to, To::Ps | To::MaxZombies);
+        not_for_probe |= !matches!(opt.to, To::Probe | To::Timeout | To::MaxZombies);
+        match opt.to {
+            To::Help => return Ok(Parsed::Help),
+            To::Version => return Ok(Parsed::Version),
+            _ => {}
         }
+        let v = flag_value(&mut p, opt, short)?;
+        s.set(opt, true, v).map_err(|r| r.named(opt.long))?;
     }
 
-    if ps {
+    if s.ps {
         return if !command.is_empty() {
             Err(usage("--ps takes no COMMAND"))
         } else if not_for_ps {
             Err(usage("--ps takes no other option than --max-zombies"))
         } else {
-            Ok(Parsed::Ps { max_zombies })
+            Ok(Parsed::Ps { max_zombies: s.max_zombies })
         };
     }
-    if !checks.is_empty() {
+    if !s.checks.is_empty() {
         return if !command.is_empty() {
             Err(usage("--probe takes no COMMAND"))
         } else if not_for_probe {
             Err(usage("--probe takes no other option than --timeout and --max-zombies"))
-        } else if timeout == Some(Duration::ZERO) {
+        } else if s.timeout == Some(Duration::ZERO) {
             Err(usage("--timeout: must be more than 0"))
         } else {
-            Ok(Parsed::Probe { checks, timeout: timeout.unwrap_or(probe::DEFAULT_TIMEOUT), max_zombies })
+            let timeout = s.timeout.unwrap_or(probe::DEFAULT_TIMEOUT);
+            Ok(Parsed::Probe { checks: s.checks, timeout, max_zombies: s.max_zombies })
         };
-    } else if max_zombies.is_some() {
+    } else if s.max_zombies.is_some() {
         return Err(usage("--max-zombies needs --ps or --probe"));
-    } else if timeout.is_some() {
+    } else if s.timeout.is_some() {
         return Err(usage("--timeout needs --probe"));
     }
-    if let Some(d) = sleep {
+    if let Some(d) = s.sleep {
         if !command.is_empty() {
             return Err(usage("--sleep takes no COMMAND"));
         }
-        if let Some(f) = main_flag {
-            return Err(usage(format!("{f} is a command's setting: --sleep runs no command")));
+        if let Some(f) = s.main_flag {
+            return Err(Error::Usage(format!("{f} is a command's setting: --sleep runs no command")));
         }
-        if pause || daemon {
+        // --pause as a flag: REAPER_PAUSE is a setting of the init, not of --sleep.
+        if s.by_flag(To::Pause) || s.daemon {
             return Err(usage("--sleep cannot be combined with --pause or --daemon"));
         }
         return Ok(Parsed::Sleep(d));
@@ -474,268 +752,122 @@ where
     if let Some(e) = env_error {
         return Err(e);
     }
-    o.pause |= pause;
-    if !remap_from_flags.is_empty() {
-        o.remap_exit = remap_from_flags;
+    if !s.remap_flags.is_empty() {
+        s.o.remap_exit = std::mem::take(&mut s.remap_flags);
     }
-    if !rewrite_from_flags.is_empty() {
-        o.rewrite = rewrite_from_flags;
+    if !s.rewrite_flags.is_empty() {
+        s.o.rewrite = std::mem::take(&mut s.rewrite_flags);
     }
-    if verbosity != 0 {
-        o.log_level = level(level_index(LevelFilter::Warn) + verbosity);
+    if s.verbosity != 0 {
+        s.o.log_level = level(level_index(LevelFilter::Warn) + s.verbosity);
     }
-
-    // Who set a setting: its flag, or its variable as the environment spelt it.
-    let source = |by_flag: bool, flag: &str, var: &str| match (by_flag, env(var)) {
-        (false, Some(v)) => format!("{var}={}", v.to_string_lossy()),
-        _ => flag.to_owned(),
-    };
-    let pause_src = || source(pause, "--pause", "REAPER_PAUSE");
-    let wait_all_src = || source(wait_all_flag, "--wait-all", "REAPER_WAIT_ALL");
-    let follow_src = || source(follow_flag, "--follow-pidfile", "REAPER_FOLLOW_PIDFILE");
-    // --wait-all or --follow-pidfile, whichever is set (the first when both are).
-    let on_success_src = |wait_all: bool| if wait_all { wait_all_src() } else { follow_src() };
-
-    if daemon {
-        if o.pdeathsig.is_some() {
+    let daemon = if s.daemon {
+        if s.o.pdeathsig.is_some() {
             // The daemon's parent exits by design: the signal would fire at once.
-            let src = source(pdeathsig_flag, "--pdeathsig", "REAPER_PDEATHSIG");
-            return Err(usage(format!("{src} cannot be used with --daemon")));
+            return Err(Error::Usage(format!("{} cannot be used with --daemon", s.source(To::Pdeathsig))));
         }
-        o.daemon = Some(Daemon {
-            chdir: chdir.unwrap_or_else(|| PathBuf::from("/")),
-            umask: umask.unwrap_or(0o022),
-            stdout,
-            stderr,
-        });
-    } else if chdir.is_some() || umask.is_some() || stdout.is_some() || stderr.is_some() {
+        Some(Daemon {
+            chdir: s.chdir.take().unwrap_or_else(|| PathBuf::from("/")),
+            umask: s.umask.unwrap_or(0o022),
+            stdout: s.stdout.take(),
+            stderr: s.stderr.take(),
+        })
+    } else if s.chdir.is_some() || s.umask.is_some() || s.stdout.is_some() || s.stderr.is_some() {
         return Err(usage("--chdir, --umask, --stdout and --stderr need --daemon"));
-    }
+    } else {
+        None
+    };
+    let o = &s.o;
+    // --wait-all or --follow-pidfile, whichever is set (the first when both are).
+    let on_success_src = || s.source(if o.wait_all { To::WaitAll } else { To::FollowPidfile });
     if o.pause && (o.user.is_some() || o.no_new_privs) {
         return Err(usage("--user and --no-new-privs apply to commands: they cannot be used with --pause"));
     }
-    // The main command's settings: a flag wins over its variable.
-    let (name_source, after_source) = (
-        if main.name.is_some() { "--name" } else { "REAPER_NAME" },
-        if main.after.is_some() { "--after" } else { "REAPER_AFTER" },
-    );
-    let ready_timeout_source =
-        if main.ready_timeout.is_some() { "--ready-timeout" } else { "REAPER_READY_TIMEOUT" };
-    let main = Given {
-        name: main.name.or(main_env.name),
-        stop_signal: main.stop_signal.or(main_env.stop_signal),
-        ready: main.ready.or(main_env.ready),
-        ready_timeout: main.ready_timeout.or(main_env.ready_timeout),
-        after: main.after.or(main_env.after),
-        ..Given::default()
-    };
-    if o.pause && main != Given::default() {
-        let setting = main_flag.unwrap_or_else(|| main_env_source(&env).to_owned());
-        return Err(usage(format!(
-            "{setting} is a command's setting: it cannot be used with {}",
-            pause_src()
+    if o.pause && s.main != Given::default() {
+        let setting = s.main_flag.unwrap_or_else(|| s.main_var());
+        let pause = s.source(To::Pause);
+        return Err(Error::Usage(format!(
+            "{setting} is a command's setting: it cannot be used with {pause}"
         )));
     }
-    if main.ready_timeout.is_some() && main.ready.is_none() {
-        return Err(usage(format!("{ready_timeout_source} needs --ready (or REAPER_READY)")));
+    if s.main.ready_timeout.is_some() && s.main.ready.is_none() {
+        let ready_timeout =
+            if s.by_flag(To::ReadyTimeout) { "--ready-timeout" } else { "REAPER_READY_TIMEOUT" };
+        return Err(Error::Usage(format!("{ready_timeout} needs --ready (or REAPER_READY)")));
     }
     if o.pause {
         if !command.is_empty() {
-            return Err(usage(format!("{} takes no COMMAND", pause_src())));
+            return Err(Error::Usage(format!("{} takes no COMMAND", s.source(To::Pause))));
         }
-        if daemon || o.wait_all || o.follow_pidfile.is_some() {
-            let other = if daemon { "--daemon".to_owned() } else { on_success_src(o.wait_all) };
-            return Err(usage(format!("{} cannot be combined with {other}", pause_src())));
+        if s.daemon || o.wait_all || o.follow_pidfile.is_some() {
+            let other = if s.daemon { "--daemon".to_owned() } else { on_success_src() };
+            return Err(Error::Usage(format!("{} cannot be combined with {other}", s.source(To::Pause))));
         }
     } else if command.is_empty() {
         return Err(usage("missing COMMAND"));
     }
     if o.wait_all && o.follow_pidfile.is_some() {
-        return Err(usage(format!("{} and {} exclude each other", wait_all_src(), follow_src())));
+        let (wait_all, follow) = (s.source(To::WaitAll), s.source(To::FollowPidfile));
+        return Err(Error::Usage(format!("{wait_all} and {follow} exclude each other")));
     }
-    if !others.is_empty() {
+    if !s.others.is_empty() {
         if o.pause {
-            let pause = pause_src();
-            return Err(usage(format!(
+            let pause = s.source(To::Pause);
+            return Err(Error::Usage(format!(
                 "--also and --respawn need a COMMAND: they cannot be used with {pause}"
             )));
         }
         if o.wait_all || o.follow_pidfile.is_some() {
             // Both redefine when the workload ends around one command's exit 0.
-            let with = on_success_src(o.wait_all);
-            return Err(usage(format!("--also and --respawn cannot be combined with {with}")));
+            let with = on_success_src();
+            return Err(Error::Usage(format!("--also and --respawn cannot be combined with {with}")));
         }
     }
+    // The main command's settings: a flag wins over its variable (it was set after it).
+    let name_source = if s.by_flag(To::Name) { "--name" } else { "REAPER_NAME" };
+    let after_source = if s.by_flag(To::After) { "--after" } else { "REAPER_AFTER" };
+    let mut o = s.o;
     let main = (!o.pause).then(|| Entry {
         argv: command,
         kind: Kind::Main,
-        given: main,
+        given: s.main,
         name_source: name_source.to_owned(),
         after_source: after_source.to_owned(),
     });
-    o.commands = settings::resolve(main.into_iter().chain(others).collect()).map_err(usage)?;
+    o.daemon = daemon;
+    o.commands = settings::resolve(main.into_iter().chain(s.others).collect()).map_err(Error::Usage)?;
     Ok(Parsed::Run(Box::new(o)))
 }
 
-fn apply_env<E: Fn(&str) -> Option<OsString>>(o: &mut Options, env: &E) -> Result<(), Error> {
-    // tini's variables: any value, even empty or 0, switches the feature on (as in tini).
-    if env("TINI_SUBREAPER").is_some() {
-        o.subreaper = true;
-    }
-    if env("TINI_KILL_PROCESS_GROUP").is_some() {
-        o.process_group = true;
-    }
-    if let Some(n) = var(env, "TINI_VERBOSITY", tini_verbosity)? {
-        // tini: 0 fatal only, 1 warnings (the default), 2 info, 3 debug, 4 trace.
-        o.log_level = level(n.clamp(0, 4) + 1);
-    }
-    if let Some(v) = var(env, "REAPER_SUBREAPER", boolean)? {
-        o.subreaper = v;
-    }
-    if let Some(v) = var(env, "REAPER_PROCESS_GROUP", boolean)? {
-        o.process_group = v;
-    }
-    if let Some(v) = var(env, "REAPER_PDEATHSIG", signal)? {
-        o.pdeathsig = Some(v);
-    }
-    if let Some(v) = var(env, "REAPER_REMAP_EXIT", |v| list(v, exit_code))? {
-        o.remap_exit = v;
-    }
-    if let Some(v) = var(env, "REAPER_WARN_ON_REAP", boolean)? {
-        o.warn_on_reap = v;
-    }
-    if let Some(v) = var(env, "REAPER_REWRITE", |v| list(v, rewrite))? {
-        o.rewrite = v;
-    }
-    if let Some(v) = var(env, "REAPER_DRAIN", duration)? {
-        o.drain = v;
-    }
-    if let Some(v) = var(env, "REAPER_DRAIN_SIGNAL", signal)? {
-        o.drain_signal = v;
-    }
-    if let Some(v) = var(env, "REAPER_KILL_AFTER", duration)? {
-        o.kill_after = Some(v);
-    }
-    if let Some(v) = var(env, "REAPER_STOP_DELAY", duration)? {
-        o.stop_delay = v;
-    }
-    if let Some(v) = var(env, "REAPER_PAUSE", boolean)? {
-        o.pause = v;
-    }
-    if let Some(v) = var(env, "REAPER_WAIT_ALL", boolean)? {
-        o.wait_all = v;
-    }
-    if let Some(v) = var(env, "REAPER_FOLLOW_PIDFILE", nonempty_path)? {
-        o.follow_pidfile = Some(v);
-        o.follow_pidfile_source = "REAPER_FOLLOW_PIDFILE=";
-    }
-    // Empty is unset: an image may pass an empty build argument through.
-    if let Some(v) = var(env, "REAPER_USER", |v| {
-        (!v.is_empty()).then(|| crate::user::parse_spec(v).map_err(usage)).transpose()
-    })?
-    .flatten()
-    {
-        o.user = Some((v, "REAPER_USER"));
-    }
-    if let Some(v) = var(env, "REAPER_NO_NEW_PRIVS", boolean)? {
-        o.no_new_privs = v;
-    }
-    if let Some(v) = var(env, "REAPER_PREFIX_OUTPUT", boolean)? {
-        o.prefix_output = v;
-    }
-    o.log_filter = var(env, "REAPER_LOG", |v| Ok(v.to_owned()))?.filter(|f| !f.is_empty());
-    Ok(())
-}
-
-/// The variables of the main command's settings, in the order `main_env_source` checks them.
-const MAIN_VARS: [&str; 5] =
-    ["REAPER_NAME", "REAPER_STOP_SIGNAL", "REAPER_READY", "REAPER_READY_TIMEOUT", "REAPER_AFTER"];
-
-/// The main command's settings from `REAPER_NAME`, `REAPER_STOP_SIGNAL`, `REAPER_READY`,
-/// `REAPER_READY_TIMEOUT` and `REAPER_AFTER`; empty is unset (an image may pass an empty
-/// build argument through).
-fn main_env<E: Fn(&str) -> Option<OsString>>(env: &E) -> Result<Given, Error> {
-    fn set<T>(v: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, Error> {
-        if v.is_empty() { Ok(None) } else { parse(v).map(Some).map_err(usage) }
-    }
-    let [name, stop_signal, ready, ready_timeout, after] = MAIN_VARS;
-    Ok(Given {
-        name: var(env, name, |v| set(v, settings::name))?.flatten(),
-        stop_signal: var(env, stop_signal, |v| set(v, signals::parse))?.flatten(),
-        ready: var(env, ready, |v| set(v, settings::ready))?.flatten(),
-        ready_timeout: var(env, ready_timeout, |v| set(v, settings::ready_timeout))?.flatten(),
-        after: var(env, after, |v| set(v, settings::after))?.flatten(),
-        ..Given::default()
-    })
-}
-
-/// The first of the main command's variables that is set (not empty).
-fn main_env_source<E: Fn(&str) -> Option<OsString>>(env: &E) -> &'static str {
-    MAIN_VARS.into_iter().find(|n| env(n).is_some_and(|v| !v.is_empty())).unwrap_or("REAPER_NAME")
-}
-
-/// One environment variable, parsed; errors name the variable.
-fn var<T, E: Fn(&str) -> Option<OsString>>(
-    env: &E,
-    name: &str,
-    parse: impl Fn(&str) -> Result<T, Error>,
-) -> Result<Option<T>, Error> {
-    let Some(value) = env(name) else {
-        return Ok(None);
-    };
-    let value = value.into_string().map_err(|_| usage(format!("{name}: value is not valid UTF-8")))?;
-    parse(&value).map(Some).map_err(|e| usage(format!("{name}: {}", e.message())))
-}
-
-fn nonempty_path(v: &str) -> Result<PathBuf, Error> {
-    if v.is_empty() {
-        return Err(usage("empty path"));
-    }
-    Ok(PathBuf::from(v))
-}
-
-/// A flag's FILE or DIR, kept as given (paths need not be UTF-8); errors name the flag.
-fn path(flag: &str, v: Result<OsString, Error>) -> Result<PathBuf, Error> {
-    let v = v?;
-    if v.is_empty() {
-        return Err(usage(format!("{flag}: empty path")));
-    }
-    Ok(PathBuf::from(v))
-}
-
-fn signal(v: &str) -> Result<i32, Error> {
-    signals::parse(v).map_err(usage)
-}
-
-fn boolean(v: &str) -> Result<bool, Error> {
+fn boolean(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(usage(format!("invalid boolean '{v}' (use 1/true/yes/on or 0/false/no/off)"))),
+        _ => Err(format!("invalid boolean '{v}' (use 1/true/yes/on or 0/false/no/off)")),
     }
 }
 
 /// tini reads TINI_VERBOSITY with atoi(3): empty is 0 there, so here too. Other text is an
 /// error rather than atoi's silent 0 (a typo would otherwise hide every warning).
-fn tini_verbosity(v: &str) -> Result<i32, Error> {
+fn tini_verbosity(v: &str) -> Result<i32, String> {
     match v.trim() {
         "" => Ok(0),
-        n => n.parse().map_err(|_| usage(format!("invalid verbosity '{v}' (a number, 0-4)"))),
+        n => n.parse().map_err(|_| format!("invalid verbosity '{v}' (a number, 0-4)")),
     }
 }
 
-fn exit_code(v: &str) -> Result<u8, Error> {
-    v.trim().parse::<u8>().map_err(|_| usage(format!("invalid exit code '{v}' (0-255)")))
+fn exit_code(v: &str) -> Result<u8, String> {
+    v.trim().parse::<u8>().map_err(|_| format!("invalid exit code '{v}' (0-255)"))
 }
 
-fn zombie_count(v: &str) -> Result<u64, Error> {
-    crate::ps::number(v.trim()).ok_or_else(|| usage(format!("invalid zombie count '{v}' (0 or more)")))
+fn zombie_count(v: &str) -> Result<u64, String> {
+    crate::ps::number(v.trim()).ok_or_else(|| format!("invalid zombie count '{v}' (0 or more)"))
 }
 
-fn mode(v: &str) -> Result<u32, Error> {
+fn mode(v: &str) -> Result<u32, String> {
     match u32::from_str_radix(v.trim(), 8) {
         Ok(m) if m <= 0o777 => Ok(m),
-        _ => Err(usage(format!("invalid umask '{v}' (octal, 000-777)"))),
+        _ => Err(format!("invalid umask '{v}' (octal, 000-777)")),
     }
 }
 
@@ -752,15 +884,20 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
 /// `500ms`, `3s`, `1m`, `1h 30m`, or a bare number of seconds (`2`, `0.5`); at most
 /// `MAX_DURATION`.
 pub fn duration(v: &str) -> Result<Duration, Error> {
+    parse_duration(v).map_err(Error::Usage)
+}
+
+/// `duration`, its error the reason alone.
+pub(crate) fn parse_duration(v: &str) -> Result<Duration, String> {
     let d = any_duration(v.trim())?;
     if d > MAX_DURATION {
-        return Err(usage(format!("duration '{}' is too long (at most 365d)", v.trim())));
+        return Err(format!("duration '{}' is too long (at most 365d)", v.trim()));
     }
     Ok(d)
 }
 
-fn any_duration(v: &str) -> Result<Duration, Error> {
-    let bad = || usage(format!("invalid duration '{v}' (e.g. 500ms, 3s, 1m)"));
+fn any_duration(v: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration '{v}' (e.g. 500ms, 3s, 1m)");
     if v.starts_with(|c: char| c.is_ascii_digit()) && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         // Whole and fractional seconds by hand: float parsing would cost 12 KB of binary.
         let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
@@ -814,18 +951,18 @@ fn with_units(mut rest: &str) -> Option<Duration> {
     }
 }
 
-fn rewrite(v: &str) -> Result<(i32, i32), Error> {
+fn rewrite(v: &str) -> Result<(i32, i32), String> {
     let (from, to) =
-        v.split_once(':').ok_or_else(|| usage(format!("invalid rewrite '{v}' (FROM:TO, e.g. TERM:QUIT)")))?;
-    let from = signal(from)?;
+        v.split_once(':').ok_or_else(|| format!("invalid rewrite '{v}' (FROM:TO, e.g. TERM:QUIT)"))?;
+    let from = signals::parse(from)?;
     // KILL and STOP cannot be caught, CHLD is reaper's own, and TTIN/TTOU are ignored by
     // reaper (the kernel discards them): a rule for them could never fire.
     if matches!(from, libc::SIGCHLD | libc::SIGKILL | libc::SIGSTOP | libc::SIGTTIN | libc::SIGTTOU) {
-        return Err(usage(format!("cannot rewrite {}: reaper never receives it", signals::name(from))));
+        return Err(format!("cannot rewrite {}: reaper never receives it", signals::name(from)));
     }
     let to = match to.trim() {
         "0" | "-" => 0,
-        t => signal(t)?,
+        t => signals::parse(t)?,
     };
     Ok((from, to))
 }
@@ -833,13 +970,13 @@ fn rewrite(v: &str) -> Result<(i32, i32), Error> {
 /// `--also`/`--respawn`'s command line: split into words by the POSIX shell's quoting rules,
 /// without running a shell and without expansion; its leading `--...` words are the
 /// command's settings (see `settings::split`), the rest its argv.
-fn cmdline(flag: &str, kind: Kind, v: &str) -> Result<Entry, Error> {
+fn cmdline(flag: &str, kind: Kind, v: &str) -> Result<Entry, String> {
     let words = match split_words(v) {
-        Ok(words) if words.is_empty() => return Err(usage("empty command line")),
+        Ok(words) if words.is_empty() => return Err("empty command line".into()),
         Ok(words) => words,
-        Err(why) => return Err(usage(format!("'{v}': {why}"))),
+        Err(why) => return Err(format!("'{v}': {why}")),
     };
-    let (given, argv) = settings::split(words, kind).map_err(|why| usage(format!("'{v}': {why}")))?;
+    let (given, argv) = settings::split(words, kind).map_err(|why| format!("'{v}': {why}"))?;
     let source = format!("{flag}: '{v}'");
     Ok(Entry {
         argv: argv.into_iter().map(OsString::from).collect(),
@@ -902,7 +1039,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-fn list<T>(v: &str, item: fn(&str) -> Result<T, Error>) -> Result<Vec<T>, Error> {
+fn list<T>(v: &str, item: fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
     v.split(',').filter(|s| !s.trim().is_empty()).map(item).collect()
 }
 
@@ -923,9 +1060,7 @@ fn level(i: i32) -> LevelFilter {
 
 /// Convenience for tests and fuzzing: parse with a fixed environment.
 pub fn parse_with_env(args: &[&OsStr], env: &[(&str, &OsStr)]) -> Result<Parsed, Error> {
-    parse(args.iter().map(|a| a.to_os_string()), |k| {
-        env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_os_string())
-    })
+    parse(args.iter().map(|a| a.to_os_string()), env.iter().map(|(k, v)| (OsStr::new(k), *v)))
 }
 
 #[cfg(test)]
@@ -966,6 +1101,31 @@ mod tests {
             Ok(Parsed::Run(o)) => Ok(*o),
             Ok(other) => Err(format!("{other:?}")),
             Err(e) => Err(e.message()),
+        }
+    }
+
+    /// A new row of `OPTIONS` is in --help, and its flag, letter and variable are its own.
+    #[test]
+    fn every_option_is_in_the_help_once() {
+        for (i, opt) in OPTIONS.iter().enumerate() {
+            assert!(!opt.long.is_empty() || !opt.var.is_empty(), "row {i}: neither flag nor variable");
+            let later = &OPTIONS[i + 1..];
+            if !opt.long.is_empty() {
+                assert!(opt.long.starts_with("--"), "{}", opt.long);
+                assert!(HELP.contains(&format!("{} ", opt.long)), "{} not in --help", opt.long);
+                assert!(later.iter().all(|o| o.long != opt.long), "{} twice", opt.long);
+            }
+            if opt.short != NO_SHORT {
+                assert!(HELP.contains(&format!("-{}, {}", opt.short, opt.long)), "-{}", opt.short);
+                assert!(later.iter().all(|o| o.short != opt.short), "-{} twice", opt.short);
+            }
+            if !opt.var.is_empty() {
+                assert!(HELP.contains(opt.var), "{} not in --help", opt.var);
+                assert!(later.iter().all(|o| o.var != opt.var), "{} twice", opt.var);
+            }
+            if opt.to != To::NotMain {
+                assert!(later.iter().all(|o| o.to != opt.to), "{:?} twice", opt.to);
+            }
         }
     }
 

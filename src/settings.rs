@@ -45,8 +45,6 @@ pub const KEYS: &str =
 /// Sets one setting of a command of `kind` from `--key` (without the dashes) and its value
 /// (`None`: none was given). Errors name the setting.
 pub fn set(given: &mut Given, kind: Kind, key: &str, value: Option<&str>) -> Result<(), String> {
-    let named = |why: String| format!("--{key}: {why}");
-    let needs = || value.ok_or_else(|| format!("--{key} needs a value"));
     match key {
         "optional" => {
             if kind != Kind::Also {
@@ -56,15 +54,28 @@ pub fn set(given: &mut Given, kind: Kind, key: &str, value: Option<&str>) -> Res
                 return Err(format!("--optional takes no value (got '{v}')"));
             }
             given.optional = true;
+            Ok(())
         }
-        "restarts" | "done" if kind != Kind::Respawn => return Err(wrong_kind(key, "a --respawn", kind)),
-        "restarts" => given.restarts = Some(restarts(needs()?).map_err(named)?),
-        "done" => given.done = Some(done(needs()?).map_err(named)?),
-        "name" => given.name = Some(name(needs()?).map_err(named)?),
-        "stop-signal" => given.stop_signal = Some(crate::signals::parse(needs()?).map_err(named)?),
-        "ready" => given.ready = Some(ready(needs()?).map_err(named)?),
-        "ready-timeout" => given.ready_timeout = Some(ready_timeout(needs()?).map_err(named)?),
-        "after" => given.after = Some(after(needs()?).map_err(named)?),
+        "restarts" | "done" if kind != Kind::Respawn => Err(wrong_kind(key, "a --respawn", kind)),
+        "restarts" | "done" | "name" | "stop-signal" | "ready" | "ready-timeout" | "after" => {
+            let v = value.ok_or_else(|| format!("--{key} needs a value"))?;
+            set_value(given, key, v).map_err(|why| format!("--{key}: {why}"))
+        }
+        _ => Err(format!("unknown setting '--{key}' (the settings: {KEYS})")),
+    }
+}
+
+/// Sets the setting `--key` (without the dashes) that takes a value: the reason of an error
+/// alone, for the caller to name (the main command's come from a flag or a variable).
+pub fn set_value(given: &mut Given, key: &str, v: &str) -> Result<(), String> {
+    match key {
+        "restarts" => given.restarts = Some(restarts(v)?),
+        "done" => given.done = Some(done(v)?),
+        "name" => given.name = Some(name(v)?),
+        "stop-signal" => given.stop_signal = Some(crate::signals::parse(v)?),
+        "ready" => given.ready = Some(ready(v)?),
+        "ready-timeout" => given.ready_timeout = Some(ready_timeout(v)?),
+        "after" => given.after = Some(after(v)?),
         _ => return Err(format!("unknown setting '--{key}' (the settings: {KEYS})")),
     }
     Ok(())
@@ -141,7 +152,7 @@ pub fn restarts(v: &str) -> Result<Option<Budget>, String> {
     let bad = || format!("invalid restart budget '{v}' (N/DURATION as in 5/10s, or unlimited)");
     let (n, within) = v.split_once('/').ok_or_else(bad)?;
     let exits = crate::text::number(n.trim()).and_then(|n| u32::try_from(n).ok()).ok_or_else(bad)?;
-    let within = crate::options::duration(within).map_err(|e| e.message())?;
+    let within = crate::options::parse_duration(within)?;
     if within.is_zero() {
         return Err(format!("'{v}': the DURATION must be more than 0"));
     }
@@ -179,7 +190,7 @@ pub fn ready(v: &str) -> Result<Ready, String> {
 }
 
 pub fn ready_timeout(v: &str) -> Result<Duration, String> {
-    match crate::options::duration(v).map_err(|e| e.message())? {
+    match crate::options::parse_duration(v)? {
         d if d.is_zero() => Err("must be more than 0".into()),
         d => Ok(d),
     }

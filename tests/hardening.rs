@@ -1305,9 +1305,9 @@ fn input() -> impl Strategy<Value = Input> {
 }
 
 fn parse_input((args, env): &Input) -> Result<Parsed, reaper::error::Error> {
-    options::parse(args.iter().map(|a| OsString::from_vec(a.clone())), |k| {
-        env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| OsString::from_vec(v.clone()))
-    })
+    // The last of a name wins here: the environment is given newest first.
+    let env = env.iter().rev().map(|(n, v)| (OsStr::new(n), OsStr::from_bytes(v)));
+    options::parse(args.iter().map(|a| OsString::from_vec(a.clone())), env)
 }
 
 fn fuzz(name: &str, cases: u32, check: impl Fn(&Input) -> Result<(), TestCaseError>) {

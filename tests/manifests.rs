@@ -6,7 +6,7 @@
 //! An exec probe that runs `/reaper` must be a valid `reaper --probe` whose `--timeout` ends
 //! before the kubelet's `timeoutSeconds` (1 s by default).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -121,7 +121,7 @@ fn reaper_probe(probe: &Yaml) -> Result<Option<ReaperProbe>, String> {
     if command.first().map(String::as_str) != Some("/reaper") {
         return Ok(None);
     }
-    match options::parse(command[1..].iter().map(OsString::from), |_| None) {
+    match options::parse(command[1..].iter().map(OsString::from), []) {
         Ok(Parsed::Probe { checks, timeout, max_zombies }) => {
             if timeout >= Duration::from_secs(kubelet) {
                 return Err(format!(
@@ -252,7 +252,7 @@ fn check_manifest(text: &str) -> Result<Summary, String> {
             }
         }
         let argv = command[1..].iter().chain(&args).map(OsString::from);
-        let opts = match options::parse(argv, |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())) {
+        let opts = match options::parse(argv, env.iter().map(|(n, v)| (OsStr::new(n), v.as_os_str()))) {
             Ok(Parsed::Run(o)) => *o,
             Ok(other) => return Err(format!("container {name}: reaper would print {other:?}")),
             Err(e) => return Err(format!("container {name}: reaper rejects its options: {e}")),
@@ -293,7 +293,7 @@ fn pre_stop(lifecycle: &Yaml) -> Result<Duration, String> {
     if command.first().map(String::as_str) != Some("/reaper") {
         return Err(format!("preStop {command:?}: cannot tell how long it takes"));
     }
-    match options::parse(command[1..].iter().map(OsString::from), |_| None) {
+    match options::parse(command[1..].iter().map(OsString::from), []) {
         Ok(Parsed::Sleep(d)) => Ok(d),
         other => Err(format!("preStop {command:?}: not a reaper --sleep: {other:?}")),
     }
@@ -493,7 +493,7 @@ fn dockerfile_entrypoints_are_valid_reaper_command_lines() {
         if !pause {
             argv.push("my-server".into());
         }
-        match options::parse(argv, |_| None) {
+        match options::parse(argv, []) {
             Ok(Parsed::Run(o)) => {
                 assert_eq!(o.pause, pause, "{ep:?}");
                 if !pause {

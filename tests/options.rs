@@ -336,9 +336,11 @@ fn non_utf8_arguments_are_kept() {
 }
 
 #[test]
-fn parse_takes_an_environment_lookup() {
+fn parse_takes_the_environment_as_name_value_pairs() {
     let args = ["-g", "sh", "-c", "exit 3"].map(OsString::from);
-    let got = parse(args, |k| (k == "REAPER_REMAP_EXIT").then(|| OsString::from("3")));
+    // As getenv(3): a name's first value counts; other variables are not reaper's business.
+    let env = [("PATH", "/bin"), ("REAPER_REMAP_EXIT", "3"), ("REAPER_REMAP_EXIT", "bad")];
+    let got = parse(args, env.map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
     match got {
         Ok(Parsed::Run(o)) => {
             assert!(o.process_group);
@@ -347,8 +349,8 @@ fn parse_takes_an_environment_lookup() {
         }
         other => panic!("{other:?}"),
     }
-    // The lookup is what counts, not the test process's real environment.
-    let got = parse([OsString::from("x")], |_| None);
+    // The pairs are what counts, not the test process's real environment.
+    let got = parse([OsString::from("x")], []);
     assert!(matches!(got, Ok(Parsed::Run(o)) if o.remap_exit.is_empty() && o.subreaper));
 }
 
