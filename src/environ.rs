@@ -15,6 +15,12 @@ unsafe extern "C" {
 /// nothing in reaper changes its environment (no `set_var`, no `putenv`), so the C library's
 /// strings stay put for the life of the process.
 pub fn entries() -> impl Iterator<Item = (&'static OsStr, &'static OsStr)> {
+    raw().map(|(_, k, v)| (OsStr::from_bytes(k), OsStr::from_bytes(v)))
+}
+
+/// [`entries`] with each entry's own `KEY=VALUE` string, for a command's environment that
+/// points into reaper's instead of copying it (spawn).
+pub fn raw() -> impl Iterator<Item = (*const c_char, &'static [u8], &'static [u8])> {
     // SAFETY: `environ` is the C library's NULL-terminated array of NUL-terminated strings,
     // never changed by reaper (above); it is read from reaper's one thread.
     let mut at = unsafe { environ };
@@ -30,11 +36,11 @@ pub fn entries() -> impl Iterator<Item = (&'static OsStr, &'static OsStr)> {
         // SAFETY: as above.
         at = unsafe { at.add(1) };
         // SAFETY: a NUL-terminated string of the environment, never freed (above).
-        Some(unsafe { CStr::from_ptr(entry) }.to_bytes())
+        Some((entry, unsafe { CStr::from_ptr(entry) }.to_bytes()))
     })
-    .filter_map(|bytes| {
+    .filter_map(|(entry, bytes)| {
         let eq = bytes.get(1..)?.iter().position(|&b| b == b'=')? + 1;
-        Some((OsStr::from_bytes(&bytes[..eq]), OsStr::from_bytes(&bytes[eq + 1..])))
+        Some((entry, &bytes[..eq], &bytes[eq + 1..]))
     })
 }
 

@@ -433,13 +433,13 @@ fn environment(
 ) -> (Vec<Vec<u8>>, Vec<*const c_char>, Option<*mut u8>) {
     let me = getpid().to_string();
     // What `std::env::var_os("LISTEN_PID")` finds: the first entry of that name.
-    let activated = own_environment_entries()
-        .find(|(_, (k, _))| *k == b"LISTEN_PID")
-        .is_some_and(|(_, (_, v))| v == me.as_bytes());
+    let activated = crate::environ::raw()
+        .find(|(_, k, _)| *k == b"LISTEN_PID")
+        .is_some_and(|(_, _, v)| v == me.as_bytes());
     let activation = |k: &[u8]| [&b"LISTEN_PID"[..], b"LISTEN_FDS", b"LISTEN_FDNAMES"].contains(&k);
     let changed = |k: &[u8]| changes.iter().any(|(c, _)| c.as_bytes() == k);
     let (mut owned, mut ptrs, mut listen) = (Vec::new(), Vec::new(), None);
-    for (entry, (k, v)) in own_environment_entries() {
+    for (entry, k, v) in crate::environ::raw() {
         if (!main && activated && activation(k)) || changed(k) {
             continue;
         }
@@ -466,39 +466,6 @@ fn environment(
     }
     ptrs.push(std::ptr::null());
     (owned, ptrs, listen)
-}
-
-unsafe extern "C" {
-    static environ: *const *const c_char;
-}
-
-/// reaper's environment as `std::env::vars_os` sees it, without copies: each entry's pointer
-/// and its key and value (an entry without a `=` after its first byte is left out, as std
-/// does). `'static` only in name: the slices never leave [`environment`], which runs with no
-/// change to the environment before the exec.
-fn own_environment_entries() -> impl Iterator<Item = (*const c_char, (&'static [u8], &'static [u8]))> {
-    // SAFETY: `environ` is the C library's NULL-terminated array of NUL-terminated strings;
-    // reaper is single-threaded and does not change its environment while it starts a command
-    // (the entries are read here and until the exec, never kept beyond).
-    let mut at = unsafe { environ };
-    std::iter::from_fn(move || {
-        if at.is_null() {
-            return None;
-        }
-        // SAFETY: as above; `at` is within the array until its NULL.
-        let entry = unsafe { *at };
-        if entry.is_null() {
-            return None;
-        }
-        // SAFETY: as above.
-        at = unsafe { at.add(1) };
-        // SAFETY: a NUL-terminated string of the environment.
-        Some((entry, unsafe { CStr::from_ptr(entry) }.to_bytes()))
-    })
-    .filter_map(|(entry, bytes)| {
-        let eq = bytes.get(1..)?.iter().position(|&b| b == b'=')? + 1;
-        Some((entry, (&bytes[..eq], &bytes[eq + 1..])))
-    })
 }
 
 /// Writes `pid` in decimal plus a NUL at `dst` (room for 21 bytes). Async-signal-safe.
