@@ -155,6 +155,12 @@ impl Supervisor {
         // Before the first sleep: the commands that need only those started already start,
         // and the readiness clocks begin.
         self.feed(Event::Timer);
+        // One batch before the first sleep: the loop reaps only on news (a SIGCHLD among
+        // them), and a child that exited before reaper's exec (an entrypoint that started
+        // something, then exec'd reaper) sent its SIGCHLD to the old image, where SIG_DFL
+        // discarded it. Its zombie would wait for some other child's exit; under --pause,
+        // for ever. One waitid(WNOWAIT) when there is none.
+        self.reap();
         loop {
             if let Some(code) = self.machine.exit_code() {
                 self.logs_finish();
