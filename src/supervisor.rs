@@ -65,6 +65,9 @@ pub struct Supervisor {
     signals_since_reap: usize,
     /// Why the last poll failed, while it keeps failing (said once).
     poll_failed: Option<Errno>,
+    /// The last reap batch failed (waitid/waitpid refused): the exit it was run for sends no
+    /// second SIGCHLD, so the batch is tried again at the next wake-up, one second away at most.
+    reap_failed: bool,
     /// The poll set and the readiness sources in it, rebuilt each wake-up in place.
     pollfds: Vec<libc::pollfd>,
     sources: Vec<Source>,
@@ -139,6 +142,7 @@ impl Supervisor {
             effects: Vec::with_capacity(4),
             signals_since_reap: 0,
             poll_failed: None,
+            reap_failed: false,
             pollfds: Vec::new(),
             sources: Vec::new(),
         }
@@ -155,6 +159,12 @@ impl Supervisor {
         // Before the first sleep: the commands that need only those started already start,
         // and the readiness clocks begin.
         self.feed(Event::Timer);
+        // One batch before the first sleep: the loop reaps only on news (a SIGCHLD among
+        // them), and a child that exited before reaper's exec (an entrypoint that started
+        // something, then exec'd reaper) sent its SIGCHLD to the old image, where SIG_DFL
+        // discarded it. Its zombie would wait for some other child's exit; under --pause,
+        // for ever. One waitid(WNOWAIT) when there is none.
+        self.reap();
         loop {
             if let Some(code) = self.machine.exit_code() {
                 self.logs_finish();
@@ -198,11 +208,15 @@ impl Supervisor {
             if let Some(logs) = &self.logs {
                 fds.extend(logs.interest().iter().map(|f| watch(f.as_fd().as_raw_fd(), f.events())));
             }
-            let deadline = match (self.machine.next_deadline(), self.logs.as_ref().and_then(|l| l.deadline()))
-            {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let mut deadline =
+                match (self.machine.next_deadline(), self.logs.as_ref().and_then(|l| l.deadline())) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            if self.reap_failed {
+                let retry = Instant::now() + POLL_RETRY;
+                deadline = Some(deadline.map_or(retry, |at| at.min(retry)));
+            }
             // Nothing to watch but the signals: one rt_sigtimedwait instead of poll and a read
             // (the round trip of a forwarded signal is then the kill and this wait).
             let waited = match fds.len() {
@@ -253,6 +267,7 @@ impl Supervisor {
             // a state change (a drain started, a pidfile given up: they await the batch's
             // outcome). A forwarded signal and nothing else costs no waitid.
             let reap = children_news
+                || self.reap_failed
                 || followed_exited
                 || due
                 || self.machine.transitions() != transitions
@@ -375,10 +390,15 @@ impl Supervisor {
     fn reap(&mut self) {
         // One waitid(WNOWAIT) first: after a wake-up for a forwarded signal, nothing has
         // exited and that is the whole batch (no waitpid).
+        // Said once while it keeps failing (retried every second).
+        let failing = std::mem::take(&mut self.reap_failed);
         let first = match reap::peek() {
             Ok(first) => first,
             Err(e) => {
-                log::error!("waitid: {}", crate::error::os(e));
+                if !failing {
+                    log::error!("waitid: {}; trying again every second", crate::error::os(e));
+                }
+                self.reap_failed = true;
                 return;
             }
         };
@@ -425,7 +445,10 @@ impl Supervisor {
                         Ok(Reaped::NoneExited) => break true,
                         Ok(Reaped::NoChildren) => break false,
                         Err(e) => {
-                            log::error!("waitpid: {}", crate::error::os(e));
+                            if !failing {
+                                log::error!("waitpid: {}; trying again every second", crate::error::os(e));
+                            }
+                            self.reap_failed = true;
                             return;
                         }
                     }

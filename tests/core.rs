@@ -1238,3 +1238,37 @@ fn no_memory_for_the_clone_stack_falls_back_to_fork() {
     );
     remove_tree(&dir);
 }
+
+/// Hostile review: the reap batch runs only on news (a SIGCHLD above all), and one waitid
+/// refused once (injected ENOMEM on the batch the command's SIGCHLD brought) lost the exit
+/// for good: no second SIGCHLD comes, and reaper waited for ever. The batch is tried again.
+#[test]
+fn a_reap_batch_that_failed_once_is_tried_again() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user)");
+    }
+    let dir = tempdir("reap-retry");
+    // The command exits once reaper's start-up batch (the first waitid) is behind it, so the
+    // second waitid is the one its SIGCHLD brings.
+    let mut cmd = Command::new(which("strace").unwrap());
+    cmd.args(["-o", "strace.log", "-e", "trace=waitid", "-e", "inject=waitid:error=ENOMEM:when=2", REAPER])
+        .args(["--", "sh", "-c", "while [ ! -e go ]; do sleep 0.02; done; exit 7"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().unwrap();
+    let log = dir.join("strace.log");
+    let first = wait_until(LONG, || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("waitid(")));
+    std::fs::write(dir.join("go"), "").unwrap();
+    let status = wait_child(&mut child, LONG);
+    if status.is_none() {
+        kill_tree(child.id() as i32);
+        let _ = child.wait();
+    }
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+    assert!(first, "no first waitid");
+    assert_eq!(status.map(exit_code), Some(7), "{err}");
+    remove_tree(&dir);
+}

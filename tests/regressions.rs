@@ -392,3 +392,38 @@ both_modes!(a_followed_pidfile_error_names_the_setting_that_named_it, |mode| {
         assert!(line.contains("/gone.pid: No such file or directory"), "{line}");
     }
 });
+
+// Hostile review of the rt_sigtimedwait loop: the reap batch runs only on news (a SIGCHLD,
+// a deadline, ...). A child that exited before reaper's exec (an entrypoint that started
+// something, then exec'd reaper) sends no SIGCHLD to reaper: its signal went to the old
+// image (where SIG_DFL discarded it). Before the fix that zombie stayed until some other
+// child happened to exit; in --pause mode, for ever. Now the first batch runs at start.
+#[test]
+fn a_zombie_inherited_across_exec_is_reaped_without_a_signal() {
+    let mut cmd = reaper_cmd(Mode::Subreaper, ["--pause"]);
+    cmd.stderr(Stdio::null());
+    // SAFETY: between fork and exec only fork, _exit and waitid (async-signal-safe).
+    unsafe {
+        cmd.pre_exec(|| {
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::_exit(0);
+            }
+            if pid > 0 {
+                // Exited, still unreaped: the zombie reaper inherits.
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let reaped = wait_until(Duration::from_secs(10), || {
+        comm(pid).as_deref() == Some("reaper") && children(pid).is_empty()
+    });
+    let left = zombies_under(pid);
+    kill_tree(pid);
+    let _ = child.wait();
+    assert!(reaped, "the inherited zombie is still there: {left:?}");
+}
