@@ -76,7 +76,8 @@ impl SignalFd {
         }
         let mask = sigmask::blocked_set();
         let ts = timeout.map(|t| libc::timespec {
-            tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            // At most 68 years: the raw call takes the 32-bit timespec on 32-bit targets.
+            tv_sec: t.as_secs().min(i32::MAX as u64) as _,
             tv_nsec: t.subsec_nanos() as _,
         });
         let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
