@@ -1124,15 +1124,7 @@ fn help_and_version_exit_0() {
 /// (exit code, stdout, stderr, strace's log).
 fn straced(dir: &Path, faults: &[&str], args: &[&str]) -> (i32, String, String, String) {
     let strace = which("strace").expect("strace");
-    let mut cmd = Command::new(strace);
-    cmd.args(["-o", "strace.log"])
-        .args(faults)
-        .arg(REAPER)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .process_group(0);
-    let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+    let (code, out, err) = run_with_timeout(&mut straced_cmd(&strace, dir, faults, args), LONG);
     let log = std::fs::read_to_string(dir.join("strace.log")).unwrap_or_default();
     (code, out, err, log)
 }

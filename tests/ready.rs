@@ -350,17 +350,8 @@ fn without_a_socket_notify_commands_time_out() {
 /// syscalls logged to `dir/strace.log`: the exit code and reaper's stderr.
 fn run_straced(strace: &Path, dir: &Path, faults: &[&str], args: &[&str]) -> (i32, String) {
     let log = std::fs::File::create(dir.join("reaper.stderr")).unwrap();
-    let mut cmd = Command::new(strace);
-    cmd.args(["-o", "strace.log"])
-        .args(faults)
-        .arg(REAPER)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .process_group(0);
+    let mut cmd = straced_cmd(strace, dir, faults, args);
+    cmd.env_remove("NOTIFY_SOCKET").stdout(Stdio::null()).stderr(log);
     let (code, _) = run_timed(&mut cmd, T);
     (code, stderr_of(dir))
 }

@@ -884,3 +884,14 @@ pub fn remove_tree(dir: &Path) {
         eprintln!("cannot remove {}: {e}", dir.display());
     }
 }
+
+/// `strace -o strace.log FAULTS reaper ARGS` in `dir`, a plain process with stdin from
+/// /dev/null in a process group of its own: strace's log of reaper's system calls (not its
+/// children's) lands in `dir/strace.log`.
+#[allow(dead_code)] // not every test file injects faults
+pub fn straced_cmd(strace: &Path, dir: &Path, faults: &[&str], args: &[&str]) -> Command {
+    let mut cmd = Command::new(strace);
+    cmd.args(["-o", "strace.log"]).args(faults).arg(REAPER).args(args);
+    cmd.current_dir(dir).stdin(Stdio::null()).process_group(0);
+    cmd
+}
