@@ -681,6 +681,22 @@ impl Machine {
     /// same buffer in every time, emptied: after the first few events nothing is allocated
     /// for them (the machine's own buffer and the caller's swap when the caller's is empty).
     pub fn handle_into(&mut self, event: Event, now: Instant, effects: &mut Vec<Effect>) {
+        match event {
+            // The most common event changes no state: handled in place.
+            Event::Signal(sig) if !signals::is_stop(sig) => self.pass_on(sig),
+            event => self.transition(event, now),
+        }
+        self.settle(now);
+        if effects.is_empty() {
+            std::mem::swap(&mut self.out, effects);
+        } else {
+            effects.append(&mut self.out);
+        }
+    }
+
+    /// Every event but a signal `pass_on` takes: the state is taken out, replaced by what the
+    /// event makes of it, and the timers it does not own are disarmed.
+    fn transition(&mut self, event: Event, now: Instant) {
         let state = std::mem::replace(&mut self.state, State::Exit(0));
         let before = std::mem::discriminant(&state);
         let state = match event {
@@ -724,28 +740,21 @@ impl Machine {
                 state
             }
         };
-        let state = self.settle(state, now);
         if std::mem::discriminant(&state) != before {
             self.transitions += 1;
         }
         self.deadlines.retain(|timer| owns(&state, timer));
         self.state = state;
-        if effects.is_empty() {
-            std::mem::swap(&mut self.out, effects);
-        } else {
-            effects.append(&mut self.out);
-        }
     }
 
     /// After every event, whatever it was: the commands whose prerequisites are all ready now
     /// start (unless a stop was asked: then nothing starts any more), a command's readiness
     /// clock starts with it, and what changed is said upward.
-    fn settle(&mut self, state: State, now: Instant) -> State {
-        if let State::Running { stop: Stop::NotAsked | Stop::Dropped, .. } = state {
+    fn settle(&mut self, now: Instant) {
+        if let State::Running { stop: Stop::NotAsked | Stop::Dropped, .. } = self.state {
             self.start_what_can_start(now);
         }
-        self.tell_upward(&state);
-        state
+        self.tell_upward();
     }
 
     /// Starts each waiting command whose prerequisites are all ready; arms the readiness
@@ -775,8 +784,8 @@ impl Machine {
     }
 
     /// `READY=1` once the workload is up, `STOPPING=1` once its shutdown began: each once.
-    fn tell_upward(&mut self, state: &State) {
-        let now_told = match state {
+    fn tell_upward(&mut self) {
+        let now_told = match &self.state {
             State::Pausing => Told::Ready,
             // Only a stop that went out is the shutdown: with a TERM that --stop-delay holds,
             // the commands run on.
@@ -819,7 +828,7 @@ impl Machine {
 
     /// Whom a signal for `proc` goes to: the process, or its group with -g.
     fn target(&self, proc: Proc) -> Target {
-        if self.cfg.process_group { Target::Group(proc.pgid) } else { Target::Pid(proc.pid) }
+        target(&self.cfg, proc)
     }
 
     /// The commands running, by index: the main one first.
@@ -851,6 +860,20 @@ impl Machine {
         }
     }
 
+    /// A signal that is not a stop goes out again (rewritten), to the commands while they
+    /// run, else to the leftovers; in pause mode nowhere. Nothing else changes.
+    fn pass_on(&mut self, sig: i32) {
+        self.debug(|| format!("received {}", signals::name(sig)));
+        if let State::Pausing = self.state {
+            return;
+        }
+        match self.rewritten(sig) {
+            0 => self.debug(|| format!("dropping {} (--rewrite)", signals::name(sig))),
+            to => forward(&self.cfg, &self.state, to, &mut self.out),
+        }
+    }
+
+    /// A stop signal (the others go to `pass_on`).
     fn on_signal(&mut self, state: State, sig: i32, now: Instant) -> State {
         self.debug(|| format!("received {}", signals::name(sig)));
         let delay = self.cfg.stop_delay;
@@ -875,14 +898,10 @@ impl Machine {
             return with_stop(state, Stop::Held);
         }
         // A stop signal that -r drops would end the delay with nothing sent: the TERM stays held.
-        if held && signals::is_stop(sig) && self.rewritten(sig) == 0 {
+        if held && self.rewritten(sig) == 0 {
             return state;
         }
         let reached = self.send_rewritten(&state, sig);
-        // The received signal decides, rewritten or not: a stop is a stop.
-        if !signals::is_stop(sig) {
-            return state;
-        }
         let Some(stop) = stop else { return state };
         if held {
             let dropped = if sig == libc::SIGTERM { "" } else { "; the held TERM is dropped" };
@@ -915,7 +934,7 @@ impl Machine {
                 self.stop_commands(&running, to)
             }
             _ => {
-                self.forward(state, to);
+                forward(&self.cfg, state, to, &mut self.out);
                 Vec::new()
             }
         }
@@ -984,33 +1003,6 @@ impl Machine {
             }
         }
         stop
-    }
-
-    /// To every command (each one's group with -g) while they run, else to the leftovers.
-    fn forward(&mut self, state: &State, sig: i32) {
-        match state {
-            State::Running { main, others, .. } => {
-                // The main command first, as `running` lists them (without collecting them).
-                for proc in main.iter().copied().chain(others.iter().map(|m| m.proc)) {
-                    let to = self.target(proc);
-                    self.out.push(Effect::Send { to, sig });
-                }
-            }
-            State::Gone { groups, .. } | State::Draining { groups, .. } => {
-                self.out.push(Effect::SignalLeftovers {
-                    sig,
-                    groups: groups.clone(),
-                    record: false,
-                    skip: Vec::new(),
-                })
-            }
-            _ => self.out.push(Effect::SignalLeftovers {
-                sig,
-                groups: Vec::new(),
-                record: false,
-                skip: Vec::new(),
-            }),
-        }
     }
 
     fn on_reaped(
@@ -1600,6 +1592,31 @@ impl Machine {
             }
         }
         State::Running { main, others, on_success, stop }
+    }
+}
+
+/// Whom a signal for `proc` goes to: the process, or its group with -g.
+fn target(cfg: &Config, proc: Proc) -> Target {
+    if cfg.process_group { Target::Group(proc.pgid) } else { Target::Pid(proc.pid) }
+}
+
+/// `sig` to every command (each one's group with -g) while they run, else to the leftovers.
+/// Apart from the machine's methods, to be called with its state borrowed where it lies.
+fn forward(cfg: &Config, state: &State, sig: i32, out: &mut Vec<Effect>) {
+    match state {
+        State::Running { main, others, .. } => {
+            // The main command first, as `running` lists them (without collecting them).
+            if let Some(proc) = main {
+                out.push(Effect::Send { to: target(cfg, *proc), sig });
+            }
+            for member in others {
+                out.push(Effect::Send { to: target(cfg, member.proc), sig });
+            }
+        }
+        State::Gone { groups, .. } | State::Draining { groups, .. } => {
+            out.push(Effect::SignalLeftovers { sig, groups: groups.clone(), record: false, skip: Vec::new() })
+        }
+        _ => out.push(Effect::SignalLeftovers { sig, groups: Vec::new(), record: false, skip: Vec::new() }),
     }
 }
 
