@@ -493,9 +493,16 @@ impl Readiness {
         socket.into_iter().chain(pipes)
     }
 
+    /// Whether `poll_fds` has nothing to poll: asked on every wake-up, so without the iterator.
+    pub fn polls_nothing(&self) -> bool {
+        self.socket.is_none() && self.slots.iter().all(|s| s.pipe.is_none())
+    }
+
     #[cfg(test)]
     pub fn fds(&self) -> Vec<(Source, BorrowedFd<'_>)> {
-        self.poll_fds().collect()
+        let fds: Vec<_> = self.poll_fds().collect();
+        assert_eq!(self.polls_nothing(), fds.is_empty());
+        fds
     }
 
     /// Reads what `source` has; the indices of the commands it made ready go to `ready`.

@@ -179,34 +179,8 @@ impl Supervisor {
                 crate::termlog::write(|| ending.line(code));
                 return code;
             }
-            // The poll set is built anew each wake-up in a vector kept for its capacity: as
-            // raw `pollfd`s (a `PollFd` borrows its descriptor, so a kept vector of them could
-            // not outlive this iteration's borrows). Every descriptor stays open until poll
-            // returns: nothing runs in between.
-            let mut fds = std::mem::take(&mut self.pollfds);
-            let mut sources = std::mem::take(&mut self.sources);
-            fds.clear();
-            sources.clear();
-            let watch = |fd: RawFd, events: PollFlags| libc::pollfd { fd, events: events.bits(), revents: 0 };
-            fds.push(watch(self.signals.as_fd().as_raw_fd(), PollFlags::POLLIN));
-            // The followed daemon's pidfd turns readable when it exits, also when it is not
-            // our child and its own parent reaps it (no SIGCHLD reaches us then).
-            let followed = self.send.followed.as_ref();
-            fds.extend(followed.and_then(Held::pollable).map(|fd| watch(fd.as_raw_fd(), PollFlags::POLLIN)));
-            // Readiness: reaper's socket and the pipes not yet done (each leaves the set once
-            // its command is ready or closed it, so none can wake an idle reaper).
-            let first = fds.len();
-            for (source, fd) in self.readiness.poll_fds() {
-                sources.push(source);
-                fds.push(watch(fd.as_raw_fd(), PollFlags::POLLIN));
-            }
-            // Log pipes and stdio last: what they say is looked at after the signals and reaps.
-            let logs_from = fds.len();
             if let Some(logs) = &mut self.logs {
                 logs.before_sleep();
-            }
-            if let Some(logs) = &self.logs {
-                fds.extend(logs.interest().iter().map(|f| watch(f.as_fd().as_raw_fd(), f.events())));
             }
             let mut deadline =
                 match (self.machine.next_deadline(), self.logs.as_ref().and_then(|l| l.deadline())) {
@@ -217,33 +191,13 @@ impl Supervisor {
                 let retry = Instant::now() + POLL_RETRY;
                 deadline = Some(deadline.map_or(retry, |at| at.min(retry)));
             }
-            // Nothing to watch but the signals: one rt_sigtimedwait instead of poll and a read
-            // (the round trip of a forwarded signal is then the kill and this wait).
-            let waited = match fds.len() {
-                1 => self.signals.wait(deadline.map(|at| at.saturating_duration_since(Instant::now()))),
-                _ => Waited::Unavailable,
+            // Nothing to watch but the signals (the common case): one rt_sigtimedwait, and no
+            // poll set to build or look through (the round trip of a forwarded signal is then
+            // the kill and this wait).
+            let (readable, logs_ready) = match self.signals_alone() && self.wait_for_signals(deadline) {
+                true => (Vec::new(), Vec::new()),
+                false => self.sleep_in_poll(deadline),
             };
-            if waited == Waited::Unavailable {
-                // Signals read already but not handled (a batch cut short) are not news for poll.
-                let ms = if self.signals.buffered() { 0 } else { timeout(deadline) };
-                // SAFETY: `fds` is `fds.len()` initialized pollfd structs, valid for the call.
-                let polled = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-                match polled {
-                    0.. => self.poll_failed = None,
-                    _ if Errno::last() == Errno::EINTR => {}
-                    _ => self.poll_failing(Errno::last(), deadline),
-                }
-            }
-            let readable: Vec<Source> = (sources.iter().zip(&fds[first..logs_from]))
-                .filter(|(_, fd)| fd.revents != 0)
-                .map(|(s, _)| *s)
-                .collect();
-            let logs_ready: Vec<(RawFd, PollFlags)> = (fds[logs_from..].iter())
-                .filter(|f| f.revents != 0)
-                .map(|f| (f.fd, PollFlags::from_bits_truncate(f.revents)))
-                .collect();
-            self.pollfds = fds;
-            self.sources = sources;
             let followed_exited = self.send.followed.as_ref().is_some_and(Held::exited);
             let transitions = self.machine.transitions();
             // Signals first; then readiness, before the deadlines (a READY=1 that came in time
@@ -284,6 +238,78 @@ impl Supervisor {
             }
             self.logs_pump(&logs_ready);
         }
+    }
+
+    /// Whether the signalfd is all there is to watch: no followed daemon's pidfd, no readiness
+    /// source, no log pipe. Asked without building the poll set (see `sleep_in_poll`).
+    fn signals_alone(&self) -> bool {
+        self.logs.is_none()
+            && self.send.followed.as_ref().and_then(Held::pollable).is_none()
+            && self.readiness.polls_nothing()
+    }
+
+    /// Sleeps in rt_sigtimedwait until a signal or `deadline`; false if it cannot be used here
+    /// (refused, or signals read already wait in the buffer): then poll is the way.
+    fn wait_for_signals(&mut self, deadline: Option<Instant>) -> bool {
+        let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+        self.signals.wait(timeout) != Waited::Unavailable
+    }
+
+    /// Sleeps in poll(2) on the signalfd and every other descriptor watched, until one has news
+    /// or `deadline` (in rt_sigtimedwait when the signalfd turns out to be the only one);
+    /// returns the readiness sources that are readable, and the log descriptors poll answered
+    /// for.
+    fn sleep_in_poll(&mut self, deadline: Option<Instant>) -> (Vec<Source>, Vec<(RawFd, PollFlags)>) {
+        // The poll set is built anew each wake-up in a vector kept for its capacity: as raw
+        // `pollfd`s (a `PollFd` borrows its descriptor, so a kept vector of them could not
+        // outlive this call's borrows). Every descriptor stays open until poll returns:
+        // nothing runs in between.
+        let mut fds = std::mem::take(&mut self.pollfds);
+        let mut sources = std::mem::take(&mut self.sources);
+        fds.clear();
+        sources.clear();
+        let watch = |fd: RawFd, events: PollFlags| libc::pollfd { fd, events: events.bits(), revents: 0 };
+        fds.push(watch(self.signals.as_fd().as_raw_fd(), PollFlags::POLLIN));
+        // The followed daemon's pidfd turns readable when it exits, also when it is not
+        // our child and its own parent reaps it (no SIGCHLD reaches us then).
+        let followed = self.send.followed.as_ref();
+        fds.extend(followed.and_then(Held::pollable).map(|fd| watch(fd.as_raw_fd(), PollFlags::POLLIN)));
+        // Readiness: reaper's socket and the pipes not yet done (each leaves the set once
+        // its command is ready or closed it, so none can wake an idle reaper).
+        let first = fds.len();
+        for (source, fd) in self.readiness.poll_fds() {
+            sources.push(source);
+            fds.push(watch(fd.as_raw_fd(), PollFlags::POLLIN));
+        }
+        // Log pipes and stdio last: what they say is looked at after the signals and reaps.
+        let logs_from = fds.len();
+        if let Some(logs) = &self.logs {
+            fds.extend(logs.interest().iter().map(|f| watch(f.as_fd().as_raw_fd(), f.events())));
+        }
+        // The log pipes may have nothing to say for now: then the signals are all there is.
+        let waited = fds.len() == 1 && self.wait_for_signals(deadline);
+        if !waited {
+            // Signals read already but not handled (a batch cut short) are not news for poll.
+            let ms = if self.signals.buffered() { 0 } else { timeout(deadline) };
+            // SAFETY: `fds` is `fds.len()` initialized pollfd structs, valid for the call.
+            let polled = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            match polled {
+                0.. => self.poll_failed = None,
+                _ if Errno::last() == Errno::EINTR => {}
+                _ => self.poll_failing(Errno::last(), deadline),
+            }
+        }
+        let readable: Vec<Source> = (sources.iter().zip(&fds[first..logs_from]))
+            .filter(|(_, fd)| fd.revents != 0)
+            .map(|(s, _)| *s)
+            .collect();
+        let logs_ready: Vec<(RawFd, PollFlags)> = (fds[logs_from..].iter())
+            .filter(|f| f.revents != 0)
+            .map(|f| (f.fd, PollFlags::from_bits_truncate(f.revents)))
+            .collect();
+        self.pollfds = fds;
+        self.sources = sources;
+        (readable, logs_ready)
     }
 
     /// poll(2) failed (EINVAL once someone lowers reaper's open-file limit below the size of its
@@ -361,6 +387,9 @@ impl Supervisor {
     /// Reads what woke us on the readiness sources; each command that became ready is an
     /// event for the machine.
     fn read_readiness(&mut self, readable: &[Source]) {
+        if readable.is_empty() {
+            return;
+        }
         let mut ready = Vec::new();
         for &source in readable {
             self.readiness.read(source, &mut ready);
@@ -475,14 +504,22 @@ impl Supervisor {
     /// wake-up allocates nothing for them once they have grown to what the workload needs.
     fn feed(&mut self, event: Event) {
         let mut effects = std::mem::take(&mut self.effects);
-        self.replies.push_back(event);
+        // The queue is empty here: the event goes to the machine without passing through it.
+        self.handle(event, &mut effects);
         while let Some(event) = self.replies.pop_front() {
-            self.machine.handle_into(event, Instant::now(), &mut effects);
-            for effect in effects.drain(..) {
-                self.perform(effect);
-            }
+            self.handle(event, &mut effects);
         }
-        self.effects = effects;
+        // What `take` left in its place holds no memory: dropping it would free nothing (but
+        // cost a call on every forwarded signal).
+        std::mem::forget(std::mem::replace(&mut self.effects, effects));
+    }
+
+    /// One event to the machine, and its effects carried out (`effects`: `feed`'s buffer).
+    fn handle(&mut self, event: Event, effects: &mut Vec<Effect>) {
+        self.machine.handle_into(event, Instant::now(), effects);
+        for effect in effects.drain(..) {
+            self.perform(effect);
+        }
     }
 
     /// Carries out one effect; its replies go to `self.replies`.
