@@ -53,11 +53,12 @@ impl SignalFd {
     /// signal storm costs one syscall per 16 signals.
     pub fn next_signal(&mut self) -> io::Result<Option<i32>> {
         loop {
+            let me = self.me;
             let Some(info) = self.next_info()? else { return Ok(None) };
             // A write to a closed stderr pipe or past RLIMIT_FSIZE makes the kernel send
             // SIGPIPE/SIGXFSZ to reaper itself (SI_USER, our pid). That is reaper's own trouble,
             // not the command's: forwarding it would kill the command.
-            if info.ssi_code == libc::SI_USER && info.ssi_pid == self.me {
+            if info.ssi_code == libc::SI_USER && info.ssi_pid == me {
                 continue;
             }
             return Ok(Some(info.ssi_signo as i32));
@@ -81,8 +82,9 @@ impl SignalFd {
             tv_nsec: t.subsec_nanos() as _,
         });
         let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: siginfo_t is plain old data; the kernel fills it in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // Not zeroed first (16 stores on every signal): the kernel writes all of it, and it is
+        // read only after a success.
+        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::uninit();
         // SAFETY: raw rt_sigtimedwait with an 8-byte kernel sigset (the C library's would
         // refuse its reserved real-time signals), a valid siginfo pointer and a timespec or
         // null (no timeout).
@@ -90,7 +92,7 @@ impl SignalFd {
             libc::syscall(
                 libc::SYS_rt_sigtimedwait,
                 &mask as *const sigmask::KernelMask,
-                &mut info,
+                info.as_mut_ptr(),
                 ts_ptr,
                 8,
             )
@@ -106,6 +108,9 @@ impl SignalFd {
                 }
             };
         }
+        // SAFETY: rt_sigtimedwait succeeded: the kernel wrote the whole siginfo_t (its
+        // copy_siginfo_to_user copies the fields and clears the rest).
+        let info = unsafe { info.assume_init() };
         // The fields next_signal looks at, as the signalfd would have given them.
         self.buf[0].ssi_signo = info.si_signo as u32;
         self.buf[0].ssi_code = info.si_code;
@@ -122,7 +127,8 @@ impl SignalFd {
         self.pos < self.len
     }
 
-    fn next_info(&mut self) -> io::Result<Option<libc::signalfd_siginfo>> {
+    /// The next record, borrowed from the buffer (a copy is 128 bytes, on every signal).
+    fn next_info(&mut self) -> io::Result<Option<&libc::signalfd_siginfo>> {
         if self.pos == self.len {
             if std::mem::take(&mut self.drained) {
                 return Ok(None);
@@ -147,7 +153,7 @@ impl SignalFd {
             }
         }
         self.pos += 1;
-        Ok(Some(self.buf[self.pos - 1]))
+        Ok(self.buf.get(self.pos - 1))
     }
 }
 

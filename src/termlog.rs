@@ -56,7 +56,7 @@ impl Ending {
 
     /// A signal reaper received.
     pub fn signal(&mut self, sig: i32) {
-        if self.stop.is_none() && [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig) {
+        if self.stop.is_none() && crate::signals::is_stop(sig) {
             self.stop = Some(sig);
         }
     }
