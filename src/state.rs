@@ -673,20 +673,27 @@ impl Machine {
     /// One transition. Returns the effects to carry out, in order.
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Effect> {
         let mut effects = Vec::new();
-        self.handle_into(event, now, &mut effects);
+        self.handle_into(event, || now, &mut effects);
         effects
     }
 
     /// One transition; its effects, in order, are appended to `effects`. The driver hands the
     /// same buffer in every time, emptied: after the first few events nothing is allocated
     /// for them (the machine's own buffer and the caller's swap when the caller's is empty).
-    pub fn handle_into(&mut self, event: Event, now: Instant, effects: &mut Vec<Effect>) {
+    /// `now` tells when the event came, asked only if the event needs it (the driver reads the
+    /// clock then: a signal passed on never does).
+    pub fn handle_into(&mut self, event: Event, now: impl FnOnce() -> Instant, effects: &mut Vec<Effect>) {
         match event {
-            // The most common event changes no state: handled in place.
+            // The most common event changes no state and is handled in place. Nor does it change
+            // what `settle` looks at (the state, the phases, the clocks), which ran after the
+            // event before (the first is the driver's Timer): nothing to settle.
             Event::Signal(sig) if !signals::is_stop(sig) => self.pass_on(sig),
-            event => self.transition(event, now),
+            event => {
+                let now = now();
+                self.transition(event, now);
+                self.settle(now);
+            }
         }
-        self.settle(now);
         if effects.is_empty() {
             std::mem::swap(&mut self.out, effects);
         } else {

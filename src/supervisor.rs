@@ -516,7 +516,7 @@ impl Supervisor {
 
     /// One event to the machine, and its effects carried out (`effects`: `feed`'s buffer).
     fn handle(&mut self, event: Event, effects: &mut Vec<Effect>) {
-        self.machine.handle_into(event, Instant::now(), effects);
+        self.machine.handle_into(event, Instant::now, effects);
         for effect in effects.drain(..) {
             self.perform(effect);
         }
