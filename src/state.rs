@@ -683,16 +683,17 @@ impl Machine {
     /// `now` tells when the event came, asked only if the event needs it (the driver reads the
     /// clock then: a signal passed on never does).
     pub fn handle_into(&mut self, event: Event, now: impl FnOnce() -> Instant, effects: &mut Vec<Effect>) {
-        match event {
-            // The most common event changes no state and is handled in place. Nor does it change
-            // what `settle` looks at (the state, the phases, the clocks), which ran after the
-            // event before (the first is the driver's Timer): nothing to settle.
-            Event::Signal(sig) if !signals::is_stop(sig) => self.pass_on(sig),
-            event => {
-                let now = now();
-                self.transition(event, now);
-                self.settle(now);
-            }
+        // The most common event changes no state and is handled in place. Nor does it change
+        // what `settle` looks at (the state, the phases, the clocks), which ran after the event
+        // before (the first is the driver's Timer): nothing to settle.
+        if let Event::Signal(sig) = event
+            && !signals::is_stop(sig)
+        {
+            self.pass_on(sig);
+        } else {
+            let now = now();
+            self.transition(event, now);
+            self.settle(now);
         }
         if effects.is_empty() {
             std::mem::swap(&mut self.out, effects);

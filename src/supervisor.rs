@@ -167,17 +167,7 @@ impl Supervisor {
         self.reap();
         loop {
             if let Some(code) = self.machine.exit_code() {
-                self.logs_finish();
-                log::info!("exiting with status {code}");
-                if self.machine.kill_after_fired() {
-                    self.ending.kill_after();
-                }
-                if let Some(why) = self.machine.failure() {
-                    self.ending.failed(why);
-                }
-                let ending = &self.ending;
-                crate::termlog::write(|| ending.line(code));
-                return code;
+                return self.exit(code);
             }
             if let Some(logs) = &mut self.logs {
                 logs.before_sleep();
@@ -194,9 +184,10 @@ impl Supervisor {
             // Nothing to watch but the signals (the common case): one rt_sigtimedwait, and no
             // poll set to build or look through (the round trip of a forwarded signal is then
             // the kill and this wait).
-            let (readable, logs_ready) = match self.signals_alone() && self.wait_for_signals(deadline) {
-                true => (Vec::new(), Vec::new()),
-                false => self.sleep_in_poll(deadline),
+            // (What poll answered, when it was poll.)
+            let polled = match self.signals_alone() && self.wait_for_signals(deadline) {
+                true => None,
+                false => Some(self.sleep_in_poll(deadline)),
             };
             let followed_exited = self.send.followed.as_ref().is_some_and(Held::exited);
             let transitions = self.machine.transitions();
@@ -204,7 +195,9 @@ impl Supervisor {
             // beats its timeout) and before the reap (a sender that exited is still in /proc
             // as a zombie, for the walk to its command).
             let children_news = self.read_signals();
-            self.read_readiness(&readable);
+            if let Some((readable, _)) = &polled {
+                self.read_readiness(readable);
+            }
             // Only a due deadline makes a timer event: the machine settles after every event,
             // so a Timer with nothing due would change nothing (one deadline falling due in
             // between goes on the next wake-up, which the wait's timeout brings at once).
@@ -236,7 +229,9 @@ impl Supervisor {
                 self.feed(Event::FollowedGone { pid });
                 self.reap();
             }
-            self.logs_pump(&logs_ready);
+            if let Some((_, logs_ready)) = &polled {
+                self.logs_pump(logs_ready);
+            }
         }
     }
 
@@ -259,6 +254,7 @@ impl Supervisor {
     /// or `deadline` (in rt_sigtimedwait when the signalfd turns out to be the only one);
     /// returns the readiness sources that are readable, and the log descriptors poll answered
     /// for.
+    #[inline(never)] // out of the loop's own code, which the rt_sigtimedwait path runs through
     fn sleep_in_poll(&mut self, deadline: Option<Instant>) -> (Vec<Source>, Vec<(RawFd, PollFlags)>) {
         // The poll set is built anew each wake-up in a vector kept for its capacity: as raw
         // `pollfd`s (a `PollFd` borrows its descriptor, so a kept vector of them could not
@@ -312,10 +308,27 @@ impl Supervisor {
         (readable, logs_ready)
     }
 
+    /// The workload is gone: the last log lines, the termination log; returns `code`.
+    #[cold]
+    fn exit(&mut self, code: i32) -> i32 {
+        self.logs_finish();
+        log::info!("exiting with status {code}");
+        if self.machine.kill_after_fired() {
+            self.ending.kill_after();
+        }
+        if let Some(why) = self.machine.failure() {
+            self.ending.failed(why);
+        }
+        let ending = &self.ending;
+        crate::termlog::write(|| ending.line(code));
+        code
+    }
+
     /// poll(2) failed (EINVAL once someone lowers reaper's open-file limit below the size of its
     /// poll set, ENOMEM): retrying at once would spin. Signals alone are waited for, up to a
     /// second (or the next deadline), then poll is tried again; said once per cause. Signals,
     /// reaps and deadlines go on; the other descriptors wait for poll to work again.
+    #[cold]
     fn poll_failing(&mut self, e: Errno, deadline: Option<Instant>) {
         if self.poll_failed != Some(e) {
             log::error!(
@@ -416,6 +429,7 @@ impl Supervisor {
     /// Reaps every exited child (SIGCHLDs merge, so one may stand for many), then says whether
     /// any is left. Repeated while that changes the state: a state entered during the batch
     /// (the drain starting, a pidfile given up) must see the batch's outcome too.
+    #[inline(never)] // out of the loop's own code: a forwarded signal does not reap
     fn reap(&mut self) {
         // One waitid(WNOWAIT) first: after a wake-up for a forwarded signal, nothing has
         // exited and that is the whole batch (no waitpid).
@@ -505,24 +519,24 @@ impl Supervisor {
     fn feed(&mut self, event: Event) {
         let mut effects = std::mem::take(&mut self.effects);
         // The queue is empty here: the event goes to the machine without passing through it.
-        self.handle(event, &mut effects);
-        while let Some(event) = self.replies.pop_front() {
-            self.handle(event, &mut effects);
+        let mut event = event;
+        loop {
+            self.machine.handle_into(event, Instant::now, &mut effects);
+            for effect in effects.drain(..) {
+                self.perform(effect);
+            }
+            match self.replies.pop_front() {
+                Some(reply) => event = reply,
+                None => break,
+            }
         }
         // What `take` left in its place holds no memory: dropping it would free nothing (but
         // cost a call on every forwarded signal).
         std::mem::forget(std::mem::replace(&mut self.effects, effects));
     }
 
-    /// One event to the machine, and its effects carried out (`effects`: `feed`'s buffer).
-    fn handle(&mut self, event: Event, effects: &mut Vec<Effect>) {
-        self.machine.handle_into(event, Instant::now, effects);
-        for effect in effects.drain(..) {
-            self.perform(effect);
-        }
-    }
-
     /// Carries out one effect; its replies go to `self.replies`.
+    #[inline(never)] // out of feed's own code: most effects are rare, a signal's is one call
     fn perform(&mut self, effect: Effect) {
         match effect {
             Effect::Send { to, sig } => self.send.send(to, sig),
