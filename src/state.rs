@@ -3352,5 +3352,11 @@ mod tests {
         let mut t = delayed(cfg());
         assert_eq!(up(t.m.handle(Signal(TERM), t.now)), Vec::<&str>::new());
         assert_eq!(up(t.m.handle(exited(0), t.now)), ["STOPPING=1"]);
+        // --wait-all: the command's clean exit is no shutdown, a stop while its orphans run is.
+        let mut t = T::new(Config { on_success: OnSuccess::WaitAll, ..cfg() });
+        assert_eq!(up(t.m.handle(exited(0), t.now)), Vec::<&str>::new());
+        assert_eq!(up(t.m.handle(BatchDone { children_left: true }, t.now)), Vec::<&str>::new());
+        assert_eq!(up(t.m.handle(Signal(libc::SIGHUP), t.now)), Vec::<&str>::new());
+        assert_eq!(up(t.m.handle(Signal(TERM), t.now)), ["STOPPING=1"]);
     }
 }
