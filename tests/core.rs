@@ -1216,7 +1216,7 @@ fn no_memory_for_the_clone_stack_falls_back_to_fork() {
     let (code, _, err, log) = straced(&dir, &count, &["sh", "-c", "exit 7"]);
     assert_eq!(code, 7, "{err}");
     let mmaps: Vec<&str> = log.lines().filter(|l| l.starts_with("mmap(")).collect();
-    let nth = 1 + mmaps.iter().position(|l| l.contains("MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK")).expect(&log);
+    let nth = 1 + mmaps.iter().position(|l| l.contains("MAP_STACK")).expect(&log);
     let inject = format!("inject=mmap:error=ENOMEM:when={nth}");
     let (code, _, err, log) =
         straced(&dir, &["-e", "trace=mmap,clone,fork", "-e", &inject], &["sh", "-c", "exit 7"]);
@@ -1228,6 +1228,26 @@ fn no_memory_for_the_clone_stack_falls_back_to_fork() {
         (code, err.trim()),
         (127, "reaper: cannot run 'reaper-test-no-such-command': No such file or directory")
     );
+    remove_tree(&dir);
+}
+
+/// The clone child's stack is mapped once and kept for the next start (here an --also
+/// command's): each start used to map its own and unmap it right after the clone, a munmap(2)
+/// between the command's start and reaper's first wait.
+#[test]
+fn the_clone_stack_is_mapped_once() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user, whose CLONE_VFORK is a fork)");
+    }
+    let dir = tempdir("spawn-stack");
+    let trace = ["-e", "trace=mmap,munmap,clone"];
+    let (code, _, err, log) = straced(&dir, &trace, &["--also", "true", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(code, 7, "{err}");
+    let clones = log.lines().filter(|l| l.starts_with("clone(") && !l.contains("= -1")).count();
+    let stacks: Vec<&str> = log.lines().filter(|l| l.contains("MAP_STACK")).collect();
+    assert_eq!((clones, stacks.len()), (2, 1), "{log}");
+    let base = stacks[0].rsplit("= ").next().unwrap_or_default().trim();
+    assert!(!log.lines().any(|l| l.starts_with(&format!("munmap({base},"))), "{log}");
     remove_tree(&dir);
 }
 
