@@ -217,13 +217,15 @@ pub fn summary(current: Option<u64>, limit: Option<Limit>, kills: Option<u64>) -
 /// The first `max` bytes of a file, as text; `None` if unreadable. A line the bound cuts is
 /// dropped: `oom_kill 12345` cut to `oom_kill 12` would read as another number.
 ///
-/// Read through a page on the stack, kept in a heap buffer of just the size read: these files
-/// are read right after the command's start, and std's `read_to_end` into an empty vector
-/// starts with 32-byte reads and grows by doubling, which took 7 read(2)s for a 3 KB
-/// mountinfo and had musl's allocator map and unmap pages for the buffers it outgrew.
+/// Read through a buffer on the stack, kept in a heap buffer of just the size read: these
+/// files are read right after the command's start, and std's `read_to_end` into an empty
+/// vector starts with 32-byte reads and grows by doubling, which took 7 read(2)s for a 3 KB
+/// mountinfo and had musl's allocator map and unmap pages for the buffers it outgrew. 1 KB,
+/// not a page: this is reaper's deepest point of its start, and a page here was one more
+/// stack page to fault in (a read(2) more for a 2 KB mountinfo costs less).
 fn read(path: &str, max: u64) -> Option<String> {
     let mut file = std::fs::File::open(path).ok()?.take(max);
-    let mut page = [0u8; 4096];
+    let mut page = [0u8; 1024];
     let mut text = Vec::new();
     loop {
         match file.read(&mut page) {

@@ -148,14 +148,15 @@ impl Supervisor {
         }
     }
 
-    /// `--prefix-output`: the pipes of the commands already started.
-    pub fn with_logs(mut self, logs: Option<crate::logs::Logs>) -> Self {
+    /// `--prefix-output`: the pipes of the commands already started. (In place: the
+    /// supervisor is 4 KB, each move of it a copy.)
+    pub fn set_logs(&mut self, logs: Option<crate::logs::Logs>) {
         self.logs = logs;
-        self
     }
 
-    /// Runs until the workload is gone; returns reaper's exit code.
-    pub fn run(mut self) -> i32 {
+    /// Runs until the workload is gone; returns reaper's exit code. (By reference: the caller
+    /// need not drop it, see `lib.rs`.)
+    pub fn run(&mut self) -> i32 {
         // Before the first sleep: the commands that need only those started already start,
         // and the readiness clocks begin.
         self.feed(Event::Timer);

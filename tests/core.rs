@@ -1251,6 +1251,25 @@ fn the_clone_stack_is_mapped_once() {
     remove_tree(&dir);
 }
 
+/// A working directory longer than the 256 bytes reaper first reads it into: the rest of
+/// PATH_MAX comes from the heap, and the command still runs there.
+#[test]
+fn a_long_working_directory_is_still_the_command_s() {
+    let mut dir = tempdir("long-cwd");
+    let top = dir.clone();
+    for _ in 0..6 {
+        dir.push("d".repeat(60));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+    assert!(dir.as_os_str().len() > 360);
+    let mut cmd = Command::new(REAPER);
+    cmd.args(["--", "sh", "-c", "pwd -P"]).current_dir(&dir).stdin(Stdio::null());
+    let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+    assert_eq!((code, out.trim_end()), (0, dir.to_str().unwrap()), "{err}");
+    remove_tree(&top);
+}
+
 /// Hostile review: the reap batch runs only on news (a SIGCHLD above all), and one waitid
 /// refused once (injected ENOMEM on the batch the command's SIGCHLD brought) lost the exit
 /// for good: no second SIGCHLD comes, and reaper waited for ever. The batch is tried again.
