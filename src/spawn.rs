@@ -469,27 +469,33 @@ impl Env {
 /// set or, with `None`, remove variables.
 fn environment(main: bool, changes: &[(&str, Option<Vec<u8>>)]) -> Env {
     let me = getpid().to_string();
+    let changed = |k: &[u8]| changes.iter().any(|(c, _)| c.as_bytes() == k);
+    let rewritten = |k: &[u8], v: &[u8]| k == b"LISTEN_PID" && v == me.as_bytes();
+    // Most commands get reaper's environment as it is: nothing left out, rewritten or added
+    // (an activation reaper's LISTEN_PID does not name leaves nothing to leave out either),
+    // and no entry that the copy would skip (one without a `=`, which `raw` skips as std
+    // does). Then the block itself is handed on: the array of pointers to copy was a page of
+    // musl's allocator mapped before the clone and unmapped after it (40 variables). One pass:
+    // each one reads every variable's length.
+    let mut seen = 0;
+    let as_is = changes.iter().all(|(_, v)| v.is_none())
+        && crate::environ::raw().all(|(_, k, v)| {
+            seen += 1;
+            !changed(k) && !rewritten(k, v)
+        });
+    let entries = crate::environ::len();
+    // (A C library that left `environ` NULL gets the copy: an empty array, not a NULL one.)
+    if as_is && seen == entries && !crate::environ::block().is_null() {
+        return Env { _owned: Vec::new(), ptrs: Vec::new(), listen: None };
+    }
     // What `std::env::var_os("LISTEN_PID")` finds: the first entry of that name.
     let activated = crate::environ::raw()
         .find(|(_, k, _)| *k == b"LISTEN_PID")
         .is_some_and(|(_, _, v)| v == me.as_bytes());
     let activation = |k: &[u8]| [&b"LISTEN_PID"[..], b"LISTEN_FDS", b"LISTEN_FDNAMES"].contains(&k);
-    let changed = |k: &[u8]| changes.iter().any(|(c, _)| c.as_bytes() == k);
     let dropped = |k: &[u8]| (!main && activated && activation(k)) || changed(k);
-    let rewritten = |k: &[u8], v: &[u8]| k == b"LISTEN_PID" && v == me.as_bytes();
-    // Most commands get reaper's environment as it is: nothing left out, rewritten or added,
-    // and no entry that the copy would leave out (one without a `=`, which `raw` skips as
-    // std does). Then the block itself is handed on: the array of pointers to copy is a
-    // page of musl's allocator mapped before the clone and unmapped after it (40 variables).
-    let entries = crate::environ::len();
-    if changes.iter().all(|(_, v)| v.is_none())
-        && crate::environ::raw().all(|(_, k, v)| !dropped(k) && !rewritten(k, v))
-        && crate::environ::raw().count() == entries
-    {
-        return Env { _owned: Vec::new(), ptrs: Vec::new(), listen: None };
-    }
-    let (mut owned, mut listen) = (Vec::new(), None);
     let mut ptrs = Vec::with_capacity(entries + changes.len() + 1);
+    let (mut owned, mut listen) = (Vec::new(), None);
     for (entry, k, v) in crate::environ::raw() {
         if dropped(k) {
             continue;
