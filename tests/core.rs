@@ -1270,6 +1270,32 @@ fn a_long_working_directory_is_still_the_command_s() {
     remove_tree(&top);
 }
 
+/// The OOM counter's memory cgroup is found without /proc/self/mountinfo (some 20 us of the
+/// kernel's for a new process, between the command's start and reaper's first wait) where
+/// the hierarchy is mounted at the usual place and shows reaper's cgroup below it: the
+/// cgroup's own cgroup.procs, listing reaper, says so.
+#[test]
+fn the_memory_cgroup_is_found_without_mountinfo() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user)");
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let usual = own
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| format!("/sys/fs/cgroup/memory{p}")))
+        .or_else(|| own.lines().find_map(|l| l.strip_prefix("0::").map(|p| format!("/sys/fs/cgroup{p}"))))
+        .map(|d| d.trim_end_matches('/').to_owned());
+    let Some(cgroup) = usual.filter(|d| Path::new(d).join("cgroup.procs").exists()) else {
+        return skip("no memory cgroup of this process's below the usual mount point");
+    };
+    let dir = tempdir("cgroup-usual");
+    let (code, _, err, log) = straced(&dir, &["-e", "trace=open,openat"], &["true"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(log.contains(&format!("\"{cgroup}/cgroup.procs\"")), "{log}");
+    assert!(!log.contains("mountinfo"), "{log}");
+    remove_tree(&dir);
+}
+
 /// Hostile review: the reap batch runs only on news (a SIGCHLD above all), and one waitid
 /// refused once (injected ENOMEM on the batch the command's SIGCHLD brought) lost the exit
 /// for good: no second SIGCHLD comes, and reaper waited for ever. The batch is tried again.
