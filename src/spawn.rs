@@ -164,8 +164,20 @@ pub fn spawn_with(
     // The child's copy of the write end closes at its exec (or exit); with ours gone too, the
     // read below ends there.
     drop(report_wr);
+    // Read with read(2) alone: `read_to_end` on a `File` asks fstat and lseek for a size
+    // hint first, two system calls between the command's start and reaper's first wait.
+    // Records come only from failures; each is one atomic 5-byte write.
     let mut bytes = Vec::new();
-    let _ = File::from(report_rd).read_to_end(&mut bytes);
+    let mut report = File::from(report_rd);
+    let mut buf = [0u8; 64];
+    loop {
+        match report.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
     let records =
         bytes.chunks_exact(5).map(|r| (r[0], Errno::from_raw(i32::from_le_bytes([r[1], r[2], r[3], r[4]]))));
 

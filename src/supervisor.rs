@@ -405,7 +405,7 @@ impl Supervisor {
         };
         // The command's pidfd, taken while it is a zombie: once reaped, its group id would be
         // free for reuse as soon as the last member is gone, and only this pidfd can tell.
-        if let (Some(cmd), Peek::Exited(pid)) = (self.send.command, first) {
+        if let (Some(cmd), Peek::Exited { pid, .. }) = (self.send.command, first) {
             if pid == cmd || reap::has_exited(cmd) {
                 self.send.leader = match Pidfd::open(cmd) {
                     Open::Fd(fd) => Some(fd),
@@ -413,18 +413,20 @@ impl Supervisor {
                 };
             }
         }
+        // The first reap_one needs no look of its own: `first` is that look.
+        let mut peeked = Some(first);
         loop {
             let before = self.machine.transitions();
             let children_left = match first {
                 Peek::NoneExited => true,
                 Peek::NoChildren => false,
-                Peek::Exited(_) => loop {
+                Peek::Exited { .. } => loop {
                     let names = match (self.warn_on_reap, &self.oom) {
                         (true, _) => reap::Names::All,
                         (false, Some(oom)) if oom.wants_names() => reap::Names::Killed,
                         (false, _) => reap::Names::None,
                     };
-                    match reap::reap_one(names) {
+                    match reap::reap_one(names, peeked.take()) {
                         Ok(Reaped::Child { pid, ended, name }) => {
                             if let Some(oom) = &mut self.oom {
                                 oom.reaped(pid, ended, name.as_deref());
@@ -464,7 +466,9 @@ impl Supervisor {
             if !self.machine.workload_ended() {
                 self.send.leader = None;
             }
-            if self.machine.transitions() == before {
+            // Once reaper is exiting, another batch could change nothing (the exit is final)
+            // and only put a waitid(2) before it.
+            if self.machine.transitions() == before || self.machine.exit_code().is_some() {
                 return;
             }
         }

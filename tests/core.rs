@@ -1296,6 +1296,27 @@ fn the_memory_cgroup_is_found_without_mountinfo() {
     remove_tree(&dir);
 }
 
+/// On the way from the command's exit to reaper's: the exited command is looked at once
+/// (waitid's WNOWAIT, for its pidfd and whether SIGKILL ended it), reaped, and one more look
+/// says no child is left. (Each took two: the batch's look and reap_one's own; and a second
+/// batch ran after the state had become the exit.)
+#[test]
+fn the_exit_path_looks_once() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user)");
+    }
+    let dir = tempdir("exit-path");
+    let (code, _, err, log) = straced(&dir, &["-e", "trace=waitid,wait4"], &["sh", "-c", "exit 3"]);
+    assert_eq!(code, 3, "{err}");
+    let calls: Vec<&str> = log.lines().filter(|l| l.starts_with("wait")).collect();
+    let reaped = calls.iter().position(|l| l.starts_with("wait4(")).expect(&log);
+    let pid = calls[reaped].trim_start_matches("wait4(").split(',').next().unwrap_or_default();
+    let looked = calls[..reaped].iter().filter(|l| l.contains(&format!("si_pid={pid},"))).count();
+    assert_eq!((looked, calls.len() - reaped - 1), (1, 1), "{log}");
+    assert!(calls[reaped + 1].contains("ECHILD"), "{log}");
+    remove_tree(&dir);
+}
+
 /// Hostile review: the reap batch runs only on news (a SIGCHLD above all), and one waitid
 /// refused once (injected ENOMEM on the batch the command's SIGCHLD brought) lost the exit
 /// for good: no second SIGCHLD comes, and reaper waited for ever. The batch is tried again.
