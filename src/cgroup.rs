@@ -73,7 +73,14 @@ pub fn own_path(proc_cgroup: &str) -> Option<(Version, String)> {
 /// Where cgroup `path` of `version` is, from /proc/self/mountinfo: the mount of that hierarchy
 /// whose root (the cgroup it shows) contains `path`, joined with the rest of the path.
 pub fn locate(mountinfo: &str, version: Version, path: &str) -> Option<Cgroup> {
-    for line in mountinfo.lines() {
+    // Only the cgroup mounts' lines, found by one search through the whole text: splitting
+    // every line at " - " began a substring search per line, most of the instructions of
+    // reaper's start. (" - " is on every line once: mountinfo writes a space in a path as
+    // \040.)
+    for (at, _) in mountinfo.match_indices(" - cgroup") {
+        let start = mountinfo[..at].rfind('\n').map_or(0, |n| n + 1);
+        let end = mountinfo[at..].find('\n').map_or(mountinfo.len(), |n| at + n);
+        let line = &mountinfo[start..end];
         // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
         let Some((before, after)) = line.split_once(" - ") else {
             continue;
@@ -217,13 +224,15 @@ pub fn summary(current: Option<u64>, limit: Option<Limit>, kills: Option<u64>) -
 /// The first `max` bytes of a file, as text; `None` if unreadable. A line the bound cuts is
 /// dropped: `oom_kill 12345` cut to `oom_kill 12` would read as another number.
 ///
-/// Read through a page on the stack, kept in a heap buffer of just the size read: these files
-/// are read right after the command's start, and std's `read_to_end` into an empty vector
-/// starts with 32-byte reads and grows by doubling, which took 7 read(2)s for a 3 KB
-/// mountinfo and had musl's allocator map and unmap pages for the buffers it outgrew.
+/// Read through a buffer on the stack, kept in a heap buffer of just the size read: these
+/// files are read right after the command's start, and std's `read_to_end` into an empty
+/// vector starts with 32-byte reads and grows by doubling, which took 7 read(2)s for a 3 KB
+/// mountinfo and had musl's allocator map and unmap pages for the buffers it outgrew. 1 KB,
+/// not a page: this is reaper's deepest point of its start, and a page here was one more
+/// stack page to fault in (a read(2) more for a 2 KB mountinfo costs less).
 fn read(path: &str, max: u64) -> Option<String> {
     let mut file = std::fs::File::open(path).ok()?.take(max);
-    let mut page = [0u8; 4096];
+    let mut page = [0u8; 1024];
     let mut text = Vec::new();
     loop {
         match file.read(&mut page) {
@@ -240,23 +249,83 @@ fn read(path: &str, max: u64) -> Option<String> {
     Some(String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
+/// Where container engines and init systems mount the memory hierarchy: v1's memory
+/// controller, or the unified hierarchy.
+const V1_MOUNT: &str = "/sys/fs/cgroup/memory";
+const V2_MOUNT: &str = "/sys/fs/cgroup";
+/// cgroup.procs, read to find reaper's pid: a container's few processes; a host's large
+/// cgroup may go past it (then mountinfo decides).
+const PROCS_MAX: u64 = 65536;
+
+/// Where cgroup `path` of `version` is if the hierarchy is mounted where it usually is: below
+/// the mount point when that shows the whole hierarchy (or a cgroup namespace's part of it),
+/// or the mount point itself when that shows reaper's own cgroup (Docker on cgroup v1 without
+/// a cgroup namespace). In that order, each once. `Cgroup::is_ours` tells which is reaper's.
+/// (An iterator, not a vector: a block of a size no other allocation has yet made musl's
+/// allocator map a page and unmap it again.)
+pub fn usual(version: Version, path: &str) -> impl Iterator<Item = Cgroup> {
+    let mount = if version == Version::V1 { V1_MOUNT } else { V2_MOUNT };
+    let dir = path.split('/').filter(|c| !c.is_empty()).fold(mount.to_owned(), |d, c| d + "/" + c);
+    let itself = (dir != mount).then(|| Cgroup { version, mount: mount.to_owned(), dir: mount.to_owned() });
+    std::iter::once(Cgroup { version, mount: mount.to_owned(), dir }).chain(itself)
+}
+
 impl Cgroup {
     /// reaper's memory cgroup, if /proc says where it is and it is mounted here.
+    ///
+    /// At the usual mount point when it holds reaper's cgroup, without /proc/self/mountinfo:
+    /// the kernel takes some 20 us to write that for a new process, more than all the rest of
+    /// the discovery, which runs between the command's start and reaper's first wait (a
+    /// command that exits at once waited for it).
     pub fn find() -> Option<Cgroup> {
         let proc_cgroup = read("/proc/self/cgroup", CGROUP_LIST_MAX)?;
-        let found = Cgroup::from(&proc_cgroup, &read("/proc/self/mountinfo", MOUNTINFO_MAX)?);
+        let (version, path) = own_path(&proc_cgroup)?;
+        let me = std::process::id().to_string();
+        if let Some(found) = usual(version, &path).find(|c| c.is_ours(&me)) {
+            return Some(found);
+        }
+        let mountinfo = read("/proc/self/mountinfo", MOUNTINFO_MAX)?;
+        let found = Cgroup::located(&mountinfo, version, &path);
         if found.is_none() {
             log::debug!("no memory cgroup of reaper's is mounted here: no OOM reports");
         }
         found
     }
 
-    /// From the texts of /proc/self/cgroup and /proc/self/mountinfo (read up to a bound: a
-    /// last line without its newline was cut, and is dropped rather than misread).
+    /// From the text of /proc/self/mountinfo (read up to a bound: a last line without its
+    /// newline was cut, and is dropped rather than misread).
+    fn located(mountinfo: &str, version: Version, path: &str) -> Option<Cgroup> {
+        let whole = mountinfo.rsplit_once('\n').map_or("", |(whole, _)| whole);
+        locate(whole, version, path)
+    }
+
+    /// From the texts of /proc/self/cgroup and /proc/self/mountinfo.
+    #[cfg(test)]
     fn from(proc_cgroup: &str, mountinfo: &str) -> Option<Cgroup> {
         let (version, path) = own_path(proc_cgroup)?;
-        let whole = mountinfo.rsplit_once('\n').map_or("", |(whole, _)| whole);
-        locate(whole, version, &path)
+        Cgroup::located(mountinfo, version, &path)
+    }
+
+    /// Whether this guess (`usual`) is reaper's memory cgroup, as mountinfo would have found
+    /// it: `mount` is the root of a mount of the hierarchy's file system type (its parent is
+    /// on another), v1's carries the memory controller, and `dir` lists reaper's pid `me` among
+    /// its processes (a process is in one cgroup of a hierarchy: no other directory of it
+    /// lists it; the kernel writes the pids as the reader's PID namespace numbers them).
+    fn is_ours(&self, me: &str) -> bool {
+        use nix::sys::statfs::{CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, statfs};
+        let magic = if self.version == Version::V1 { CGROUP_SUPER_MAGIC } else { CGROUP2_SUPER_MAGIC };
+        let fs = |p: &str| statfs(p).ok().map(|s| s.filesystem_type());
+        let parent = match self.mount.rsplit_once('/') {
+            Some(("", _)) => "/",
+            Some((parent, _)) => parent,
+            None => return false,
+        };
+        fs(&self.mount) == Some(magic)
+            && fs(parent) != Some(magic)
+            && (self.version == Version::V2
+                || std::fs::exists(format!("{}/memory.limit_in_bytes", self.dir)).unwrap_or(false))
+            && read(&format!("{}/cgroup.procs", self.dir), PROCS_MAX)
+                .is_some_and(|t| t.lines().any(|l| l == me))
     }
 
     fn file(&self, dir: &str, v1: &str, v2: &str) -> Option<String> {
@@ -558,6 +627,48 @@ mod tests {
         assert_eq!(Cgroup::from(HYBRID_CGROUP, cut), None);
         assert!(Cgroup::from(HYBRID_CGROUP, &format!("{cut}\n")).is_some());
         assert_eq!(Cgroup::from("garbage", HYBRID_MOUNTINFO), None);
+    }
+
+    #[test]
+    fn the_usual_places() {
+        let v1 = |dir: &str| Cgroup { version: Version::V1, mount: V1_MOUNT.into(), dir: dir.into() };
+        let v2 = |dir: &str| Cgroup { version: Version::V2, mount: V2_MOUNT.into(), dir: dir.into() };
+        let usual = |v, p| usual(v, p).collect::<Vec<_>>();
+        assert_eq!(
+            usual(Version::V1, "/docker/4c1f"),
+            [v1("/sys/fs/cgroup/memory/docker/4c1f"), v1("/sys/fs/cgroup/memory")]
+        );
+        assert_eq!(usual(Version::V2, "/"), [v2("/sys/fs/cgroup")]);
+        assert_eq!(usual(Version::V2, "//a//b/"), [v2("/sys/fs/cgroup/a/b"), v2("/sys/fs/cgroup")]);
+        assert_eq!(usual(Version::V1, ""), [v1("/sys/fs/cgroup/memory")]);
+    }
+
+    /// A guess is taken only where the kernel's own files say so: none of these directories
+    /// is the root of a cgroup mount (or lists reaper's pid).
+    #[test]
+    fn a_guess_is_checked() {
+        let dir = format!("{}/reaper-cgroup-guess-{}", std::env::temp_dir().display(), std::process::id());
+        let _ = std::fs::create_dir_all(&dir);
+        let me = std::process::id().to_string();
+        let _ = std::fs::write(format!("{dir}/cgroup.procs"), format!("1\n{me}\n"));
+        let _ = std::fs::write(format!("{dir}/memory.limit_in_bytes"), "max\n");
+        for version in [Version::V1, Version::V2] {
+            assert!(!Cgroup { version, mount: dir.clone(), dir: dir.clone() }.is_ours(&me));
+            assert!(!Cgroup { version, mount: "/".into(), dir: dir.clone() }.is_ours(&me));
+            assert!(!Cgroup { version, mount: "relative".into(), dir: dir.clone() }.is_ours(&me));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        // The real one, where the host has it at the usual place: what mountinfo finds.
+        let text = |p| std::fs::read_to_string(p).unwrap_or_default();
+        if let Some((version, path)) = own_path(&text("/proc/self/cgroup")) {
+            let located = Cgroup::located(&text("/proc/self/mountinfo"), version, &path);
+            for guess in usual(version, &path) {
+                if guess.is_ours(&me) {
+                    assert_eq!(Some(&guess), located.as_ref());
+                }
+                assert!(!guess.is_ours("0"));
+            }
+        }
     }
 
     #[test]

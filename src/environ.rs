@@ -18,6 +18,28 @@ pub fn entries() -> impl Iterator<Item = (&'static OsStr, &'static OsStr)> {
     raw().map(|(_, k, v)| (OsStr::from_bytes(k), OsStr::from_bytes(v)))
 }
 
+/// reaper's environment block itself, for a command whose environment is reaper's unchanged
+/// (spawn): no copy of the pointer array to make.
+pub fn block() -> *const *const c_char {
+    // SAFETY: reading the C library's pointer, which nothing in reaper changes (above).
+    unsafe { environ }
+}
+
+/// How many entries the block holds, those [`raw`] leaves out too.
+pub fn len() -> usize {
+    let at = block();
+    if at.is_null() {
+        return 0;
+    }
+    let mut n = 0;
+    // SAFETY: as in `raw`: a NULL-terminated array, never changed by reaper; `n` stays
+    // within it until its NULL.
+    while !unsafe { *at.add(n) }.is_null() {
+        n += 1;
+    }
+    n
+}
+
 /// [`entries`] with each entry's own `KEY=VALUE` string, for a command's environment that
 /// points into reaper's instead of copying it (spawn).
 pub fn raw() -> impl Iterator<Item = (*const c_char, &'static [u8], &'static [u8])> {

@@ -63,6 +63,7 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use error::Error;
+use nix::errno::Errno;
 use options::{Options, Parsed};
 use pidfile::Pidfile;
 use sigfd::SignalFd;
@@ -125,7 +126,7 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
         Err(e) => return fail(&e),
     };
     match launch(&opts, &inherited, privs) {
-        Ok((supervisor, pidfile)) => {
+        Ok((mut supervisor, pidfile)) => {
             if let Some(r) = report {
                 r.started();
             }
@@ -133,6 +134,10 @@ pub fn main(args: Vec<OsString>, mask: KernelMask) -> i32 {
             if let Some(p) = pidfile {
                 p.remove();
             }
+            // Not dropped: reaper exits right after this, and exit_group closes and frees it
+            // all. Dropping it closed each descriptor and freed the last block of one of musl's
+            // allocator groups, whose munmap(2) sat between the command's exit and reaper's.
+            std::mem::forget(supervisor);
             code
         }
         Err(e) => {
@@ -206,7 +211,9 @@ fn start(opts: &Options, inherited: &Inherited, privs: privs::Privs) -> Result<S
     let mut logs = opts.prefix_output.then(logs::Logs::open);
     let started =
         spawn_all(&opts.commands, inherited, dir.as_deref(), &privs, &mut readiness, logs.as_mut())?;
-    Ok(Supervisor::new(opts, signals, *inherited, dir, privs, readiness, started).with_logs(logs))
+    let mut supervisor = Supervisor::new(opts, signals, *inherited, dir, privs, readiness, started);
+    supervisor.set_logs(logs);
+    Ok(supervisor)
 }
 
 /// The commands that wait for nobody (no `--after`), in order: the main command first (it may
@@ -289,15 +296,22 @@ fn set_pdeathsig(sig: i32) -> Result<(), Error> {
 /// (deleted under us, or outside our root: the C library says ENOENT for both).
 /// Not `std::env::current_dir`: that reads into a 512-byte heap buffer and shrinks it, and
 /// musl's allocator maps a page for that buffer and unmaps it at the shrink, two system calls
-/// and a page fault before the command can start. getcwd(2) never returns more than PATH_MAX
-/// bytes (ENAMETOOLONG beyond), so a buffer of that size on the stack always fits.
+/// and a page fault before the command can start. A small buffer on the stack holds nearly
+/// every directory; getcwd(2) says ERANGE for a longer one, and never returns more than
+/// PATH_MAX bytes (ENAMETOOLONG beyond), which the heap then holds. (PATH_MAX bytes on the
+/// stack, inlined into `main` with the rest of the start, took one more stack page, a fault,
+/// on every start.)
 fn current_dir() -> Option<std::ffi::CString> {
-    let mut buf = [0u8; libc::PATH_MAX as usize];
-    // SAFETY: getcwd(3) writes at most `buf.len()` bytes, NUL included, into our buffer.
-    if unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) }.is_null() {
-        return None;
+    fn getcwd(buf: &mut [u8]) -> Option<std::ffi::CString> {
+        // SAFETY: getcwd(3) writes at most `buf.len()` bytes, NUL included, into our buffer.
+        if unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) }.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_bytes_until_nul(buf).ok().map(std::ffi::CStr::to_owned)
     }
-    std::ffi::CStr::from_bytes_until_nul(&buf).ok().map(std::ffi::CStr::to_owned)
+    getcwd(&mut [0u8; 256]).or_else(|| {
+        (Errno::last() == Errno::ERANGE).then(|| getcwd(&mut vec![0u8; libc::PATH_MAX as usize])).flatten()
+    })
 }
 
 /// If reaper was started with 0, 1 or 2 closed, its own descriptors (signalfd, pipes) would

@@ -28,7 +28,11 @@ pub enum Reaped {
 /// What `peek` saw: the first exited child, still waitable, or why there is none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peek {
-    Exited(i32),
+    /// `killed`: by SIGKILL (the OOM report names those).
+    Exited {
+        pid: i32,
+        killed: bool,
+    },
     NoneExited,
     NoChildren,
 }
@@ -50,10 +54,12 @@ fn peek_at(which: libc::idtype_t, id: libc::id_t) -> io::Result<Peek> {
             _ => Peek::NoneExited,
         });
     }
-    // SAFETY: si_pid is valid after a successful waitid (0 if nothing exited).
-    Ok(match unsafe { info.si_pid() } {
-        0 => Peek::NoneExited,
-        pid => Peek::Exited(pid),
+    // SAFETY: si_pid and si_status are valid after a successful waitid (pid 0: none exited).
+    Ok(match unsafe { (info.si_pid(), info.si_status()) } {
+        (0, _) => Peek::NoneExited,
+        (pid, status) => {
+            Peek::Exited { pid, killed: info.si_code == libc::CLD_KILLED && status == libc::SIGKILL }
+        }
     })
 }
 
@@ -67,25 +73,21 @@ pub enum Names {
 }
 
 /// Reaps one exited child, if any. When `names` may want its name, first peeks at it so its
-/// /proc entry can still be read.
-pub fn reap_one(names: Names) -> io::Result<Reaped> {
+/// /proc entry can still be read, unless `peeked` is that look already: a zombie that
+/// [`peek`] saw (waitid's WNOWAIT left it; only reaper reaps its children), which the batch
+/// of a wake-up starts with (no second waitid for it on the way to reaper's exit).
+pub fn reap_one(names: Names, peeked: Option<Peek>) -> io::Result<Reaped> {
     let mut name = None;
     let mut target = -1;
     if names != Names::None {
-        // SAFETY: siginfo_t is plain old data; waitid fills it in.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: raw waitid with a valid pointer; WNOWAIT leaves the child waitable.
-        let rc =
-            unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
-        if rc < 0 {
-            return classify(Errno::last());
-        }
-        // SAFETY: si_pid and si_status are valid after a successful waitid (pid 0: none exited).
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if pid == 0 {
-            return Ok(Reaped::NoneExited);
-        }
-        let killed = info.si_code == libc::CLD_KILLED && status == libc::SIGKILL;
+        let (pid, killed) = match peeked {
+            Some(Peek::Exited { pid, killed }) => (pid, killed),
+            _ => match peek()? {
+                Peek::Exited { pid, killed } => (pid, killed),
+                Peek::NoneExited => return Ok(Reaped::NoneExited),
+                Peek::NoChildren => return Ok(Reaped::NoChildren),
+            },
+        };
         if names == Names::All || killed {
             name = crate::procfs::name(pid);
         }
@@ -111,5 +113,5 @@ fn classify(errno: Errno) -> io::Result<Reaped> {
 
 /// Whether child `pid` has exited and waits to be reaped (it stays a zombie: WNOWAIT).
 pub fn has_exited(pid: i32) -> bool {
-    matches!(peek_at(libc::P_PID, pid as libc::id_t), Ok(Peek::Exited(p)) if p == pid)
+    matches!(peek_at(libc::P_PID, pid as libc::id_t), Ok(Peek::Exited { pid: p, .. }) if p == pid)
 }

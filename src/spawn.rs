@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -90,9 +91,9 @@ pub fn spawn_with(
     let mut changes = privs.env().to_vec();
     changes.retain(|(k, _)| !extra.env.iter().any(|(e, _)| e == k));
     changes.extend(extra.env.iter().cloned());
-    // `_owned` holds the entries made for the command (kept until after the exec); the others
+    // `env` holds the entries made for the command (kept until after the exec); the others
     // point into reaper's own environment.
-    let (_owned, envp_ptrs, listen_pid_ptr) = environment(main, &changes);
+    let env = environment(main, &changes);
 
     // Only take the terminal if reaper's own group holds it: started in the background, we
     // must not steal the foreground from the shell.
@@ -146,8 +147,8 @@ pub fn spawn_with(
     let mut child = Child {
         program: program.as_ptr(),
         argv: argv_ptrs.as_ptr(),
-        envp: envp_ptrs.as_ptr(),
-        listen_pid: listen_pid_ptr,
+        envp: env.envp(),
+        listen_pid: env.listen,
         dir,
         stdio,
         take_tty,
@@ -163,8 +164,20 @@ pub fn spawn_with(
     // The child's copy of the write end closes at its exec (or exit); with ours gone too, the
     // read below ends there.
     drop(report_wr);
+    // Read with read(2) alone: `read_to_end` on a `File` asks fstat and lseek for a size
+    // hint first, two system calls between the command's start and reaper's first wait.
+    // Records come only from failures; each is one atomic 5-byte write.
     let mut bytes = Vec::new();
-    let _ = File::from(report_rd).read_to_end(&mut bytes);
+    let mut report = File::from(report_rd);
+    let mut buf = [0u8; 64];
+    loop {
+        match report.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
     let records =
         bytes.chunks_exact(5).map(|r| (r[0], Errno::from_raw(i32::from_le_bytes([r[1], r[2], r[3], r[4]]))));
 
@@ -234,7 +247,7 @@ struct Child<'a> {
 /// Starts the child with clone(CLONE_VM|CLONE_VFORK): its pid. `None`: the fork path must start
 /// it (clone refused, or no memory for the stack; no child exists then).
 fn spawn_vfork(child: &mut Child, argc: usize) -> Option<Pid> {
-    let stack = Stack::map(argc)?;
+    let stack = Stack::get(argc)?;
     // CLONE_VM: the child runs in reaper's memory, so the kernel copies no page tables; it
     // still gets copies of the descriptor table, working directory and signal dispositions
     // (no CLONE_FILES, CLONE_FS, CLONE_SIGHAND), so its dup2, chdir and restored dispositions
@@ -367,34 +380,65 @@ impl Child<'_> {
     }
 }
 
-/// The clone child's stack: one anonymous mapping, unmapped when dropped (after the exec or exit). Its size: 64 KiB for the child's
-/// own frames and the C library's calls (glibc's posix_spawn allows 32 KiB for compilers'
-/// stack checks), plus what execvpe may put on the stack: the PATH search's buffer for a
-/// directory and the name (musl and glibc cap them at PATH_MAX and NAME_MAX: a VLA of at most
-/// PATH_MAX + NAME_MAX + 1 bytes; musl's posix_spawn stack is 1024 + PATH_MAX for that
-/// reason), and glibc's ENOEXEC fallback, which runs /bin/sh with the arguments in a VLA of
-/// argc + 2 pointers (argc is bounded by nothing but the exec limits, so it is counted).
-/// Pages the child does not touch cost nothing. No guard page (as neither C library's
-/// posix_spawn has one): the size covers every frame the child can make, and there is no
-/// recursion.
+/// The clone child's stack. Its size: 64 KiB for the child's own frames and the C library's
+/// calls (glibc's posix_spawn allows 32 KiB for compilers' stack checks), plus what execvpe
+/// may put on the stack: the PATH search's buffer for a directory and the name (musl and glibc
+/// cap them at PATH_MAX and NAME_MAX: a VLA of at most PATH_MAX + NAME_MAX + 1 bytes; musl's
+/// posix_spawn stack is 1024 + PATH_MAX for that reason), and glibc's ENOEXEC fallback, which
+/// runs /bin/sh with the arguments in a VLA of argc + 2 pointers (argc is bounded by nothing
+/// but the exec limits, so it is counted). The size covers every frame the child can make,
+/// and there is no recursion. Pages the child does not touch cost nothing.
+///
+/// One anonymous mapping, kept for the next start (a `--respawn` helper's, or `--after`'s)
+/// while it is large enough: unmapping it after every start put a munmap(2) before reaper's
+/// first wait, and the pages the child touched are touched again at once. Each child is done
+/// with it before the next start: with CLONE_VFORK clone returns once the child has exec'd or
+/// exited; under qemu-user's plain fork each child has a copy of its own.
+/// MAP_GROWSDOWN: the kernel keeps its stack guard gap (1 MiB) below it free of other
+/// mappings, which a mapping kept while the allocator maps more would not otherwise have, so
+/// a child that went past the end would grow it or fault, never write into reaper's heap.
+/// (Neither C library's posix_spawn has a guard at all.)
 struct Stack {
     base: *mut c_void,
     len: usize,
 }
 
+/// The kept stack's address and length (0: none yet, or given up).
+static KEPT_BASE: AtomicUsize = AtomicUsize::new(0);
+static KEPT_LEN: AtomicUsize = AtomicUsize::new(0);
+
 impl Stack {
-    fn map(argc: usize) -> Option<Stack> {
+    fn get(argc: usize) -> Option<Stack> {
+        let len = Stack::len(argc);
+        let (base, kept) = (KEPT_BASE.load(Ordering::Relaxed), KEPT_LEN.load(Ordering::Relaxed));
+        if base != 0 && kept >= len {
+            return Some(Stack { base: base as *mut c_void, len: kept });
+        }
+        let stack = Stack::map(len)?;
+        if base != 0 {
+            // SAFETY: the kept mapping, which no child uses any more (see above).
+            unsafe { libc::munmap(base as *mut c_void, kept) };
+        }
+        KEPT_BASE.store(stack.base as usize, Ordering::Relaxed);
+        KEPT_LEN.store(stack.len, Ordering::Relaxed);
+        Some(stack)
+    }
+
+    fn len(argc: usize) -> usize {
         const OWN: usize = 64 << 10;
         let path = libc::PATH_MAX as usize + 256;
         let script = argc.saturating_add(3).saturating_mul(size_of::<*const c_char>());
-        let len = OWN.saturating_add(path).saturating_add(script);
+        OWN.saturating_add(path).saturating_add(script)
+    }
+
+    fn map(len: usize) -> Option<Stack> {
         // SAFETY: a new anonymous mapping; nothing else refers to it.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_GROWSDOWN,
                 -1,
                 0,
             )
@@ -413,10 +457,18 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping; the child that used it has exec'd or exited.
-        unsafe { libc::munmap(self.base, self.len) };
+/// A command's environment: `ptrs` the NULL-terminated array its exec takes, pointing into
+/// `_owned` (the entries made for it) and reaper's own environment; `listen` LISTEN_PID's
+/// digits, when it names reaper. Empty `ptrs`: reaper's own environment, unchanged.
+struct Env {
+    _owned: Vec<Vec<u8>>,
+    ptrs: Vec<*const c_char>,
+    listen: Option<*mut u8>,
+}
+
+impl Env {
+    fn envp(&self) -> *const *const c_char {
+        if self.ptrs.is_empty() { crate::environ::block() } else { self.ptrs.as_ptr() }
     }
 }
 
@@ -427,23 +479,40 @@ impl Drop for Stack {
 /// still inherit the descriptors, as every other one reaper was given: closing descriptors it
 /// did not open, counted by a variable, is not reaper's business.) `changes` (from `--user`)
 /// set or, with `None`, remove variables.
-fn environment(
-    main: bool,
-    changes: &[(&str, Option<Vec<u8>>)],
-) -> (Vec<Vec<u8>>, Vec<*const c_char>, Option<*mut u8>) {
+fn environment(main: bool, changes: &[(&str, Option<Vec<u8>>)]) -> Env {
     let me = getpid().to_string();
+    let changed = |k: &[u8]| changes.iter().any(|(c, _)| c.as_bytes() == k);
+    let rewritten = |k: &[u8], v: &[u8]| k == b"LISTEN_PID" && v == me.as_bytes();
+    // Most commands get reaper's environment as it is: nothing left out, rewritten or added
+    // (an activation reaper's LISTEN_PID does not name leaves nothing to leave out either),
+    // and no entry that the copy would skip (one without a `=`, which `raw` skips as std
+    // does). Then the block itself is handed on: the array of pointers to copy was a page of
+    // musl's allocator mapped before the clone and unmapped after it (40 variables). One pass:
+    // each one reads every variable's length.
+    let mut seen = 0;
+    let as_is = changes.iter().all(|(_, v)| v.is_none())
+        && crate::environ::raw().all(|(_, k, v)| {
+            seen += 1;
+            !changed(k) && !rewritten(k, v)
+        });
+    let entries = crate::environ::len();
+    // (A C library that left `environ` NULL gets the copy: an empty array, not a NULL one.)
+    if as_is && seen == entries && !crate::environ::block().is_null() {
+        return Env { _owned: Vec::new(), ptrs: Vec::new(), listen: None };
+    }
     // What `std::env::var_os("LISTEN_PID")` finds: the first entry of that name.
     let activated = crate::environ::raw()
         .find(|(_, k, _)| *k == b"LISTEN_PID")
         .is_some_and(|(_, _, v)| v == me.as_bytes());
     let activation = |k: &[u8]| [&b"LISTEN_PID"[..], b"LISTEN_FDS", b"LISTEN_FDNAMES"].contains(&k);
-    let changed = |k: &[u8]| changes.iter().any(|(c, _)| c.as_bytes() == k);
-    let (mut owned, mut ptrs, mut listen) = (Vec::new(), Vec::new(), None);
+    let dropped = |k: &[u8]| (!main && activated && activation(k)) || changed(k);
+    let mut ptrs = Vec::with_capacity(entries + changes.len() + 1);
+    let (mut owned, mut listen) = (Vec::new(), None);
     for (entry, k, v) in crate::environ::raw() {
-        if (!main && activated && activation(k)) || changed(k) {
+        if dropped(k) {
             continue;
         }
-        if k == b"LISTEN_PID" && v == me.as_bytes() {
+        if rewritten(k, v) {
             let mut e = Vec::with_capacity(LISTEN_PID.len() + 21);
             e.extend_from_slice(k);
             e.push(b'=');
@@ -465,7 +534,7 @@ fn environment(
         }
     }
     ptrs.push(std::ptr::null());
-    (owned, ptrs, listen)
+    Env { _owned: owned, ptrs, listen }
 }
 
 /// Writes `pid` in decimal plus a NUL at `dst` (room for 21 bytes). Async-signal-safe.

@@ -148,14 +148,15 @@ impl Supervisor {
         }
     }
 
-    /// `--prefix-output`: the pipes of the commands already started.
-    pub fn with_logs(mut self, logs: Option<crate::logs::Logs>) -> Self {
+    /// `--prefix-output`: the pipes of the commands already started. (In place: the
+    /// supervisor is 4 KB, each move of it a copy.)
+    pub fn set_logs(&mut self, logs: Option<crate::logs::Logs>) {
         self.logs = logs;
-        self
     }
 
-    /// Runs until the workload is gone; returns reaper's exit code.
-    pub fn run(mut self) -> i32 {
+    /// Runs until the workload is gone; returns reaper's exit code. (By reference: the caller
+    /// need not drop it, see `lib.rs`.)
+    pub fn run(&mut self) -> i32 {
         // Before the first sleep: the commands that need only those started already start,
         // and the readiness clocks begin.
         self.feed(Event::Timer);
@@ -448,7 +449,7 @@ impl Supervisor {
         };
         // The command's pidfd, taken while it is a zombie: once reaped, its group id would be
         // free for reuse as soon as the last member is gone, and only this pidfd can tell.
-        if let (Some(cmd), Peek::Exited(pid)) = (self.send.command, first) {
+        if let (Some(cmd), Peek::Exited { pid, .. }) = (self.send.command, first) {
             if pid == cmd || reap::has_exited(cmd) {
                 self.send.leader = match Pidfd::open(cmd) {
                     Open::Fd(fd) => Some(fd),
@@ -456,18 +457,20 @@ impl Supervisor {
                 };
             }
         }
+        // The first reap_one needs no look of its own: `first` is that look.
+        let mut peeked = Some(first);
         loop {
             let before = self.machine.transitions();
             let children_left = match first {
                 Peek::NoneExited => true,
                 Peek::NoChildren => false,
-                Peek::Exited(_) => loop {
+                Peek::Exited { .. } => loop {
                     let names = match (self.warn_on_reap, &self.oom) {
                         (true, _) => reap::Names::All,
                         (false, Some(oom)) if oom.wants_names() => reap::Names::Killed,
                         (false, _) => reap::Names::None,
                     };
-                    match reap::reap_one(names) {
+                    match reap::reap_one(names, peeked.take()) {
                         Ok(Reaped::Child { pid, ended, name }) => {
                             if let Some(oom) = &mut self.oom {
                                 oom.reaped(pid, ended, name.as_deref());
@@ -507,7 +510,9 @@ impl Supervisor {
             if !self.machine.workload_ended() {
                 self.send.leader = None;
             }
-            if self.machine.transitions() == before {
+            // Once reaper is exiting, another batch could change nothing (the exit is final)
+            // and only put a waitid(2) before it.
+            if self.machine.transitions() == before || self.machine.exit_code().is_some() {
                 return;
             }
         }

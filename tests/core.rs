@@ -1216,7 +1216,7 @@ fn no_memory_for_the_clone_stack_falls_back_to_fork() {
     let (code, _, err, log) = straced(&dir, &count, &["sh", "-c", "exit 7"]);
     assert_eq!(code, 7, "{err}");
     let mmaps: Vec<&str> = log.lines().filter(|l| l.starts_with("mmap(")).collect();
-    let nth = 1 + mmaps.iter().position(|l| l.contains("MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK")).expect(&log);
+    let nth = 1 + mmaps.iter().position(|l| l.contains("MAP_STACK")).expect(&log);
     let inject = format!("inject=mmap:error=ENOMEM:when={nth}");
     let (code, _, err, log) =
         straced(&dir, &["-e", "trace=mmap,clone,fork", "-e", &inject], &["sh", "-c", "exit 7"]);
@@ -1228,6 +1228,92 @@ fn no_memory_for_the_clone_stack_falls_back_to_fork() {
         (code, err.trim()),
         (127, "reaper: cannot run 'reaper-test-no-such-command': No such file or directory")
     );
+    remove_tree(&dir);
+}
+
+/// The clone child's stack is mapped once and kept for the next start (here an --also
+/// command's): each start used to map its own and unmap it right after the clone, a munmap(2)
+/// between the command's start and reaper's first wait.
+#[test]
+fn the_clone_stack_is_mapped_once() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user, whose CLONE_VFORK is a fork)");
+    }
+    let dir = tempdir("spawn-stack");
+    let trace = ["-e", "trace=mmap,munmap,clone"];
+    let (code, _, err, log) = straced(&dir, &trace, &["--also", "true", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(code, 7, "{err}");
+    let clones = log.lines().filter(|l| l.starts_with("clone(") && !l.contains("= -1")).count();
+    let stacks: Vec<&str> = log.lines().filter(|l| l.contains("MAP_STACK")).collect();
+    assert_eq!((clones, stacks.len()), (2, 1), "{log}");
+    let base = stacks[0].rsplit("= ").next().unwrap_or_default().trim();
+    assert!(!log.lines().any(|l| l.starts_with(&format!("munmap({base},"))), "{log}");
+    remove_tree(&dir);
+}
+
+/// A working directory longer than the 256 bytes reaper first reads it into: the rest of
+/// PATH_MAX comes from the heap, and the command still runs there.
+#[test]
+fn a_long_working_directory_is_still_the_command_s() {
+    let mut dir = tempdir("long-cwd");
+    let top = dir.clone();
+    for _ in 0..6 {
+        dir.push("d".repeat(60));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+    assert!(dir.as_os_str().len() > 360);
+    let mut cmd = Command::new(REAPER);
+    cmd.args(["--", "sh", "-c", "pwd -P"]).current_dir(&dir).stdin(Stdio::null());
+    let (code, out, err) = run_with_timeout(&mut cmd, LONG);
+    assert_eq!((code, out.trim_end()), (0, dir.to_str().unwrap()), "{err}");
+    remove_tree(&top);
+}
+
+/// The OOM counter's memory cgroup is found without /proc/self/mountinfo (some 20 us of the
+/// kernel's for a new process, between the command's start and reaper's first wait) where
+/// the hierarchy is mounted at the usual place and shows reaper's cgroup below it: the
+/// cgroup's own cgroup.procs, listing reaper, says so.
+#[test]
+fn the_memory_cgroup_is_found_without_mountinfo() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user)");
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let usual = own
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| format!("/sys/fs/cgroup/memory{p}")))
+        .or_else(|| own.lines().find_map(|l| l.strip_prefix("0::").map(|p| format!("/sys/fs/cgroup{p}"))))
+        .map(|d| d.trim_end_matches('/').to_owned());
+    let Some(cgroup) = usual.filter(|d| Path::new(d).join("cgroup.procs").exists()) else {
+        return skip("no memory cgroup of this process's below the usual mount point");
+    };
+    let dir = tempdir("cgroup-usual");
+    let (code, _, err, log) = straced(&dir, &["-e", "trace=open,openat"], &["true"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(log.contains(&format!("\"{cgroup}/cgroup.procs\"")), "{log}");
+    assert!(!log.contains("mountinfo"), "{log}");
+    remove_tree(&dir);
+}
+
+/// On the way from the command's exit to reaper's: the exited command is looked at once
+/// (waitid's WNOWAIT, for its pidfd and whether SIGKILL ended it), reaped, and one more look
+/// says no child is left. (Each took two: the batch's look and reap_one's own; and a second
+/// batch ran after the state had become the exit.)
+#[test]
+fn the_exit_path_looks_once() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user)");
+    }
+    let dir = tempdir("exit-path");
+    let (code, _, err, log) = straced(&dir, &["-e", "trace=waitid,wait4"], &["sh", "-c", "exit 3"]);
+    assert_eq!(code, 3, "{err}");
+    let calls: Vec<&str> = log.lines().filter(|l| l.starts_with("wait")).collect();
+    let reaped = calls.iter().position(|l| l.starts_with("wait4(")).expect(&log);
+    let pid = calls[reaped].trim_start_matches("wait4(").split(',').next().unwrap_or_default();
+    let looked = calls[..reaped].iter().filter(|l| l.contains(&format!("si_pid={pid},"))).count();
+    assert_eq!((looked, calls.len() - reaped - 1), (1, 1), "{log}");
+    assert!(calls[reaped + 1].contains("ECHILD"), "{log}");
     remove_tree(&dir);
 }
 
