@@ -687,11 +687,7 @@ impl Machine {
         // what `settle` looks at (the state, the phases, the clocks), which ran after the event
         // before (the first is the driver's Timer): nothing to settle.
         match event {
-            signal @ Event::Signal(sig) if !signals::is_stop(sig) => {
-                // It owns nothing: dropping it would only be a call.
-                std::mem::forget(signal);
-                self.pass_on(sig);
-            }
+            Event::Signal(sig) if !signals::is_stop(sig) => self.pass_on(sig),
             event => {
                 let now = now();
                 self.transition(event, now);

@@ -536,11 +536,8 @@ impl Supervisor {
                 None => break,
             }
         }
-        // What `take` left in its place holds no memory (feed is never re-entered: perform
-        // only queues replies): dropping it would free nothing, but cost a call on every
-        // forwarded signal.
-        debug_assert_eq!(self.effects.capacity(), 0);
-        std::mem::forget(std::mem::replace(&mut self.effects, effects));
+        // Kept for its capacity (feed is never re-entered: perform only queues replies).
+        self.effects = effects;
     }
 
     /// Carries out one effect; its replies go to `self.replies`.
