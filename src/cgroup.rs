@@ -78,11 +78,11 @@ pub fn locate(mountinfo: &str, version: Version, path: &str) -> Option<Cgroup> {
     // reaper's start. (" - " is on every line once: mountinfo writes a space in a path as
     // \040.)
     for (at, _) in mountinfo.match_indices(" - cgroup") {
-        let start = mountinfo[..at].rfind('\n').map_or(0, |n| n + 1);
-        let end = mountinfo[at..].find('\n').map_or(mountinfo.len(), |n| at + n);
-        let line = &mountinfo[start..end];
         // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-        let Some((before, after)) = line.split_once(" - ") else {
+        let (head, tail) = mountinfo.split_at(at);
+        let before = head.rsplit_once('\n').map_or(head, |(_, line)| line);
+        let after = tail.split_once('\n').map_or(tail, |(line, _)| line);
+        let Some(after) = after.strip_prefix(" - ") else {
             continue;
         };
         // The file system type first: most lines are other mounts, whose fields need no split.
@@ -312,6 +312,12 @@ impl Cgroup {
     /// its processes (a process is in one cgroup of a hierarchy: no other directory of it
     /// lists it; the kernel writes the pids as the reader's PID namespace numbers them).
     fn is_ours(&self, me: &str) -> bool {
+        self.is_mounted() && self.has_memory() && self.lists(me)
+    }
+
+    /// `mount` is the root of a mount of the hierarchy's file system type: it has that type,
+    /// its parent another.
+    fn is_mounted(&self) -> bool {
         use nix::sys::statfs::{CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, statfs};
         let magic = if self.version == Version::V1 { CGROUP_SUPER_MAGIC } else { CGROUP2_SUPER_MAGIC };
         let fs = |p: &str| statfs(p).ok().map(|s| s.filesystem_type());
@@ -320,12 +326,19 @@ impl Cgroup {
             Some((parent, _)) => parent,
             None => return false,
         };
-        fs(&self.mount) == Some(magic)
-            && fs(parent) != Some(magic)
-            && (self.version == Version::V2
-                || std::fs::exists(format!("{}/memory.limit_in_bytes", self.dir)).unwrap_or(false))
-            && read(&format!("{}/cgroup.procs", self.dir), PROCS_MAX)
-                .is_some_and(|t| t.lines().any(|l| l == me))
+        fs(&self.mount) == Some(magic) && fs(parent) != Some(magic)
+    }
+
+    /// The hierarchy has the memory controller: v1's directories then have its files (v2's
+    /// one hierarchy has every controller).
+    fn has_memory(&self) -> bool {
+        self.version == Version::V2
+            || std::fs::exists(format!("{}/memory.limit_in_bytes", self.dir)).unwrap_or(false)
+    }
+
+    /// `dir`'s cgroup.procs lists `me`.
+    fn lists(&self, me: &str) -> bool {
+        read(&format!("{}/cgroup.procs", self.dir), PROCS_MAX).is_some_and(|t| t.lines().any(|l| l == me))
     }
 
     fn file(&self, dir: &str, v1: &str, v2: &str) -> Option<String> {
@@ -657,15 +670,23 @@ mod tests {
             assert!(!Cgroup { version, mount: "/".into(), dir: dir.clone() }.is_ours(&me));
             assert!(!Cgroup { version, mount: "relative".into(), dir: dir.clone() }.is_ours(&me));
         }
+        // Each check alone, on files of a plain directory.
+        let v1 = Cgroup { version: Version::V1, mount: dir.clone(), dir: dir.clone() };
+        let v2 = Cgroup { version: Version::V2, ..v1.clone() };
+        assert!(!v1.is_mounted() && !v2.is_mounted());
+        assert!(v1.has_memory() && v2.has_memory() && v1.lists(&me) && v1.lists("1"));
+        assert!(!v1.lists("0") && !v1.lists(&me[1..]));
+        let _ = std::fs::remove_file(format!("{dir}/memory.limit_in_bytes"));
+        let _ = std::fs::remove_file(format!("{dir}/cgroup.procs"));
+        assert!(!v1.has_memory() && v2.has_memory() && !v1.lists(&me));
         let _ = std::fs::remove_dir_all(&dir);
-        // The real one, where the host has it at the usual place: what mountinfo finds.
+        // The real one: a guess is taken exactly where it is what mountinfo finds (the test
+        // host's own layout: at the usual place, or not).
         let text = |p| std::fs::read_to_string(p).unwrap_or_default();
         if let Some((version, path)) = own_path(&text("/proc/self/cgroup")) {
             let located = Cgroup::located(&text("/proc/self/mountinfo"), version, &path);
             for guess in usual(version, &path) {
-                if guess.is_ours(&me) {
-                    assert_eq!(Some(&guess), located.as_ref());
-                }
+                assert_eq!(guess.is_ours(&me), Some(&guess) == located.as_ref(), "{guess:?} {located:?}");
                 assert!(!guess.is_ours("0"));
             }
         }

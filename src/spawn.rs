@@ -424,11 +424,15 @@ impl Stack {
         Some(stack)
     }
 
+    /// Rounded up to 4 KiB, as mmap rounds the mapping to whole pages: the top is then the
+    /// mapping's end, not 248 bytes into its last page, where the child's first frames
+    /// crossed into the page below at once (two pages faulted in, and kept, instead of one).
     fn len(argc: usize) -> usize {
         const OWN: usize = 64 << 10;
         let path = libc::PATH_MAX as usize + 256;
         let script = argc.saturating_add(3).saturating_mul(size_of::<*const c_char>());
-        OWN.saturating_add(path).saturating_add(script)
+        let len = OWN.saturating_add(path).saturating_add(script);
+        len.checked_next_multiple_of(4096).unwrap_or(len)
     }
 
     fn map(len: usize) -> Option<Stack> {
