@@ -82,9 +82,9 @@ impl SignalFd {
             tv_nsec: t.subsec_nanos() as _,
         });
         let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // Not zeroed first (16 stores on every signal): the kernel writes all of it, and it is
-        // read only after a success.
-        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::uninit();
+        // Zeroed, although Linux writes all of it: an emulator (qemu-user) may write only the
+        // fields it knows, and bytes nobody wrote must not be read as integers.
+        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
         // SAFETY: raw rt_sigtimedwait with an 8-byte kernel sigset (the C library's would
         // refuse its reserved real-time signals), a valid siginfo pointer and a timespec or
         // null (no timeout).
@@ -108,8 +108,7 @@ impl SignalFd {
                 }
             };
         }
-        // SAFETY: rt_sigtimedwait succeeded: the kernel wrote the whole siginfo_t (its
-        // copy_siginfo_to_user copies the fields and clears the rest).
+        // SAFETY: a siginfo_t is plain integers, all zero or written by rt_sigtimedwait.
         let info = unsafe { info.assume_init() };
         // The fields next_signal looks at, as the signalfd would have given them.
         self.buf[0].ssi_signo = info.si_signo as u32;
