@@ -1279,13 +1279,7 @@ fn the_memory_cgroup_is_found_without_mountinfo() {
     if which("strace").is_none() || emulated() {
         return skip("strace (and not under qemu-user)");
     }
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let usual = own
-        .lines()
-        .find_map(|l| l.split_once(":memory:").map(|(_, p)| format!("/sys/fs/cgroup/memory{p}")))
-        .or_else(|| own.lines().find_map(|l| l.strip_prefix("0::").map(|p| format!("/sys/fs/cgroup{p}"))))
-        .map(|d| d.trim_end_matches('/').to_owned());
-    let Some(cgroup) = usual.filter(|d| Path::new(d).join("cgroup.procs").exists()) else {
+    let Some(cgroup) = usual_memory_cgroup() else {
         return skip("no memory cgroup of this process's below the usual mount point");
     };
     let dir = tempdir("cgroup-usual");
@@ -1294,6 +1288,41 @@ fn the_memory_cgroup_is_found_without_mountinfo() {
     assert!(log.contains(&format!("\"{cgroup}/cgroup.procs\"")), "{log}");
     assert!(!log.contains("mountinfo"), "{log}");
     remove_tree(&dir);
+}
+
+/// A guess the kernel will not confirm (statfs refused, as a seccomp profile may) is not taken:
+/// mountinfo finds the cgroup as before, and the OOM counter is still read from it.
+#[test]
+fn a_refused_statfs_falls_back_to_mountinfo() {
+    if which("strace").is_none() || emulated() {
+        return skip("strace (and not under qemu-user)");
+    }
+    let Some(cgroup) = usual_memory_cgroup() else {
+        return skip("no memory cgroup of this process's below the usual mount point");
+    };
+    let dir = tempdir("cgroup-statfs");
+    let faults = ["-e", "trace=open,openat,statfs", "-e", "inject=statfs:error=EPERM"];
+    let (code, _, err, log) = straced(&dir, &faults, &["true"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(log.contains("statfs(") && log.contains("EPERM"), "{log}");
+    assert!(log.contains("/proc/self/mountinfo"), "{log}");
+    assert!(!log.contains(&format!("\"{cgroup}/cgroup.procs\"")), "{log}");
+    assert!(
+        ["memory.oom_control", "memory.events"].iter().any(|f| log.contains(&format!("\"{cgroup}/{f}\""))),
+        "{log}"
+    );
+    remove_tree(&dir);
+}
+
+/// This process's memory cgroup below the usual mount point, if it is there (what reaper,
+/// started from here, guesses first).
+fn usual_memory_cgroup() -> Option<String> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    own.lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| format!("/sys/fs/cgroup/memory{p}")))
+        .or_else(|| own.lines().find_map(|l| l.strip_prefix("0::").map(|p| format!("/sys/fs/cgroup{p}"))))
+        .map(|d| d.trim_end_matches('/').to_owned())
+        .filter(|d| Path::new(d).join("cgroup.procs").exists())
 }
 
 /// On the way from the command's exit to reaper's: the exited command is looked at once
