@@ -939,6 +939,11 @@ mod tests {
         nix::unistd::write(&wr, b"d\ne").unwrap();
         assert_eq!(read_pipe(rd.as_fd()), PipeRead::Ready);
         drop(wr);
+        // Another test's forked child may hold a copy of `wr` for a while (one sleeps a second
+        // before it exits, and under qemu-user an exec takes that long): wait for the hang-up.
+        let mut pfd = [libc::pollfd { fd: rd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        // SAFETY: poll(2) on one pollfd we own.
+        assert_eq!(unsafe { libc::poll(pfd.as_mut_ptr(), 1, 60_000) }, 1, "the write end was never closed");
         assert_eq!(read_pipe(rd.as_fd()), PipeRead::Closed);
         let fl = nix::fcntl::fcntl(rd.as_fd(), nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert!(fl & libc::FD_CLOEXEC != 0);

@@ -116,8 +116,7 @@ both_modes!(a_forged_ready_is_ignored_and_the_timeout_ends_the_start, |mode| {
     let forger = r#"--name=forger sh -c "echo $NOTIFY_SOCKET > socket.name; while :; do python3 notify.py READY=1 0.1; done""#;
     let (mut r, _g) =
         start_in(mode, &dir, &["--also", db, "--also", forger, "--after=db", "--", "touch", "main.started"]);
-    assert!(wait_for_file(&dir.join("socket.name"), T), "{}", stderr_of(&dir));
-    let name = std::fs::read_to_string(dir.join("socket.name")).unwrap();
+    let name = wait_for_line(&dir.join("socket.name"), T).unwrap_or_else(|| panic!("{}", stderr_of(&dir)));
     let name = name.trim().strip_prefix('@').unwrap_or_else(|| panic!("{name:?}")).to_owned();
     let addr =
         <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name)
@@ -289,8 +288,7 @@ both_modes!(reaper_sends_ready_and_stopping_to_the_socket_it_was_given, |mode| {
     let _g = Guard::new(&r, &dir);
     assert_eq!(next_message(&sock), "READY=1");
     assert!(now() >= stamp(&dir, "db.ready"));
-    assert!(wait_for_file(&dir.join("main.env"), T));
-    assert_eq!(std::fs::read_to_string(dir.join("main.env")).unwrap(), "unset\n");
+    assert_eq!(wait_for_line(&dir.join("main.env"), T).as_deref(), Some("unset\n"));
     std::fs::write(dir.join("stop"), "").unwrap();
     assert_eq!(next_message(&sock), "STOPPING=1");
     assert_eq!(r.code(T), 0, "{}", stderr_of(&dir));

@@ -153,8 +153,9 @@ fn daemon_follows_a_relative_pidfile_inside_its_chdir() {
         .unwrap();
     assert!(st.success());
     let pidfile = caller.join("reaper.pid");
-    assert!(wait_for_file(&pidfile, Duration::from_secs(20)), "--pidfile stays relative to the caller");
-    let daemon: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let daemon =
+        wait_for_line(&pidfile, Duration::from_secs(20)).expect("--pidfile stays relative to the caller");
+    let daemon: i32 = daemon.trim().parse().unwrap();
     let _g = Guard::pidfile(&pidfile);
     wait_for_log(&dir, &format!("from {}", work.join("app.pid").display()));
     // Before, it gave up at the 1 s drain deadline; wait twice that to see it stay.

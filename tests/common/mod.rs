@@ -348,6 +348,17 @@ pub fn wait_for_file(path: &Path, timeout: Duration) -> bool {
     wait_until(timeout, || path.exists())
 }
 
+/// A file's text once it ends in a newline: `sh`'s `echo x > f` and an O_EXCL pidfile are
+/// created before they are written, so a file that exists may still be empty.
+pub fn wait_for_line(path: &Path, timeout: Duration) -> Option<String> {
+    let mut text = String::new();
+    let done = wait_until(timeout, || {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        text.ends_with('\n')
+    });
+    done.then_some(text)
+}
+
 /// Path to a helper on PATH, e.g. `which("python3")`.
 pub fn which(prog: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(prog)).find(|p| p.is_file())
