@@ -388,9 +388,13 @@ fn names_show_controls_as_question_marks_and_wide_ones_keep_the_columns(mode: Mo
     let (mut zombie, mut red, mut wide) = (0, 0, 0);
     let ends =
         |pid: i32, end: &[u8]| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.ends_with(end));
+    // The zombie by its name too: python3 may be a pyenv shim, a shell whose helpers are
+    // zombies for a moment before it execs python.
+    let named_z =
+        |pid: i32| std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with(b"z\x1b"));
     let ready = wait_until(T, || {
         for p in children(main) {
-            if state(p) == Some('Z') {
+            if state(p) == Some('Z') && named_z(p) {
                 zombie = p;
             } else if ends(p, b"\x001001\0") {
                 red = p;
