@@ -1276,12 +1276,7 @@ fn a_long_working_directory_is_still_the_command_s() {
 /// cgroup's own cgroup.procs, listing reaper, says so.
 #[test]
 fn the_memory_cgroup_is_found_without_mountinfo() {
-    if which("strace").is_none() || emulated() {
-        return skip("strace (and not under qemu-user)");
-    }
-    let Some(cgroup) = usual_memory_cgroup() else {
-        return skip("no memory cgroup of this process's below the usual mount point");
-    };
+    let Some(cgroup) = usual_memory_cgroup_to_trace() else { return };
     let dir = tempdir("cgroup-usual");
     let (code, _, err, log) = straced(&dir, &["-e", "trace=open,openat"], &["true"]);
     assert_eq!(code, 0, "{err}");
@@ -1294,12 +1289,7 @@ fn the_memory_cgroup_is_found_without_mountinfo() {
 /// mountinfo finds the cgroup as before, and the OOM counter is still read from it.
 #[test]
 fn a_refused_statfs_falls_back_to_mountinfo() {
-    if which("strace").is_none() || emulated() {
-        return skip("strace (and not under qemu-user)");
-    }
-    let Some(cgroup) = usual_memory_cgroup() else {
-        return skip("no memory cgroup of this process's below the usual mount point");
-    };
+    let Some(cgroup) = usual_memory_cgroup_to_trace() else { return };
     let dir = tempdir("cgroup-statfs");
     let faults = ["-e", "trace=open,openat,statfs", "-e", "inject=statfs:error=EPERM"];
     let (code, _, err, log) = straced(&dir, &faults, &["true"]);
@@ -1315,14 +1305,22 @@ fn a_refused_statfs_falls_back_to_mountinfo() {
 }
 
 /// This process's memory cgroup below the usual mount point, if it is there (what reaper,
-/// started from here, guesses first).
-fn usual_memory_cgroup() -> Option<String> {
+/// started from here, guesses first) and strace can watch reaper look for it; else a skip line.
+fn usual_memory_cgroup_to_trace() -> Option<String> {
+    if which("strace").is_none() || emulated() {
+        skip("strace (and not under qemu-user)");
+        return None;
+    }
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     own.lines()
         .find_map(|l| l.split_once(":memory:").map(|(_, p)| format!("/sys/fs/cgroup/memory{p}")))
         .or_else(|| own.lines().find_map(|l| l.strip_prefix("0::").map(|p| format!("/sys/fs/cgroup{p}"))))
         .map(|d| d.trim_end_matches('/').to_owned())
         .filter(|d| Path::new(d).join("cgroup.procs").exists())
+        .or_else(|| {
+            skip("no memory cgroup of this process's below the usual mount point");
+            None
+        })
 }
 
 /// On the way from the command's exit to reaper's: the exited command is looked at once
